@@ -1,0 +1,1 @@
+//! Prices, usage -> cost, audit records (issue 4).

@@ -1,0 +1,1 @@
+//! Semantic cache (issue 3).

@@ -1,0 +1,3 @@
+//! Bodies of the subcommands other than `serve`.
+
+pub mod mock;

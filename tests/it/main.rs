@@ -1,0 +1,4 @@
+//! Integration tests: one binary, one module per area, real HTTP on 127.0.0.1.
+
+mod support;
+mod mock;
