@@ -1,1 +1,116 @@
-//! TODO
+//! The gateway's state and HTTP surface.
+//!
+//! A chat request passes these stages, in this order (folders of `src/` follow it):
+//! 1. `api/`: parse and validate the OpenAI-shaped body; request id; headers in.
+//! 2. `pipeline`: the whole flow on one screen: cache lookup -> plan -> run -> write back.
+//! 3. `cache/`: exact fingerprint, then semantic match inside the request's namespace.
+//! 4. `router/`: route -> tier (rules) -> ordered targets -> failover loop with breakers.
+//! 5. `provider/`: OpenAI-compatible or Anthropic adapter, one pooled client per provider.
+//! 6. `accounting/`: prices, cost, audit record, savings.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use axum::extract::Request;
+use axum::http::{HeaderValue, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+
+use crate::api;
+use crate::config::Config;
+use crate::error::ApiError;
+use crate::provider::Provider;
+use crate::router;
+
+pub struct AppState {
+    pub config: Arc<Config>,
+    pub router: router::Router,
+    /// Indexed by `ProviderId`.
+    pub providers: Vec<Provider>,
+    shutting_down: AtomicBool,
+}
+
+impl AppState {
+    pub fn new(config: Config) -> Result<Arc<AppState>, String> {
+        let config = Arc::new(config);
+        let providers = config
+            .providers
+            .iter()
+            .map(|p| Provider::new(p, config.defaults.connect_timeout))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Arc::new(AppState {
+            router: router::Router::new(config.clone()),
+            config,
+            providers,
+            shutting_down: AtomicBool::new(false),
+        }))
+    }
+
+    pub fn begin_shutdown(&self) {
+        self.shutting_down.store(true, Ordering::Relaxed);
+    }
+
+    pub fn is_shutting_down(&self) -> bool {
+        self.shutting_down.load(Ordering::Relaxed)
+    }
+}
+
+pub fn app(state: Arc<AppState>) -> Router {
+    Router::new()
+        .route("/v1/chat/completions", post(api::chat::completions))
+        .route("/chat/completions", post(api::chat::completions))
+        .route("/v1/models", get(api::models::list))
+        .route("/v1/models/{*id}", get(api::models::get))
+        .route("/healthz", get(api::health::healthz))
+        .route("/readyz", get(api::health::readyz))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(axum::middleware::from_fn(request_id))
+        .with_state(state)
+}
+
+async fn not_found(req: Request) -> ApiError {
+    ApiError::BadRequest {
+        message: format!("Unknown path {} {}", req.method(), req.uri().path()),
+        param: None,
+        code: Some("unknown_url"),
+    }
+}
+
+async fn method_not_allowed(req: Request) -> Response {
+    let mut r = ApiError::BadRequest {
+        message: format!(
+            "Method {} is not allowed on {}",
+            req.method(),
+            req.uri().path()
+        ),
+        param: None,
+        code: Some("method_not_allowed"),
+    }
+    .into_response();
+    *r.status_mut() = StatusCode::METHOD_NOT_ALLOWED;
+    r
+}
+
+/// The request's id: the client's `x-request-id` when it is sane, else a new one; echoed on
+/// the response and available to handlers as an extension.
+#[derive(Clone)]
+pub struct RequestId(pub Arc<str>);
+
+async fn request_id(mut req: Request, next: Next) -> Response {
+    let id: Arc<str> = req
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .filter(|s| !s.is_empty() && s.len() <= 128)
+        .map(Arc::from)
+        .unwrap_or_else(|| Arc::from(format!("req_{:020x}", rand::random::<u128>() >> 48)));
+    req.extensions_mut().insert(RequestId(id.clone()));
+    let mut resp = next.run(req).await;
+    if let Ok(v) = HeaderValue::from_str(&id) {
+        resp.headers_mut().insert("x-request-id", v);
+    }
+    resp
+}

@@ -58,7 +58,9 @@ impl ChatRequest {
     }
 
     pub fn include_usage(&self) -> bool {
-        self.stream_options.as_ref().is_some_and(|o| o.include_usage)
+        self.stream_options
+            .as_ref()
+            .is_some_and(|o| o.include_usage)
     }
 
     /// The text of the last user message (all its text parts), if any.
@@ -222,7 +224,10 @@ impl ChatResponse {
     pub fn is_complete(&self) -> bool {
         !self.choices.is_empty()
             && self.choices.iter().all(|c| {
-                matches!(c.finish_reason.as_deref(), Some("stop") | Some("tool_calls"))
+                matches!(
+                    c.finish_reason.as_deref(),
+                    Some("stop") | Some("tool_calls")
+                )
             })
     }
 }

@@ -1,1 +1,188 @@
-//! TODO
+//! `ApiError`: every way a request can fail, as an OpenAI-shaped JSON error
+//! (`{"error":{"message","type","param","code"}}`) with its HTTP status and a metric label.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+
+/// One attempt at one target, kept for the final error and the audit record.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Attempt {
+    /// `provider/model`
+    pub target: String,
+    /// Upstream HTTP status, when one arrived.
+    pub status: Option<u16>,
+    /// `ok`, or a short reason (`timeout: first byte`, `connection reset`, `HTTP 503: ...`).
+    pub outcome: String,
+    pub elapsed_ms: u64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("{message}")]
+    BadRequest {
+        message: String,
+        param: Option<&'static str>,
+        code: Option<&'static str>,
+    },
+    #[error("The model `{0}` does not exist: it is neither a route nor a model of a configured provider")]
+    ModelNotFound(String),
+    #[error("Request body is larger than the limit of {0} bytes")]
+    PayloadTooLarge(usize),
+    /// An upstream refused the request itself (4xx other than rate limits): no retry, no
+    /// failover; the client gets the upstream's status and message.
+    #[error("{message}")]
+    Upstream {
+        status: u16,
+        message: String,
+        kind: String,
+        code: Option<String>,
+        target: String,
+    },
+    #[error("{}", all_failed_message(.attempts, *.deadline))]
+    AllTargetsFailed {
+        attempts: Vec<Attempt>,
+        /// The route's deadline ran out.
+        deadline: bool,
+    },
+    #[error("No cached answer for this request (x-sluice-cache: only-if-cached)")]
+    CacheMiss,
+    #[error("Sluice is shutting down")]
+    ShuttingDown,
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+fn all_failed_message(attempts: &[Attempt], deadline: bool) -> String {
+    let mut s = String::from(if deadline {
+        "Deadline exceeded before any target answered. Attempts: "
+    } else {
+        "All targets failed. Attempts: "
+    });
+    if attempts.is_empty() {
+        s.push_str("none (every target's circuit breaker is open)");
+    }
+    for (i, a) in attempts.iter().enumerate() {
+        if i > 0 {
+            s.push_str("; ");
+        }
+        s.push_str(&format!(
+            "{} -> {} ({} ms)",
+            a.target, a.outcome, a.elapsed_ms
+        ));
+    }
+    s
+}
+
+impl ApiError {
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        ApiError::BadRequest {
+            message: message.into(),
+            param: None,
+            code: None,
+        }
+    }
+
+    pub fn status_code(&self) -> StatusCode {
+        match self {
+            ApiError::BadRequest { .. } => StatusCode::BAD_REQUEST,
+            ApiError::ModelNotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::Upstream { status, .. } => {
+                StatusCode::from_u16(*status).unwrap_or(StatusCode::BAD_GATEWAY)
+            }
+            ApiError::AllTargetsFailed { attempts, deadline } => {
+                if *deadline {
+                    StatusCode::GATEWAY_TIMEOUT
+                } else if !attempts.is_empty() && attempts.iter().all(|a| a.status == Some(429)) {
+                    StatusCode::TOO_MANY_REQUESTS
+                } else if attempts.is_empty() {
+                    StatusCode::SERVICE_UNAVAILABLE
+                } else {
+                    StatusCode::BAD_GATEWAY
+                }
+            }
+            ApiError::CacheMiss => StatusCode::GATEWAY_TIMEOUT,
+            ApiError::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// OpenAI's `error.type`.
+    fn kind(&self) -> &str {
+        match self {
+            ApiError::BadRequest { .. }
+            | ApiError::ModelNotFound(_)
+            | ApiError::PayloadTooLarge(_) => "invalid_request_error",
+            ApiError::Upstream { kind, .. } => kind,
+            ApiError::AllTargetsFailed { .. } => "upstream_error",
+            ApiError::CacheMiss => "cache_miss",
+            ApiError::ShuttingDown | ApiError::Internal(_) => "server_error",
+        }
+    }
+
+    fn code(&self) -> Option<&str> {
+        match self {
+            ApiError::BadRequest { code, .. } => *code,
+            ApiError::ModelNotFound(_) => Some("model_not_found"),
+            ApiError::PayloadTooLarge(_) => Some("payload_too_large"),
+            ApiError::Upstream { code, .. } => code.as_deref(),
+            ApiError::AllTargetsFailed { deadline: true, .. } => Some("deadline_exceeded"),
+            ApiError::AllTargetsFailed { .. } => Some("all_targets_failed"),
+            ApiError::CacheMiss => Some("cache_miss"),
+            ApiError::ShuttingDown => Some("shutting_down"),
+            ApiError::Internal(_) => None,
+        }
+    }
+
+    /// A fixed label for metrics and logs.
+    pub fn metric_label(&self) -> &'static str {
+        match self {
+            ApiError::BadRequest { .. } => "bad_request",
+            ApiError::ModelNotFound(_) => "model_not_found",
+            ApiError::PayloadTooLarge(_) => "payload_too_large",
+            ApiError::Upstream { .. } => "upstream_rejected",
+            ApiError::AllTargetsFailed { deadline: true, .. } => "deadline_exceeded",
+            ApiError::AllTargetsFailed { .. } => "all_targets_failed",
+            ApiError::CacheMiss => "cache_miss",
+            ApiError::ShuttingDown => "shutting_down",
+            ApiError::Internal(_) => "internal",
+        }
+    }
+
+    /// The OpenAI-shaped JSON body.
+    pub fn body(&self) -> serde_json::Value {
+        let param = match self {
+            ApiError::BadRequest { param, .. } => param.map(str::to_owned),
+            ApiError::ModelNotFound(_) => Some("model".to_owned()),
+            _ => None,
+        };
+        let mut err = serde_json::json!({
+            "message": self.to_string(),
+            "type": self.kind(),
+            "param": param,
+            "code": self.code(),
+        });
+        if let ApiError::AllTargetsFailed { attempts, .. } = self {
+            err["attempts"] = serde_json::to_value(attempts).unwrap_or_default();
+        }
+        serde_json::json!({ "error": err })
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = self.status_code();
+        if status.is_server_error() {
+            tracing::warn!(error = %self, label = self.metric_label(), "request failed");
+        }
+        let mut resp = (status, axum::Json(self.body())).into_response();
+        resp.extensions_mut()
+            .insert(ErrorLabel(self.metric_label()));
+        resp
+    }
+}
+
+/// Attached to error responses so middleware can count them by a fixed label.
+#[derive(Debug, Clone, Copy)]
+pub struct ErrorLabel(pub &'static str);

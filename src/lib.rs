@@ -4,19 +4,20 @@
 //! the ground floor (`chat`, `wire`, `store`, `config`, `error`, `telemetry`) is imported by the
 //! layers above it and imports nothing of theirs.
 
-pub mod app;
-pub mod api;
-pub mod pipeline;
-pub mod cache;
-pub mod router;
-pub mod provider;
 pub mod accounting;
+pub mod api;
+pub mod app;
+pub mod cache;
+pub mod cli;
 pub mod commands;
+pub mod pipeline;
+pub mod provider;
+pub mod router;
 
 // -- ground floor --
 pub mod chat;
-pub mod wire;
-pub mod store;
 pub mod config;
 pub mod error;
+pub mod store;
 pub mod telemetry;
+pub mod wire;

@@ -1,1 +1,46 @@
-fn main(){}
+use std::process::ExitCode;
+
+use clap::Parser;
+use sluice::cli::{Cli, Command, ConfigCommand};
+use sluice::commands;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    sluice::telemetry::init_logging();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result: Result<(), String> = runtime.block_on(async {
+        match cli.command {
+            Command::Serve(args) => commands::serve::run(args).await,
+            Command::Mock(args) => commands::mock::run(
+                args.listen,
+                commands::mock::MockOptions {
+                    latency_ms: args.latency_ms,
+                    token_pace_ms: args.token_pace_ms,
+                },
+            )
+            .await
+            .map_err(|e| e.to_string()),
+            Command::Config(ConfigCommand::Check { path }) => commands::config_check(&path),
+            Command::Config(ConfigCommand::Default) => {
+                print!("{}", sluice::config::DEFAULT_CONFIG);
+                Ok(())
+            }
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

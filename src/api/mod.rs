@@ -1,1 +1,6 @@
-//! TODO
+//! Thin axum handlers: wire format in, `chat` types to the pipeline, wire format out.
+
+pub mod chat;
+pub mod health;
+pub mod models;
+mod sse;

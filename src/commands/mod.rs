@@ -1,3 +1,58 @@
-//! Bodies of the subcommands other than `serve`.
+//! Bodies of the subcommands.
 
 pub mod mock;
+pub mod serve;
+
+use std::path::Path;
+
+use crate::config::Config;
+
+/// `sluice config check PATH`: validate and summarise.
+pub fn config_check(path: &Path) -> Result<(), String> {
+    let cfg = Config::load(Some(path)).map_err(|e| e.to_string())?;
+    println!("{}: ok", path.display());
+    println!(
+        "  {} providers, {} models, {} routes",
+        cfg.providers.len(),
+        cfg.targets.len(),
+        cfg.routes.len()
+    );
+    for p in &cfg.providers {
+        let key = if p.simulated {
+            "simulated (no API key)"
+        } else if p.api_key.is_some() {
+            "API key set"
+        } else {
+            "no API key"
+        };
+        println!(
+            "  provider {} ({:?}, {}): {key}",
+            p.name, p.kind, p.base_url
+        );
+    }
+    for r in &cfg.routes {
+        println!("  route {}:", r.name);
+        for (i, t) in r.tiers.iter().enumerate() {
+            let names: Vec<&str> = t
+                .targets
+                .iter()
+                .map(|(id, _)| cfg.target(*id).name.as_str())
+                .collect();
+            let default = if i == r.default_tier {
+                " (default)"
+            } else {
+                ""
+            };
+            println!(
+                "    tier {}{default} [{:?}]: {}",
+                t.name,
+                t.strategy,
+                names.join(" -> ")
+            );
+        }
+        if !r.rules.is_empty() {
+            println!("    {} rule(s)", r.rules.len());
+        }
+    }
+    Ok(())
+}

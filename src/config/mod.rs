@@ -1,1 +1,243 @@
-//! TODO
+//! Configuration: `raw` (the TOML as written) -> `validate` -> the runtime types below.
+//!
+//! Precedence: the embedded default (`default.toml`) when no file is given, else the file;
+//! `${VAR}` in secrets, base URLs and headers is replaced from the environment; CLI flags
+//! (`--listen`, `--data-dir`) override last.
+
+mod raw;
+mod validate;
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+pub use raw::RawConfig;
+
+/// The embedded default config: OpenAI and Anthropic when their keys are set, otherwise the
+/// built-in simulated providers, so `sluice serve` works offline out of the box.
+pub const DEFAULT_CONFIG: &str = include_str!("default.toml");
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{origin}: {message}")]
+    Parse { origin: String, message: String },
+    #[error("{origin}: invalid config:\n  {}", .problems.join("\n  "))]
+    Invalid {
+        origin: String,
+        problems: Vec<String>,
+    },
+}
+
+#[derive(Debug)]
+pub struct Config {
+    pub server: ServerConfig,
+    pub defaults: Policy,
+    pub breaker: BreakerConfig,
+    pub providers: Vec<ProviderConfig>,
+    /// Every provider/model pair the config names; `TargetId` indexes this.
+    pub targets: Vec<TargetConfig>,
+    pub routes: Vec<RouteConfig>,
+}
+
+impl Config {
+    /// Load `path`, or the embedded default when `None`.
+    pub fn load(path: Option<&Path>) -> Result<Config, ConfigError> {
+        match path {
+            None => Self::parse(DEFAULT_CONFIG, "embedded default config"),
+            Some(p) => {
+                let text = std::fs::read_to_string(p).map_err(|source| ConfigError::Read {
+                    path: p.to_owned(),
+                    source,
+                })?;
+                Self::parse(&text, &p.display().to_string())
+            }
+        }
+    }
+
+    /// Parse and validate config text; `origin` names it in error messages.
+    pub fn parse(text: &str, origin: &str) -> Result<Config, ConfigError> {
+        let raw: RawConfig = toml::from_str(text).map_err(|e| ConfigError::Parse {
+            origin: origin.to_owned(),
+            message: e.to_string(),
+        })?;
+        validate::validate(raw, &|k| std::env::var(k).ok()).map_err(|problems| {
+            ConfigError::Invalid {
+                origin: origin.to_owned(),
+                problems,
+            }
+        })
+    }
+
+    pub fn route(&self, name: &str) -> Option<RouteId> {
+        self.routes.iter().position(|r| r.name == name).map(RouteId)
+    }
+
+    /// Targets serving a plain model name (pass-through), in config order.
+    pub fn targets_for_model<'a>(&'a self, model: &'a str) -> impl Iterator<Item = TargetId> + 'a {
+        self.targets
+            .iter()
+            .enumerate()
+            .filter(move |(_, t)| t.model == model || t.name == model)
+            .map(|(i, _)| TargetId(i))
+    }
+
+    pub fn target(&self, id: TargetId) -> &TargetConfig {
+        &self.targets[id.0]
+    }
+
+    pub fn provider(&self, id: ProviderId) -> &ProviderConfig {
+        &self.providers[id.0]
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ProviderId(pub usize);
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct TargetId(pub usize);
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct RouteId(pub usize);
+
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    pub listen: SocketAddr,
+    pub max_body_bytes: usize,
+    pub data_dir: PathBuf,
+    pub models_dir: PathBuf,
+    pub shutdown_grace: Duration,
+}
+
+/// Timeouts and retry budget of a route.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Policy {
+    pub connect_timeout: Duration,
+    pub first_byte_timeout: Duration,
+    pub first_token_timeout: Duration,
+    pub idle_timeout: Duration,
+    pub total_timeout: Duration,
+    pub max_retries: u32,
+    pub backoff_base: Duration,
+    pub backoff_max: Duration,
+    pub max_retry_after: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct BreakerConfig {
+    pub failure_threshold: u32,
+    pub cooldown: Duration,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProviderKind {
+    /// Any OpenAI-compatible `/chat/completions` API.
+    OpenAi,
+    /// Anthropic's Messages API.
+    Anthropic,
+}
+
+#[derive(Debug, Clone)]
+pub struct ProviderConfig {
+    pub name: String,
+    pub kind: ProviderKind,
+    /// Base URL including the version prefix for OpenAI (`https://api.openai.com/v1`);
+    /// for Anthropic without it (`https://api.anthropic.com`).
+    pub base_url: String,
+    pub api_key: Option<Secret>,
+    pub headers: Vec<(String, Secret)>,
+    pub api_version: String,
+    /// Served by the built-in simulated provider (no key was set); `base_url` is filled in
+    /// when the in-process mock starts.
+    pub simulated: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct Price {
+    pub input_per_mtok: Option<f64>,
+    pub output_per_mtok: Option<f64>,
+    pub cached_input_per_mtok: Option<f64>,
+}
+
+#[derive(Debug, Clone)]
+pub struct TargetConfig {
+    pub provider: ProviderId,
+    /// `provider/model`, the name used in headers, logs and metrics.
+    pub name: String,
+    /// The model name used in Sluice's config and by clients.
+    pub model: String,
+    /// The model id sent upstream.
+    pub upstream_model: String,
+    pub price: Price,
+    pub context_window: Option<u32>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Strategy {
+    /// As written in the config.
+    Ordered,
+    /// Lowest price (input + output per 1M) first.
+    Cheapest,
+    /// Lowest observed latency (EWMA) first; unmeasured targets first, to measure them.
+    LowestLatency,
+    /// Random, proportional to each target's weight.
+    Weighted,
+}
+
+#[derive(Debug, Clone)]
+pub struct RouteConfig {
+    pub name: String,
+    pub description: Option<String>,
+    pub tiers: Vec<TierConfig>,
+    pub default_tier: usize,
+    pub rules: Vec<Rule>,
+    pub policy: Policy,
+}
+
+#[derive(Debug, Clone)]
+pub struct TierConfig {
+    pub name: String,
+    pub strategy: Strategy,
+    /// Targets with their weights (1 unless set).
+    pub targets: Vec<(TargetId, u32)>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Rule {
+    pub tier: usize,
+    pub min_prompt_tokens: Option<u32>,
+    pub max_prompt_tokens: Option<u32>,
+    pub has_tools: Option<bool>,
+    pub regex: Option<regex::Regex>,
+    /// Lower-cased.
+    pub keywords: Vec<String>,
+    pub metadata: Vec<(String, String)>,
+}
+
+/// A secret from config or the environment; prints as `***`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(s: String) -> Self {
+        Secret(s)
+    }
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("***")
+    }
+}
+
+impl fmt::Display for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("***")
+    }
+}

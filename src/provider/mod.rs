@@ -1,1 +1,208 @@
-//! TODO
+//! Upstream providers: a closed enum over the adapters, so every match stays exhaustive.
+//!
+//! An adapter turns a canonical `ChatRequest` into its provider's wire format, sends it with
+//! the provider's pooled `reqwest::Client`, and turns the answer (or the stream of events)
+//! back into canonical types. Errors are classified here (`ProviderError::class`) so the
+//! failover loop in `router/` can decide: retry, wait, move on, or give up.
+
+mod anthropic;
+mod error;
+mod openai;
+pub mod sse;
+
+use std::pin::Pin;
+use std::time::Duration;
+
+use futures::Stream;
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
+
+use crate::chat::{ChatChunk, ChatRequest, ChatResponse};
+use crate::config::{ProviderConfig, ProviderKind, Secret};
+
+pub use error::{ErrorClass, ProviderError, TimeoutStage};
+
+/// Canonical chunks; the stream ends (`None`) only after the upstream's own end marker
+/// (`[DONE]`, `message_stop`). Any other ending yields an `Err` first.
+pub type ChunkStream = Pin<Box<dyn Stream<Item = Result<ChatChunk, ProviderError>> + Send>>;
+
+/// What one attempt needs besides the request: the upstream model id and the time limits.
+#[derive(Debug, Clone, Copy)]
+pub struct CallOptions<'a> {
+    pub model: &'a str,
+    pub first_byte_timeout: Duration,
+    pub first_token_timeout: Duration,
+    pub idle_timeout: Duration,
+}
+
+pub enum Provider {
+    OpenAi(openai::OpenAi),
+    Anthropic(anthropic::Anthropic),
+}
+
+impl Provider {
+    pub fn new(cfg: &ProviderConfig, connect_timeout: Duration) -> Result<Provider, String> {
+        let http = reqwest::Client::builder()
+            .connect_timeout(connect_timeout)
+            .pool_idle_timeout(Duration::from_secs(90))
+            .pool_max_idle_per_host(256)
+            .tcp_nodelay(true)
+            .build()
+            .map_err(|e| format!("provider {}: {e}", cfg.name))?;
+        let mut headers = HeaderMap::new();
+        for (name, value) in &cfg.headers {
+            let name = HeaderName::from_bytes(name.as_bytes()).map_err(|e| e.to_string())?;
+            let value = sensitive(value)?;
+            headers.insert(name, value);
+        }
+        let base = Upstream {
+            http,
+            base_url: cfg.base_url.clone(),
+            headers,
+        };
+        Ok(match cfg.kind {
+            ProviderKind::OpenAi => {
+                Provider::OpenAi(openai::OpenAi::new(base, cfg.api_key.as_ref())?)
+            }
+            ProviderKind::Anthropic => Provider::Anthropic(anthropic::Anthropic::new(
+                base,
+                cfg.api_key.as_ref(),
+                &cfg.api_version,
+            )?),
+        })
+    }
+
+    pub async fn complete(
+        &self,
+        req: &ChatRequest,
+        opts: CallOptions<'_>,
+    ) -> Result<ChatResponse, ProviderError> {
+        match self {
+            Provider::OpenAi(p) => p.complete(req, opts).await,
+            Provider::Anthropic(p) => p.complete(req, opts).await,
+        }
+    }
+
+    /// Start a stream: `Ok` once the upstream accepted the request (status 2xx); the chunks
+    /// arrive through the returned stream, with the first-token and idle limits applied.
+    pub async fn stream(
+        &self,
+        req: &ChatRequest,
+        opts: CallOptions<'_>,
+    ) -> Result<ChunkStream, ProviderError> {
+        let inner = match self {
+            Provider::OpenAi(p) => p.stream(req, opts).await?,
+            Provider::Anthropic(p) => p.stream(req, opts).await?,
+        };
+        Ok(with_stream_timeouts(
+            inner,
+            opts.first_token_timeout,
+            opts.idle_timeout,
+        ))
+    }
+}
+
+/// What every adapter shares: the pooled client, base URL, and static headers.
+pub(crate) struct Upstream {
+    pub http: reqwest::Client,
+    pub base_url: String,
+    pub headers: HeaderMap,
+}
+
+impl Upstream {
+    /// POST `body` to `path` and wait for the response headers (within `first_byte`).
+    /// Non-2xx answers come back as classified `ProviderError::Status`.
+    pub async fn post(
+        &self,
+        path: &str,
+        headers: &HeaderMap,
+        body: Vec<u8>,
+        first_byte: Duration,
+    ) -> Result<reqwest::Response, ProviderError> {
+        let url = format!("{}{}", self.base_url, path);
+        let send = self
+            .http
+            .post(url)
+            .headers(self.headers.clone())
+            .headers(headers.clone())
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .body(body)
+            .send();
+        let resp = match tokio::time::timeout(first_byte, send).await {
+            Err(_) => return Err(ProviderError::Timeout(TimeoutStage::FirstByte)),
+            Ok(Err(e)) => return Err(ProviderError::from_reqwest(&e)),
+            Ok(Ok(r)) => r,
+        };
+        if resp.status().is_success() {
+            return Ok(resp);
+        }
+        Err(error::from_error_response(resp).await)
+    }
+}
+
+pub(crate) fn sensitive(value: &Secret) -> Result<HeaderValue, String> {
+    let mut v = HeaderValue::from_str(value.expose())
+        .map_err(|_| "a header value holds characters HTTP does not allow".to_owned())?;
+    v.set_sensitive(true);
+    Ok(v)
+}
+
+/// Read a whole (non-streaming) body within `limit`.
+pub(crate) async fn read_body(
+    resp: reqwest::Response,
+    limit: Duration,
+) -> Result<bytes::Bytes, ProviderError> {
+    match tokio::time::timeout(limit, resp.bytes()).await {
+        Err(_) => Err(ProviderError::Timeout(TimeoutStage::FirstByte)),
+        Ok(Err(e)) => Err(ProviderError::StreamCut(format!("reading body: {e}"))),
+        Ok(Ok(b)) => Ok(b),
+    }
+}
+
+/// Until the first chunk with content (or a finish reason), the wait is bounded by
+/// `first_token`; after that, each gap between chunks by `idle`.
+fn with_stream_timeouts(
+    mut inner: ChunkStream,
+    first_token: Duration,
+    idle: Duration,
+) -> ChunkStream {
+    use futures::StreamExt;
+    Box::pin(async_stream::stream! {
+        let first_deadline = tokio::time::Instant::now() + first_token;
+        let mut started = false;
+        loop {
+            let next = if started {
+                tokio::time::timeout(idle, inner.next()).await
+            } else {
+                tokio::time::timeout_at(first_deadline, inner.next()).await
+            };
+            match next {
+                Err(_) => {
+                    let stage = if started { TimeoutStage::Idle } else { TimeoutStage::FirstToken };
+                    yield Err(ProviderError::Timeout(stage));
+                    break;
+                }
+                Ok(None) => break,
+                Ok(Some(Err(e))) => {
+                    yield Err(e);
+                    break;
+                }
+                Ok(Some(Ok(chunk))) => {
+                    if !started && chunk_has_output(&chunk) {
+                        started = true;
+                    }
+                    yield Ok(chunk);
+                }
+            }
+        }
+    })
+}
+
+/// True when a chunk carries something the client sees as output.
+pub fn chunk_has_output(chunk: &ChatChunk) -> bool {
+    chunk.choices.iter().any(|c| {
+        c.delta.content.as_deref().is_some_and(|s| !s.is_empty())
+            || c.delta.tool_calls.is_some()
+            || c.finish_reason.is_some()
+            || c.delta.extra.values().any(|v| !v.is_null())
+    })
+}

@@ -1,1 +1,437 @@
-//! TODO
+//! Routing: pick the route and tier for a request, order the tier's targets, and run the
+//! failover loop over them (`failover.rs`), tracking each target's health (`breaker.rs`,
+//! latency EWMA).
+
+pub mod breaker;
+mod failover;
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use rand::Rng;
+
+use crate::chat::{ChatRequest, Role};
+use crate::config::{Config, Policy, RouteConfig, RouteId, Rule, Strategy, TargetId};
+use crate::error::ApiError;
+
+pub use breaker::{Breaker, BreakerState};
+pub use failover::{Completed, StreamStarted};
+
+/// Route label used for plain model names that are no route.
+pub const PASSTHROUGH: &str = "passthrough";
+
+pub struct Router {
+    pub config: Arc<Config>,
+    health: Vec<TargetHealth>,
+}
+
+/// Live health of one target: its breaker and an EWMA of its latency.
+pub struct TargetHealth {
+    pub breaker: Breaker,
+    /// f64 milliseconds as bits; 0 = not measured yet.
+    latency_ewma_ms: AtomicU64,
+}
+
+impl TargetHealth {
+    pub fn latency_ms(&self) -> Option<f64> {
+        let v = f64::from_bits(self.latency_ewma_ms.load(Ordering::Relaxed));
+        (v > 0.0).then_some(v)
+    }
+
+    pub fn observe_latency(&self, ms: f64) {
+        const ALPHA: f64 = 0.3;
+        let ms = ms.max(0.001);
+        // A lost update under contention only delays the average a little.
+        let old = self.latency_ms();
+        let new = old.map_or(ms, |o| o + ALPHA * (ms - o));
+        self.latency_ewma_ms.store(new.to_bits(), Ordering::Relaxed);
+    }
+}
+
+/// What the router decided for one request.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    pub route: Option<RouteId>,
+    /// The route's name, or `passthrough`.
+    pub route_name: Arc<str>,
+    pub tier: Option<usize>,
+    /// Targets to try, in order.
+    pub targets: Vec<TargetId>,
+    pub policy: Policy,
+}
+
+impl Router {
+    pub fn new(config: Arc<Config>) -> Self {
+        let health = config
+            .targets
+            .iter()
+            .map(|_| TargetHealth {
+                breaker: Breaker::new(config.breaker.failure_threshold, config.breaker.cooldown),
+                latency_ewma_ms: AtomicU64::new(0),
+            })
+            .collect();
+        Router { config, health }
+    }
+
+    pub fn health(&self, t: TargetId) -> &TargetHealth {
+        &self.health[t.0]
+    }
+
+    /// Route -> tier -> ordered targets. `route_hint` is the `x-sluice-route` header,
+    /// `tier_hint` the `x-sluice-tier` header.
+    pub fn plan(
+        &self,
+        req: &ChatRequest,
+        route_hint: Option<&str>,
+        tier_hint: Option<&str>,
+    ) -> Result<Plan, ApiError> {
+        let cfg = &*self.config;
+        let route_id = match route_hint {
+            Some(name) => Some(cfg.route(name).ok_or_else(|| ApiError::BadRequest {
+                message: format!("Unknown route `{name}` in x-sluice-route"),
+                param: None,
+                code: Some("route_not_found"),
+            })?),
+            None => cfg.route(&req.model),
+        };
+        let Some(route_id) = route_id else {
+            let targets: Vec<TargetId> = cfg.targets_for_model(&req.model).collect();
+            if targets.is_empty() {
+                return Err(ApiError::ModelNotFound(req.model.clone()));
+            }
+            return Ok(Plan {
+                route: None,
+                route_name: Arc::from(PASSTHROUGH),
+                tier: None,
+                targets,
+                policy: cfg.defaults.clone(),
+            });
+        };
+        let route = &cfg.routes[route_id.0];
+        let tier = match tier_hint {
+            Some(t) => route
+                .tiers
+                .iter()
+                .position(|x| x.name == t)
+                .ok_or_else(|| ApiError::BadRequest {
+                    message: format!("Route `{}` has no tier `{t}`", route.name),
+                    param: None,
+                    code: Some("tier_not_found"),
+                })?,
+            None => pick_tier(route, req),
+        };
+        Ok(Plan {
+            route: Some(route_id),
+            route_name: Arc::from(route.name.as_str()),
+            tier: Some(tier),
+            targets: self.order(route, tier),
+            policy: route.policy.clone(),
+        })
+    }
+
+    /// The tier's targets in strategy order.
+    fn order(&self, route: &RouteConfig, tier: usize) -> Vec<TargetId> {
+        let tier = &route.tiers[tier];
+        let mut targets: Vec<(TargetId, u32)> = tier.targets.clone();
+        match tier.strategy {
+            Strategy::Ordered => {}
+            Strategy::Cheapest => {
+                targets.sort_by(|a, b| self.price_key(a.0).total_cmp(&self.price_key(b.0)));
+            }
+            Strategy::LowestLatency => {
+                // Unmeasured targets first (0.0), so each gets measured.
+                targets.sort_by(|a, b| {
+                    let l = |t: TargetId| self.health(t).latency_ms().unwrap_or(0.0);
+                    l(a.0).total_cmp(&l(b.0))
+                });
+            }
+            Strategy::Weighted => {
+                // Weighted sampling without replacement: the first pick is proportional to the
+                // weights, the rest stay available as fallbacks.
+                let mut rng = rand::rng();
+                let mut rest = targets;
+                targets = Vec::with_capacity(rest.len());
+                while !rest.is_empty() {
+                    let total: u32 = rest.iter().map(|t| t.1).sum();
+                    let mut pick = rng.random_range(0..total.max(1));
+                    let i = rest
+                        .iter()
+                        .position(|t| {
+                            if pick < t.1 {
+                                true
+                            } else {
+                                pick -= t.1;
+                                false
+                            }
+                        })
+                        .unwrap_or(0);
+                    targets.push(rest.remove(i));
+                }
+            }
+        }
+        targets.into_iter().map(|(t, _)| t).collect()
+    }
+
+    fn price_key(&self, t: TargetId) -> f64 {
+        let p = self.config.target(t).price;
+        match (p.input_per_mtok, p.output_per_mtok) {
+            (Some(i), Some(o)) => i + o,
+            // Unknown prices sort last.
+            _ => f64::MAX,
+        }
+    }
+
+    /// After a context-length error at `failed`: untried targets of the route (any tier) or of
+    /// the pass-through plan whose window is larger (or unknown), smallest window first.
+    pub(crate) fn larger_windows(
+        &self,
+        plan: &Plan,
+        failed: TargetId,
+        tried: &[TargetId],
+    ) -> Vec<TargetId> {
+        let cfg = &*self.config;
+        let limit = cfg.target(failed).context_window.unwrap_or(0);
+        let mut pool: Vec<TargetId> = plan.targets.clone();
+        if let Some(r) = plan.route {
+            for tier in &cfg.routes[r.0].tiers {
+                pool.extend(tier.targets.iter().map(|t| t.0));
+            }
+        }
+        let mut out: Vec<TargetId> = Vec::new();
+        for t in pool {
+            if tried.contains(&t) || out.contains(&t) {
+                continue;
+            }
+            if cfg.target(t).context_window.is_none_or(|w| w > limit) {
+                out.push(t);
+            }
+        }
+        out.sort_by_key(|t| cfg.target(*t).context_window.unwrap_or(u32::MAX));
+        out
+    }
+}
+
+/// The first rule whose conditions all hold picks the tier; otherwise the default tier.
+fn pick_tier(route: &RouteConfig, req: &ChatRequest) -> usize {
+    let mut tokens = None;
+    let mut text: Option<String> = None;
+    for rule in &route.rules {
+        if rule_matches(rule, req, &mut tokens, &mut text) {
+            return rule.tier;
+        }
+    }
+    route.default_tier
+}
+
+fn rule_matches(
+    rule: &Rule,
+    req: &ChatRequest,
+    tokens: &mut Option<u32>,
+    text: &mut Option<String>,
+) -> bool {
+    if let Some(want) = rule.has_tools {
+        let has = req.tools.as_ref().is_some_and(|t| !t.is_empty());
+        if has != want {
+            return false;
+        }
+    }
+    for (k, v) in &rule.metadata {
+        let got = req.metadata.as_ref().and_then(|m| m.get(k));
+        let same = match got {
+            Some(serde_json::Value::String(s)) => s == v,
+            Some(serde_json::Value::Bool(b)) => v == if *b { "true" } else { "false" },
+            Some(serde_json::Value::Number(n)) => n.to_string() == *v,
+            Some(_) => false,
+            None => false,
+        };
+        if !same {
+            return false;
+        }
+    }
+    if rule.min_prompt_tokens.is_some() || rule.max_prompt_tokens.is_some() {
+        let n = *tokens.get_or_insert_with(|| req.estimate_prompt_tokens());
+        if rule.min_prompt_tokens.is_some_and(|min| n < min)
+            || rule.max_prompt_tokens.is_some_and(|max| n > max)
+        {
+            return false;
+        }
+    }
+    if rule.regex.is_some() || !rule.keywords.is_empty() {
+        let text = text.get_or_insert_with(|| {
+            req.messages
+                .iter()
+                .filter(|m| m.role != Role::Assistant)
+                .map(|m| m.text())
+                .collect::<Vec<_>>()
+                .join("\n")
+        });
+        if let Some(re) = &rule.regex {
+            if !re.is_match(text) {
+                return false;
+            }
+        }
+        if !rule.keywords.is_empty() {
+            let lower = text.to_lowercase();
+            if !rule.keywords.iter().any(|k| contains_word(&lower, k)) {
+                return false;
+            }
+        }
+    }
+    true
+}
+
+/// `needle` occurs in `hay` at word boundaries.
+fn contains_word(hay: &str, needle: &str) -> bool {
+    hay.match_indices(needle).any(|(i, _)| {
+        let before = hay[..i].chars().next_back();
+        let after = hay[i + needle.len()..].chars().next();
+        !before.is_some_and(char::is_alphanumeric) && !after.is_some_and(char::is_alphanumeric)
+    })
+}
+
+/// Full-jitter exponential backoff for retry number `n` (0-based).
+pub(crate) fn backoff(policy: &Policy, n: u32) -> std::time::Duration {
+    let exp = policy
+        .backoff_base
+        .saturating_mul(1u32.checked_shl(n.min(16)).unwrap_or(u32::MAX))
+        .min(policy.backoff_max);
+    let half = exp / 2;
+    half + exp.mul_f64(rand::rng().random::<f64>() * 0.5)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn router(extra: &str) -> Router {
+        let text = format!(
+            r#"
+            [providers.a]
+            kind = "openai"
+            base_url = "http://127.0.0.1:1"
+            models.small = {{ input_per_mtok = 1.0, output_per_mtok = 1.0, context_window = 1000 }}
+            models.big = {{ input_per_mtok = 5.0, output_per_mtok = 5.0, context_window = 100000 }}
+            [providers.b]
+            kind = "anthropic"
+            base_url = "http://127.0.0.1:1"
+            models.mid = {{ input_per_mtok = 0.5, output_per_mtok = 2.0, context_window = 8000 }}
+            {extra}
+            "#
+        );
+        Router::new(Arc::new(Config::parse(&text, "test").unwrap()))
+    }
+
+    fn req(v: serde_json::Value) -> ChatRequest {
+        serde_json::from_value(v).unwrap()
+    }
+
+    const ROUTE: &str = r#"
+        [routes.r]
+        tiers.cheap = ["a/small", "b/mid"]
+        tiers.premium = { targets = ["a/big", "b/mid", "a/small"], strategy = "cheapest" }
+        [[routes.r.rules]]
+        tier = "premium"
+        keywords = ["contract"]
+        [[routes.r.rules]]
+        tier = "premium"
+        min_prompt_tokens = 500
+        [[routes.r.rules]]
+        tier = "premium"
+        metadata = { priority = "high" }
+    "#;
+
+    #[test]
+    fn rules_pick_tiers_and_strategies_order_targets() {
+        let r = router(ROUTE);
+        let names = |p: &Plan| -> Vec<String> {
+            p.targets
+                .iter()
+                .map(|t| r.config.target(*t).name.clone())
+                .collect()
+        };
+        let plain =
+            req(serde_json::json!({"model": "r", "messages": [{"role": "user", "content": "hi"}]}));
+        let p = r.plan(&plain, None, None).unwrap();
+        assert_eq!(names(&p), ["a/small", "b/mid"]);
+
+        let kw = req(
+            serde_json::json!({"model": "r", "messages": [{"role": "user", "content": "Review this Contract."}]}),
+        );
+        let p = r.plan(&kw, None, None).unwrap();
+        assert_eq!(p.tier, Some(1));
+        assert_eq!(names(&p), ["b/mid", "a/small", "a/big"], "cheapest first");
+
+        let not_word = req(
+            serde_json::json!({"model": "r", "messages": [{"role": "user", "content": "contractor"}]}),
+        );
+        assert_eq!(r.plan(&not_word, None, None).unwrap().tier, Some(0));
+
+        let long = req(
+            serde_json::json!({"model": "r", "messages": [{"role": "user", "content": "x".repeat(4000)}]}),
+        );
+        assert_eq!(r.plan(&long, None, None).unwrap().tier, Some(1));
+
+        let meta = req(
+            serde_json::json!({"model": "r", "metadata": {"priority": "high"}, "messages": [{"role": "user", "content": "hi"}]}),
+        );
+        assert_eq!(r.plan(&meta, None, None).unwrap().tier, Some(1));
+
+        let by_header = req(serde_json::json!({"model": "whatever", "messages": []}));
+        assert_eq!(
+            r.plan(&by_header, Some("r"), Some("premium")).unwrap().tier,
+            Some(1)
+        );
+        assert!(r.plan(&by_header, Some("nope"), None).is_err());
+    }
+
+    #[test]
+    fn passthrough_and_unknown_models() {
+        let r = router(ROUTE);
+        let p = r
+            .plan(
+                &req(serde_json::json!({"model": "mid", "messages": []})),
+                None,
+                None,
+            )
+            .unwrap();
+        assert_eq!(&*p.route_name, PASSTHROUGH);
+        assert_eq!(p.targets.len(), 1);
+        let e = r
+            .plan(
+                &req(serde_json::json!({"model": "gpt-9", "messages": []})),
+                None,
+                None,
+            )
+            .unwrap_err();
+        assert!(matches!(e, ApiError::ModelNotFound(_)));
+    }
+
+    #[test]
+    fn larger_windows_come_from_any_tier() {
+        let r = router(ROUTE);
+        let plain = req(serde_json::json!({"model": "r", "messages": []}));
+        let p = r.plan(&plain, None, None).unwrap();
+        let small = p.targets[0];
+        let next = r.larger_windows(&p, small, &[small]);
+        let names: Vec<_> = next
+            .iter()
+            .map(|t| r.config.target(*t).name.as_str())
+            .collect();
+        assert_eq!(names, ["b/mid", "a/big"]);
+    }
+
+    #[test]
+    fn weighted_strategy_follows_weights() {
+        let r = router(
+            r#"[routes.w]
+            tiers.t = { strategy = "weighted", targets = [
+                { provider = "a", model = "small", weight = 9 },
+                { provider = "b", model = "mid", weight = 1 } ] }"#,
+        );
+        let q = req(serde_json::json!({"model": "w", "messages": []}));
+        let firsts = (0..1000)
+            .filter(|_| r.plan(&q, None, None).unwrap().targets[0] == TargetId(0))
+            .count();
+        assert!((800..980).contains(&firsts), "{firsts}");
+    }
+}

@@ -1,0 +1,162 @@
+//! `POST /v1/chat/completions`.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::body::{Body, Bytes};
+use axum::extract::{Request, State};
+use axum::http::{header, HeaderMap, HeaderValue};
+use axum::response::{IntoResponse, Response};
+use futures::StreamExt;
+
+use super::sse;
+use crate::app::{AppState, RequestId};
+use crate::chat::ChatRequest;
+use crate::error::ApiError;
+use crate::pipeline::{self, Meta, Reply, RequestCtx, StreamItem};
+
+pub async fn completions(State(s): State<Arc<AppState>>, req: Request) -> Response {
+    let started = Instant::now();
+    let (parts, body) = req.into_parts();
+    let request_id = parts
+        .extensions
+        .get::<RequestId>()
+        .map(|r| r.0.clone())
+        .unwrap_or_else(|| Arc::from("unknown"));
+    if s.is_shutting_down() {
+        return ApiError::ShuttingDown.into_response();
+    }
+    let limit = s.config.server.max_body_bytes;
+    let bytes = match axum::body::to_bytes(body, limit).await {
+        Ok(b) => b,
+        Err(_) => return ApiError::PayloadTooLarge(limit).into_response(),
+    };
+    let chat = match parse(&bytes) {
+        Ok(c) => c,
+        Err(e) => return e.into_response(),
+    };
+    let ctx = RequestCtx {
+        request_id,
+        route_hint: header_str(&parts.headers, "x-sluice-route"),
+        tier_hint: header_str(&parts.headers, "x-sluice-tier"),
+        started,
+    };
+    let (meta, result) = pipeline::chat(&s, chat, ctx).await;
+    let mut resp = match result {
+        Ok(Reply::Complete(r)) => axum::Json(r).into_response(),
+        Ok(Reply::Stream(events)) => sse_response(events),
+        Err(e) => e.into_response(),
+    };
+    set_meta_headers(&s, &meta, resp.headers_mut());
+    resp
+}
+
+fn header_str(h: &HeaderMap, name: &str) -> Option<String> {
+    h.get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+        .map(str::to_owned)
+}
+
+/// Parse and validate the body, with OpenAI-style messages naming the bad field.
+fn parse(bytes: &Bytes) -> Result<ChatRequest, ApiError> {
+    let req: ChatRequest = serde_json::from_slice(bytes).map_err(|e| {
+        use serde_json::error::Category;
+        match e.classify() {
+            Category::Syntax | Category::Eof | Category::Io => ApiError::BadRequest {
+                message: format!("We could not parse the JSON body of your request: {e}"),
+                param: None,
+                code: Some("invalid_json"),
+            },
+            Category::Data => ApiError::BadRequest {
+                message: format!("Invalid request body: {e}"),
+                param: field_of(&e.to_string()),
+                code: Some("invalid_request"),
+            },
+        }
+    })?;
+    if req.model.trim().is_empty() {
+        return Err(ApiError::BadRequest {
+            message: "`model` must not be empty".into(),
+            param: Some("model"),
+            code: Some("invalid_request"),
+        });
+    }
+    if req.messages.is_empty() {
+        return Err(ApiError::BadRequest {
+            message: "`messages` must contain at least one message".into(),
+            param: Some("messages"),
+            code: Some("invalid_request"),
+        });
+    }
+    if req.n.is_some_and(|n| n == 0 || n > 128) {
+        return Err(ApiError::BadRequest {
+            message: "`n` must be between 1 and 128".into(),
+            param: Some("n"),
+            code: Some("invalid_request"),
+        });
+    }
+    Ok(req)
+}
+
+/// The top-level field a serde error talks about, for `error.param`.
+fn field_of(msg: &str) -> Option<&'static str> {
+    const FIELDS: &[&str] = &[
+        "model",
+        "messages",
+        "stream",
+        "stream_options",
+        "temperature",
+        "top_p",
+        "max_tokens",
+        "max_completion_tokens",
+        "stop",
+        "seed",
+        "n",
+        "tools",
+        "tool_choice",
+        "response_format",
+        "user",
+        "metadata",
+        "role",
+        "content",
+    ];
+    FIELDS
+        .iter()
+        .find(|f| msg.contains(&format!("`{f}`")))
+        .copied()
+}
+
+fn sse_response(events: pipeline::EventStream) -> Response {
+    let body = events.map(|item| {
+        Ok::<Bytes, std::convert::Infallible>(match item {
+            StreamItem::Chunk(c) => sse::chunk(&c),
+            StreamItem::Done => Bytes::from_static(sse::DONE),
+            StreamItem::Error(e) => sse::error(&e.body()),
+        })
+    });
+    let mut resp = Response::new(Body::from_stream(body));
+    let h = resp.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/event-stream"),
+    );
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    h.insert("x-accel-buffering", HeaderValue::from_static("no"));
+    resp
+}
+
+fn set_meta_headers(s: &AppState, meta: &Meta, h: &mut HeaderMap) {
+    if let Some(route) = &meta.route {
+        if let Ok(v) = HeaderValue::from_str(route) {
+            h.insert("x-sluice-route", v);
+        }
+    }
+    if let Some(t) = meta.target {
+        if let Ok(v) = HeaderValue::from_str(&s.config.target(t).name) {
+            h.insert("x-sluice-target", v);
+        }
+    }
+    h.insert("x-sluice-attempts", HeaderValue::from(meta.attempts.len()));
+}

@@ -1,0 +1,149 @@
+//! The config file as written: serde structs with defaults and `deny_unknown_fields`.
+//! `validate.rs` turns them into the runtime types of `mod.rs`.
+
+use indexmap::IndexMap;
+use serde::Deserialize;
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RawConfig {
+    pub server: RawServer,
+    /// Timeouts and retries for every route, unless the route overrides them.
+    pub defaults: RawPolicy,
+    pub breaker: RawBreaker,
+    pub providers: IndexMap<String, RawProvider>,
+    pub routes: IndexMap<String, RawRoute>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RawServer {
+    pub listen: Option<String>,
+    pub max_body_bytes: Option<usize>,
+    pub data_dir: Option<String>,
+    pub models_dir: Option<String>,
+    /// Seconds to let in-flight requests and streams finish after SIGTERM.
+    pub shutdown_grace_secs: Option<u64>,
+}
+
+#[derive(Debug, Default, Deserialize, Clone)]
+#[serde(default, deny_unknown_fields)]
+pub struct RawPolicy {
+    pub connect_timeout_ms: Option<u64>,
+    /// Until the response headers arrive (non-streaming: until the whole answer arrives).
+    pub first_byte_timeout_ms: Option<u64>,
+    /// Streaming: until the first content token arrives.
+    pub first_token_timeout_ms: Option<u64>,
+    /// Streaming: the longest silence allowed between two chunks.
+    pub idle_timeout_ms: Option<u64>,
+    /// The deadline for the whole request, all attempts and waits included.
+    pub total_timeout_ms: Option<u64>,
+    /// Retries of the same target after a retryable failure (so attempts = 1 + max_retries).
+    pub max_retries: Option<u32>,
+    pub backoff_base_ms: Option<u64>,
+    pub backoff_max_ms: Option<u64>,
+    /// A 429's `Retry-After` longer than this moves on to the next target instead of waiting.
+    pub max_retry_after_ms: Option<u64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RawBreaker {
+    pub failure_threshold: Option<u32>,
+    pub cooldown_ms: Option<u64>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawProvider {
+    pub kind: String,
+    pub base_url: Option<String>,
+    /// Name of the environment variable that holds the API key.
+    pub api_key_env: Option<String>,
+    /// The key itself; `${VAR}` is replaced by the variable's value.
+    pub api_key: Option<String>,
+    /// Extra headers sent on every upstream request (values may use `${VAR}`).
+    #[serde(default)]
+    pub headers: IndexMap<String, String>,
+    /// Without its API key, serve this provider from the built-in simulated provider instead of
+    /// failing (the embedded default config uses this so `sluice serve` works offline).
+    #[serde(default)]
+    pub simulate_without_key: bool,
+    /// Anthropic only: the `anthropic-version` header.
+    pub api_version: Option<String>,
+    #[serde(default)]
+    pub models: IndexMap<String, RawModel>,
+}
+
+#[derive(Debug, Default, Deserialize, Clone)]
+#[serde(default, deny_unknown_fields)]
+pub struct RawModel {
+    /// The model id sent upstream, when it differs from the name used in Sluice's config.
+    pub upstream_model: Option<String>,
+    /// USD per 1M input tokens.
+    pub input_per_mtok: Option<f64>,
+    /// USD per 1M output tokens.
+    pub output_per_mtok: Option<f64>,
+    /// USD per 1M cached input tokens.
+    pub cached_input_per_mtok: Option<f64>,
+    /// Context window in tokens.
+    pub context_window: Option<u32>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RawRoute {
+    pub description: Option<String>,
+    /// How targets within a tier are ordered, unless the tier says otherwise.
+    pub strategy: Option<String>,
+    /// The tier used when no rule matches (default: the first tier).
+    pub default_tier: Option<String>,
+    /// Tiers in the order written, cheapest first by convention.
+    pub tiers: IndexMap<String, RawTier>,
+    /// First matching rule picks the tier.
+    pub rules: Vec<RawRule>,
+    /// Overrides of `[defaults]` for this route.
+    pub policy: Option<RawPolicy>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum RawTier {
+    /// `cheap = ["anthropic/claude-3-haiku", "openai/gpt-4o-mini"]`
+    List(Vec<RawTarget>),
+    /// `[routes.x.tiers.cheap] targets = [...]  strategy = "cheapest"`
+    Table {
+        targets: Vec<RawTarget>,
+        #[serde(default)]
+        strategy: Option<String>,
+    },
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum RawTarget {
+    /// `"provider/model"`
+    Short(String),
+    Long {
+        provider: String,
+        model: String,
+        #[serde(default)]
+        weight: Option<u32>,
+    },
+}
+
+/// Every condition that is set must hold (AND); a rule with none always matches.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RawRule {
+    pub tier: String,
+    pub min_prompt_tokens: Option<u32>,
+    pub max_prompt_tokens: Option<u32>,
+    pub has_tools: Option<bool>,
+    /// Matched against the text of all messages.
+    pub regex: Option<String>,
+    /// Any of these words (case-insensitive) in the messages.
+    pub keywords: Vec<String>,
+    /// Request `metadata` entries that must equal these values.
+    pub metadata: IndexMap<String, String>,
+}

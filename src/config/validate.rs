@@ -1,0 +1,504 @@
+//! Raw config -> runtime config. Every problem is collected (not just the first) and names its
+//! path in the file, e.g. `routes.summarize.tiers.cheap[1]: unknown provider "opnai"`.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use super::raw::{RawConfig, RawPolicy, RawProvider, RawRoute, RawRule, RawTarget, RawTier};
+use super::*;
+
+const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+const DEFAULT_MAX_BODY_BYTES: usize = 8 * 1024 * 1024;
+const DEFAULT_ANTHROPIC_VERSION: &str = "2023-06-01";
+
+type Env<'a> = &'a dyn Fn(&str) -> Option<String>;
+
+pub(super) fn validate(raw: RawConfig, env: Env) -> Result<Config, Vec<String>> {
+    let mut v = Validator {
+        problems: Vec::new(),
+        env,
+    };
+    let server = v.server(&raw.server);
+    let defaults = v.policy("defaults", &raw.defaults, &builtin_policy());
+    let breaker = BreakerConfig {
+        failure_threshold: raw.breaker.failure_threshold.unwrap_or(5).max(1),
+        cooldown: Duration::from_millis(raw.breaker.cooldown_ms.unwrap_or(30_000)),
+    };
+
+    let mut providers = Vec::new();
+    let mut targets = Vec::new();
+    let mut target_index: HashMap<(usize, String), TargetId> = HashMap::new();
+    for (name, p) in &raw.providers {
+        let id = ProviderId(providers.len());
+        let Some(provider) = v.provider(name, p) else {
+            continue;
+        };
+        providers.push(provider);
+        for (model, m) in &p.models {
+            target_index.insert((id.0, model.clone()), TargetId(targets.len()));
+            targets.push(TargetConfig {
+                provider: id,
+                name: format!("{name}/{model}"),
+                model: model.clone(),
+                upstream_model: m.upstream_model.clone().unwrap_or_else(|| model.clone()),
+                price: Price {
+                    input_per_mtok: m.input_per_mtok,
+                    output_per_mtok: m.output_per_mtok,
+                    cached_input_per_mtok: m.cached_input_per_mtok,
+                },
+                context_window: m.context_window,
+            });
+        }
+    }
+
+    let mut routes = Vec::new();
+    for (name, r) in &raw.routes {
+        if let Some(route) = v.route(name, r, &defaults, &providers, &target_index) {
+            routes.push(route);
+        }
+    }
+    for name in raw.routes.keys() {
+        if targets.iter().any(|t| t.model == *name) {
+            v.problem(format!(
+                "routes.{name}: a route must not share its name with a model"
+            ));
+        }
+    }
+
+    if v.problems.is_empty() {
+        Ok(Config {
+            server,
+            defaults,
+            breaker,
+            providers,
+            targets,
+            routes,
+        })
+    } else {
+        Err(v.problems)
+    }
+}
+
+fn builtin_policy() -> Policy {
+    Policy {
+        connect_timeout: Duration::from_millis(5_000),
+        first_byte_timeout: Duration::from_millis(60_000),
+        first_token_timeout: Duration::from_millis(30_000),
+        idle_timeout: Duration::from_millis(30_000),
+        total_timeout: Duration::from_millis(300_000),
+        max_retries: 2,
+        backoff_base: Duration::from_millis(100),
+        backoff_max: Duration::from_millis(2_000),
+        max_retry_after: Duration::from_millis(10_000),
+    }
+}
+
+struct Validator<'a> {
+    problems: Vec<String>,
+    env: Env<'a>,
+}
+
+impl Validator<'_> {
+    fn problem(&mut self, p: String) {
+        self.problems.push(p);
+    }
+
+    fn server(&mut self, s: &super::raw::RawServer) -> ServerConfig {
+        let listen_text = s.listen.as_deref().unwrap_or(DEFAULT_LISTEN);
+        let listen = listen_text.parse::<SocketAddr>().unwrap_or_else(|_| {
+            self.problem(format!(
+                "server.listen: \"{listen_text}\" is not an address like 127.0.0.1:8080"
+            ));
+            SocketAddr::from(([127, 0, 0, 1], 8080))
+        });
+        ServerConfig {
+            listen,
+            max_body_bytes: s.max_body_bytes.unwrap_or(DEFAULT_MAX_BODY_BYTES),
+            data_dir: PathBuf::from(s.data_dir.as_deref().unwrap_or("./data")),
+            models_dir: PathBuf::from(s.models_dir.as_deref().unwrap_or("./models")),
+            shutdown_grace: Duration::from_secs(s.shutdown_grace_secs.unwrap_or(30)),
+        }
+    }
+
+    fn policy(&mut self, path: &str, p: &RawPolicy, base: &Policy) -> Policy {
+        let ms = |v: Option<u64>, d: Duration| v.map(Duration::from_millis).unwrap_or(d);
+        let out = Policy {
+            connect_timeout: ms(p.connect_timeout_ms, base.connect_timeout),
+            first_byte_timeout: ms(p.first_byte_timeout_ms, base.first_byte_timeout),
+            first_token_timeout: ms(p.first_token_timeout_ms, base.first_token_timeout),
+            idle_timeout: ms(p.idle_timeout_ms, base.idle_timeout),
+            total_timeout: ms(p.total_timeout_ms, base.total_timeout),
+            max_retries: p.max_retries.unwrap_or(base.max_retries),
+            backoff_base: ms(p.backoff_base_ms, base.backoff_base),
+            backoff_max: ms(p.backoff_max_ms, base.backoff_max),
+            max_retry_after: ms(p.max_retry_after_ms, base.max_retry_after),
+        };
+        for (name, d) in [
+            ("connect_timeout_ms", out.connect_timeout),
+            ("first_byte_timeout_ms", out.first_byte_timeout),
+            ("first_token_timeout_ms", out.first_token_timeout),
+            ("idle_timeout_ms", out.idle_timeout),
+            ("total_timeout_ms", out.total_timeout),
+        ] {
+            if d.is_zero() {
+                self.problem(format!("{path}.{name}: must be greater than 0"));
+            }
+        }
+        if out.max_retries > 10 {
+            self.problem(format!("{path}.max_retries: at most 10"));
+        }
+        out
+    }
+
+    fn interpolate(&mut self, path: &str, s: &str) -> Option<String> {
+        let mut out = String::with_capacity(s.len());
+        let mut rest = s;
+        while let Some(start) = rest.find("${") {
+            out.push_str(&rest[..start]);
+            let Some(end) = rest[start..].find('}') else {
+                self.problem(format!("{path}: unclosed \"${{\""));
+                return None;
+            };
+            let var = &rest[start + 2..start + end];
+            match (self.env)(var) {
+                Some(val) => out.push_str(&val),
+                None => return None,
+            }
+            rest = &rest[start + end + 1..];
+        }
+        out.push_str(rest);
+        Some(out)
+    }
+
+    fn provider(&mut self, name: &str, p: &RawProvider) -> Option<ProviderConfig> {
+        let path = format!("providers.{name}");
+        if name.contains('/') {
+            self.problem(format!("{path}: provider names must not contain '/'"));
+        }
+        let kind = match p.kind.as_str() {
+            "openai" => ProviderKind::OpenAi,
+            "anthropic" => ProviderKind::Anthropic,
+            other => {
+                self.problem(format!(
+                    "{path}.kind: unknown kind \"{other}\" (expected \"openai\" or \"anthropic\")"
+                ));
+                return None;
+            }
+        };
+        let api_key = match (&p.api_key_env, &p.api_key) {
+            (Some(_), Some(_)) => {
+                self.problem(format!("{path}: set api_key_env or api_key, not both"));
+                None
+            }
+            (Some(var), None) => (self.env)(var).filter(|k| !k.is_empty()),
+            (None, Some(k)) => self.interpolate(&format!("{path}.api_key"), k),
+            (None, None) => None,
+        };
+        let wants_key = p.api_key_env.is_some() || p.api_key.is_some();
+        let simulated = wants_key && api_key.is_none() && p.simulate_without_key;
+        if wants_key && api_key.is_none() && !simulated {
+            let var = p
+                .api_key_env
+                .as_deref()
+                .unwrap_or("the variable in api_key");
+            self.problem(format!(
+                "{path}: API key not set ({var} is empty or unset); set it, or set simulate_without_key = true"
+            ));
+        }
+        let default_url = match kind {
+            ProviderKind::OpenAi => "https://api.openai.com/v1",
+            ProviderKind::Anthropic => "https://api.anthropic.com",
+        };
+        let base_url = match &p.base_url {
+            Some(u) => self
+                .interpolate(&format!("{path}.base_url"), u)
+                .unwrap_or_default(),
+            None => default_url.to_owned(),
+        };
+        if !(simulated || base_url.starts_with("http://") || base_url.starts_with("https://")) {
+            self.problem(format!(
+                "{path}.base_url: \"{base_url}\" must start with http:// or https://"
+            ));
+        }
+        let mut headers = Vec::new();
+        for (h, val) in &p.headers {
+            if http::HeaderName::from_bytes(h.as_bytes()).is_err() {
+                self.problem(format!("{path}.headers: \"{h}\" is not a header name"));
+                continue;
+            }
+            if let Some(val) = self.interpolate(&format!("{path}.headers.{h}"), val) {
+                headers.push((h.clone(), Secret::new(val)));
+            }
+        }
+        if p.models.is_empty() {
+            self.problem(format!("{path}.models: list at least one model"));
+        }
+        for (model, m) in &p.models {
+            for (field, v) in [
+                ("input_per_mtok", m.input_per_mtok),
+                ("output_per_mtok", m.output_per_mtok),
+                ("cached_input_per_mtok", m.cached_input_per_mtok),
+            ] {
+                if v.is_some_and(|v| !(v >= 0.0 && v.is_finite())) {
+                    self.problem(format!(
+                        "{path}.models.{model}.{field}: must be a price >= 0"
+                    ));
+                }
+            }
+        }
+        Some(ProviderConfig {
+            name: name.to_owned(),
+            kind,
+            base_url: base_url.trim_end_matches('/').to_owned(),
+            api_key: api_key.map(Secret::new),
+            headers,
+            api_version: p
+                .api_version
+                .clone()
+                .unwrap_or_else(|| DEFAULT_ANTHROPIC_VERSION.to_owned()),
+            simulated,
+        })
+    }
+
+    fn strategy(&mut self, path: &str, s: Option<&str>, default: Strategy) -> Strategy {
+        match s {
+            None => default,
+            Some("ordered") => Strategy::Ordered,
+            Some("cheapest") => Strategy::Cheapest,
+            Some("lowest-latency") => Strategy::LowestLatency,
+            Some("weighted") => Strategy::Weighted,
+            Some(other) => {
+                self.problem(format!(
+                    "{path}: unknown strategy \"{other}\" (expected ordered, cheapest, lowest-latency or weighted)"
+                ));
+                default
+            }
+        }
+    }
+
+    fn route(
+        &mut self,
+        name: &str,
+        r: &RawRoute,
+        defaults: &Policy,
+        providers: &[ProviderConfig],
+        target_index: &HashMap<(usize, String), TargetId>,
+    ) -> Option<RouteConfig> {
+        let path = format!("routes.{name}");
+        let route_strategy = self.strategy(
+            &format!("{path}.strategy"),
+            r.strategy.as_deref(),
+            Strategy::Ordered,
+        );
+        if r.tiers.is_empty() {
+            self.problem(format!("{path}.tiers: a route needs at least one tier"));
+            return None;
+        }
+        let mut tiers = Vec::new();
+        for (tier_name, tier) in &r.tiers {
+            let tpath = format!("{path}.tiers.{tier_name}");
+            let (list, strategy) = match tier {
+                RawTier::List(l) => (l, None),
+                RawTier::Table { targets, strategy } => (targets, strategy.as_deref()),
+            };
+            let strategy = self.strategy(&format!("{tpath}.strategy"), strategy, route_strategy);
+            if list.is_empty() {
+                self.problem(format!("{tpath}: a tier needs at least one target"));
+            }
+            let mut targets = Vec::new();
+            for (i, t) in list.iter().enumerate() {
+                let tp = format!("{tpath}[{i}]");
+                let (prov, model, weight) = match t {
+                    RawTarget::Short(s) => match s.split_once('/') {
+                        Some((p, m)) => (p, m, None),
+                        None => {
+                            self.problem(format!(
+                                "{tp}: \"{s}\" must be written \"provider/model\""
+                            ));
+                            continue;
+                        }
+                    },
+                    RawTarget::Long {
+                        provider,
+                        model,
+                        weight,
+                    } => (provider.as_str(), model.as_str(), *weight),
+                };
+                let Some(pid) = providers.iter().position(|p| p.name == prov) else {
+                    self.problem(format!("{tp}: unknown provider \"{prov}\""));
+                    continue;
+                };
+                let Some(&tid) = target_index.get(&(pid, model.to_owned())) else {
+                    self.problem(format!(
+                        "{tp}: provider \"{prov}\" lists no model \"{model}\" (add it under providers.{prov}.models)"
+                    ));
+                    continue;
+                };
+                if weight == Some(0) && strategy == Strategy::Weighted {
+                    self.problem(format!("{tp}: weight must be at least 1"));
+                }
+                targets.push((tid, weight.unwrap_or(1).max(1)));
+            }
+            tiers.push(TierConfig {
+                name: tier_name.clone(),
+                strategy,
+                targets,
+            });
+        }
+        let tier_pos = |t: &str| tiers.iter().position(|x| x.name == t);
+        let default_tier = match &r.default_tier {
+            None => 0,
+            Some(t) => tier_pos(t).unwrap_or_else(|| {
+                self.problem(format!("{path}.default_tier: unknown tier \"{t}\""));
+                0
+            }),
+        };
+        let mut rules = Vec::new();
+        for (i, rule) in r.rules.iter().enumerate() {
+            if let Some(rule) = self.rule(&format!("{path}.rules[{i}]"), rule, &tier_pos) {
+                rules.push(rule);
+            }
+        }
+        let policy = match &r.policy {
+            None => defaults.clone(),
+            Some(p) => {
+                if p.connect_timeout_ms.is_some() {
+                    self.problem(format!(
+                        "{path}.policy.connect_timeout_ms: set it in [defaults] (one connection pool per provider)"
+                    ));
+                }
+                self.policy(&format!("{path}.policy"), p, defaults)
+            }
+        };
+        Some(RouteConfig {
+            name: name.to_owned(),
+            description: r.description.clone(),
+            tiers,
+            default_tier,
+            rules,
+            policy,
+        })
+    }
+
+    fn rule(
+        &mut self,
+        path: &str,
+        r: &RawRule,
+        tier_pos: &dyn Fn(&str) -> Option<usize>,
+    ) -> Option<Rule> {
+        let Some(tier) = tier_pos(&r.tier) else {
+            self.problem(format!("{path}.tier: unknown tier \"{}\"", r.tier));
+            return None;
+        };
+        let regex = match r.regex.as_deref().map(regex::Regex::new) {
+            None => None,
+            Some(Ok(re)) => Some(re),
+            Some(Err(e)) => {
+                self.problem(format!("{path}.regex: {e}"));
+                return None;
+            }
+        };
+        Some(Rule {
+            tier,
+            min_prompt_tokens: r.min_prompt_tokens,
+            max_prompt_tokens: r.max_prompt_tokens,
+            has_tools: r.has_tools,
+            regex,
+            keywords: r.keywords.iter().map(|k| k.to_lowercase()).collect(),
+            metadata: r
+                .metadata
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(text: &str) -> Result<Config, Vec<String>> {
+        let raw: RawConfig = toml::from_str(text).expect("toml");
+        validate(raw, &|k| (k == "SET_KEY").then(|| "sk-test".to_owned()))
+    }
+
+    const PROVIDERS: &str = r#"
+        [providers.openai]
+        kind = "openai"
+        api_key_env = "SET_KEY"
+        models."gpt-4o-mini" = { input_per_mtok = 0.15, output_per_mtok = 0.6 }
+        [providers.anthropic]
+        kind = "anthropic"
+        api_key_env = "MISSING_KEY"
+        simulate_without_key = true
+        models."claude-3-haiku" = {}
+    "#;
+
+    #[test]
+    fn errors_name_the_config_path() {
+        let text = format!(
+            "{PROVIDERS}\n[routes.summarize.tiers]\ncheap = [\"openai/gpt-4o-mini\", \"opnai/gpt-4o-mini\"]\n"
+        );
+        let problems = check(&text).unwrap_err();
+        assert_eq!(
+            problems,
+            vec![r#"routes.summarize.tiers.cheap[1]: unknown provider "opnai""#.to_owned()]
+        );
+    }
+
+    #[test]
+    fn keys_come_from_env_and_missing_keys_simulate_or_fail() {
+        let cfg = check(PROVIDERS).unwrap();
+        assert_eq!(
+            cfg.providers[0].api_key.as_ref().unwrap().expose(),
+            "sk-test"
+        );
+        assert_eq!(format!("{:?}", cfg.providers[0].api_key), "Some(***)");
+        assert!(cfg.providers[1].simulated);
+        let strict = PROVIDERS.replace("simulate_without_key = true", "");
+        let problems = check(&strict).unwrap_err();
+        assert!(
+            problems[0].starts_with("providers.anthropic: API key not set"),
+            "{problems:?}"
+        );
+    }
+
+    #[test]
+    fn rules_and_strategies_validate() {
+        let text = format!(
+            r#"{PROVIDERS}
+            [routes.chat]
+            strategy = "fastest"
+            tiers.cheap = ["anthropic/claude-3-haiku"]
+            tiers.premium = {{ targets = ["openai/gpt-4o-mini", "openai/gpt-5"], strategy = "cheapest" }}
+            [[routes.chat.rules]]
+            tier = "premium"
+            regex = "(unclosed"
+            [[routes.chat.rules]]
+            tier = "gold"
+            "#
+        );
+        let problems = check(&text).unwrap_err();
+        assert_eq!(problems.len(), 4, "{problems:?}");
+        assert!(problems[0].starts_with("routes.chat.strategy: unknown strategy \"fastest\""));
+        assert!(problems[1].starts_with(
+            "routes.chat.tiers.premium[1]: provider \"openai\" lists no model \"gpt-5\""
+        ));
+        assert!(problems[2].starts_with("routes.chat.rules[0].regex:"));
+        assert_eq!(
+            problems[3],
+            "routes.chat.rules[1].tier: unknown tier \"gold\""
+        );
+    }
+
+    #[test]
+    fn embedded_default_config_is_valid() {
+        let raw: RawConfig = toml::from_str(DEFAULT_CONFIG).expect("toml");
+        let cfg = validate(raw, &|_| None).expect("valid");
+        assert!(cfg.providers.iter().all(|p| p.simulated));
+        assert!(!cfg.routes.is_empty());
+    }
+}

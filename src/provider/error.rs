@@ -1,0 +1,301 @@
+//! Upstream failures and their classification for the failover loop.
+
+use std::time::Duration;
+
+/// Which time limit ran out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TimeoutStage {
+    FirstByte,
+    FirstToken,
+    Idle,
+    Total,
+}
+
+impl TimeoutStage {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TimeoutStage::FirstByte => "first byte",
+            TimeoutStage::FirstToken => "first token",
+            TimeoutStage::Idle => "stream idle",
+            TimeoutStage::Total => "total deadline",
+        }
+    }
+}
+
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum ProviderError {
+    #[error("connection failed: {0}")]
+    Connect(String),
+    #[error("timeout: {}", .0.as_str())]
+    Timeout(TimeoutStage),
+    #[error("HTTP {status}: {message}")]
+    Status {
+        status: u16,
+        retry_after: Option<Duration>,
+        /// The provider's error type (`rate_limit_error`, `invalid_request_error`, ...).
+        kind: String,
+        code: Option<String>,
+        message: String,
+    },
+    /// The upstream answered something that is not its protocol (bad JSON, bad event).
+    #[error("malformed response: {0}")]
+    Protocol(String),
+    /// The body or stream ended or broke before its end marker.
+    #[error("stream cut: {0}")]
+    StreamCut(String),
+}
+
+/// What the failover loop should do about an error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorClass {
+    /// Transient: retry the same target with backoff, then move on.
+    Retry,
+    /// 429: wait `Retry-After` when given and within limits, else back off or move on.
+    RateLimited(Option<Duration>),
+    /// The prompt does not fit: never retry at the same size; a larger window may take it.
+    ContextLength,
+    /// The request itself was refused (bad request, auth, content filter): the client's error.
+    Reject,
+}
+
+impl ProviderError {
+    pub fn class(&self) -> ErrorClass {
+        match self {
+            ProviderError::Connect(_)
+            | ProviderError::Timeout(_)
+            | ProviderError::Protocol(_)
+            | ProviderError::StreamCut(_) => ErrorClass::Retry,
+            ProviderError::Status {
+                status,
+                retry_after,
+                kind,
+                code,
+                message,
+            } => match *status {
+                429 => ErrorClass::RateLimited(*retry_after),
+                408 | 409 | 500..=599 => ErrorClass::Retry,
+                _ if is_context_length(kind, code.as_deref(), message) => ErrorClass::ContextLength,
+                // Anthropic reports overload as 529 (handled above) and sometimes as an
+                // `overloaded_error` with another status.
+                _ if kind == "overloaded_error" => ErrorClass::Retry,
+                _ => ErrorClass::Reject,
+            },
+        }
+    }
+
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            ProviderError::Status { status, .. } => Some(*status),
+            _ => None,
+        }
+    }
+
+    pub fn from_reqwest(e: &reqwest::Error) -> ProviderError {
+        if e.is_timeout() {
+            return ProviderError::Timeout(TimeoutStage::FirstByte);
+        }
+        if e.is_connect() {
+            return ProviderError::Connect(root_cause(e));
+        }
+        // A reset or closed connection before the response: the request may not have been
+        // processed; treat as a transient connection failure.
+        ProviderError::Connect(root_cause(e))
+    }
+}
+
+fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut cur = e;
+    while let Some(next) = cur.source() {
+        cur = next;
+    }
+    cur.to_string()
+}
+
+fn is_context_length(kind: &str, code: Option<&str>, message: &str) -> bool {
+    if code == Some("context_length_exceeded") || kind == "context_length_exceeded" {
+        return true;
+    }
+    let m = message.to_ascii_lowercase();
+    m.contains("context length")
+        || m.contains("context window")
+        || m.contains("prompt is too long")
+        || m.contains("maximum context")
+        || m.contains("too many tokens")
+}
+
+/// Turn a non-2xx response into `ProviderError::Status`, reading the OpenAI
+/// (`{"error":{"message","type","code"}}`) or Anthropic (`{"type":"error","error":{...}}`)
+/// error body when there is one.
+pub(super) async fn from_error_response(resp: reqwest::Response) -> ProviderError {
+    let status = resp.status().as_u16();
+    let retry_after = resp
+        .headers()
+        .get(reqwest::header::RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(parse_retry_after);
+    // Bounded: an error body is small; a slow one should not hold the attempt.
+    let body = tokio::time::timeout(Duration::from_secs(10), resp.bytes())
+        .await
+        .ok()
+        .and_then(Result::ok)
+        .unwrap_or_default();
+    let (kind, code, message) = parse_error_body(&body);
+    ProviderError::Status {
+        status,
+        retry_after,
+        kind: kind.unwrap_or_else(|| default_kind(status).to_owned()),
+        code,
+        message: message.unwrap_or_else(|| {
+            let text = String::from_utf8_lossy(&body);
+            let text = text.trim();
+            if text.is_empty() {
+                format!("upstream returned HTTP {status}")
+            } else {
+                text.chars().take(500).collect()
+            }
+        }),
+    }
+}
+
+pub(super) fn parse_error_body(body: &[u8]) -> (Option<String>, Option<String>, Option<String>) {
+    let Ok(v) = serde_json::from_slice::<serde_json::Value>(body) else {
+        return (None, None, None);
+    };
+    let err = v.get("error").unwrap_or(&v);
+    let s = |k: &str| err.get(k).and_then(|x| x.as_str()).map(str::to_owned);
+    let code = match err.get("code") {
+        Some(serde_json::Value::String(c)) => Some(c.clone()),
+        Some(serde_json::Value::Number(n)) => Some(n.to_string()),
+        _ => None,
+    };
+    (s("type"), code, s("message"))
+}
+
+fn default_kind(status: u16) -> &'static str {
+    match status {
+        400 | 404 | 413 | 422 => "invalid_request_error",
+        401 => "authentication_error",
+        403 => "permission_error",
+        429 => "rate_limit_error",
+        _ => "api_error",
+    }
+}
+
+/// `Retry-After` as seconds (fractions allowed) or an HTTP date.
+fn parse_retry_after(v: &str) -> Option<Duration> {
+    let v = v.trim();
+    if let Ok(secs) = v.parse::<f64>() {
+        if secs.is_finite() && secs >= 0.0 {
+            return Some(Duration::from_secs_f64(secs.min(86_400.0)));
+        }
+    }
+    let when = httpdate_to_unix(v)?;
+    let now = crate::chat::unix_now();
+    Some(Duration::from_secs(when.saturating_sub(now)))
+}
+
+/// Parses IMF-fixdate (`Sun, 06 Nov 1994 08:49:37 GMT`), the only form servers should send.
+fn httpdate_to_unix(s: &str) -> Option<u64> {
+    let parts: Vec<&str> = s.split_whitespace().collect();
+    if parts.len() != 6 || parts[5] != "GMT" {
+        return None;
+    }
+    let day: u64 = parts[1].parse().ok()?;
+    let month = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ]
+    .iter()
+    .position(|m| *m == parts[2])? as u64
+        + 1;
+    let year: u64 = parts[3].parse().ok()?;
+    let hms: Vec<u64> = parts[4].split(':').filter_map(|x| x.parse().ok()).collect();
+    if hms.len() != 3 {
+        return None;
+    }
+    // Days from civil (Howard Hinnant's algorithm).
+    let (y, m) = if month <= 2 {
+        (year - 1, month + 9)
+    } else {
+        (year, month - 3)
+    };
+    let era = y / 400;
+    let yoe = y - era * 400;
+    let doy = (153 * m + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    Some(days * 86_400 + hms[0] * 3600 + hms[1] * 60 + hms[2])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn status(status: u16, kind: &str, code: Option<&str>, message: &str) -> ProviderError {
+        ProviderError::Status {
+            status,
+            retry_after: None,
+            kind: kind.into(),
+            code: code.map(Into::into),
+            message: message.into(),
+        }
+    }
+
+    #[test]
+    fn classifies_statuses() {
+        assert_eq!(
+            status(503, "api_error", None, "x").class(),
+            ErrorClass::Retry
+        );
+        assert_eq!(
+            status(529, "overloaded_error", None, "x").class(),
+            ErrorClass::Retry
+        );
+        assert_eq!(
+            status(429, "rate_limit_error", None, "x").class(),
+            ErrorClass::RateLimited(None)
+        );
+        assert_eq!(
+            status(
+                400,
+                "invalid_request_error",
+                Some("context_length_exceeded"),
+                "x"
+            )
+            .class(),
+            ErrorClass::ContextLength
+        );
+        assert_eq!(
+            status(
+                400,
+                "invalid_request_error",
+                None,
+                "prompt is too long: 300000 tokens > 200000 maximum"
+            )
+            .class(),
+            ErrorClass::ContextLength
+        );
+        assert_eq!(
+            status(400, "invalid_request_error", Some("content_filter"), "x").class(),
+            ErrorClass::Reject
+        );
+        assert_eq!(
+            status(401, "authentication_error", None, "x").class(),
+            ErrorClass::Reject
+        );
+    }
+
+    #[test]
+    fn parses_retry_after() {
+        assert_eq!(parse_retry_after("2"), Some(Duration::from_secs(2)));
+        assert_eq!(parse_retry_after("0.5"), Some(Duration::from_millis(500)));
+        assert_eq!(
+            httpdate_to_unix("Sun, 06 Nov 1994 08:49:37 GMT"),
+            Some(784_111_777)
+        );
+        assert_eq!(
+            parse_retry_after("Sun, 06 Nov 1994 08:49:37 GMT"),
+            Some(Duration::ZERO)
+        );
+        assert_eq!(parse_retry_after("soon"), None);
+    }
+}

@@ -1,0 +1,212 @@
+//! OpenAI-compatible adapter: `POST {base_url}/chat/completions`.
+//!
+//! The canonical types already are OpenAI's format, so the request is serialised as it came
+//! (unknown fields included) with the target's model id; only gateway-owned fields change.
+
+use futures::StreamExt;
+use reqwest::header::{HeaderMap, AUTHORIZATION};
+use serde::ser::{SerializeMap, Serializer};
+use serde::Serialize;
+
+use super::sse::SseParser;
+use super::{read_body, sensitive, CallOptions, ChunkStream, ProviderError, Upstream};
+use crate::chat::{ChatChunk, ChatRequest, ChatResponse};
+use crate::config::Secret;
+
+pub struct OpenAi {
+    up: Upstream,
+    headers: HeaderMap,
+}
+
+impl OpenAi {
+    pub(super) fn new(up: Upstream, key: Option<&Secret>) -> Result<Self, String> {
+        let mut headers = HeaderMap::new();
+        if let Some(key) = key {
+            headers.insert(
+                AUTHORIZATION,
+                sensitive(&Secret::new(format!("Bearer {}", key.expose())))?,
+            );
+        }
+        Ok(OpenAi { up, headers })
+    }
+
+    pub(super) async fn complete(
+        &self,
+        req: &ChatRequest,
+        opts: CallOptions<'_>,
+    ) -> Result<ChatResponse, ProviderError> {
+        let body = serde_json::to_vec(&Outgoing {
+            req,
+            model: opts.model,
+            stream: false,
+        })
+        .map_err(|e| ProviderError::Protocol(e.to_string()))?;
+        let started = tokio::time::Instant::now();
+        let resp = self
+            .up
+            .post(
+                "/chat/completions",
+                &self.headers,
+                body,
+                opts.first_byte_timeout,
+            )
+            .await?;
+        let left = opts.first_byte_timeout.saturating_sub(started.elapsed());
+        let bytes = read_body(resp, left).await?;
+        let parsed: ChatResponse = serde_json::from_slice(&bytes)
+            .map_err(|e| ProviderError::Protocol(format!("chat.completion: {e}")))?;
+        if parsed.choices.is_empty() {
+            return Err(ProviderError::Protocol(
+                "chat.completion without choices".into(),
+            ));
+        }
+        Ok(parsed)
+    }
+
+    pub(super) async fn stream(
+        &self,
+        req: &ChatRequest,
+        opts: CallOptions<'_>,
+    ) -> Result<ChunkStream, ProviderError> {
+        let body = serde_json::to_vec(&Outgoing {
+            req,
+            model: opts.model,
+            stream: true,
+        })
+        .map_err(|e| ProviderError::Protocol(e.to_string()))?;
+        let resp = self
+            .up
+            .post(
+                "/chat/completions",
+                &self.headers,
+                body,
+                opts.first_byte_timeout,
+            )
+            .await?;
+        let mut bytes = resp.bytes_stream();
+        Ok(Box::pin(async_stream::stream! {
+            let mut parser = SseParser::default();
+            loop {
+                match parser.next_event() {
+                    Err(e) => { yield Err(ProviderError::Protocol(e.to_string())); return; }
+                    Ok(Some(ev)) => {
+                        if ev.data == "[DONE]" {
+                            return;
+                        }
+                        match parse_chunk(&ev.data) {
+                            Ok(chunk) => yield Ok(chunk),
+                            Err(e) => { yield Err(e); return; }
+                        }
+                        continue;
+                    }
+                    Ok(None) => {}
+                }
+                match bytes.next().await {
+                    Some(Ok(b)) => parser.push(&b),
+                    Some(Err(e)) => {
+                        yield Err(ProviderError::StreamCut(format!("connection broke: {e}")));
+                        return;
+                    }
+                    None => {
+                        yield Err(ProviderError::StreamCut("stream ended without [DONE]".into()));
+                        return;
+                    }
+                }
+            }
+        }))
+    }
+}
+
+/// One `data:` payload: a chunk, or an in-stream error object.
+fn parse_chunk(data: &str) -> Result<ChatChunk, ProviderError> {
+    match serde_json::from_str::<ChatChunk>(data) {
+        Ok(c) => Ok(c),
+        Err(e) => {
+            if let Ok(v) = serde_json::from_str::<serde_json::Value>(data) {
+                if v.get("error").is_some() {
+                    let (kind, code, message) = super::error::parse_error_body(data.as_bytes());
+                    return Err(ProviderError::Status {
+                        status: 502,
+                        retry_after: None,
+                        kind: kind.unwrap_or_else(|| "api_error".into()),
+                        code,
+                        message: message.unwrap_or_else(|| "error event in stream".into()),
+                    });
+                }
+            }
+            Err(ProviderError::Protocol(format!("bad chunk: {e}")))
+        }
+    }
+}
+
+/// The request as sent upstream: the client's fields, with the target's model, our `stream`
+/// flag, usage always asked for on streams (for accounting), and gateway-only fields removed.
+struct Outgoing<'a> {
+    req: &'a ChatRequest,
+    model: &'a str,
+    stream: bool,
+}
+
+impl Serialize for Outgoing<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let r = self.req;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("model", self.model)?;
+        m.serialize_entry("messages", &r.messages)?;
+        if self.stream {
+            m.serialize_entry("stream", &true)?;
+            m.serialize_entry(
+                "stream_options",
+                &serde_json::json!({"include_usage": true}),
+            )?;
+        }
+        macro_rules! opt {
+            ($($f:ident),*) => {$(
+                if let Some(v) = &r.$f { m.serialize_entry(stringify!($f), v)?; }
+            )*};
+        }
+        opt!(
+            temperature,
+            top_p,
+            max_tokens,
+            max_completion_tokens,
+            stop,
+            seed,
+            n,
+            tools,
+            tool_choice,
+            response_format,
+            user
+        );
+        for (k, v) in &r.extra {
+            m.serialize_entry(k, v)?;
+        }
+        m.end()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn outgoing_keeps_unknown_fields_and_drops_gateway_fields() {
+        let req: ChatRequest = serde_json::from_value(serde_json::json!({
+            "model": "chat", "messages": [{"role": "user", "content": "hi"}],
+            "stream": true, "metadata": {"team": "x"}, "logit_bias": {"50256": -100},
+            "temperature": 0.2
+        }))
+        .unwrap();
+        let v = serde_json::to_value(Outgoing {
+            req: &req,
+            model: "gpt-4o-mini",
+            stream: false,
+        })
+        .unwrap();
+        assert_eq!(v["model"], "gpt-4o-mini");
+        assert_eq!(v["logit_bias"]["50256"], -100);
+        assert_eq!(v["temperature"], 0.2);
+        assert!(v.get("metadata").is_none());
+        assert!(v.get("stream").is_none());
+    }
+}

@@ -1,0 +1,279 @@
+//! The failover loop: a plain loop over the plan's targets that retries transient failures
+//! with jittered backoff, honours `Retry-After`, moves to larger context windows, stops at the
+//! first error that is the client's, and keeps every attempt for the final error and the audit.
+
+use std::time::Instant;
+
+use futures::StreamExt;
+
+use super::{backoff, Plan, Router};
+use crate::chat::{ChatChunk, ChatRequest, ChatResponse};
+use crate::config::TargetId;
+use crate::error::{ApiError, Attempt};
+use crate::provider::{
+    chunk_has_output, CallOptions, ChunkStream, ErrorClass, Provider, ProviderError, TimeoutStage,
+};
+
+/// A non-streaming answer and how it was obtained.
+pub struct Completed {
+    pub response: ChatResponse,
+    pub target: TargetId,
+    pub attempts: Vec<Attempt>,
+    /// Time spent in the successful upstream call.
+    pub upstream_ms: f64,
+}
+
+/// A stream that has produced its first output: from here on it is committed to this target.
+pub struct StreamStarted {
+    pub target: TargetId,
+    pub attempts: Vec<Attempt>,
+    /// Chunks read while waiting for the first output (role chunk, then the first content).
+    pub first: Vec<ChatChunk>,
+    pub rest: ChunkStream,
+    /// Time from the start of the successful attempt to its first output.
+    pub first_token_ms: f64,
+}
+
+/// A failed request with every attempt made.
+pub struct Failure {
+    pub error: ApiError,
+    pub attempts: Vec<Attempt>,
+}
+
+/// Which kind of call the loop makes; one attempt of either kind is `attempt_once`.
+#[derive(Clone, Copy)]
+enum Mode {
+    Complete,
+    Stream,
+}
+
+enum Outcome {
+    Complete(ChatResponse),
+    Stream(Vec<ChatChunk>, ChunkStream),
+}
+
+async fn attempt_once(
+    mode: Mode,
+    p: &Provider,
+    req: &ChatRequest,
+    opts: CallOptions<'_>,
+) -> Result<Outcome, ProviderError> {
+    match mode {
+        Mode::Complete => p.complete(req, opts).await.map(Outcome::Complete),
+        Mode::Stream => {
+            let mut s = p.stream(req, opts).await?;
+            let mut first = Vec::new();
+            loop {
+                match s.next().await {
+                    Some(Ok(c)) => {
+                        let out = chunk_has_output(&c);
+                        first.push(c);
+                        if out {
+                            return Ok(Outcome::Stream(first, s));
+                        }
+                    }
+                    Some(Err(e)) => return Err(e),
+                    None => {
+                        return Err(ProviderError::Protocol(
+                            "stream ended before any output".into(),
+                        ))
+                    }
+                }
+            }
+        }
+    }
+}
+
+impl Router {
+    pub async fn complete(
+        &self,
+        plan: &Plan,
+        req: &ChatRequest,
+        providers: &[Provider],
+    ) -> Result<Completed, Failure> {
+        let (target, out, attempts, ms) = self.run(plan, req, providers, Mode::Complete).await?;
+        let Outcome::Complete(response) = out else {
+            unreachable!("complete mode yields complete outcomes")
+        };
+        Ok(Completed {
+            response,
+            target,
+            attempts,
+            upstream_ms: ms,
+        })
+    }
+
+    /// Start a stream and wait for its first output; failures until then fail over invisibly.
+    pub async fn start_stream(
+        &self,
+        plan: &Plan,
+        req: &ChatRequest,
+        providers: &[Provider],
+    ) -> Result<StreamStarted, Failure> {
+        let (target, out, attempts, ms) = self.run(plan, req, providers, Mode::Stream).await?;
+        let Outcome::Stream(first, rest) = out else {
+            unreachable!("stream mode yields stream outcomes")
+        };
+        Ok(StreamStarted {
+            target,
+            attempts,
+            first,
+            rest,
+            first_token_ms: ms,
+        })
+    }
+
+    async fn run(
+        &self,
+        plan: &Plan,
+        req: &ChatRequest,
+        providers: &[Provider],
+        mode: Mode,
+    ) -> Result<(TargetId, Outcome, Vec<Attempt>, f64), Failure> {
+        let cfg = &*self.config;
+        let policy = &plan.policy;
+        let deadline = tokio::time::Instant::now() + policy.total_timeout;
+        let mut attempts: Vec<Attempt> = Vec::new();
+        let mut tried: Vec<TargetId> = Vec::new();
+        let mut queue: Vec<TargetId> = plan.targets.clone();
+        queue.reverse(); // pop() takes from the front of the plan
+        while let Some(target) = queue.pop() {
+            let tc = cfg.target(target);
+            let health = self.health(target);
+            if !health.breaker.try_acquire() {
+                tracing::debug!(target = %tc.name, "skipped: circuit open");
+                continue;
+            }
+            tried.push(target);
+            let provider = &providers[tc.provider.0];
+            let mut retry = 0u32;
+            loop {
+                let started = Instant::now();
+                let opts = CallOptions {
+                    model: &tc.upstream_model,
+                    first_byte_timeout: policy.first_byte_timeout,
+                    first_token_timeout: policy.first_token_timeout,
+                    idle_timeout: policy.idle_timeout,
+                };
+                let result =
+                    tokio::time::timeout_at(deadline, attempt_once(mode, provider, req, opts))
+                        .await;
+                let ms = started.elapsed().as_secs_f64() * 1000.0;
+                let err = match result {
+                    Ok(Ok(v)) => {
+                        health.breaker.on_success();
+                        health.observe_latency(ms);
+                        attempts.push(attempt(&tc.name, None, "ok".into(), ms));
+                        return Ok((target, v, attempts, ms));
+                    }
+                    Ok(Err(e)) => e,
+                    Err(_) => {
+                        health.breaker.on_failure();
+                        let e = ProviderError::Timeout(TimeoutStage::Total);
+                        attempts.push(attempt(&tc.name, None, e.to_string(), ms));
+                        return Err(all_failed(attempts, true));
+                    }
+                };
+                attempts.push(attempt(&tc.name, err.status(), short(&err), ms));
+                tracing::info!(target = %tc.name, error = %err, retry, "upstream attempt failed");
+                match err.class() {
+                    ErrorClass::Reject => {
+                        health.breaker.on_success(); // it answered: the target is up
+                        return Err(rejected(err, &tc.name, attempts));
+                    }
+                    ErrorClass::ContextLength => {
+                        health.breaker.on_success();
+                        let mut next = self.larger_windows(plan, target, &tried);
+                        if next.is_empty() {
+                            return Err(rejected(err, &tc.name, attempts));
+                        }
+                        next.reverse();
+                        queue = next;
+                        break;
+                    }
+                    ErrorClass::RateLimited(retry_after) => {
+                        health.breaker.on_failure();
+                        if retry >= policy.max_retries {
+                            break;
+                        }
+                        let wait = match retry_after {
+                            Some(ra) if ra > policy.max_retry_after => break,
+                            Some(ra) => ra,
+                            None => backoff(policy, retry),
+                        };
+                        if tokio::time::Instant::now() + wait >= deadline {
+                            break; // waiting would not fit the deadline: move on
+                        }
+                        tokio::time::sleep(wait).await;
+                    }
+                    ErrorClass::Retry => {
+                        health.breaker.on_failure();
+                        if retry >= policy.max_retries || !health.breaker.try_acquire() {
+                            break;
+                        }
+                        let wait = backoff(policy, retry);
+                        if tokio::time::Instant::now() + wait >= deadline {
+                            break;
+                        }
+                        tokio::time::sleep(wait).await;
+                    }
+                }
+                retry += 1;
+            }
+        }
+        let deadline_hit = tokio::time::Instant::now() >= deadline;
+        Err(all_failed(attempts, deadline_hit))
+    }
+}
+
+fn attempt(target: &str, status: Option<u16>, outcome: String, ms: f64) -> Attempt {
+    Attempt {
+        target: target.to_owned(),
+        status,
+        outcome,
+        elapsed_ms: ms.round() as u64,
+    }
+}
+
+fn short(e: &ProviderError) -> String {
+    let mut s = e.to_string();
+    if s.len() > 300 {
+        let mut cut = 300;
+        while !s.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        s.truncate(cut);
+        s.push('…');
+    }
+    s
+}
+
+fn all_failed(attempts: Vec<Attempt>, deadline: bool) -> Failure {
+    Failure {
+        error: ApiError::AllTargetsFailed {
+            attempts: attempts.clone(),
+            deadline,
+        },
+        attempts,
+    }
+}
+
+fn rejected(err: ProviderError, target: &str, attempts: Vec<Attempt>) -> Failure {
+    let error = match err {
+        ProviderError::Status {
+            status,
+            kind,
+            code,
+            message,
+            ..
+        } => ApiError::Upstream {
+            status,
+            message,
+            kind,
+            code,
+            target: target.to_owned(),
+        },
+        other => ApiError::Internal(other.to_string()),
+    };
+    Failure { error, attempts }
+}
