@@ -232,9 +232,6 @@ impl Validator<'_> {
                 headers.push((h.clone(), Secret::new(val)));
             }
         }
-        if p.models.is_empty() {
-            self.problem(format!("{path}.models: list at least one model"));
-        }
         for (model, m) in &p.models {
             for (field, v) in [
                 ("input_per_mtok", m.input_per_mtok),

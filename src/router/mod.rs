@@ -359,7 +359,7 @@ mod tests {
         );
         let p = r.plan(&kw, None, None).unwrap();
         assert_eq!(p.tier, Some(1));
-        assert_eq!(names(&p), ["b/mid", "a/small", "a/big"], "cheapest first");
+        assert_eq!(names(&p), ["a/small", "b/mid", "a/big"], "cheapest first");
 
         let not_word = req(
             serde_json::json!({"model": "r", "messages": [{"role": "user", "content": "contractor"}]}),

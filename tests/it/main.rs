@@ -1,4 +1,7 @@
 //! Integration tests: one binary, one module per area, real HTTP on 127.0.0.1.
 
-mod support;
+mod conformance;
+mod failover;
+mod gateway;
 mod mock;
+mod support;

@@ -1,0 +1,204 @@
+//! One conformance list that every provider adapter passes: each check runs through the
+//! gateway against the mock speaking that provider's wire format (`oa` = OpenAI-compatible,
+//! `an` = Anthropic Messages).
+
+use serde_json::{json, Value};
+
+use crate::support::{ask, header, Gateway, Sse};
+
+/// Models named `<provider>-m...` exist only at that provider, so pass-through requests
+/// reach exactly one adapter.
+async fn gateway(p: &str) -> Gateway {
+    Gateway::start(&format!(
+        r#"
+        [providers.{p}.models]
+        "{p}-m" = {{ upstream_model = "base" }}
+        "{p}-429" = {{ upstream_model = "base+status-429" }}
+        "{p}-ctx" = {{ upstream_model = "base+context-length" }}
+        "{p}-filter" = {{ upstream_model = "base+content-filter" }}
+        "{p}-auth" = {{ upstream_model = "base+status-401" }}
+        [routes.conf]
+        tiers.only = ["{p}/{p}-m"]
+        "#,
+    ))
+    .await
+}
+
+fn tools_request(model: &str, stream: bool) -> Value {
+    json!({
+        "model": model, "stream": stream,
+        "messages": [{"role": "user", "content": "What is the weather in Oslo?"}],
+        "tools": [{"type": "function", "function": {"name": "get_weather",
+            "parameters": {"type": "object", "properties": {"query": {"type": "string"}}}}}],
+        "tool_choice": "required"
+    })
+}
+
+pub async fn non_stream_round_trip(p: &str) {
+    let g = gateway(p).await;
+    let (status, h, v) = g.chat(&ask("conf", "Tell me about rivers")).await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["object"], "chat.completion");
+    assert_eq!(v["model"], "base", "the model that actually answered");
+    assert_eq!(v["choices"][0]["message"]["role"], "assistant");
+    let text = v["choices"][0]["message"]["content"].as_str().unwrap();
+    assert!(
+        text.starts_with("Mock answer to: Tell me about rivers"),
+        "{text}"
+    );
+    assert_eq!(v["choices"][0]["finish_reason"], "stop");
+    let u = &v["usage"];
+    assert!(u["prompt_tokens"].as_u64().unwrap() > 0);
+    assert!(u["completion_tokens"].as_u64().unwrap() > 0);
+    assert_eq!(
+        u["total_tokens"].as_u64(),
+        Some(u["prompt_tokens"].as_u64().unwrap() + u["completion_tokens"].as_u64().unwrap())
+    );
+    assert_eq!(header(&h, "x-sluice-target"), format!("{p}/{p}-m"));
+    assert_eq!(header(&h, "x-sluice-route"), "conf");
+    assert_eq!(header(&h, "x-sluice-attempts"), "1");
+    assert!(!header(&h, "x-request-id").is_empty());
+}
+
+pub async fn stream_round_trip(p: &str) {
+    let g = gateway(p).await;
+    let (_, _, whole) = g.chat(&ask("conf", "Tell me about lakes")).await;
+    let mut req = ask("conf", "Tell me about lakes");
+    req["stream"] = json!(true);
+    let resp = g.post(&req).await;
+    assert_eq!(resp.status(), 200);
+    assert_eq!(header(resp.headers(), "content-type"), "text/event-stream");
+    let sse = Sse::read(resp).await;
+    assert!(sse.done(), "{:?}", sse.data);
+    assert!(!sse.body_error);
+    let chunks = sse.json();
+    assert!(chunks
+        .iter()
+        .all(|c| c["object"] == "chat.completion.chunk"));
+    assert_eq!(chunks[0]["choices"][0]["delta"]["role"], "assistant");
+    assert_eq!(
+        sse.content(),
+        whole["choices"][0]["message"]["content"].as_str().unwrap()
+    );
+    assert!(chunks
+        .iter()
+        .any(|c| c["choices"][0]["finish_reason"] == "stop"));
+    assert!(
+        chunks.iter().all(|c| c.get("usage").is_none()),
+        "usage only when asked"
+    );
+}
+
+pub async fn stream_include_usage(p: &str) {
+    let g = gateway(p).await;
+    let (_, _, whole) = g.chat(&ask("conf", "Count the stars")).await;
+    let mut req = ask("conf", "Count the stars");
+    req["stream"] = json!(true);
+    req["stream_options"] = json!({"include_usage": true});
+    let sse = Sse::read(g.post(&req).await).await;
+    assert!(sse.done());
+    let chunks = sse.json();
+    let last = chunks.last().unwrap();
+    assert_eq!(last["choices"], json!([]));
+    assert_eq!(last["usage"], whole["usage"]);
+}
+
+pub async fn length_cut_off(p: &str) {
+    let g = gateway(p).await;
+    let mut req = ask("conf", "Write a long story");
+    req["max_tokens"] = json!(3);
+    let (status, _, v) = g.chat(&req).await;
+    assert_eq!(status, 200);
+    assert_eq!(v["choices"][0]["finish_reason"], "length");
+    assert_eq!(v["usage"]["completion_tokens"], 3);
+}
+
+pub async fn tool_call(p: &str) {
+    let g = gateway(p).await;
+    let (status, _, v) = g.chat(&tools_request("conf", false)).await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["choices"][0]["finish_reason"], "tool_calls");
+    let call = &v["choices"][0]["message"]["tool_calls"][0];
+    assert_eq!(call["type"], "function");
+    assert_eq!(call["function"]["name"], "get_weather");
+    let args: Value =
+        serde_json::from_str(call["function"]["arguments"].as_str().unwrap()).unwrap();
+    assert_eq!(args["query"], "What is the weather in Oslo?");
+}
+
+pub async fn stream_tool_call(p: &str) {
+    let g = gateway(p).await;
+    let sse = Sse::read(g.post(&tools_request("conf", true)).await).await;
+    assert!(sse.done());
+    let mut name = String::new();
+    let mut args = String::new();
+    for c in sse.json() {
+        for call in c["choices"][0]["delta"]["tool_calls"]
+            .as_array()
+            .into_iter()
+            .flatten()
+        {
+            name.push_str(call["function"]["name"].as_str().unwrap_or(""));
+            args.push_str(call["function"]["arguments"].as_str().unwrap_or(""));
+        }
+    }
+    assert_eq!(name, "get_weather");
+    let args: Value = serde_json::from_str(&args).unwrap();
+    assert_eq!(args["query"], "What is the weather in Oslo?");
+}
+
+pub async fn multi_turn_with_system(p: &str) {
+    let g = gateway(p).await;
+    let req = json!({"model": "conf", "messages": [
+        {"role": "system", "content": "You are terse."},
+        {"role": "user", "content": "Hi"},
+        {"role": "assistant", "content": "Hello."},
+        {"role": "user", "content": [{"type": "text", "text": "Name a color"}]}
+    ]});
+    let (status, _, v) = g.chat(&req).await;
+    assert_eq!(status, 200, "{v}");
+    assert!(v["choices"][0]["message"]["content"]
+        .as_str()
+        .unwrap()
+        .contains("Name a color"));
+}
+
+pub async fn errors_keep_status_and_shape(p: &str) {
+    let g = gateway(p).await;
+    for (model, status) in [
+        (format!("{p}-ctx"), 400),
+        (format!("{p}-filter"), 400),
+        (format!("{p}-auth"), 401),
+        (format!("{p}-429"), 429),
+    ] {
+        let (got, h, v) = g.chat(&ask(&model, "hello")).await;
+        assert_eq!(got, status, "{model}: {v}");
+        assert!(
+            v["error"]["message"]
+                .as_str()
+                .is_some_and(|m| !m.is_empty()),
+            "{v}"
+        );
+        assert!(v["error"]["type"].is_string());
+        let attempts: usize = header(&h, "x-sluice-attempts").parse().unwrap();
+        // 429 is retried (max_retries = 2); the others are the client's errors: one attempt.
+        assert_eq!(attempts, if status == 429 { 3 } else { 1 }, "{model}");
+    }
+}
+
+macro_rules! conformance {
+    ($($adapter:ident => $provider:literal),*) => {$(
+        mod $adapter {
+            #[tokio::test] async fn non_stream_round_trip() { super::non_stream_round_trip($provider).await }
+            #[tokio::test] async fn stream_round_trip() { super::stream_round_trip($provider).await }
+            #[tokio::test] async fn stream_include_usage() { super::stream_include_usage($provider).await }
+            #[tokio::test] async fn length_cut_off() { super::length_cut_off($provider).await }
+            #[tokio::test] async fn tool_call() { super::tool_call($provider).await }
+            #[tokio::test] async fn stream_tool_call() { super::stream_tool_call($provider).await }
+            #[tokio::test] async fn multi_turn_with_system() { super::multi_turn_with_system($provider).await }
+            #[tokio::test] async fn errors_keep_status_and_shape() { super::errors_keep_status_and_shape($provider).await }
+        }
+    )*};
+}
+
+conformance!(openai => "oa", anthropic => "an");

@@ -1,0 +1,204 @@
+//! Helpers shared by the integration-test modules: start the mock provider and the gateway on
+//! 127.0.0.1 ephemeral ports, and read SSE streams.
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+
+use serde_json::Value;
+use sluice::app::AppState;
+use sluice::commands::mock::{self, MockHandle, MockOptions};
+use sluice::config::Config;
+use tokio::sync::oneshot;
+
+/// `127.0.0.1:0`: bind a free loopback port.
+pub fn loopback_any_port() -> SocketAddr {
+    SocketAddr::from((Ipv4Addr::LOCALHOST, 0))
+}
+
+/// Providers `oa` (OpenAI-compatible) and `an` (Anthropic) on the mock, with short time limits
+/// so fault tests finish quickly. `{MOCK}` is replaced by the mock's base URL.
+pub const BASE_CONFIG: &str = r#"
+[defaults]
+connect_timeout_ms = 1000
+first_byte_timeout_ms = 1500
+first_token_timeout_ms = 1000
+idle_timeout_ms = 400
+total_timeout_ms = 8000
+max_retries = 2
+backoff_base_ms = 5
+backoff_max_ms = 20
+max_retry_after_ms = 1500
+
+[breaker]
+failure_threshold = 50
+cooldown_ms = 60000
+
+[providers.oa]
+kind = "openai"
+base_url = "{MOCK}/v1"
+
+[providers.an]
+kind = "anthropic"
+base_url = "{MOCK}"
+"#;
+
+pub struct Gateway {
+    pub base: String,
+    pub http: reqwest::Client,
+    pub mock: MockHandle,
+    pub state: Arc<AppState>,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Gateway {
+    /// Start mock + gateway; `config` is appended to `BASE_CONFIG` (it may add provider models,
+    /// routes, or override sections that `BASE_CONFIG` does not set).
+    pub async fn start(config: &str) -> Gateway {
+        Self::start_raw(&format!("{BASE_CONFIG}\n{config}")).await
+    }
+
+    /// Start with exactly this config text (`{MOCK}` replaced).
+    pub async fn start_raw(config: &str) -> Gateway {
+        let mock = mock::spawn(loopback_any_port(), MockOptions::default())
+            .await
+            .expect("mock starts");
+        let text = config.replace("{MOCK}", &mock.base_url());
+        let cfg = Config::parse(&text, "test config").unwrap_or_else(|e| panic!("{e}"));
+        let state = AppState::new(cfg).expect("state");
+        let listener = tokio::net::TcpListener::bind(loopback_any_port())
+            .await
+            .unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let (tx, rx) = oneshot::channel::<()>();
+        let st = state.clone();
+        let task = tokio::spawn(async move {
+            sluice::commands::serve::serve(listener, st, async {
+                let _ = rx.await;
+            })
+            .await
+            .unwrap();
+        });
+        Gateway {
+            base,
+            http: reqwest::Client::new(),
+            mock,
+            state,
+            stop: Some(tx),
+            task: Some(task),
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    pub async fn post(&self, body: &Value) -> reqwest::Response {
+        self.http
+            .post(self.url("/v1/chat/completions"))
+            .json(body)
+            .send()
+            .await
+            .expect("gateway answers")
+    }
+
+    /// POST and return (status, headers, JSON body).
+    pub async fn chat(&self, body: &Value) -> (u16, reqwest::header::HeaderMap, Value) {
+        let r = self.post(body).await;
+        let status = r.status().as_u16();
+        let headers = r.headers().clone();
+        let v = r.json::<Value>().await.expect("JSON body");
+        (status, headers, v)
+    }
+
+    /// Stop accepting and wait for in-flight requests to drain.
+    pub async fn shutdown(mut self) {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+        if let Some(t) = self.task.take() {
+            t.await.unwrap();
+        }
+    }
+
+    pub fn trigger_shutdown(&mut self) {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+pub fn header<'a>(h: &'a reqwest::header::HeaderMap, name: &str) -> &'a str {
+    h.get(name).and_then(|v| v.to_str().ok()).unwrap_or("")
+}
+
+/// A user message request.
+pub fn ask(model: &str, text: &str) -> Value {
+    serde_json::json!({"model": model, "messages": [{"role": "user", "content": text}]})
+}
+
+/// A whole SSE response read to its end: every `data:` payload in order, and whether the body
+/// ended with an error (cut connection) rather than a clean close.
+#[derive(Debug)]
+pub struct Sse {
+    pub data: Vec<String>,
+    pub body_error: bool,
+}
+
+impl Sse {
+    pub async fn read(resp: reqwest::Response) -> Sse {
+        use futures::StreamExt;
+        let mut body = resp.bytes_stream();
+        let mut buf = Vec::new();
+        let mut body_error = false;
+        while let Some(part) = body.next().await {
+            match part {
+                Ok(b) => buf.extend_from_slice(&b),
+                Err(_) => {
+                    body_error = true;
+                    break;
+                }
+            }
+        }
+        let text = String::from_utf8_lossy(&buf).replace("\r\n", "\n");
+        let data = text
+            .split("\n\n")
+            .filter_map(|ev| {
+                let lines: Vec<&str> = ev
+                    .lines()
+                    .filter_map(|l| l.strip_prefix("data:").map(str::trim_start))
+                    .collect();
+                (!lines.is_empty()).then(|| lines.join("\n"))
+            })
+            .collect();
+        Sse { data, body_error }
+    }
+
+    pub fn done(&self) -> bool {
+        self.data.last().map(String::as_str) == Some("[DONE]")
+    }
+
+    /// Every JSON payload (not `[DONE]`).
+    pub fn json(&self) -> Vec<Value> {
+        self.data
+            .iter()
+            .filter(|d| *d != "[DONE]")
+            .map(|d| serde_json::from_str(d).unwrap_or_else(|e| panic!("bad SSE JSON {d}: {e}")))
+            .collect()
+    }
+
+    pub fn content(&self) -> String {
+        self.json()
+            .iter()
+            .filter_map(|c| {
+                c["choices"][0]["delta"]["content"]
+                    .as_str()
+                    .map(str::to_owned)
+            })
+            .collect()
+    }
+
+    pub fn error(&self) -> Option<Value> {
+        self.json().into_iter().find(|c| c.get("error").is_some())
+    }
+}
