@@ -1,0 +1,154 @@
+//! Fault tokens: how a test steers the mock.
+//!
+//! Tokens come from the model name after the base name (`gpt-4o-mini+status-500-once+latency-50ms`)
+//! and from the `x-mock-fault` header (comma-separated). Any token may end in `-once` (only the
+//! first request for this model string) or `-times-<n>` (the first n requests); attempts are
+//! counted per full model string. Unknown tokens are ignored.
+//!
+//! | token                      | effect                                                        |
+//! |----------------------------|---------------------------------------------------------------|
+//! | `status-<code>`            | answer with that status and the provider's error body         |
+//! | `fail`                     | `status-500` (so `fail-once` = `status-500-once`)             |
+//! | `retry-after-<secs>`       | with a 429: `Retry-After: <secs>`                             |
+//! | `reset`                    | TCP reset, no response                                        |
+//! | `stall-headers`            | never answer (until the server shuts down)                    |
+//! | `latency-<ms>ms`, `slow-<ms>ms` | wait before the response headers                         |
+//! | `pace-<ms>ms`              | stream: wait between chunks                                   |
+//! | `slow-first-token-<ms>ms`  | stream: headers at once, first content chunk after the wait   |
+//! | `cut-after-<n>`            | stream: n content chunks, then abort the body; non-stream: headers and half the body, then abort |
+//! | `stall-after-<n>`          | stream: n content chunks, then hang (until shutdown)          |
+//! | `malformed-after-<n>`      | stream: n content chunks, one invalid JSON event, clean end   |
+//! | `no-done`                  | stream: everything but the terminator (`[DONE]` / `message_stop`) |
+//! | `context-length`           | 400 context-length error                                      |
+//! | `window-<n>`               | the same, only when the prompt estimate exceeds n tokens      |
+//! | `content-filter`           | 400 content-policy error                                      |
+//! | `tokens-<n>`               | the answer has n words (default 24)                           |
+
+use std::str::FromStr;
+
+/// The header carrying extra fault tokens.
+pub const FAULT_HEADER: &str = "x-mock-fault";
+
+/// The faults active for one request.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub(super) struct Faults {
+    pub status: Option<u16>,
+    pub retry_after_secs: Option<u64>,
+    pub reset: bool,
+    pub stall_headers: bool,
+    pub latency_ms: Option<u64>,
+    pub pace_ms: Option<u64>,
+    pub slow_first_token_ms: Option<u64>,
+    pub cut_after: Option<usize>,
+    pub stall_after: Option<usize>,
+    pub malformed_after: Option<usize>,
+    pub no_done: bool,
+    pub context_length: bool,
+    pub window: Option<u32>,
+    pub content_filter: bool,
+    pub words: Option<usize>,
+}
+
+impl Faults {
+    /// The faults for the `attempt`-th request (1-based) with this model string and header.
+    pub fn parse(model: &str, header: Option<&str>, attempt: u64) -> Faults {
+        let mut faults = Faults::default();
+        let from_model = model.split('+').skip(1);
+        let from_header = header.into_iter().flat_map(|h| h.split(','));
+        for token in from_model.chain(from_header) {
+            let (token, times) = split_times(token.trim());
+            if times.is_none_or(|n| attempt <= n) {
+                faults.apply(token);
+            }
+        }
+        faults
+    }
+
+    fn apply(&mut self, token: &str) {
+        match token {
+            "fail" => self.status = Some(500),
+            "reset" => self.reset = true,
+            "stall-headers" => self.stall_headers = true,
+            "no-done" => self.no_done = true,
+            "context-length" => self.context_length = true,
+            "content-filter" => self.content_filter = true,
+            _ => self.apply_numeric(token),
+        }
+    }
+
+    fn apply_numeric(&mut self, t: &str) {
+        if let Some(code) = num::<u16>(t, "status-", "").filter(|c| (400..=599).contains(c)) {
+            self.status = Some(code);
+        } else if let Some(v) = num(t, "retry-after-", "") {
+            self.retry_after_secs = Some(v);
+        } else if let Some(v) = num(t, "latency-", "ms").or_else(|| num(t, "slow-", "ms")) {
+            self.latency_ms = Some(v);
+        } else if let Some(v) = num(t, "pace-", "ms") {
+            self.pace_ms = Some(v);
+        } else if let Some(v) = num(t, "slow-first-token-", "ms") {
+            self.slow_first_token_ms = Some(v);
+        } else if let Some(v) = num(t, "cut-after-", "") {
+            self.cut_after = Some(v);
+        } else if let Some(v) = num(t, "stall-after-", "") {
+            self.stall_after = Some(v);
+        } else if let Some(v) = num(t, "malformed-after-", "") {
+            self.malformed_after = Some(v);
+        } else if let Some(v) = num(t, "window-", "") {
+            self.window = Some(v);
+        } else if let Some(v) = num(t, "tokens-", "") {
+            self.words = Some(v);
+        }
+    }
+}
+
+/// Splits a `-once` / `-times-<n>` suffix off a token.
+fn split_times(token: &str) -> (&str, Option<u64>) {
+    if let Some(base) = token.strip_suffix("-once") {
+        return (base, Some(1));
+    }
+    if let Some((base, n)) = token.rsplit_once("-times-") {
+        if let Ok(n) = n.parse() {
+            return (base, Some(n));
+        }
+    }
+    (token, None)
+}
+
+fn num<T: FromStr>(token: &str, prefix: &str, suffix: &str) -> Option<T> {
+    token
+        .strip_prefix(prefix)?
+        .strip_suffix(suffix)?
+        .parse()
+        .ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_from_model_and_header() {
+        let f = Faults::parse(
+            "gpt-4o-mini+status-429+retry-after-3+latency-50ms+bogus",
+            Some("pace-5ms, tokens-7,slow-first-token-20ms"),
+            1,
+        );
+        assert_eq!(f.status, Some(429));
+        assert_eq!(f.retry_after_secs, Some(3));
+        assert_eq!(f.latency_ms, Some(50));
+        assert_eq!(f.pace_ms, Some(5));
+        assert_eq!(f.words, Some(7));
+        assert_eq!(f.slow_first_token_ms, Some(20));
+        assert_eq!(Faults::parse("plain-model", None, 1), Faults::default());
+    }
+
+    #[test]
+    fn once_and_times_follow_the_attempt() {
+        assert_eq!(Faults::parse("m+fail-once", None, 1).status, Some(500));
+        assert_eq!(Faults::parse("m+fail-once", None, 2).status, None);
+        assert!(Faults::parse("m+reset-once", None, 1).reset);
+        assert!(!Faults::parse("m+reset-once", None, 2).reset);
+        let times = |n| Faults::parse("m+status-503-times-2", None, n).status;
+        assert_eq!((times(1), times(2), times(3)), (Some(503), Some(503), None));
+    }
+}

@@ -1,0 +1,278 @@
+//! `POST /v1/chat/completions`: the OpenAI-compatible endpoint.
+
+use std::sync::Arc;
+
+use axum::extract::{ConnectInfo, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use bytes::Bytes;
+use serde_json::{json, Map, Value};
+
+use super::answer::{Answer, Finish, Prompt, PromptHash};
+use super::conn::KillSwitch;
+use super::stream::{self, Frames, Playback};
+use super::{error_response, gate, new_id, status_message, Refusal, Shared};
+use crate::chat::{
+    new_completion_id, unix_now, ChatChunk, ChatRequest, ChatResponse, Choice, ChunkChoice,
+    Content, Delta, Message, Role, Usage,
+};
+
+pub(super) async fn chat_completions(
+    State(shared): State<Arc<Shared>>,
+    ConnectInfo(conn): ConnectInfo<KillSwitch>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let req: ChatRequest = match serde_json::from_slice(&body) {
+        Ok(req) => req,
+        Err(e) => return refusal(Refusal::BadJson(e.to_string())),
+    };
+    let prompt = prompt_of(&req);
+    let faults = match gate(&shared, &conn, &req.model, &headers, prompt.prompt_tokens).await {
+        Ok(faults) => faults,
+        Err(r) => return refusal(r),
+    };
+    let answer = Answer::new(&prompt, faults.words);
+    let reply = Reply {
+        id: new_completion_id(),
+        created: unix_now(),
+        model: req.model,
+        usage: Usage::new(prompt.prompt_tokens, answer.completion_tokens),
+        tool_call_id: answer.tool.as_ref().map(|_| new_id("call_")),
+        answer,
+    };
+    if req.stream {
+        let frames = reply.frames(req.stream_options.is_some_and(|o| o.include_usage));
+        let play = Playback::new(&faults, shared.opts.token_pace_ms);
+        stream::sse(frames, play, shared.shutdown.clone())
+    } else if faults.cut_after.is_some() {
+        let json = serde_json::to_vec(&reply.response()).expect("responses always serialize");
+        stream::cut_json(StatusCode::OK, json)
+    } else {
+        Json(reply.response()).into_response()
+    }
+}
+
+fn prompt_of(req: &ChatRequest) -> Prompt {
+    let mut hash = PromptHash::new();
+    hash.field(req.model.as_bytes());
+    for m in &req.messages {
+        hash.field(&[m.role as u8]).field(m.text().as_bytes());
+    }
+    Prompt {
+        last_user: req.last_user_text().unwrap_or_default(),
+        hash: hash.finish(),
+        prompt_tokens: req.estimate_prompt_tokens(),
+        max_tokens: req.max_output_tokens(),
+        stop: req.stop.as_ref().map(|s| s.to_vec()).unwrap_or_default(),
+        forced_tool: forced_tool(req),
+    }
+}
+
+/// The tool a request forces: `tool_choice: "required"` (the first tool) or
+/// `{"type":"function","function":{"name":...}}`; none without tools.
+fn forced_tool(req: &ChatRequest) -> Option<String> {
+    let tools = req.tools.as_ref().filter(|t| !t.is_empty())?;
+    let name_of = |v: &Value| {
+        v.pointer("/function/name")
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+    };
+    match req.tool_choice.as_ref()? {
+        Value::String(s) if s == "required" => name_of(&tools[0]),
+        choice @ Value::Object(o) if o.get("type").and_then(Value::as_str) == Some("function") => {
+            name_of(choice).or_else(|| name_of(&tools[0]))
+        }
+        _ => None,
+    }
+}
+
+fn finish_reason(finish: &Finish) -> &'static str {
+    match finish {
+        Finish::Stop | Finish::StopSequence(_) => "stop",
+        Finish::Length => "length",
+        Finish::ToolCalls => "tool_calls",
+    }
+}
+
+/// One answer, ready to render as a response or as stream frames.
+struct Reply {
+    id: String,
+    created: u64,
+    model: String,
+    answer: Answer,
+    usage: Usage,
+    tool_call_id: Option<String>,
+}
+
+impl Reply {
+    fn response(&self) -> ChatResponse {
+        let mut message = Message::new(Role::Assistant, "");
+        match (&self.answer.tool, &self.tool_call_id) {
+            (Some(tool), Some(id)) => {
+                message.content = None;
+                message.tool_calls = Some(vec![json!({
+                    "id": id,
+                    "type": "function",
+                    "function": {"name": tool.name, "arguments": tool.arguments},
+                })]);
+            }
+            _ => message.content = Some(Content::Text(self.answer.text())),
+        }
+        ChatResponse {
+            id: self.id.clone(),
+            object: "chat.completion".to_owned(),
+            created: self.created,
+            model: self.model.clone(),
+            choices: vec![Choice {
+                index: 0,
+                message,
+                finish_reason: Some(finish_reason(&self.answer.finish).to_owned()),
+                logprobs: None,
+            }],
+            usage: Some(self.usage),
+            extra: Map::new(),
+        }
+    }
+
+    fn frames(&self, include_usage: bool) -> Frames {
+        let role = Delta {
+            role: Some(Role::Assistant),
+            content: Some(String::new()),
+            ..Delta::default()
+        };
+        let mut content = Vec::with_capacity(self.answer.pieces.len() + 1);
+        if let (Some(tool), Some(id)) = (&self.answer.tool, &self.tool_call_id) {
+            let call = json!({"index": 0, "id": id, "type": "function",
+                              "function": {"name": tool.name, "arguments": ""}});
+            content.push(self.chunk(tool_delta(call), None));
+            for piece in &self.answer.pieces {
+                let args = json!({"index": 0, "function": {"arguments": piece}});
+                content.push(self.chunk(tool_delta(args), None));
+            }
+        } else {
+            for piece in &self.answer.pieces {
+                let delta = Delta {
+                    content: Some(piece.clone()),
+                    ..Delta::default()
+                };
+                content.push(self.chunk(delta, None));
+            }
+        }
+        let finish = finish_reason(&self.answer.finish);
+        let mut tail = vec![self.chunk(Delta::default(), Some(finish))];
+        if include_usage {
+            tail.push(self.usage_chunk());
+        }
+        tail.push(Bytes::from_static(b"data: [DONE]\n\n"));
+        Frames {
+            head: vec![self.chunk(role, None)],
+            content,
+            tail,
+            malformed: "data: {\"id\": broken\n\n",
+        }
+    }
+
+    fn chunk(&self, delta: Delta, finish: Option<&str>) -> Bytes {
+        let choice = ChunkChoice {
+            index: 0,
+            delta,
+            finish_reason: finish.map(str::to_owned),
+            logprobs: None,
+        };
+        self.frame(vec![choice], None)
+    }
+
+    fn usage_chunk(&self) -> Bytes {
+        self.frame(Vec::new(), Some(self.usage))
+    }
+
+    fn frame(&self, choices: Vec<ChunkChoice>, usage: Option<Usage>) -> Bytes {
+        let chunk = ChatChunk {
+            id: self.id.clone(),
+            object: "chat.completion.chunk".to_owned(),
+            created: self.created,
+            model: self.model.clone(),
+            choices,
+            usage,
+            extra: Map::new(),
+        };
+        let mut out = b"data: ".to_vec();
+        serde_json::to_writer(&mut out, &chunk).expect("chunks always serialize");
+        out.extend_from_slice(b"\n\n");
+        Bytes::from(out)
+    }
+}
+
+fn tool_delta(call: Value) -> Delta {
+    Delta {
+        tool_calls: Some(vec![call]),
+        ..Delta::default()
+    }
+}
+
+/// The error in OpenAI's shape: `{"error":{"message","type","param","code"}}`.
+fn refusal(r: Refusal) -> Response {
+    let (status, message, kind, param, code, retry_after) = match r {
+        Refusal::BadJson(e) => (
+            400,
+            format!("We could not parse the JSON body of your request: {e}"),
+            "invalid_request_error",
+            None,
+            None,
+            None,
+        ),
+        Refusal::Status {
+            code,
+            retry_after_secs,
+        } => {
+            let (kind, err_code) = status_kind(code);
+            let message = status_message(code).to_owned();
+            (code, message, kind, None, err_code, retry_after_secs)
+        }
+        Refusal::ContextLength { tokens, limit } => (
+            400,
+            format!(
+                "This model's maximum context length is {limit} tokens. However, your messages \
+                 resulted in {tokens} tokens. Please reduce the length of the messages."
+            ),
+            "invalid_request_error",
+            Some("messages"),
+            Some("context_length_exceeded"),
+            None,
+        ),
+        Refusal::ContentFilter => (
+            400,
+            "The response was filtered due to the prompt triggering our content management \
+             policy. Please modify your prompt and retry."
+                .to_owned(),
+            "invalid_request_error",
+            Some("prompt"),
+            Some("content_filter"),
+            None,
+        ),
+        Refusal::Reset => (
+            500,
+            "connection reset".to_owned(),
+            "server_error",
+            None,
+            None,
+            None,
+        ),
+    };
+    let body = json!({"error": {"message": message, "type": kind, "param": param, "code": code}});
+    error_response(status, &body, retry_after)
+}
+
+/// OpenAI's error `type` and `code` for a status.
+fn status_kind(code: u16) -> (&'static str, Option<&'static str>) {
+    match code {
+        401 => ("authentication_error", Some("invalid_api_key")),
+        403 => ("permission_error", None),
+        404 => ("invalid_request_error", Some("model_not_found")),
+        429 => ("requests", Some("rate_limit_exceeded")),
+        c if c < 500 => ("invalid_request_error", None),
+        _ => ("server_error", None),
+    }
+}
