@@ -260,3 +260,17 @@ async fn shutdown_drains_in_flight_streams() {
     // The server task ends once drained.
     g.shutdown().await;
 }
+
+#[test]
+fn shipped_example_configs_validate() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples");
+    let mut n = 0;
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "toml") {
+            sluice::config::Config::load(Some(&path)).unwrap_or_else(|e| panic!("{e}"));
+            n += 1;
+        }
+    }
+    assert!(n >= 2);
+}

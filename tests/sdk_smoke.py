@@ -1,0 +1,90 @@
+"""The official `openai` Python SDK against a running Sluice (started by scripts/test.sh with
+the embedded default config, i.e. the built-in simulated providers).
+
+Checks a normal chat, a streamed chat (with include_usage), the use-case helper from
+examples/call_llm_gateway.py, and that a gateway error surfaces as the SDK's typed exception.
+Prints 'N passed, N failed' and exits non-zero on any failure.
+"""
+
+import os
+import sys
+import traceback
+
+import openai
+from openai import OpenAI
+
+BASE = os.environ["SLUICE_URL"]
+client = OpenAI(base_url=BASE + "/v1", api_key="unused", max_retries=0, timeout=30)
+
+
+def test_normal_chat():
+    r = client.chat.completions.with_raw_response.create(
+        model="simple_classification",
+        messages=[{"role": "system", "content": "Answer yes or no."},
+                  {"role": "user", "content": "Is water wet?"}],
+    )
+    c = r.parse()
+    assert c.object == "chat.completion", c
+    assert c.choices[0].message.role == "assistant"
+    assert c.choices[0].message.content, c
+    assert c.choices[0].finish_reason == "stop"
+    assert c.usage.total_tokens == c.usage.prompt_tokens + c.usage.completion_tokens
+    assert r.headers["x-sluice-route"] == "simple_classification"
+    assert r.headers["x-sluice-target"], r.headers
+
+
+def test_streamed_chat():
+    stream = client.chat.completions.create(
+        model="complex",
+        messages=[{"role": "user", "content": "Explain recursion with an example."}],
+        stream=True,
+        stream_options={"include_usage": True},
+    )
+    text, usage, finish = "", None, None
+    for chunk in stream:
+        if chunk.usage:
+            usage = chunk.usage
+        for ch in chunk.choices:
+            text += ch.delta.content or ""
+            finish = ch.finish_reason or finish
+    assert text.startswith("Mock answer to:"), text
+    assert finish == "stop"
+    assert usage is not None and usage.completion_tokens > 0
+
+
+def test_use_case_helper():
+    sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "examples"))
+    os.environ["SLUICE_URL"] = BASE + "/v1"
+    import call_llm_gateway as g
+    g.client = client
+    assert g.call_llm_gateway("simple_classification", "Spam? 'free cruise'")
+    assert g.call_llm_gateway("complex", "Compare two sorting algorithms.")
+
+
+def test_errors_are_typed():
+    try:
+        client.chat.completions.create(model="no-such-model",
+                                       messages=[{"role": "user", "content": "x"}])
+    except openai.NotFoundError as e:
+        assert e.body["code"] == "model_not_found", e.body
+    else:
+        raise AssertionError("expected NotFoundError")
+
+
+def main():
+    tests = [v for k, v in sorted(globals().items()) if k.startswith("test_")]
+    failed = 0
+    for t in tests:
+        try:
+            t()
+            print(f"ok   {t.__name__}")
+        except Exception:
+            failed += 1
+            print(f"FAIL {t.__name__}")
+            traceback.print_exc()
+    print(f"{len(tests) - failed} passed, {failed} failed")
+    sys.exit(1 if failed else 0)
+
+
+if __name__ == "__main__":
+    main()
