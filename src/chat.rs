@@ -321,3 +321,200 @@ pub fn unix_now() -> u64 {
 pub fn new_completion_id() -> String {
     format!("chatcmpl-{:024x}", rand::random::<u128>() >> 32)
 }
+
+/// Reassembles a streamed answer into a `ChatResponse` (for the cache and the audit): content
+/// and finish reason per choice, the usage chunk, the answering model.
+#[derive(Debug, Default)]
+pub struct StreamAssembler {
+    id: String,
+    model: String,
+    created: u64,
+    choices: Vec<(String, Option<String>)>,
+    usage: Option<Usage>,
+    /// Tool-call deltas are not reassembled: such answers are not cacheable from a stream.
+    has_tool_calls: bool,
+}
+
+impl StreamAssembler {
+    pub fn push(&mut self, c: &ChatChunk) {
+        if self.id.is_empty() {
+            self.id.clone_from(&c.id);
+            self.model.clone_from(&c.model);
+            self.created = c.created;
+        }
+        if c.usage.is_some() {
+            self.usage = c.usage;
+        }
+        for ch in &c.choices {
+            let i = ch.index as usize;
+            if self.choices.len() <= i {
+                self.choices.resize(i + 1, (String::new(), None));
+            }
+            if let Some(t) = &ch.delta.content {
+                self.choices[i].0.push_str(t);
+            }
+            if ch.delta.tool_calls.is_some() {
+                self.has_tool_calls = true;
+            }
+            if let Some(f) = &ch.finish_reason {
+                self.choices[i].1 = Some(f.clone());
+            }
+        }
+    }
+
+    pub fn usage(&self) -> Option<Usage> {
+        self.usage
+    }
+
+    pub fn model(&self) -> &str {
+        &self.model
+    }
+
+    /// The answer as one `chat.completion`; `None` when it cannot be represented faithfully
+    /// (tool calls) or nothing arrived.
+    pub fn finish(self) -> Option<ChatResponse> {
+        if self.has_tool_calls || self.choices.is_empty() {
+            return None;
+        }
+        Some(ChatResponse {
+            id: self.id,
+            object: completion_object(),
+            created: self.created,
+            model: self.model,
+            choices: self
+                .choices
+                .into_iter()
+                .enumerate()
+                .map(|(i, (text, finish))| Choice {
+                    index: i as u32,
+                    message: Message::new(Role::Assistant, text),
+                    finish_reason: finish,
+                    logprobs: None,
+                })
+                .collect(),
+            usage: self.usage,
+            extra: Map::new(),
+        })
+    }
+}
+
+/// A complete answer replayed as stream chunks: a role chunk, the content in word-group pieces,
+/// a finish chunk per choice, and (when asked) a final usage chunk with no choices.
+pub fn replay_chunks(resp: &ChatResponse, id: &str, include_usage: bool) -> Vec<ChatChunk> {
+    const WORDS_PER_CHUNK: usize = 4;
+    let created = unix_now();
+    let chunk = |index: u32, delta: Delta, finish: Option<String>| ChatChunk {
+        id: id.to_owned(),
+        object: chunk_object(),
+        created,
+        model: resp.model.clone(),
+        choices: vec![ChunkChoice {
+            index,
+            delta,
+            finish_reason: finish,
+            logprobs: None,
+        }],
+        usage: None,
+        extra: Map::new(),
+    };
+    let mut out = Vec::new();
+    for c in &resp.choices {
+        out.push(chunk(
+            c.index,
+            Delta {
+                role: Some(Role::Assistant),
+                content: Some(String::new()),
+                ..Delta::default()
+            },
+            None,
+        ));
+        let text = c.message.text();
+        let mut piece = String::new();
+        let mut words = 0;
+        for (i, part) in text.split_inclusive(char::is_whitespace).enumerate() {
+            piece.push_str(part);
+            words += 1;
+            if words == WORDS_PER_CHUNK || i == 0 {
+                out.push(chunk(c.index, delta_text(std::mem::take(&mut piece)), None));
+                words = 0;
+            }
+        }
+        if !piece.is_empty() {
+            out.push(chunk(c.index, delta_text(piece), None));
+        }
+        if c.message.tool_calls.is_some() {
+            out.push(chunk(
+                c.index,
+                Delta {
+                    tool_calls: c.message.tool_calls.as_ref().map(|calls| {
+                        calls
+                            .iter()
+                            .enumerate()
+                            .map(|(i, call)| {
+                                let mut call = call.clone();
+                                call["index"] = Value::from(i);
+                                call
+                            })
+                            .collect()
+                    }),
+                    ..Delta::default()
+                },
+                None,
+            ));
+        }
+        out.push(chunk(c.index, Delta::default(), c.finish_reason.clone()));
+    }
+    if include_usage {
+        out.push(ChatChunk {
+            id: id.to_owned(),
+            object: chunk_object(),
+            created,
+            model: resp.model.clone(),
+            choices: Vec::new(),
+            usage: resp.usage,
+            extra: Map::new(),
+        });
+    }
+    out
+}
+
+fn delta_text(s: String) -> Delta {
+    Delta {
+        content: Some(s),
+        ..Delta::default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn replayed_chunks_reassemble_to_the_same_answer() {
+        let mut resp = ChatResponse {
+            id: "x".into(),
+            object: completion_object(),
+            created: 1,
+            model: "m".into(),
+            choices: vec![Choice {
+                index: 0,
+                message: Message::new(Role::Assistant, "One two  three\nfour five six seven."),
+                finish_reason: Some("stop".into()),
+                logprobs: None,
+            }],
+            usage: Some(Usage::new(10, 7)),
+            extra: Map::new(),
+        };
+        let chunks = replay_chunks(&resp, "chatcmpl-new", true);
+        assert!(chunks[0].choices[0].delta.role.is_some());
+        assert!(chunks.last().unwrap().choices.is_empty());
+        let mut a = StreamAssembler::default();
+        for c in &chunks {
+            a.push(c);
+        }
+        let back = a.finish().unwrap();
+        resp.id = "chatcmpl-new".into();
+        assert_eq!(back.choices, resp.choices);
+        assert_eq!(back.usage, resp.usage);
+    }
+}

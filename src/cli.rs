@@ -25,6 +25,15 @@ pub enum Command {
     /// Configuration tools.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Benchmarks.
+    #[command(subcommand)]
+    Bench(BenchCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BenchCommand {
+    /// Gateway overhead against calling the mock directly, interleaved in one run.
+    Load(crate::commands::bench_load::LoadArgs),
 }
 
 #[derive(Debug, clap::Args)]

@@ -1,7 +1,7 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use sluice::cli::{Cli, Command, ConfigCommand};
+use sluice::cli::{BenchCommand, Cli, Command, ConfigCommand};
 use sluice::commands;
 
 fn main() -> ExitCode {
@@ -30,6 +30,7 @@ fn main() -> ExitCode {
             .await
             .map_err(|e| e.to_string()),
             Command::Config(ConfigCommand::Check { path }) => commands::config_check(&path),
+            Command::Bench(BenchCommand::Load(args)) => commands::bench_load::run(args).await,
             Command::Config(ConfigCommand::Default) => {
                 print!("{}", sluice::config::DEFAULT_CONFIG);
                 Ok(())

@@ -1,5 +1,6 @@
 //! Bodies of the subcommands.
 
+pub mod bench_load;
 pub mod mock;
 pub mod serve;
 
