@@ -19,6 +19,7 @@ use axum::routing::{get, post};
 use axum::Router;
 
 use crate::api;
+use crate::cache::{CacheSettings, Embedder, SemanticCache};
 use crate::config::Config;
 use crate::error::ApiError;
 use crate::provider::Provider;
@@ -29,23 +30,66 @@ pub struct AppState {
     pub router: router::Router,
     /// Indexed by `ProviderId`.
     pub providers: Vec<Provider>,
+    /// Present when any route (or pass-through) has the cache enabled.
+    pub cache: Option<SemanticCache>,
     shutting_down: AtomicBool,
 }
 
 impl AppState {
-    pub fn new(config: Config) -> Result<Arc<AppState>, String> {
+    /// Build the state: provider clients, and the cache (opening `<data_dir>/sluice.redb` and
+    /// loading the embedding model, off the async runtime) when the config enables it.
+    pub async fn new(config: Config) -> Result<Arc<AppState>, String> {
+        Self::with_embedder(config, None).await
+    }
+
+    /// Like `new`, reusing an already loaded embedding model (tests share one).
+    pub async fn with_embedder(
+        config: Config,
+        embedder: Option<Embedder>,
+    ) -> Result<Arc<AppState>, String> {
         let config = Arc::new(config);
         let providers = config
             .providers
             .iter()
             .map(|p| Provider::new(p, config.defaults.connect_timeout))
             .collect::<Result<Vec<_>, _>>()?;
+        let wants_cache = config.cache.enabled || config.routes.iter().any(|r| r.cache.enabled);
+        let cache = if wants_cache {
+            let settings = CacheSettings {
+                data_dir: config.server.data_dir.clone(),
+                models_dir: config.server.models_dir.clone(),
+                ..CacheSettings::default()
+            };
+            let opened = tokio::task::spawn_blocking(move || {
+                let store = crate::store::Store::open(&settings.data_dir)?;
+                let embedder = match embedder {
+                    Some(e) => e,
+                    None => Embedder::load(&settings.embedder_config())?,
+                };
+                SemanticCache::open_with(store, embedder, &settings)
+            })
+            .await
+            .map_err(|e| format!("cache startup: {e}"))?;
+            Some(opened.map_err(|e| format!("cache: {e}"))?)
+        } else {
+            None
+        };
         Ok(Arc::new(AppState {
             router: router::Router::new(config.clone()),
             config,
             providers,
+            cache,
             shutting_down: AtomicBool::new(false),
         }))
+    }
+
+    /// Let background work finish (queued cache writes) before the process exits.
+    pub async fn drain(&self) {
+        if let Some(c) = &self.cache {
+            if let Err(e) = c.flush().await {
+                tracing::warn!(error = %e, "cache flush at shutdown failed");
+            }
+        }
     }
 
     pub fn begin_shutdown(&self) {
@@ -65,6 +109,11 @@ pub fn app(state: Arc<AppState>) -> Router {
         .route("/v1/models/{*id}", get(api::models::get))
         .route("/healthz", get(api::health::healthz))
         .route("/readyz", get(api::health::readyz))
+        .route("/admin/cache/stats", get(api::admin::cache_stats))
+        .route(
+            "/admin/cache",
+            axum::routing::delete(api::admin::cache_purge),
+        )
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::middleware::from_fn(request_id))

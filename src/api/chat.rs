@@ -13,7 +13,7 @@ use super::sse;
 use crate::app::{AppState, RequestId};
 use crate::chat::ChatRequest;
 use crate::error::ApiError;
-use crate::pipeline::{self, Meta, Reply, RequestCtx, StreamItem};
+use crate::pipeline::{self, CacheControl, Meta, Reply, RequestCtx, StreamItem};
 
 pub async fn completions(State(s): State<Arc<AppState>>, req: Request) -> Response {
     let started = Instant::now();
@@ -35,8 +35,13 @@ pub async fn completions(State(s): State<Arc<AppState>>, req: Request) -> Respon
         Ok(c) => c,
         Err(e) => return e.into_response(),
     };
+    let cache = match cache_control(&parts.headers) {
+        Ok(c) => c,
+        Err(e) => return e.into_response(),
+    };
     let ctx = RequestCtx {
         request_id,
+        cache,
         route_hint: header_str(&parts.headers, "x-sluice-route"),
         tier_hint: header_str(&parts.headers, "x-sluice-tier"),
         started,
@@ -49,6 +54,50 @@ pub async fn completions(State(s): State<Arc<AppState>>, req: Request) -> Respon
     };
     set_meta_headers(&s, &meta, resp.headers_mut());
     resp
+}
+
+/// `x-sluice-cache: bypass | refresh | only-if-cached`, `Cache-Control: no-store | no-cache`,
+/// `x-sluice-cache-ttl: SECONDS`.
+fn cache_control(h: &HeaderMap) -> Result<CacheControl, ApiError> {
+    let mut c = CacheControl::default();
+    match header_str(h, "x-sluice-cache").as_deref() {
+        None => {}
+        Some("bypass") => {
+            c.read = false;
+            c.write = false;
+        }
+        Some("refresh") => c.read = false,
+        Some("only-if-cached") => c.only_if_cached = true,
+        Some(other) => {
+            return Err(ApiError::BadRequest {
+                message: format!(
+                    "x-sluice-cache: unknown value `{other}` (expected bypass, refresh or only-if-cached)"
+                ),
+                param: None,
+                code: Some("invalid_header"),
+            })
+        }
+    }
+    for v in h.get_all(header::CACHE_CONTROL) {
+        for d in v.to_str().unwrap_or("").split(',').map(str::trim) {
+            if d.eq_ignore_ascii_case("no-store") {
+                c.write = false;
+            } else if d.eq_ignore_ascii_case("no-cache") {
+                c.read = false;
+            } else if d.eq_ignore_ascii_case("only-if-cached") {
+                c.only_if_cached = true;
+            }
+        }
+    }
+    if let Some(t) = header_str(h, "x-sluice-cache-ttl") {
+        let secs: u64 = t.parse().map_err(|_| ApiError::BadRequest {
+            message: format!("x-sluice-cache-ttl: `{t}` is not a number of seconds"),
+            param: None,
+            code: Some("invalid_header"),
+        })?;
+        c.ttl = Some(std::time::Duration::from_secs(secs));
+    }
+    Ok(c)
 }
 
 fn header_str(h: &HeaderMap, name: &str) -> Option<String> {
@@ -159,4 +208,13 @@ fn set_meta_headers(s: &AppState, meta: &Meta, h: &mut HeaderMap) {
         }
     }
     h.insert("x-sluice-attempts", HeaderValue::from(meta.attempts.len()));
+    h.insert(
+        "x-sluice-cache",
+        HeaderValue::from_static(meta.cache.as_str()),
+    );
+    if let Some(sim) = meta.similarity {
+        if let Ok(v) = HeaderValue::from_str(&format!("{sim:.4}")) {
+            h.insert("x-sluice-similarity", v);
+        }
+    }
 }

@@ -1,7 +1,9 @@
 //! Bodies of the subcommands.
 
 pub mod bench_load;
+pub mod cache;
 pub mod mock;
+pub mod report;
 pub mod serve;
 
 use std::path::Path;

@@ -28,7 +28,7 @@ pub async fn run(args: ServeArgs) -> Result<(), String> {
     let listener = TcpListener::bind(config.server.listen)
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", config.server.listen))?;
-    let state = AppState::new(config)?;
+    let state = AppState::new(config).await?;
     tracing::info!(
         "sluice listening on http://{}",
         listener.local_addr().map_err(|e| e.to_string())?
@@ -65,6 +65,7 @@ pub async fn serve(
         } => tracing::warn!("shutdown grace period over: closing remaining connections"),
     }
     drop(rx);
+    state.drain().await;
     Ok(())
 }
 

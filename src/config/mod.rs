@@ -14,6 +14,9 @@ use std::time::Duration;
 
 pub use raw::RawConfig;
 
+pub use crate::accounting::{AccountingSettings, Mode, RouteAccounting};
+pub use crate::cache::policy::CachePolicy;
+
 /// The embedded default config: OpenAI and Anthropic when their keys are set, otherwise the
 /// built-in simulated providers, so `sluice serve` works offline out of the box.
 pub const DEFAULT_CONFIG: &str = include_str!("default.toml");
@@ -43,9 +46,19 @@ pub struct Config {
     /// Every provider/model pair the config names; `TargetId` indexes this.
     pub targets: Vec<TargetConfig>,
     pub routes: Vec<RouteConfig>,
+    /// Cache policy of pass-through requests (and the base of every route's).
+    pub cache: CachePolicy,
+    pub accounting: AccountingSettings,
+    /// Accounting of pass-through requests.
+    pub passthrough_accounting: RouteAccounting,
 }
 
 impl Config {
+    /// Route accounting settings, indexed like `routes`.
+    pub fn route_accounting(&self) -> Vec<RouteAccounting> {
+        self.routes.iter().map(|r| r.accounting.clone()).collect()
+    }
+
     /// Load `path`, or the embedded default when `None`.
     pub fn load(path: Option<&Path>) -> Result<Config, ConfigError> {
         match path {
@@ -195,6 +208,8 @@ pub struct RouteConfig {
     pub default_tier: usize,
     pub rules: Vec<Rule>,
     pub policy: Policy,
+    pub cache: CachePolicy,
+    pub accounting: RouteAccounting,
 }
 
 #[derive(Debug, Clone)]

@@ -13,6 +13,10 @@ pub struct RawConfig {
     pub breaker: RawBreaker,
     pub providers: IndexMap<String, RawProvider>,
     pub routes: IndexMap<String, RawRoute>,
+    /// The cache policy of every route (`CachePolicy` fields), unless a route overrides fields.
+    pub cache: toml::Table,
+    /// Audit settings (`AccountingSettings`).
+    pub accounting: crate::accounting::AccountingSettings,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -104,6 +108,12 @@ pub struct RawRoute {
     pub rules: Vec<RawRule>,
     /// Overrides of `[defaults]` for this route.
     pub policy: Option<RawPolicy>,
+    /// Overrides of `[cache]` fields for this route.
+    pub cache: Option<toml::Table>,
+    /// What this route's traffic would cost without Sluice (savings are measured against it).
+    pub reference_model: Option<String>,
+    /// `gateway` (default) or `observe` (pass through untouched, cache nothing, only record).
+    pub mode: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -53,9 +53,23 @@ pub(super) fn validate(raw: RawConfig, env: Env) -> Result<Config, Vec<String>> 
         }
     }
 
+    let cache = v.cache_policy("cache", &raw.cache, None);
     let mut routes = Vec::new();
     for (name, r) in &raw.routes {
-        if let Some(route) = v.route(name, r, &defaults, &providers, &target_index) {
+        if let Some(mut route) = v.route(name, r, &defaults, &providers, &target_index) {
+            route.cache = v.cache_policy(
+                &format!("routes.{name}.cache"),
+                &raw.cache,
+                r.cache.as_ref(),
+            );
+            route.accounting = RouteAccounting {
+                reference_model: r.reference_model.clone(),
+                mode: v.mode(
+                    &format!("routes.{name}.mode"),
+                    r.mode.as_deref(),
+                    raw.accounting.mode,
+                ),
+            };
             routes.push(route);
         }
     }
@@ -75,6 +89,12 @@ pub(super) fn validate(raw: RawConfig, env: Env) -> Result<Config, Vec<String>> 
             providers,
             targets,
             routes,
+            cache,
+            passthrough_accounting: RouteAccounting {
+                reference_model: None,
+                mode: raw.accounting.mode,
+            },
+            accounting: raw.accounting,
         })
     } else {
         Err(v.problems)
@@ -259,6 +279,45 @@ impl Validator<'_> {
         })
     }
 
+    /// `[cache]` with a route's overrides merged field by field, then checked.
+    fn cache_policy(
+        &mut self,
+        path: &str,
+        base: &toml::Table,
+        over: Option<&toml::Table>,
+    ) -> CachePolicy {
+        let mut merged = base.clone();
+        for (k, val) in over.into_iter().flatten() {
+            merged.insert(k.clone(), val.clone());
+        }
+        match toml::Value::Table(merged).try_into::<CachePolicy>() {
+            Ok(p) => {
+                if let Err(e) = p.validate(path) {
+                    self.problem(e);
+                }
+                p
+            }
+            Err(e) => {
+                self.problem(format!("{path}: {}", e.message()));
+                CachePolicy::default()
+            }
+        }
+    }
+
+    fn mode(&mut self, path: &str, s: Option<&str>, default: Mode) -> Mode {
+        match s {
+            None => default,
+            Some("gateway") => Mode::Gateway,
+            Some("observe") => Mode::Observe,
+            Some(other) => {
+                self.problem(format!(
+                    "{path}: unknown mode \"{other}\" (expected gateway or observe)"
+                ));
+                default
+            }
+        }
+    }
+
     fn strategy(&mut self, path: &str, s: Option<&str>, default: Strategy) -> Strategy {
         match s {
             None => default,
@@ -376,6 +435,8 @@ impl Validator<'_> {
             default_tier,
             rules,
             policy,
+            cache: CachePolicy::default(),
+            accounting: RouteAccounting::default(),
         })
     }
 

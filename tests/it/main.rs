@@ -1,5 +1,8 @@
 //! Integration tests: one binary, one module per area, real HTTP on 127.0.0.1.
 
+mod audit;
+mod cache;
+mod cache_http;
 mod conformance;
 mod failover;
 mod gateway;

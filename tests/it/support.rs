@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use serde_json::Value;
 use sluice::app::AppState;
+use sluice::cache::{Embedder, EmbedderConfig};
 use sluice::commands::mock::{self, MockHandle, MockOptions};
 use sluice::config::Config;
 use tokio::sync::oneshot;
@@ -29,6 +30,9 @@ backoff_base_ms = 5
 backoff_max_ms = 20
 max_retry_after_ms = 1500
 
+[cache]
+enabled = false
+
 [breaker]
 failure_threshold = 50
 cooldown_ms = 60000
@@ -41,6 +45,17 @@ base_url = "{MOCK}/v1"
 kind = "anthropic"
 base_url = "{MOCK}"
 "#;
+
+/// One embedding model for the whole test binary (loading it takes a while).
+pub fn embedder() -> Embedder {
+    static E: std::sync::OnceLock<Embedder> = std::sync::OnceLock::new();
+    E.get_or_init(|| {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("models");
+        Embedder::load(&EmbedderConfig::new(dir))
+            .expect("embedding model (run scripts/fetch-models.sh)")
+    })
+    .clone()
+}
 
 pub struct Gateway {
     pub base: String,
@@ -63,9 +78,27 @@ impl Gateway {
         let mock = mock::spawn(loopback_any_port(), MockOptions::default())
             .await
             .expect("mock starts");
+        Self::start_with(config, mock, None).await
+    }
+
+    /// Start with the cache on, its database in `data_dir`, sharing one loaded model.
+    pub async fn start_cached(config: &str, data_dir: &std::path::Path) -> Gateway {
+        let mock = mock::spawn(loopback_any_port(), MockOptions::default())
+            .await
+            .expect("mock starts");
+        let text = format!(
+            "[server]\ndata_dir = \"{}\"\nmodels_dir = \"{}/models\"\n{}\n{config}",
+            data_dir.display(),
+            env!("CARGO_MANIFEST_DIR"),
+            BASE_CONFIG.replace("[cache]\nenabled = false", "[cache]\nenabled = true"),
+        );
+        Self::start_with(&text, mock, Some(embedder())).await
+    }
+
+    async fn start_with(config: &str, mock: MockHandle, embedder: Option<Embedder>) -> Gateway {
         let text = config.replace("{MOCK}", &mock.base_url());
         let cfg = Config::parse(&text, "test config").unwrap_or_else(|e| panic!("{e}"));
-        let state = AppState::new(cfg).expect("state");
+        let state = AppState::with_embedder(cfg, embedder).await.expect("state");
         let listener = tokio::net::TcpListener::bind(loopback_any_port())
             .await
             .unwrap();
