@@ -52,6 +52,33 @@ def test_streamed_chat():
     assert usage is not None and usage.completion_tokens > 0
 
 
+def test_streamed_cache_hit_parses():
+    def run():
+        r = client.chat.completions.with_raw_response.create(
+            model="chat",
+            messages=[{"role": "user", "content": "How do I rotate my API keys safely?"}],
+            stream=True,
+            stream_options={"include_usage": True},
+        )
+        text, usage = "", None
+        for chunk in r.parse():
+            usage = chunk.usage or usage
+            for ch in chunk.choices:
+                text += ch.delta.content or ""
+        return r.headers.get("x-sluice-cache"), text, usage
+
+    first = run()
+    import time
+    for _ in range(50):  # the write-back is queued off the response path
+        second = run()
+        if second[0] != "miss":
+            break
+        time.sleep(0.05)
+    assert first[0] == "miss", first
+    assert second[0] == "hit-exact", second
+    assert second[1] == first[1] and second[2].total_tokens == first[2].total_tokens
+
+
 def test_use_case_helper():
     sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "examples"))
     os.environ["SLUICE_URL"] = BASE + "/v1"
