@@ -1,6 +1,8 @@
 //! Logging setup (structured `tracing` logs; `RUST_LOG` filters, `SLUICE_LOG_FORMAT=json`
 //! switches to JSON lines).
 
+pub mod metrics;
+
 use tracing_subscriber::EnvFilter;
 
 pub fn init_logging() {

@@ -1,0 +1,275 @@
+//! The audit record: one per request, append-only in the store's audit table, keyed by
+//! `(time_ms, seq)` so keys never collide (the writer's `seq` only grows, across restarts too).
+//!
+//! Values are a format byte followed by the bincode (serde) encoding of [`AuditRecord`]. Bincode
+//! is not self-describing: a field added to the record is a new format byte, and readers keep
+//! decoding the old ones (none yet).
+//!
+//! Reading while the gateway runs: redb lets one process open the file at a time unless every
+//! process uses a multi-process [`ConcurrencyMode`]. With the store opened in `SingleWriter` mode,
+//! [`open_reader`] opens the same file read-only in another process (`sluice report`) and each read
+//! transaction sees the writer's latest commit; against a gateway holding the file in the
+//! default `ExclusiveWriter` mode the open fails with a message saying so.
+
+use std::ops::Range;
+use std::path::Path;
+
+use redb::{ConcurrencyMode, ReadOnlyDatabase, ReadableDatabase, TableError};
+use serde::{Deserialize, Serialize};
+
+use crate::error::Attempt;
+pub use crate::store::AUDIT_RECORDS;
+use crate::telemetry::metrics::CacheOutcome;
+
+/// How processes share the database: the gateway writes, `sluice report` reads concurrently.
+pub const CONCURRENCY_MODE: ConcurrencyMode = ConcurrencyMode::SingleWriter;
+
+const FORMAT_V1: u8 = 1;
+/// Raw client input kept in a record is capped (a model name is not a document).
+const MAX_CLIENT_STRING: usize = 256;
+
+/// One request as the audit sees it. Field order is the encoding: append only, and bump the
+/// format byte when changing it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AuditRecord {
+    /// When the request arrived, unix milliseconds.
+    pub time_ms: u64,
+    pub request_id: String,
+    /// Gateway key id of the caller, once keys exist.
+    pub caller: Option<String>,
+    /// Route name, `passthrough`, or `none` when the request failed before routing.
+    pub route: String,
+    /// The `model` the client sent (capped to 256 bytes).
+    pub requested_model: String,
+    /// `provider/model` that answered; `None` for cache hits and failures.
+    pub target: Option<String>,
+    pub attempts: Vec<AuditAttempt>,
+    pub cache: CacheOutcome,
+    /// Similarity of a semantic hit.
+    pub similarity: Option<f32>,
+    pub stream: bool,
+    /// Tokens served (for a cache hit: the cached answer's usage).
+    pub input_tokens: u32,
+    pub output_tokens: u32,
+    /// The provider reported no usage; the counts are Sluice's estimate.
+    pub usage_estimated: bool,
+    /// `None`: the answering target has no price.
+    pub cost_usd: Option<f64>,
+    pub cost_avoided_usd: Option<f64>,
+    pub total_ms: u64,
+    pub upstream_ms: Option<u64>,
+    pub ttft_ms: Option<u64>,
+    /// HTTP status returned to the client (200 for a stream that started, even if it failed
+    /// later: then `error` is set).
+    pub status: u16,
+    /// `ApiError::metric_label()` of a failure.
+    pub error: Option<String>,
+}
+
+/// One attempt at one target. A copy of `error::Attempt`, so that the stored format does not
+/// change when the error type does.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AuditAttempt {
+    pub target: String,
+    pub status: Option<u16>,
+    pub outcome: String,
+    pub elapsed_ms: u64,
+}
+
+impl From<&Attempt> for AuditAttempt {
+    fn from(a: &Attempt) -> Self {
+        AuditAttempt {
+            target: a.target.clone(),
+            status: a.status,
+            outcome: a.outcome.clone(),
+            elapsed_ms: a.elapsed_ms,
+        }
+    }
+}
+
+impl AuditRecord {
+    pub fn is_error(&self) -> bool {
+        self.status >= 400 || self.error.is_some()
+    }
+
+    /// Group name of the answering model in reports: the target, `(cache)` for hits, `(none)`
+    /// when nothing answered.
+    pub fn model_group(&self) -> &str {
+        match &self.target {
+            Some(t) => t,
+            None if self.cache.is_hit() => "(cache)",
+            None => "(none)",
+        }
+    }
+
+    pub(crate) fn encode(&self) -> Vec<u8> {
+        let mut out = vec![FORMAT_V1];
+        if self.requested_model.len() > MAX_CLIENT_STRING {
+            let mut capped = self.clone();
+            capped.requested_model = truncate(&self.requested_model, MAX_CLIENT_STRING).to_owned();
+            encode_into(&capped, &mut out);
+        } else {
+            encode_into(self, &mut out);
+        }
+        out
+    }
+
+    pub(crate) fn decode(bytes: &[u8]) -> Result<AuditRecord, String> {
+        match bytes.split_first() {
+            Some((&FORMAT_V1, body)) => {
+                bincode::serde::decode_from_slice(body, bincode::config::standard())
+                    .map(|(r, _)| r)
+                    .map_err(|e| e.to_string())
+            }
+            Some((v, _)) => Err(format!("unknown audit record format {v}")),
+            None => Err("empty audit record".into()),
+        }
+    }
+}
+
+fn encode_into(r: &AuditRecord, out: &mut Vec<u8>) {
+    // Encoding a plain struct into a Vec cannot fail.
+    let _ = bincode::serde::encode_into_std_write(r, out, bincode::config::standard());
+}
+
+fn truncate(s: &str, max: usize) -> &str {
+    let mut end = max.min(s.len());
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AuditError {
+    #[error("no audit store at {0} (has the gateway run with this data directory?)")]
+    Missing(String),
+    #[error(
+        "{0} is held exclusively by a running gateway; it must open the store in redb's \
+         SingleWriter mode for `sluice report` to read it meanwhile"
+    )]
+    Locked(String),
+    #[error("audit store {path}: {detail}")]
+    Db { path: String, detail: String },
+    #[error("audit record {key:?} is unreadable: {detail}")]
+    Record { key: (u64, u64), detail: String },
+    #[error("the audit writer has stopped")]
+    WriterGone,
+}
+
+/// Open the database file read-only, alongside a running gateway (see the module doc).
+pub fn open_reader(path: &Path) -> Result<ReadOnlyDatabase, AuditError> {
+    let shown = path.display().to_string();
+    if !path.exists() {
+        return Err(AuditError::Missing(shown));
+    }
+    redb::Builder::new()
+        .set_concurrency_mode(CONCURRENCY_MODE)
+        .set_cache_size(16 * 1024 * 1024)
+        .open_read_only(path)
+        .map_err(|e| match e {
+            redb::DatabaseError::DatabaseAlreadyOpen => AuditError::Locked(shown),
+            other => AuditError::Db {
+                path: shown,
+                detail: other.to_string(),
+            },
+        })
+}
+
+/// Records with `time_ms` in `window`, oldest first, from one consistent snapshot. Works on the
+/// gateway's own `Database` and on a [`ReadOnlyDatabase`] alike.
+pub fn read(
+    db: &impl ReadableDatabase,
+    window: Range<u64>,
+) -> Result<impl Iterator<Item = Result<AuditRecord, AuditError>>, AuditError> {
+    let db_err = |e: &dyn std::fmt::Display| AuditError::Db {
+        path: "(open)".into(),
+        detail: e.to_string(),
+    };
+    let txn = db.begin_read().map_err(|e| db_err(&e))?;
+    let table = match txn.open_table(AUDIT_RECORDS) {
+        Ok(t) => Some(t),
+        Err(TableError::TableDoesNotExist(_)) => None,
+        Err(e) => return Err(db_err(&e)),
+    };
+    let range = match &table {
+        Some(t) if window.start < window.end => Some(
+            t.range((window.start, 0)..(window.end, 0))
+                .map_err(|e| db_err(&e))?,
+        ),
+        _ => None,
+    };
+    Ok(range.into_iter().flatten().map(move |row| {
+        let (k, v) = row.map_err(|e| db_err(&e))?;
+        AuditRecord::decode(v.value()).map_err(|detail| AuditError::Record {
+            key: k.value(),
+            detail,
+        })
+    }))
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    pub(crate) fn record(time_ms: u64) -> AuditRecord {
+        AuditRecord {
+            time_ms,
+            request_id: format!("req_{time_ms}"),
+            caller: None,
+            route: "chat".into(),
+            requested_model: "chat".into(),
+            target: Some("openai/gpt-4o-mini".into()),
+            attempts: vec![AuditAttempt {
+                target: "openai/gpt-4o-mini".into(),
+                status: Some(200),
+                outcome: "ok".into(),
+                elapsed_ms: 12,
+            }],
+            cache: CacheOutcome::Miss,
+            similarity: None,
+            stream: false,
+            input_tokens: 100,
+            output_tokens: 20,
+            usage_estimated: false,
+            cost_usd: Some(0.000027),
+            cost_avoided_usd: Some(0.0),
+            total_ms: 15,
+            upstream_ms: Some(12),
+            ttft_ms: None,
+            status: 200,
+            error: None,
+        }
+    }
+
+    #[test]
+    fn records_round_trip_and_cap_client_strings() {
+        let mut r = record(1);
+        r.similarity = Some(0.93);
+        r.cache = CacheOutcome::HitSemantic;
+        assert_eq!(AuditRecord::decode(&r.encode()).unwrap(), r);
+        r.requested_model = "é".repeat(300);
+        let back = AuditRecord::decode(&r.encode()).unwrap();
+        assert!(back.requested_model.len() <= MAX_CLIENT_STRING);
+        assert!(AuditRecord::decode(&[9, 1, 2])
+            .unwrap_err()
+            .contains("format 9"));
+        let json = serde_json::to_value(&back).unwrap();
+        assert_eq!(json["cache"], "hit-semantic");
+    }
+
+    #[test]
+    fn attempts_are_copied_from_the_error_type() {
+        let a = Attempt {
+            target: "a/b".into(),
+            status: Some(503),
+            outcome: "HTTP 503".into(),
+            elapsed_ms: 7,
+        };
+        let c = AuditAttempt::from(&a);
+        assert_eq!(
+            (c.target.as_str(), c.status, c.elapsed_ms),
+            ("a/b", Some(503), 7)
+        );
+    }
+}

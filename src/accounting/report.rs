@@ -1,0 +1,431 @@
+//! Audit records -> per-route and per-model totals: requests, tokens, spend, blended cost per 1M
+//! tokens, cache hit rate, cost avoided, latency percentiles, error rate; and a total line.
+//!
+//! Definitions (also printed with every report, see [`NOTES`]):
+//! - blended cost per 1M tokens = spend / (input + output tokens) * 1e6, both over the requests
+//!   whose cost is known. A cache hit counts the tokens it served at $0, which is how caching
+//!   lowers the blended cost.
+//! - cache hit rate = hits / (hits + misses): bypassed and uncached requests are no lookups.
+//! - error rate = requests with status >= 400 or an error (a stream that broke) / requests.
+//! - latency percentiles: nearest rank over total latency.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use serde::Serialize;
+
+use super::audit::AuditRecord;
+use super::prices::PRICES_AS_OF;
+use crate::telemetry::metrics::CacheOutcome;
+
+pub const NOTES: &[&str] = &[
+    "blended $/1M tokens = spend / (input + output tokens) * 1e6, over requests with a known cost; cache hits count the tokens they served at $0",
+    "cache hit rate = hits / (hits + misses); bypassed and uncached requests are not lookups",
+    "cost avoided is measured against each route's reference model; negative when traffic cost more than the reference",
+    "costs were computed when each request was recorded, with the prices then in effect",
+];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Table,
+    Json,
+    Csv,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Report {
+    pub since_ms: u64,
+    pub until_ms: u64,
+    /// Date of the built-in price table of this binary.
+    pub prices_as_of: &'static str,
+    pub notes: Vec<String>,
+    pub by_route: Vec<Row>,
+    pub by_model: Vec<Row>,
+    pub total: Row,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Row {
+    pub name: String,
+    pub requests: u64,
+    pub input_tokens: u64,
+    pub output_tokens: u64,
+    pub spend_usd: f64,
+    /// Requests whose cost is unknown (no price): left out of spend and blended cost.
+    pub unknown_cost_requests: u64,
+    pub blended_usd_per_mtok: Option<f64>,
+    pub cache_hits: u64,
+    pub cache_lookups: u64,
+    pub cache_hit_rate: Option<f64>,
+    pub cost_avoided_usd: f64,
+    pub latency_p50_ms: Option<u64>,
+    pub latency_p95_ms: Option<u64>,
+    pub errors: u64,
+    pub error_rate: Option<f64>,
+}
+
+#[derive(Default)]
+struct Acc {
+    requests: u64,
+    input_tokens: u64,
+    output_tokens: u64,
+    spend: f64,
+    priced_tokens: u64,
+    unknown: u64,
+    hits: u64,
+    lookups: u64,
+    avoided: f64,
+    errors: u64,
+    latencies: Vec<u64>,
+}
+
+impl Acc {
+    fn add(&mut self, r: &AuditRecord) {
+        let tokens = u64::from(r.input_tokens) + u64::from(r.output_tokens);
+        self.requests += 1;
+        self.input_tokens += u64::from(r.input_tokens);
+        self.output_tokens += u64::from(r.output_tokens);
+        match r.cost_usd {
+            Some(c) => {
+                self.spend += c;
+                self.priced_tokens += tokens;
+            }
+            None => self.unknown += 1,
+        }
+        match r.cache {
+            CacheOutcome::HitExact | CacheOutcome::HitSemantic => {
+                self.hits += 1;
+                self.lookups += 1;
+            }
+            CacheOutcome::Miss => self.lookups += 1,
+            CacheOutcome::Bypass | CacheOutcome::Off => {}
+        }
+        self.avoided += r.cost_avoided_usd.unwrap_or(0.0);
+        self.errors += u64::from(r.is_error());
+        self.latencies.push(r.total_ms);
+    }
+
+    fn finish(mut self, name: String) -> Row {
+        self.latencies.sort_unstable();
+        let ratio = |a: u64, b: u64| (b > 0).then(|| a as f64 / b as f64);
+        Row {
+            name,
+            requests: self.requests,
+            input_tokens: self.input_tokens,
+            output_tokens: self.output_tokens,
+            spend_usd: self.spend,
+            unknown_cost_requests: self.unknown,
+            blended_usd_per_mtok: (self.priced_tokens > 0)
+                .then(|| self.spend / self.priced_tokens as f64 * 1e6),
+            cache_hits: self.hits,
+            cache_lookups: self.lookups,
+            cache_hit_rate: ratio(self.hits, self.lookups),
+            cost_avoided_usd: self.avoided,
+            latency_p50_ms: percentile(&self.latencies, 50),
+            latency_p95_ms: percentile(&self.latencies, 95),
+            errors: self.errors,
+            error_rate: ratio(self.errors, self.requests),
+        }
+    }
+}
+
+/// Nearest-rank percentile of sorted values.
+fn percentile(sorted: &[u64], p: usize) -> Option<u64> {
+    if sorted.is_empty() {
+        return None;
+    }
+    let rank = (p * sorted.len()).div_ceil(100).max(1);
+    Some(sorted[rank - 1])
+}
+
+/// Aggregate records (already filtered to the window) into a report.
+pub fn aggregate(
+    records: impl IntoIterator<Item = AuditRecord>,
+    since_ms: u64,
+    until_ms: u64,
+) -> Report {
+    let mut routes: BTreeMap<String, Acc> = BTreeMap::new();
+    let mut models: BTreeMap<String, Acc> = BTreeMap::new();
+    let mut total = Acc::default();
+    for r in records {
+        if let Some(a) = routes.get_mut(&r.route) {
+            a.add(&r);
+        } else {
+            routes.entry(r.route.clone()).or_default().add(&r);
+        }
+        models
+            .entry(r.model_group().to_owned())
+            .or_default()
+            .add(&r);
+        total.add(&r);
+    }
+    let rows = |m: BTreeMap<String, Acc>| {
+        let mut v: Vec<Row> = m.into_iter().map(|(k, a)| a.finish(k)).collect();
+        v.sort_by(|a, b| {
+            b.spend_usd
+                .total_cmp(&a.spend_usd)
+                .then(a.name.cmp(&b.name))
+        });
+        v
+    };
+    let total = total.finish("TOTAL".into());
+    let mut notes: Vec<String> = NOTES.iter().map(|s| (*s).to_owned()).collect();
+    if total.unknown_cost_requests > 0 {
+        notes.push(format!(
+            "{} request(s) have no price: their tokens are excluded from spend and blended cost",
+            total.unknown_cost_requests
+        ));
+    }
+    Report {
+        since_ms,
+        until_ms,
+        prices_as_of: PRICES_AS_OF,
+        notes,
+        by_route: rows(routes),
+        by_model: rows(models),
+        total,
+    }
+}
+
+pub fn render(report: &Report, format: Format) -> String {
+    match format {
+        Format::Json => serde_json::to_string_pretty(report).unwrap_or_default() + "\n",
+        Format::Csv => render_csv(report),
+        Format::Table => render_table(report),
+    }
+}
+
+const COLUMNS: [&str; 11] = [
+    "requests",
+    "tok_in",
+    "tok_out",
+    "spend_usd",
+    "usd_per_1m",
+    "hit_rate",
+    "avoided_usd",
+    "p50_ms",
+    "p95_ms",
+    "err_rate",
+    "unpriced",
+];
+
+fn cells(r: &Row) -> [String; 11] {
+    let opt = |v: Option<String>| v.unwrap_or_else(|| "-".into());
+    let pct = |v: Option<f64>| opt(v.map(|x| format!("{:.1}%", x * 100.0)));
+    [
+        r.requests.to_string(),
+        r.input_tokens.to_string(),
+        r.output_tokens.to_string(),
+        format!("{:.4}", r.spend_usd),
+        opt(r.blended_usd_per_mtok.map(|x| format!("{x:.3}"))),
+        pct(r.cache_hit_rate),
+        format!("{:.4}", r.cost_avoided_usd),
+        opt(r.latency_p50_ms.map(|x| x.to_string())),
+        opt(r.latency_p95_ms.map(|x| x.to_string())),
+        pct(r.error_rate),
+        r.unknown_cost_requests.to_string(),
+    ]
+}
+
+fn render_table(report: &Report) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "Sluice audit report: {} .. {} (unix ms), built-in prices as of {}",
+        report.since_ms, report.until_ms, report.prices_as_of
+    );
+    let sections: [(&str, &[Row]); 2] = [("route", &report.by_route), ("model", &report.by_model)];
+    let name_width = sections
+        .iter()
+        .flat_map(|(h, rows)| rows.iter().map(|r| r.name.len()).chain([h.len()]))
+        .max()
+        .unwrap_or(5)
+        .max(5);
+    for (heading, rows) in sections {
+        out.push('\n');
+        let _ = write!(out, "{heading:<name_width$}");
+        for c in COLUMNS {
+            let _ = write!(out, "  {c:>11}");
+        }
+        out.push('\n');
+        for r in rows.iter().chain([&report.total]) {
+            let _ = write!(out, "{:<name_width$}", r.name);
+            for c in cells(r) {
+                let _ = write!(out, "  {c:>11}");
+            }
+            out.push('\n');
+        }
+    }
+    out.push('\n');
+    for n in &report.notes {
+        let _ = writeln!(out, "* {n}");
+    }
+    out
+}
+
+fn render_csv(report: &Report) -> String {
+    let mut out = String::from("section,name");
+    for c in COLUMNS {
+        out.push(',');
+        out.push_str(c);
+    }
+    out.push('\n');
+    let rows = report
+        .by_route
+        .iter()
+        .map(|r| ("route", r))
+        .chain(report.by_model.iter().map(|r| ("model", r)))
+        .chain([("total", &report.total)]);
+    for (section, r) in rows {
+        let _ = write!(out, "{section},{}", csv_field(&r.name));
+        // CSV carries raw numbers: empty for "not applicable", fractions not percentages.
+        let num = |v: Option<f64>| v.map(|x| x.to_string()).unwrap_or_default();
+        let int = |v: Option<u64>| v.map(|x| x.to_string()).unwrap_or_default();
+        let fields = [
+            r.requests.to_string(),
+            r.input_tokens.to_string(),
+            r.output_tokens.to_string(),
+            r.spend_usd.to_string(),
+            num(r.blended_usd_per_mtok),
+            num(r.cache_hit_rate),
+            r.cost_avoided_usd.to_string(),
+            int(r.latency_p50_ms),
+            int(r.latency_p95_ms),
+            num(r.error_rate),
+            r.unknown_cost_requests.to_string(),
+        ];
+        for f in fields {
+            out.push(',');
+            out.push_str(&f);
+        }
+        out.push('\n');
+    }
+    out
+}
+
+fn csv_field(s: &str) -> String {
+    if s.contains([',', '"', '\n']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_owned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::accounting::audit::tests::record;
+
+    fn mixed() -> Vec<AuditRecord> {
+        let mut v = Vec::new();
+        for i in 0..10u64 {
+            let mut r = record(1000 + i);
+            r.total_ms = 10 * (i + 1);
+            r.cost_usd = Some(0.001 * (i + 1) as f64);
+            r.input_tokens = 100 + i as u32;
+            match i {
+                0 | 1 => {
+                    r.cache = CacheOutcome::HitExact;
+                    r.target = None;
+                    r.cost_usd = Some(0.0);
+                    r.cost_avoided_usd = Some(0.01);
+                }
+                2 => {
+                    r.route = "summarize".into();
+                    r.target = Some("anthropic/claude-3-haiku-20240307".into());
+                }
+                3 => {
+                    r.status = 502;
+                    r.target = None;
+                    r.error = Some("all_targets_failed".into());
+                    r.input_tokens = 0;
+                    r.output_tokens = 0;
+                    r.cost_usd = Some(0.0);
+                }
+                4 => {
+                    r.target = Some("openai/my-finetune".into());
+                    r.cost_usd = None;
+                }
+                5 => r.cache = CacheOutcome::Bypass,
+                _ => {}
+            }
+            v.push(r);
+        }
+        v
+    }
+
+    #[test]
+    fn totals_equal_the_sum_of_records_and_of_groups() {
+        let recs = mixed();
+        let rep = aggregate(recs.clone(), 0, u64::MAX);
+        let t = &rep.total;
+        assert_eq!(t.requests, 10);
+        let tin: u64 = recs.iter().map(|r| u64::from(r.input_tokens)).sum();
+        let tout: u64 = recs.iter().map(|r| u64::from(r.output_tokens)).sum();
+        let spend: f64 = recs.iter().filter_map(|r| r.cost_usd).sum();
+        assert_eq!((t.input_tokens, t.output_tokens), (tin, tout));
+        assert!((t.spend_usd - spend).abs() < 1e-12);
+        assert!((t.cost_avoided_usd - 0.02).abs() < 1e-12);
+        assert_eq!(t.unknown_cost_requests, 1);
+        assert_eq!((t.cache_hits, t.cache_lookups), (2, 9));
+        assert_eq!(t.errors, 1);
+        for rows in [&rep.by_route, &rep.by_model] {
+            assert_eq!(rows.iter().map(|r| r.requests).sum::<u64>(), t.requests);
+            assert!((rows.iter().map(|r| r.spend_usd).sum::<f64>() - t.spend_usd).abs() < 1e-12);
+        }
+        let models: Vec<&str> = rep.by_model.iter().map(|r| r.name.as_str()).collect();
+        assert!(
+            models.contains(&"(cache)") && models.contains(&"(none)"),
+            "{models:?}"
+        );
+        assert!(rep
+            .notes
+            .iter()
+            .any(|n| n.contains("1 request(s) have no price")));
+    }
+
+    #[test]
+    fn blended_cost_is_spend_over_priced_tokens() {
+        let recs = mixed();
+        let rep = aggregate(recs.clone(), 0, u64::MAX);
+        let priced: Vec<&AuditRecord> = recs.iter().filter(|r| r.cost_usd.is_some()).collect();
+        let tokens: u64 = priced
+            .iter()
+            .map(|r| u64::from(r.input_tokens) + u64::from(r.output_tokens))
+            .sum();
+        let spend: f64 = priced.iter().filter_map(|r| r.cost_usd).sum();
+        let want = spend / tokens as f64 * 1e6;
+        assert!((rep.total.blended_usd_per_mtok.unwrap() - want).abs() < 1e-9);
+        assert_eq!(aggregate(Vec::new(), 0, 1).total.blended_usd_per_mtok, None);
+    }
+
+    #[test]
+    fn percentiles_are_nearest_rank() {
+        let v: Vec<u64> = (1..=100).collect();
+        assert_eq!(percentile(&v, 50), Some(50));
+        assert_eq!(percentile(&v, 95), Some(95));
+        assert_eq!(percentile(&[7], 95), Some(7));
+        assert_eq!(percentile(&[], 50), None);
+        let rep = aggregate(mixed(), 0, u64::MAX);
+        assert_eq!(rep.total.latency_p50_ms, Some(50));
+        assert_eq!(rep.total.latency_p95_ms, Some(100));
+    }
+
+    #[test]
+    fn formats_render() {
+        let rep = aggregate(mixed(), 0, u64::MAX);
+        let json: serde_json::Value = serde_json::from_str(&render(&rep, Format::Json)).unwrap();
+        assert_eq!(json["total"]["requests"], 10);
+        let csv = render(&rep, Format::Csv);
+        let lines: Vec<&str> = csv.lines().collect();
+        assert_eq!(lines.len(), 1 + rep.by_route.len() + rep.by_model.len() + 1);
+        assert!(lines.iter().all(|l| l.split(',').count() == 13), "{csv}");
+        assert!(lines.last().unwrap().starts_with("total,TOTAL,10,"));
+        let table = render(&rep, Format::Table);
+        assert!(
+            table.contains("TOTAL") && table.contains("usd_per_1m"),
+            "{table}"
+        );
+        assert_eq!(csv_field("a,\"b\""), "\"a,\"\"b\"\"\"");
+    }
+}

@@ -1,0 +1,403 @@
+//! `AuditLog`: records go into a bounded queue and a background thread writes them to redb,
+//! many per write transaction, so the response path never waits on a disk sync.
+//!
+//! - `record` never blocks: when the queue is full the record is dropped and counted
+//!   (`dropped()`, exported as `sluice_audit_dropped_total`), because slowing every request to
+//!   the disk's pace is worse than a gap that is visible in the metrics.
+//! - `flush` waits until everything queued before it is committed (fsync'd): graceful shutdown
+//!   awaits it after the last response, so a SIGTERM right after a request loses nothing.
+//! - Keys are `(time_ms, seq)`; `seq` is persisted in `audit_meta` in the same transaction as
+//!   the records, so it never repeats, even across restarts and clock steps.
+//! - Retention: records older than `retention_days` are deleted at open and then hourly (checked
+//!   after each batch, so an idle gateway prunes on its next request).
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use parking_lot::Mutex;
+use redb::{Database, ReadableDatabase, ReadableTable, TableError};
+use tokio::sync::{mpsc, oneshot};
+
+use super::audit::{AuditError, AuditRecord};
+use super::{unix_ms_now, AccountingSettings};
+use crate::store::{AUDIT_META, AUDIT_RECORDS};
+
+const NEXT_SEQ: &str = "next_seq";
+
+const QUEUE: usize = 65_536;
+const MAX_BATCH: usize = 1024;
+const PRUNE_EVERY: Duration = Duration::from_secs(3600);
+const DAY_MS: u64 = 24 * 3600 * 1000;
+
+/// Something that holds the database: `Arc<Database>`, or the store.
+pub trait DbHandle: Send + 'static {
+    fn db(&self) -> &Database;
+}
+
+impl DbHandle for Arc<Database> {
+    fn db(&self) -> &Database {
+        self
+    }
+}
+
+impl DbHandle for crate::store::Store {
+    fn db(&self) -> &Database {
+        self.database()
+    }
+}
+
+enum Msg {
+    Record(Box<AuditRecord>),
+    Flush(oneshot::Sender<Result<(), String>>),
+}
+
+pub struct AuditLog {
+    /// `None` when auditing is disabled.
+    tx: Option<mpsc::Sender<Msg>>,
+    dropped: Arc<AtomicU64>,
+    thread: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl AuditLog {
+    /// Create the audit tables if needed, prune past the retention, and start the writer.
+    /// With `settings.enabled == false`, a log that records nothing.
+    pub fn open<H: DbHandle>(db: H, settings: &AccountingSettings) -> Result<AuditLog, AuditError> {
+        if !settings.enabled {
+            return Ok(AuditLog::disabled());
+        }
+        let mut w = Writer {
+            db,
+            next_seq: 0,
+            retention_ms: u64::from(settings.retention_days) * DAY_MS,
+            last_prune: Instant::now(),
+        };
+        w.next_seq = w.init().map_err(db_err)?;
+        w.prune().map_err(db_err)?;
+        let (tx, rx) = mpsc::channel(QUEUE);
+        let thread = std::thread::Builder::new()
+            .name("sluice-audit".into())
+            .spawn(move || w.run(rx))
+            .map_err(|e| db_err(e.to_string()))?;
+        Ok(AuditLog {
+            tx: Some(tx),
+            dropped: Arc::new(AtomicU64::new(0)),
+            thread: Mutex::new(Some(thread)),
+        })
+    }
+
+    pub fn disabled() -> AuditLog {
+        AuditLog {
+            tx: None,
+            dropped: Arc::new(AtomicU64::new(0)),
+            thread: Mutex::new(None),
+        }
+    }
+
+    pub fn is_enabled(&self) -> bool {
+        self.tx.is_some()
+    }
+
+    /// Queue a record for writing; never blocks.
+    pub fn record(&self, rec: AuditRecord) {
+        let Some(tx) = &self.tx else { return };
+        if tx.try_send(Msg::Record(Box::new(rec))).is_err() {
+            let n = self.dropped.fetch_add(1, Ordering::Relaxed) + 1;
+            if n.is_power_of_two() {
+                tracing::warn!(
+                    dropped = n,
+                    "audit queue full or writer stopped: records dropped"
+                );
+            }
+        }
+    }
+
+    /// Wait until every record queued before this call is committed to disk.
+    pub async fn flush(&self) -> Result<(), AuditError> {
+        let Some(tx) = &self.tx else { return Ok(()) };
+        let (done, wait) = oneshot::channel();
+        tx.send(Msg::Flush(done))
+            .await
+            .map_err(|_| AuditError::WriterGone)?;
+        match wait.await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(detail)) => Err(db_err(detail)),
+            Err(_) => Err(AuditError::WriterGone),
+        }
+    }
+
+    /// Records dropped so far (queue full, or writes that failed).
+    pub fn dropped(&self) -> u64 {
+        self.dropped.load(Ordering::Relaxed)
+    }
+
+    /// Stop accepting records, write what is queued and wait for the writer thread to exit
+    /// (it holds the database until then). Blocking: call it outside the async runtime or in
+    /// `spawn_blocking`; graceful shutdown only needs `flush`.
+    pub fn close(mut self) {
+        self.tx = None;
+        if let Some(t) = self.thread.lock().take() {
+            let _ = t.join();
+        }
+    }
+}
+
+fn db_err(e: impl ToString) -> AuditError {
+    AuditError::Db {
+        path: "(store)".into(),
+        detail: e.to_string(),
+    }
+}
+
+struct Writer<H> {
+    db: H,
+    next_seq: u64,
+    retention_ms: u64,
+    last_prune: Instant,
+}
+
+impl<H: DbHandle> Writer<H> {
+    /// Create both tables; the next sequence number.
+    fn init(&self) -> Result<u64, redb::Error> {
+        let w = self.db.db().begin_write()?;
+        w.open_table(AUDIT_RECORDS)?;
+        let seq = w
+            .open_table(AUDIT_META)?
+            .get(NEXT_SEQ)?
+            .map_or(0, |v| v.value());
+        w.commit()?;
+        Ok(seq)
+    }
+
+    fn run(mut self, mut rx: mpsc::Receiver<Msg>) {
+        let mut batch: Vec<Box<AuditRecord>> = Vec::with_capacity(MAX_BATCH);
+        let mut waiters = Vec::new();
+        while let Some(first) = rx.blocking_recv() {
+            let mut next = Some(first);
+            while let Some(msg) = next {
+                match msg {
+                    Msg::Record(r) => batch.push(r),
+                    Msg::Flush(w) => waiters.push(w),
+                }
+                next = if batch.len() < MAX_BATCH {
+                    rx.try_recv().ok()
+                } else {
+                    None
+                };
+            }
+            let result = if batch.is_empty() {
+                Ok(())
+            } else {
+                self.write(&batch).map_err(|e| {
+                    tracing::error!(error = %e, records = batch.len(), "audit write failed");
+                    e.to_string()
+                })
+            };
+            batch.clear();
+            for w in waiters.drain(..) {
+                let _ = w.send(result.clone());
+            }
+            if self.last_prune.elapsed() >= PRUNE_EVERY {
+                if let Err(e) = self.prune() {
+                    tracing::error!(error = %e, "audit retention pruning failed");
+                }
+            }
+        }
+    }
+
+    fn write(&mut self, batch: &[Box<AuditRecord>]) -> Result<(), redb::Error> {
+        let w = self.db.db().begin_write()?;
+        let mut seq = self.next_seq;
+        {
+            let mut table = w.open_table(AUDIT_RECORDS)?;
+            for r in batch {
+                table.insert((r.time_ms, seq), r.encode().as_slice())?;
+                seq += 1;
+            }
+            w.open_table(AUDIT_META)?.insert(NEXT_SEQ, seq)?;
+        }
+        w.commit()?;
+        self.next_seq = seq;
+        Ok(())
+    }
+
+    /// Delete records older than the retention (none when it is 0).
+    fn prune(&mut self) -> Result<(), redb::Error> {
+        self.last_prune = Instant::now();
+        if self.retention_ms == 0 {
+            return Ok(());
+        }
+        let cutoff = unix_ms_now().saturating_sub(self.retention_ms);
+        // Skip the write transaction (and its fsync) when there is nothing to delete.
+        let oldest = {
+            let r = self.db.db().begin_read()?;
+            match r.open_table(AUDIT_RECORDS) {
+                Ok(t) => t.first()?.map(|(k, _)| k.value().0),
+                Err(TableError::TableDoesNotExist(_)) => None,
+                Err(e) => return Err(e.into()),
+            }
+        };
+        if oldest.is_none_or(|t| t >= cutoff) {
+            return Ok(());
+        }
+        let w = self.db.db().begin_write()?;
+        w.open_table(AUDIT_RECORDS)?
+            .retain_in::<(u64, u64), _>(..(cutoff, 0), |_, _| false)?;
+        w.commit()?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::accounting::audit::{self, tests::record};
+
+    fn db(dir: &std::path::Path) -> Arc<Database> {
+        Arc::new(
+            redb::Builder::new()
+                .set_concurrency_mode(audit::CONCURRENCY_MODE)
+                .create(dir.join("sluice.redb"))
+                .unwrap(),
+        )
+    }
+
+    fn all(db: &impl ReadableDatabase) -> Vec<AuditRecord> {
+        audit::read(db, 0..u64::MAX)
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn flush_commits_everything_queued_and_records_survive_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let now = unix_ms_now();
+        let log = AuditLog::open(db(dir.path()), &AccountingSettings::default()).unwrap();
+        // Same millisecond for all: the sequence keeps keys apart.
+        for i in 0..2500 {
+            let mut r = record(now);
+            r.request_id = format!("req_{i}");
+            log.record(r);
+        }
+        log.flush().await.unwrap();
+        assert_eq!(log.dropped(), 0);
+        tokio::task::spawn_blocking(move || log.close())
+            .await
+            .unwrap();
+
+        let db = db(dir.path());
+        let back = all(&*db);
+        assert_eq!(back.len(), 2500);
+        assert_eq!(back[0].request_id, "req_0");
+        assert_eq!(back[2499].request_id, "req_2499");
+        // The sequence continues after a restart: nothing is overwritten.
+        let log = AuditLog::open(db.clone(), &AccountingSettings::default()).unwrap();
+        log.record(record(now));
+        log.flush().await.unwrap();
+        assert_eq!(all(&*db).len(), 2501);
+        // A window selects by time.
+        log.record(record(now + 10));
+        log.flush().await.unwrap();
+        let later: Vec<_> = audit::read(&*db, now + 1..u64::MAX).unwrap().collect();
+        assert_eq!(later.len(), 1);
+    }
+
+    #[tokio::test]
+    async fn another_process_handle_reads_while_the_writer_runs() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = AuditLog::open(db(dir.path()), &AccountingSettings::default()).unwrap();
+        let reader = audit::open_reader(&dir.path().join("sluice.redb")).unwrap();
+        assert_eq!(all(&reader).len(), 0);
+        log.record(record(unix_ms_now()));
+        log.flush().await.unwrap();
+        // A read transaction begun after the commit sees it.
+        assert_eq!(all(&reader).len(), 1);
+        let Err(missing) = audit::open_reader(&dir.path().join("nope.redb")) else {
+            panic!("opened a missing file")
+        };
+        assert!(missing.to_string().contains("no audit store"), "{missing}");
+    }
+
+    /// The child half of `a_reader_in_another_process_sees_commits`.
+    #[test]
+    #[ignore = "run in a child process by a_reader_in_another_process_sees_commits"]
+    fn child_reads_the_audit_store() {
+        let path = std::env::var("SLUICE_AUDIT_CHILD_DB").unwrap();
+        let want: usize = std::env::var("SLUICE_AUDIT_CHILD_WANT")
+            .unwrap()
+            .parse()
+            .unwrap();
+        let db = audit::open_reader(std::path::Path::new(&path)).unwrap();
+        assert_eq!(all(&db).len(), want);
+    }
+
+    /// `sluice report` beside a running gateway: another process opens the file read-only
+    /// while this one holds it open for writing.
+    #[tokio::test]
+    async fn a_reader_in_another_process_sees_commits() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = AuditLog::open(db(dir.path()), &AccountingSettings::default()).unwrap();
+        for _ in 0..3 {
+            log.record(record(unix_ms_now()));
+        }
+        log.flush().await.unwrap();
+        let out = std::process::Command::new(std::env::current_exe().unwrap())
+            .args([
+                "--exact",
+                "accounting::writer::tests::child_reads_the_audit_store",
+            ])
+            .args(["--ignored", "--test-threads=1"])
+            .env("SLUICE_AUDIT_CHILD_DB", dir.path().join("sluice.redb"))
+            .env("SLUICE_AUDIT_CHILD_WANT", "3")
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success() && stdout.contains("1 passed"),
+            "{stdout}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    #[tokio::test]
+    async fn retention_prunes_old_records_at_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = db(dir.path());
+        let now = unix_ms_now();
+        let keep_all = AccountingSettings {
+            retention_days: 0,
+            ..AccountingSettings::default()
+        };
+        let log = AuditLog::open(db.clone(), &keep_all).unwrap();
+        log.record(record(now - 10 * DAY_MS));
+        log.record(record(now - 2 * DAY_MS));
+        log.record(record(now));
+        log.flush().await.unwrap();
+        drop(log);
+        let week = AccountingSettings {
+            retention_days: 7,
+            ..AccountingSettings::default()
+        };
+        let _log = AuditLog::open(db.clone(), &week).unwrap();
+        let left = all(&*db);
+        assert_eq!(left.len(), 2);
+        assert!(left.iter().all(|r| r.time_ms >= now - 7 * DAY_MS));
+    }
+
+    #[tokio::test]
+    async fn disabled_log_records_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = db(dir.path());
+        let off = AccountingSettings {
+            enabled: false,
+            ..AccountingSettings::default()
+        };
+        let log = AuditLog::open(db.clone(), &off).unwrap();
+        assert!(!log.is_enabled());
+        log.record(record(1));
+        log.flush().await.unwrap();
+        assert!(all(&*db).is_empty());
+    }
+}
