@@ -71,7 +71,7 @@ const FAST_BUCKETS_US: &[u64] = &[
 ];
 
 /// How the cache treated a request.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum CacheOutcome {
     Miss,
@@ -79,7 +79,8 @@ pub enum CacheOutcome {
     HitSemantic,
     /// The client or the route asked not to use the cache.
     Bypass,
-    /// No cache (disabled, or observe mode).
+    /// No cache (disabled, observe mode, uncacheable request).
+    #[default]
     Off,
 }
 
