@@ -1,0 +1,643 @@
+//! The one redb database of the gateway: `<data_dir>/sluice.redb`.
+//!
+//! Every table is a `const TableDefinition` in this file, so the whole on-disk layout is visible
+//! in one place. Records are bincode 2 (serde) encodings of the structs below; cached responses are
+//! kept as their JSON (the canonical chat types carry flattened `extra` maps, which bincode cannot
+//! decode). `meta["format_version"]` is [`FORMAT_VERSION`]: a file written with another layout is
+//! refused at open with [`StoreError::Incompatible`], a damaged one with [`StoreError::Corrupt`];
+//! both name the file and the reset. Commits use redb's default durability (fsync before `commit`
+//! returns), so a committed entry survives a restart and `kill -9`.
+//!
+//! Reset: stop sluice and delete the file (or the whole data directory). `sluice cache purge --data
+//! DIR` drops the cache tables of a healthy file and keeps everything else.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use redb::{
+    ConcurrencyMode, Database, DatabaseError, ReadOnlyDatabase, ReadTransaction, ReadableDatabase,
+    ReadableTable, ReadableTableMetadata, StorageError, TableDefinition, TableError,
+};
+use serde::{Deserialize, Serialize};
+
+use crate::chat::Usage;
+
+/// File name of the database inside the data directory.
+pub const DB_FILE: &str = "sluice.redb";
+/// Layout version of the whole file (tables and record encodings). Bump it on any change that an
+/// older or newer sluice could misread.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// `format_version` (u32, little endian) and other small facts about the file.
+pub const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
+
+// -- semantic cache (src/cache) --
+/// id -> bincode [`CacheEntry`]: everything the index needs, loaded at startup.
+pub const CACHE_ENTRIES: TableDefinition<u64, &[u8]> = TableDefinition::new("cache_entries");
+/// id -> the cached `ChatResponse` as JSON, read only on a hit.
+pub const CACHE_RESPONSES: TableDefinition<u64, &[u8]> = TableDefinition::new("cache_responses");
+/// id -> (hit count, unix seconds of the last hit). Apart from the entry so that counting a hit
+/// rewrites 16 bytes, not the vector and the response.
+pub const CACHE_HITS: TableDefinition<u64, (u64, u64)> = TableDefinition::new("cache_hits");
+
+// -- audit -- (src/accounting: `audit.rs` has the record and its encoding, `writer.rs` the writer)
+/// (unix ms, seq) -> format byte + bincode `accounting::AuditRecord`. Append-only; `seq` never
+/// repeats, so keys never collide.
+pub const AUDIT_RECORDS: TableDefinition<(u64, u64), &[u8]> = TableDefinition::new("audit_records");
+/// `next_seq` -> the audit writer's next sequence number, updated with every batch.
+pub const AUDIT_META: TableDefinition<&str, u64> = TableDefinition::new("audit_meta");
+
+const FORMAT_KEY: &str = "format_version";
+const EMBEDDER_KEY: &str = "cache.embedder";
+/// One gateway process writes; `sluice report` and `sluice cache stats` may read beside it.
+pub const CONCURRENCY_MODE: ConcurrencyMode = ConcurrencyMode::SingleWriter;
+/// redb's page cache; the index keeps what lookups need in memory, so this mostly serves writes.
+const PAGE_CACHE_BYTES: usize = 64 * 1024 * 1024;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("cannot create data directory {}: {source}", path.display())]
+    DataDir {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("database {} is in use by another sluice process (stop it, or point --data elsewhere)", path.display())]
+    Locked { path: PathBuf },
+    #[error("database {} is corrupted ({detail}); to reset, stop sluice and delete this file (or the whole data directory)", path.display())]
+    Corrupt { path: PathBuf, detail: String },
+    #[error("database {} has format {found}, this sluice reads format {FORMAT_VERSION}; to reset, stop sluice and delete this file (or the whole data directory)", path.display())]
+    Incompatible { path: PathBuf, found: String },
+    #[error("cache record {id} in {} is unreadable ({detail}); run `sluice cache purge --data {}` to drop the cache, or delete the file", path.display(), path.parent().unwrap_or(Path::new(".")).display())]
+    Record {
+        path: PathBuf,
+        id: u64,
+        detail: String,
+    },
+    #[error("database {}: {detail}", path.display())]
+    Db { path: PathBuf, detail: String },
+}
+
+/// A cached answer's metadata and vector (the response itself is in [`CACHE_RESPONSES`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CacheEntry {
+    /// Exact fingerprint: namespace + normalised last user turn.
+    pub fingerprint: [u8; 32],
+    /// Everything that changes the answer except the last user turn.
+    pub namespace: [u8; 32],
+    /// Semantic search scope: namespace + fingerprint of the long document, if any.
+    pub bucket: [u8; 32],
+    pub route: String,
+    pub tenant: Option<String>,
+    /// Model the answer came from (as the upstream reported it).
+    pub model: String,
+    /// The text that was embedded: the last user turn, or its instruction part.
+    pub text: String,
+    pub vector: Vec<f32>,
+    pub usage: Option<Usage>,
+    pub created_unix: u64,
+    pub expires_unix: u64,
+    /// Bytes this entry occupies (record + response), for `max_bytes`.
+    pub size_bytes: u64,
+}
+
+/// One entry as loaded, with its hit statistics.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredEntry {
+    pub id: u64,
+    pub entry: CacheEntry,
+    pub hits: u64,
+    pub last_hit_unix: u64,
+}
+
+/// Changes applied in one write transaction.
+#[derive(Debug, Default)]
+pub struct CacheWriteBatch {
+    /// (id, entry, response JSON)
+    pub inserts: Vec<(u64, CacheEntry, Vec<u8>)>,
+    pub deletes: Vec<u64>,
+    /// (id, hits to add, unix seconds of the latest)
+    pub hits: Vec<(u64, u64, u64)>,
+}
+
+impl CacheWriteBatch {
+    pub fn is_empty(&self) -> bool {
+        self.inserts.is_empty() && self.deletes.is_empty() && self.hits.is_empty()
+    }
+}
+
+/// Per-route totals of the stored cache.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RouteSummary {
+    pub entries: u64,
+    pub bytes: u64,
+    pub hits: u64,
+    pub expired: u64,
+}
+
+/// Handle on the database; cheap to clone, shared by the cache and (later) the audit writer.
+#[derive(Clone)]
+pub struct Store {
+    db: Arc<Database>,
+    path: PathBuf,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store").field("path", &self.path).finish()
+    }
+}
+
+pub fn encode<T: Serialize>(value: &T) -> Vec<u8> {
+    // Encoding plain structs into a Vec cannot fail.
+    bincode::serde::encode_to_vec(value, bincode::config::standard()).unwrap_or_default()
+}
+
+pub fn decode<T: for<'de> Deserialize<'de>>(bytes: &[u8]) -> Result<T, String> {
+    bincode::serde::decode_from_slice(bytes, bincode::config::standard())
+        .map(|(v, _)| v)
+        .map_err(|e| e.to_string())
+}
+
+impl Store {
+    /// Opens (or creates) `<data_dir>/sluice.redb`, checking its integrity and format version.
+    pub fn open(data_dir: &Path) -> Result<Store, StoreError> {
+        std::fs::create_dir_all(data_dir).map_err(|source| StoreError::DataDir {
+            path: data_dir.to_path_buf(),
+            source,
+        })?;
+        let path = data_dir.join(DB_FILE);
+        let db = Database::builder()
+            .set_concurrency_mode(CONCURRENCY_MODE)
+            .set_check_integrity_on_open(true)
+            .set_cache_size(PAGE_CACHE_BYTES)
+            .create(&path)
+            .map_err(|e| open_error(&path, e))?;
+        let store = Store {
+            db: Arc::new(db),
+            path,
+        };
+        store.check_format()?;
+        Ok(store)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The database, for modules that add their own tables here.
+    pub fn database(&self) -> &Database {
+        &self.db
+    }
+
+    fn err(&self, e: impl std::fmt::Display) -> StoreError {
+        StoreError::Db {
+            path: self.path.clone(),
+            detail: e.to_string(),
+        }
+    }
+
+    fn snapshot(&self) -> Result<Snapshot<'_>, StoreError> {
+        let txn = self.db.begin_read().map_err(|e| self.err(e))?;
+        Ok(Snapshot {
+            txn,
+            path: &self.path,
+        })
+    }
+
+    /// A fresh file gets the current version; any other file must already carry it.
+    fn check_format(&self) -> Result<(), StoreError> {
+        if self.snapshot()?.check_format()? {
+            return Ok(());
+        }
+        self.meta_set(FORMAT_KEY, &FORMAT_VERSION.to_le_bytes())
+    }
+
+    pub fn meta_get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        self.snapshot()?.meta_get(key)
+    }
+
+    pub fn meta_set(&self, key: &str, value: &[u8]) -> Result<(), StoreError> {
+        let w = self.db.begin_write().map_err(|e| self.err(e))?;
+        {
+            let mut t = w.open_table(META).map_err(|e| self.err(e))?;
+            t.insert(key, value).map_err(|e| self.err(e))?;
+        }
+        w.commit().map_err(|e| self.err(e))
+    }
+
+    /// Identity of the embedding model whose vectors the cache holds.
+    pub fn cache_embedder(&self) -> Result<Option<String>, StoreError> {
+        self.snapshot()?.cache_embedder()
+    }
+
+    pub fn set_cache_embedder(&self, id: &str) -> Result<(), StoreError> {
+        self.meta_set(EMBEDDER_KEY, id.as_bytes())
+    }
+
+    /// Every cache entry with its hit statistics, in id order.
+    pub fn cache_entries(&self) -> Result<Vec<StoredEntry>, StoreError> {
+        self.snapshot()?.cache_entries()
+    }
+
+    /// The stored response JSON of entry `id`.
+    pub fn cache_response(&self, id: u64) -> Result<Option<Vec<u8>>, StoreError> {
+        let read = self.db.begin_read().map_err(|e| self.err(e))?;
+        match read.open_table(CACHE_RESPONSES) {
+            Ok(t) => Ok(t
+                .get(id)
+                .map_err(|e| self.err(e))?
+                .map(|v| v.value().to_vec())),
+            Err(TableError::TableDoesNotExist(_)) => Ok(None),
+            Err(e) => Err(self.err(e)),
+        }
+    }
+
+    /// The id after the largest one in use.
+    pub fn next_cache_id(&self) -> Result<u64, StoreError> {
+        let read = self.db.begin_read().map_err(|e| self.err(e))?;
+        match read.open_table(CACHE_ENTRIES) {
+            Ok(t) => Ok(t
+                .last()
+                .map_err(|e| self.err(e))?
+                .map_or(1, |(k, _)| k.value() + 1)),
+            Err(TableError::TableDoesNotExist(_)) => Ok(1),
+            Err(e) => Err(self.err(e)),
+        }
+    }
+
+    /// Applies `batch` in one durable transaction.
+    pub fn cache_write(&self, batch: &CacheWriteBatch) -> Result<(), StoreError> {
+        let w = self.db.begin_write().map_err(|e| self.err(e))?;
+        {
+            let mut entries = w.open_table(CACHE_ENTRIES).map_err(|e| self.err(e))?;
+            let mut responses = w.open_table(CACHE_RESPONSES).map_err(|e| self.err(e))?;
+            let mut hits = w.open_table(CACHE_HITS).map_err(|e| self.err(e))?;
+            for (id, entry, response) in &batch.inserts {
+                entries
+                    .insert(*id, encode(entry).as_slice())
+                    .map_err(|e| self.err(e))?;
+                responses
+                    .insert(*id, response.as_slice())
+                    .map_err(|e| self.err(e))?;
+            }
+            for id in &batch.deletes {
+                entries.remove(*id).map_err(|e| self.err(e))?;
+                responses.remove(*id).map_err(|e| self.err(e))?;
+                hits.remove(*id).map_err(|e| self.err(e))?;
+            }
+            for &(id, add, at) in &batch.hits {
+                // A hit on an entry deleted in the meantime is dropped.
+                if entries.get(id).map_err(|e| self.err(e))?.is_none() {
+                    continue;
+                }
+                let (old, last) = hits
+                    .get(id)
+                    .map_err(|e| self.err(e))?
+                    .map(|v| v.value())
+                    .unwrap_or((0, 0));
+                hits.insert(id, (old + add, last.max(at)))
+                    .map_err(|e| self.err(e))?;
+            }
+        }
+        w.commit().map_err(|e| self.err(e))
+    }
+
+    /// Deletes the cache entries of `route` (all when None); returns the ids deleted.
+    /// Works without decoding entries when purging everything, so it also clears records an
+    /// older or newer sluice wrote.
+    pub fn cache_purge(&self, route: Option<&str>) -> Result<Vec<u64>, StoreError> {
+        let ids: Vec<u64> = match route {
+            None => self.all_cache_ids()?,
+            Some(r) => self
+                .cache_entries()?
+                .into_iter()
+                .filter(|e| e.entry.route == r)
+                .map(|e| e.id)
+                .collect(),
+        };
+        if route.is_none() {
+            let w = self.db.begin_write().map_err(|e| self.err(e))?;
+            // delete_table needs no decoding and reports a missing table as `false`.
+            w.delete_table(CACHE_ENTRIES).map_err(|e| self.err(e))?;
+            w.delete_table(CACHE_RESPONSES).map_err(|e| self.err(e))?;
+            w.delete_table(CACHE_HITS).map_err(|e| self.err(e))?;
+            w.commit().map_err(|e| self.err(e))?;
+        } else {
+            self.cache_write(&CacheWriteBatch {
+                deletes: ids.clone(),
+                ..CacheWriteBatch::default()
+            })?;
+        }
+        Ok(ids)
+    }
+
+    fn all_cache_ids(&self) -> Result<Vec<u64>, StoreError> {
+        let read = self.db.begin_read().map_err(|e| self.err(e))?;
+        let t = match read.open_table(CACHE_ENTRIES) {
+            Ok(t) => t,
+            Err(TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
+            Err(e) => return Err(self.err(e)),
+        };
+        let mut ids = Vec::new();
+        for row in t.iter().map_err(|e| self.err(e))? {
+            ids.push(row.map_err(|e| self.err(e))?.0.value());
+        }
+        Ok(ids)
+    }
+
+    /// Per-route totals of what is stored (entries past their expiry counted separately).
+    pub fn cache_summary(
+        &self,
+        now_unix: u64,
+    ) -> Result<BTreeMap<String, RouteSummary>, StoreError> {
+        self.snapshot()?.cache_summary(now_unix)
+    }
+}
+
+/// Read-only access beside a running gateway (redb's SingleWriter mode): what `sluice cache stats`
+/// uses, so it works while the server runs.
+pub struct StoreReader {
+    db: ReadOnlyDatabase,
+    path: PathBuf,
+}
+
+impl StoreReader {
+    /// Opens an existing `<data_dir>/sluice.redb` read-only and checks its format version.
+    pub fn open(data_dir: &Path) -> Result<StoreReader, StoreError> {
+        let path = data_dir.join(DB_FILE);
+        if !path.is_file() {
+            return Err(StoreError::Db {
+                path,
+                detail: "no such file (has the gateway run with this data directory?)".into(),
+            });
+        }
+        let db = redb::Builder::new()
+            .set_concurrency_mode(CONCURRENCY_MODE)
+            .set_cache_size(16 * 1024 * 1024)
+            .open_read_only(&path)
+            .map_err(|e| open_error(&path, e))?;
+        let reader = StoreReader { db, path };
+        reader.snapshot()?.check_format()?;
+        Ok(reader)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn snapshot(&self) -> Result<Snapshot<'_>, StoreError> {
+        let txn = self.db.begin_read().map_err(|e| db_error(&self.path, e))?;
+        Ok(Snapshot {
+            txn,
+            path: &self.path,
+        })
+    }
+
+    pub fn cache_embedder(&self) -> Result<Option<String>, StoreError> {
+        self.snapshot()?.cache_embedder()
+    }
+
+    pub fn cache_summary(
+        &self,
+        now_unix: u64,
+    ) -> Result<BTreeMap<String, RouteSummary>, StoreError> {
+        self.snapshot()?.cache_summary(now_unix)
+    }
+}
+
+/// One consistent read of the file, shared by [`Store`] and [`StoreReader`].
+struct Snapshot<'a> {
+    txn: ReadTransaction,
+    path: &'a Path,
+}
+
+impl Snapshot<'_> {
+    fn err(&self, e: impl std::fmt::Display) -> StoreError {
+        db_error(self.path, e)
+    }
+
+    /// Ok(true) when the file carries [`FORMAT_VERSION`], Ok(false) when it is new (no tables).
+    fn check_format(&self) -> Result<bool, StoreError> {
+        match self.meta_get(FORMAT_KEY)? {
+            Some(bytes) if bytes == FORMAT_VERSION.to_le_bytes() => Ok(true),
+            Some(bytes) => Err(StoreError::Incompatible {
+                path: self.path.to_path_buf(),
+                found: match <[u8; 4]>::try_from(bytes.as_slice()) {
+                    Ok(b) => u32::from_le_bytes(b).to_string(),
+                    Err(_) => format!("{bytes:02x?}"),
+                },
+            }),
+            None => {
+                let tables = self.txn.list_tables().map_err(|e| self.err(e))?.count();
+                if tables > 0 {
+                    return Err(StoreError::Incompatible {
+                        path: self.path.to_path_buf(),
+                        found: "none (no format_version)".into(),
+                    });
+                }
+                Ok(false)
+            }
+        }
+    }
+
+    fn meta_get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        match self.txn.open_table(META) {
+            Ok(t) => Ok(t
+                .get(key)
+                .map_err(|e| self.err(e))?
+                .map(|v| v.value().to_vec())),
+            Err(TableError::TableDoesNotExist(_)) => Ok(None),
+            Err(e) => Err(self.err(e)),
+        }
+    }
+
+    fn cache_embedder(&self) -> Result<Option<String>, StoreError> {
+        Ok(self
+            .meta_get(EMBEDDER_KEY)?
+            .map(|b| String::from_utf8_lossy(&b).into_owned()))
+    }
+
+    /// Every cache entry with its hit statistics, in id order.
+    fn cache_entries(&self) -> Result<Vec<StoredEntry>, StoreError> {
+        let entries = match self.txn.open_table(CACHE_ENTRIES) {
+            Ok(t) => t,
+            Err(TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
+            Err(e) => return Err(self.err(e)),
+        };
+        let hits = match self.txn.open_table(CACHE_HITS) {
+            Ok(t) => Some(t),
+            Err(TableError::TableDoesNotExist(_)) => None,
+            Err(e) => return Err(self.err(e)),
+        };
+        let mut out = Vec::with_capacity(entries.len().map_err(|e| self.err(e))? as usize);
+        for row in entries.iter().map_err(|e| self.err(e))? {
+            let (id, bytes) = row.map_err(|e| self.err(e))?;
+            let id = id.value();
+            let entry: CacheEntry = decode(bytes.value()).map_err(|detail| StoreError::Record {
+                path: self.path.to_path_buf(),
+                id,
+                detail,
+            })?;
+            let (hits, last_hit_unix) = match &hits {
+                Some(t) => t
+                    .get(id)
+                    .map_err(|e| self.err(e))?
+                    .map(|v| v.value())
+                    .unwrap_or((0, 0)),
+                None => (0, 0),
+            };
+            out.push(StoredEntry {
+                id,
+                entry,
+                hits,
+                last_hit_unix,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Per-route totals of what is stored (entries past their expiry counted separately).
+    fn cache_summary(&self, now_unix: u64) -> Result<BTreeMap<String, RouteSummary>, StoreError> {
+        let mut out = BTreeMap::<String, RouteSummary>::new();
+        for e in self.cache_entries()? {
+            let s = out.entry(e.entry.route.clone()).or_default();
+            s.entries += 1;
+            s.bytes += e.entry.size_bytes;
+            s.hits += e.hits;
+            if e.entry.expires_unix <= now_unix {
+                s.expired += 1;
+            }
+        }
+        Ok(out)
+    }
+}
+
+fn db_error(path: &Path, e: impl std::fmt::Display) -> StoreError {
+    StoreError::Db {
+        path: path.to_path_buf(),
+        detail: e.to_string(),
+    }
+}
+
+fn open_error(path: &Path, e: DatabaseError) -> StoreError {
+    let path = path.to_path_buf();
+    match e {
+        DatabaseError::DatabaseAlreadyOpen | DatabaseError::LockProtocolMismatch => {
+            StoreError::Locked { path }
+        }
+        DatabaseError::UpgradeRequired(v) => StoreError::Incompatible {
+            path,
+            found: format!("redb file format {v}"),
+        },
+        DatabaseError::Storage(StorageError::Corrupted(detail)) => {
+            StoreError::Corrupt { path, detail }
+        }
+        // "Not a redb database: magic number mismatch" and other unreadable headers.
+        DatabaseError::Storage(StorageError::Io(e))
+            if e.kind() == std::io::ErrorKind::InvalidData =>
+        {
+            StoreError::Corrupt {
+                path,
+                detail: e.to_string(),
+            }
+        }
+        other => StoreError::Db {
+            path,
+            detail: other.to_string(),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(route: &str) -> CacheEntry {
+        CacheEntry {
+            fingerprint: [1; 32],
+            namespace: [2; 32],
+            bucket: [3; 32],
+            route: route.into(),
+            tenant: None,
+            model: "m".into(),
+            text: "hello".into(),
+            vector: vec![0.5; 4],
+            usage: Some(Usage::new(3, 4)),
+            created_unix: 10,
+            expires_unix: 20,
+            size_bytes: 100,
+        }
+    }
+
+    #[test]
+    fn entries_round_trip_and_survive_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        assert_eq!(store.next_cache_id().unwrap(), 1);
+        store
+            .cache_write(&CacheWriteBatch {
+                inserts: vec![
+                    (1, entry("a"), b"{}".to_vec()),
+                    (2, entry("b"), b"[]".to_vec()),
+                ],
+                hits: vec![(1, 2, 15)],
+                ..Default::default()
+            })
+            .unwrap();
+        drop(store);
+        let store = Store::open(dir.path()).unwrap();
+        let all = store.cache_entries().unwrap();
+        assert_eq!(all.len(), 2);
+        assert_eq!(all[0].entry, entry("a"));
+        assert_eq!((all[0].hits, all[0].last_hit_unix), (2, 15));
+        assert_eq!(store.cache_response(2).unwrap().unwrap(), b"[]");
+        assert_eq!(store.next_cache_id().unwrap(), 3);
+        let reader = StoreReader::open(dir.path()).unwrap();
+        assert_eq!(reader.cache_summary(0).unwrap()["a"].hits, 2);
+        drop(reader);
+        assert_eq!(store.cache_purge(Some("a")).unwrap(), vec![1]);
+        assert_eq!(store.cache_summary(0).unwrap().len(), 1);
+        assert_eq!(store.cache_purge(None).unwrap(), vec![2]);
+        assert!(store.cache_entries().unwrap().is_empty());
+    }
+
+    #[test]
+    fn damaged_pages_are_a_clear_error_not_a_panic() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let inserts = (1..200u64)
+            .map(|id| (id, entry("r"), vec![b'x'; 500]))
+            .collect();
+        store
+            .cache_write(&CacheWriteBatch {
+                inserts,
+                ..Default::default()
+            })
+            .unwrap();
+        drop(store);
+        let path = dir.path().join(DB_FILE);
+        let mut bytes = std::fs::read(&path).unwrap();
+        let at = bytes.len() / 2;
+        bytes[at..at + 4096].iter_mut().for_each(|b| *b ^= 0xff);
+        std::fs::write(&path, &bytes).unwrap();
+        let err = Store::open(dir.path()).unwrap_err();
+        assert!(matches!(err, StoreError::Corrupt { .. }), "{err}");
+    }
+
+    #[test]
+    fn garbage_and_foreign_files_are_clear_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join(DB_FILE), vec![0x5a; 8192]).unwrap();
+        let err = Store::open(dir.path()).unwrap_err().to_string();
+        assert!(err.contains(DB_FILE) && err.contains("delete"), "{err}");
+
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        store.meta_set(FORMAT_KEY, &99u32.to_le_bytes()).unwrap();
+        drop(store);
+        let err = Store::open(dir.path()).unwrap_err();
+        assert!(matches!(err, StoreError::Incompatible { .. }), "{err}");
+        assert!(err.to_string().contains("format 99"), "{err}");
+    }
+}

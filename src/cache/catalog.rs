@@ -1,0 +1,189 @@
+//! The in-memory view of the stored entries: exact-fingerprint map, per-entry metadata with
+//! precomputed guard features, the vector index and per-route totals. Only the writer thread
+//! changes it (after its redb transaction committed); lookups read it.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use super::guards::Features;
+use super::index::Index;
+use crate::store::CacheEntry;
+
+pub struct Meta {
+    pub fingerprint: [u8; 32],
+    pub bucket: [u8; 32],
+    pub route: Arc<str>,
+    pub features: Features,
+    pub created_unix: u64,
+    pub expires_unix: u64,
+    pub size_bytes: u64,
+    /// Updated by lookups (under the read lock), persisted by the writer.
+    pub hits: AtomicU64,
+    pub last_used_unix: AtomicU64,
+}
+
+impl Meta {
+    pub fn live(&self, now_unix: u64) -> bool {
+        self.expires_unix > now_unix
+    }
+
+    pub fn touch(&self, now_unix: u64) {
+        self.hits.fetch_add(1, Ordering::Relaxed);
+        self.last_used_unix.fetch_max(now_unix, Ordering::Relaxed);
+    }
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RouteUsage {
+    pub entries: u64,
+    pub bytes: u64,
+}
+
+#[derive(Default)]
+pub struct Catalog {
+    exact: HashMap<[u8; 32], u64>,
+    entries: HashMap<u64, Meta>,
+    pub index: Index,
+    routes: HashMap<Arc<str>, RouteUsage>,
+}
+
+impl Catalog {
+    pub fn add(&mut self, id: u64, e: &CacheEntry, hits: u64, last_hit_unix: u64) {
+        let route: Arc<str> = match self.routes.get_key_value(e.route.as_str()) {
+            Some((k, _)) => k.clone(),
+            None => Arc::from(e.route.as_str()),
+        };
+        let usage = self.routes.entry(route.clone()).or_default();
+        usage.entries += 1;
+        usage.bytes += e.size_bytes;
+        // The vector is empty for long documents without an instruction: exact match only.
+        if !e.vector.is_empty() {
+            self.index
+                .insert(e.bucket, id, Arc::from(e.vector.as_slice()));
+        }
+        self.exact.insert(e.fingerprint, id);
+        self.entries.insert(
+            id,
+            Meta {
+                fingerprint: e.fingerprint,
+                bucket: e.bucket,
+                route,
+                features: Features::extract(&e.text),
+                created_unix: e.created_unix,
+                expires_unix: e.expires_unix,
+                size_bytes: e.size_bytes,
+                hits: AtomicU64::new(hits),
+                last_used_unix: AtomicU64::new(last_hit_unix.max(e.created_unix)),
+            },
+        );
+    }
+
+    pub fn remove(&mut self, id: u64) -> Option<Meta> {
+        let meta = self.entries.remove(&id)?;
+        if self.exact.get(&meta.fingerprint) == Some(&id) {
+            self.exact.remove(&meta.fingerprint);
+        }
+        self.index.remove(&meta.bucket, id);
+        if let Some(u) = self.routes.get_mut(&meta.route) {
+            u.entries = u.entries.saturating_sub(1);
+            u.bytes = u.bytes.saturating_sub(meta.size_bytes);
+            if u.entries == 0 {
+                self.routes.remove(&meta.route);
+            }
+        }
+        Some(meta)
+    }
+
+    pub fn get(&self, id: u64) -> Option<&Meta> {
+        self.entries.get(&id)
+    }
+
+    /// The live entry with this exact fingerprint.
+    pub fn exact(&self, fingerprint: &[u8; 32], now_unix: u64) -> Option<u64> {
+        let id = *self.exact.get(fingerprint)?;
+        self.entries
+            .get(&id)
+            .filter(|m| m.live(now_unix))
+            .map(|_| id)
+    }
+
+    /// The entry currently holding `fingerprint` (live or not), to be replaced by a new insert.
+    pub fn holder_of(&self, fingerprint: &[u8; 32]) -> Option<u64> {
+        self.exact.get(fingerprint).copied()
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn routes(&self) -> impl Iterator<Item = (&str, RouteUsage)> {
+        self.routes.iter().map(|(k, v)| (k.as_ref(), *v))
+    }
+
+    pub fn route_usage(&self, route: &str) -> RouteUsage {
+        self.routes.get(route).copied().unwrap_or_default()
+    }
+
+    pub fn expired(&self, now_unix: u64) -> Vec<u64> {
+        self.entries
+            .iter()
+            .filter(|(_, m)| !m.live(now_unix))
+            .map(|(id, _)| *id)
+            .collect()
+    }
+
+    pub fn ids_of_route(&self, route: &str) -> Vec<u64> {
+        self.entries
+            .iter()
+            .filter(|(_, m)| &*m.route == route)
+            .map(|(id, _)| *id)
+            .collect()
+    }
+
+    /// Entries of `route` to evict so that it holds at most `max_entries` entries and
+    /// `max_bytes` bytes after `incoming` more entries of `incoming_bytes`: least recently used
+    /// first (a hit counts as a use), ties broken by fewer hits, then age. `keep` is never
+    /// chosen (entries the same batch replaces).
+    pub fn victims(
+        &self,
+        route: &str,
+        incoming: u64,
+        incoming_bytes: u64,
+        max_entries: u64,
+        max_bytes: u64,
+        keep: &dyn Fn(u64) -> bool,
+    ) -> Vec<u64> {
+        let usage = self.route_usage(route);
+        let (mut entries, mut bytes) = (usage.entries + incoming, usage.bytes + incoming_bytes);
+        if entries <= max_entries && bytes <= max_bytes {
+            return Vec::new();
+        }
+        let mut candidates: Vec<(u64, u64, u64, u64, u64)> = self
+            .entries
+            .iter()
+            .filter(|(id, m)| &*m.route == route && !keep(**id))
+            .map(|(id, m)| {
+                let used = m.last_used_unix.load(Ordering::Relaxed);
+                (
+                    used,
+                    m.hits.load(Ordering::Relaxed),
+                    m.created_unix,
+                    *id,
+                    m.size_bytes,
+                )
+            })
+            .collect();
+        candidates.sort_unstable();
+        let mut out = Vec::new();
+        for (_, _, _, id, size) in candidates {
+            if entries <= max_entries && bytes <= max_bytes {
+                break;
+            }
+            out.push(id);
+            entries -= 1;
+            bytes = bytes.saturating_sub(size);
+        }
+        out
+    }
+}

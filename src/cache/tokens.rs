@@ -1,0 +1,349 @@
+//! Tokens of a request text for the guards: words, numbers with units, names and identifiers,
+//! quoted spans; plus the light stemming the content-word comparison uses.
+
+use super::lexicon;
+
+/// One word-like token of the text.
+#[derive(Debug)]
+pub(super) struct Token<'a> {
+    pub raw: &'a str,
+    /// First token of a sentence (capitalisation says nothing there).
+    pub sentence_start: bool,
+}
+
+/// Plausible base forms of an inflected word ("included" -> "include", "include"...).
+pub(super) fn base_forms(w: &str) -> impl Iterator<Item = String> + '_ {
+    let mut v = Vec::new();
+    for suffix in ["ies", "es", "s", "ed", "d", "ing"] {
+        if let Some(stem) = w.strip_suffix(suffix) {
+            if stem.len() >= 3 {
+                v.push(stem.to_owned());
+                if suffix == "ies" {
+                    v.push(format!("{stem}y"));
+                }
+                if suffix == "ing" || suffix == "ed" {
+                    v.push(format!("{stem}e"));
+                }
+            }
+        }
+    }
+    v.into_iter()
+}
+
+/// Light stemming: plural, -ing, -ed, then a final -e ("baking", "baked", "bake" -> "bak").
+pub(super) fn stem(w: &str) -> String {
+    let mut s = w.to_owned();
+    if s.len() > 4 && s.ends_with("ies") {
+        s.truncate(s.len() - 3);
+        s.push('y');
+    } else if s.len() > 4
+        && (s.ends_with("sses") || s.ends_with("xes") || s.ends_with("ches") || s.ends_with("shes"))
+    {
+        s.truncate(s.len() - 2);
+    } else if s.len() > 3
+        && s.ends_with('s')
+        && !s.ends_with("ss")
+        && !s.ends_with("us")
+        && !s.ends_with("is")
+    {
+        s.truncate(s.len() - 1);
+    }
+    for suffix in ["ing", "ed"] {
+        if s.len() >= suffix.len() + 3 && s.ends_with(suffix) {
+            s.truncate(s.len() - suffix.len());
+            let b = s.as_bytes();
+            let n = b.len();
+            if n >= 2 && b[n - 1] == b[n - 2] && !matches!(b[n - 1], b'l' | b's' | b'z') {
+                s.truncate(n - 1);
+            }
+            break;
+        }
+    }
+    if s.len() > 3 && s.ends_with('e') {
+        s.truncate(s.len() - 1);
+    }
+    s
+}
+
+/// Identifier-like tokens: mixed letters and digits (gpt-4o, A100), inner capitals (iPhone),
+/// acronyms (USD), dotted or underscored names (os.path, snake_case), URLs, paths, handles.
+pub(super) fn is_shaped(raw: &str) -> bool {
+    let letters = raw.chars().filter(|c| c.is_alphabetic()).count();
+    let digits = raw.chars().filter(|c| c.is_ascii_digit()).count();
+    if letters == 0 {
+        return false;
+    }
+    let inner_upper =
+        raw.chars().skip(1).any(char::is_uppercase) && raw.chars().any(char::is_lowercase);
+    let acronym = letters >= 2
+        && raw.chars().all(|c| !c.is_lowercase())
+        && !lexicon::is_common_capitalized(&raw.to_lowercase());
+    let symbols = raw.contains(['.', '_', '/', '\\', '@', '#', ':']);
+    (digits > 0) || inner_upper || (acronym && raw != "I") || symbols
+}
+
+/// Spans in double, curly or back quotes, and single quotes that are not apostrophes.
+pub(super) fn quoted_spans(text: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let pairs = [('"', '"'), ('“', '”'), ('`', '`'), ('\'', '\''), ('‘', '’')];
+    for (open, close) in pairs {
+        let mut rest = text;
+        while let Some(start) = rest.find(open) {
+            let before_ok = open != '\''
+                || rest[..start]
+                    .chars()
+                    .last()
+                    .is_none_or(|c| !c.is_alphanumeric());
+            let after = &rest[start + open.len_utf8()..];
+            let Some(end) = after.find(close) else { break };
+            let inner = &after[..end];
+            let after_close = &after[end + close.len_utf8()..];
+            let after_ok = open != '\''
+                || after_close
+                    .chars()
+                    .next()
+                    .is_none_or(|c| !c.is_alphanumeric());
+            if before_ok && after_ok && !inner.trim().is_empty() && inner.len() <= 200 {
+                out.push(
+                    inner
+                        .split_whitespace()
+                        .collect::<Vec<_>>()
+                        .join(" ")
+                        .to_lowercase(),
+                );
+                rest = after_close;
+            } else {
+                rest = after;
+            }
+        }
+    }
+    out
+}
+
+/// `text` with every case-insensitive occurrence of the ASCII `from` replaced by `to`.
+pub(super) fn replace_ci(text: &str, from: &str, to: &str) -> String {
+    let lower = text.to_ascii_lowercase();
+    let mut out = String::with_capacity(text.len());
+    let mut last = 0;
+    for (at, _) in lower.match_indices(from) {
+        out.push_str(&text[last..at]);
+        out.push_str(to);
+        last = at + from.len();
+    }
+    out.push_str(&text[last..]);
+    out
+}
+
+pub(super) fn contains_at_boundary(hay: &str, needle: &str) -> bool {
+    hay.match_indices(needle).any(|(at, _)| {
+        let before = hay[..at].chars().last();
+        let after = hay[at + needle.len()..].chars().next();
+        before.is_none_or(|c| !c.is_alphanumeric()) && after.is_none_or(|c| !c.is_alphanumeric())
+    })
+}
+
+/// Splits into word-like tokens: letters/digits plus inner `. _ / : @ # ' -` and leading
+/// currency symbols. Purely alphabetic hyphenated words are split ("twenty-five", "e-mail").
+pub(super) fn tokenize(text: &str) -> Vec<Token<'_>> {
+    let mut out = Vec::new();
+    let mut sentence_start = true;
+    let chars: Vec<(usize, char)> = text.char_indices().collect();
+    let mut i = 0;
+    while i < chars.len() {
+        let (at, c) = chars[i];
+        let starts = c.is_alphanumeric()
+            || (lexicon::currency_symbol(c).is_some()
+                && chars.get(i + 1).is_some_and(|(_, n)| n.is_ascii_digit()));
+        if !starts {
+            if matches!(c, '.' | '!' | '?' | '\n' | ':' | ';') {
+                sentence_start = true;
+            }
+            i += 1;
+            continue;
+        }
+        let mut j = i + 1;
+        while j < chars.len() {
+            let ch = chars[j].1;
+            let inner = matches!(
+                ch,
+                '.' | '_' | '/' | ':' | '@' | '#' | '\'' | '’' | '-' | ',' | '%' | '°'
+            ) && chars.get(j + 1).is_some_and(|(_, n)| n.is_alphanumeric());
+            let tail = matches!(ch, '%');
+            if ch.is_alphanumeric() || ch == '_' || inner || tail {
+                j += 1;
+            } else {
+                break;
+            }
+        }
+        let end = chars.get(j).map_or(text.len(), |(p, _)| *p);
+        let raw = &text[at..end];
+        let alpha_hyphen = raw.contains('-') && raw.chars().all(|c| c.is_alphabetic() || c == '-');
+        let comma_word = raw.contains(',')
+            && !raw
+                .chars()
+                .next()
+                .is_some_and(|c| c.is_ascii_digit() || lexicon::currency_symbol(c).is_some());
+        if alpha_hyphen || comma_word {
+            let mut first = true;
+            for part in raw.split(['-', ',']).filter(|p| !p.is_empty()) {
+                out.push(Token {
+                    raw: part,
+                    sentence_start: sentence_start && first,
+                });
+                first = false;
+            }
+        } else {
+            out.push(Token {
+                raw: raw.trim_end_matches('\''),
+                sentence_start,
+            });
+        }
+        sentence_start = false;
+        i = j;
+    }
+    out
+}
+
+/// A number starting at token `i`: (canonical text, tokens used).
+pub(super) fn number_at(tokens: &[Token], i: usize) -> Option<(String, usize)> {
+    let raw = tokens[i].raw;
+    if let Some(n) = numeric(raw) {
+        // "5 million"
+        if let Some(m) = tokens
+            .get(i + 1)
+            .and_then(|t| lexicon::number_word(&t.raw.to_lowercase()))
+        {
+            if m >= 100.0 {
+                if let Ok(v) = n.parse::<f64>() {
+                    return Some((fmt_num(v * m), 2));
+                }
+            }
+        }
+        return Some((n, 1));
+    }
+    let lower = raw.to_lowercase();
+    let first = lexicon::number_word(&lower)?;
+    if lower == "one" && i > 0 {
+        // "which one", "this one", "each one": a pronoun, not a count.
+        let prev = tokens[i - 1].raw.to_lowercase();
+        if matches!(
+            prev.as_str(),
+            "which"
+                | "this"
+                | "that"
+                | "each"
+                | "every"
+                | "any"
+                | "no"
+                | "the"
+                | "another"
+                | "other"
+                | "some"
+                | "last"
+                | "next"
+                | "first"
+                | "a"
+                | "one"
+                | "no-one"
+        ) {
+            return None;
+        }
+    }
+    // Combine "twenty five", "two hundred", "five thousand three hundred".
+    let (mut total, mut current) = (0.0, first);
+    if first >= 1000.0 {
+        (total, current) = (first, 0.0);
+    }
+    let mut used = 1;
+    while let Some(v) = tokens
+        .get(i + used)
+        .and_then(|t| lexicon::number_word(&t.raw.to_lowercase()))
+    {
+        if v == 100.0 {
+            current = current.max(1.0) * 100.0;
+        } else if v >= 1000.0 {
+            total += current.max(1.0) * v;
+            current = 0.0;
+        } else if (1.0..100.0).contains(&v)
+            && (current % 100.0 == 0.0 || current >= 20.0 && v < 10.0)
+        {
+            current += v;
+        } else {
+            break;
+        }
+        used += 1;
+    }
+    Some((fmt_num(total + current), used))
+}
+
+/// Canonical text of a numeric token ("1,000" -> "1000", "3.0" -> "3", "$5" -> "5 usd",
+/// "5kg" -> "5 kg", "2nd" -> "#2"); versions and dates keep their shape.
+pub(super) fn numeric(raw: &str) -> Option<String> {
+    let mut s = raw;
+    let mut prefix_unit = None;
+    if let Some(c) = s.chars().next() {
+        if let Some(u) = lexicon::currency_symbol(c) {
+            prefix_unit = Some(u);
+            s = &s[c.len_utf8()..];
+        }
+    }
+    if !s.chars().next().is_some_and(|c| c.is_ascii_digit()) {
+        return None;
+    }
+    let digits_end = s
+        .char_indices()
+        .find(|(_, c)| !(c.is_ascii_digit() || matches!(c, '.' | ',' | ':' | '/' | '-')))
+        .map_or(s.len(), |(p, _)| p);
+    let (num, suffix) = s.split_at(digits_end);
+    let suffix = suffix.to_lowercase();
+    let plain: String = num.chars().filter(|c| *c != ',').collect();
+    let mut text = match plain.parse::<f64>() {
+        Ok(v) if num.matches('.').count() <= 1 => fmt_num(v),
+        _ => plain,
+    };
+    if matches!(suffix.as_str(), "st" | "nd" | "rd" | "th") {
+        return Some(format!("#{text}"));
+    }
+    if let Some(u) = prefix_unit {
+        text = format!("{text} {u}");
+    }
+    if !suffix.is_empty() {
+        let unit = lexicon::unit(&suffix).map(str::to_owned).unwrap_or(suffix);
+        text = format!("{text} {unit}");
+    }
+    Some(text)
+}
+
+pub(super) fn fmt_num(v: f64) -> String {
+    if v.fract() == 0.0 && v.abs() < 1e15 {
+        format!("{}", v as i64)
+    } else {
+        format!("{v}")
+    }
+}
+
+/// The unit or counted noun after a number: (canonical, tokens used).
+pub(super) fn unit_after(tokens: &[Token], i: usize) -> Option<(String, usize)> {
+    let t = tokens.get(i)?;
+    let lower = t.raw.to_lowercase();
+    if lower == "per"
+        && tokens
+            .get(i + 1)
+            .is_some_and(|n| n.raw.eq_ignore_ascii_case("cent"))
+    {
+        return Some(("%".into(), 2));
+    }
+    if let Some(u) = lexicon::unit(&lower) {
+        return Some((u.to_owned(), 1));
+    }
+    if lower.chars().all(char::is_alphabetic)
+        && !lexicon::is_stopword(&lower)
+        && !lexicon::is_generic(&lower)
+        && !lexicon::is_negation(&lower)
+        && lexicon::direction(&lower).is_none()
+    {
+        let canon = lexicon::synonym(&lower).map_or_else(|| stem(&lower), str::to_owned);
+        return Some((canon, 1));
+    }
+    None
+}

@@ -1,0 +1,313 @@
+//! The cache's write path, off the request path: one thread that takes every queued operation,
+//! embeds inserts that arrived without a vector (in one batch), evicts over-limit routes,
+//! writes everything in one redb transaction and only then updates the in-memory catalog.
+//! Every few seconds without work it deletes expired entries and compacts indexes.
+
+use std::collections::HashMap;
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::sync::Arc;
+use std::time::Duration;
+
+use parking_lot::RwLock;
+use tokio::sync::oneshot;
+
+use super::catalog::Catalog;
+use super::embed::Embedder;
+use super::index::build_graph;
+use super::CacheError;
+use crate::chat::{unix_now, Usage};
+use crate::store::{encode, CacheEntry, CacheWriteBatch, Store};
+
+/// Most operations folded into one transaction.
+const MAX_OPS: usize = 512;
+/// Idle time after which expired entries are deleted.
+const HOUSEKEEPING: Duration = Duration::from_secs(10);
+
+pub(crate) struct PendingInsert {
+    pub fingerprint: [u8; 32],
+    pub namespace: [u8; 32],
+    pub bucket: [u8; 32],
+    pub route: String,
+    pub tenant: Option<String>,
+    pub text: String,
+    /// None: embed before writing (empty `text` is never embedded).
+    pub vector: Option<Vec<f32>>,
+    pub response_json: Vec<u8>,
+    pub usage: Option<Usage>,
+    pub model: String,
+    pub ttl_secs: u64,
+    pub max_entries: u64,
+    pub max_bytes: u64,
+}
+
+pub(crate) enum Op {
+    Insert(Box<PendingInsert>),
+    Hit {
+        id: u64,
+        at: u64,
+    },
+    Flush(oneshot::Sender<Result<(), String>>),
+    Purge {
+        route: Option<String>,
+        reply: oneshot::Sender<Result<u64, CacheError>>,
+    },
+    /// Commit what is queued before it, then stop.
+    Shutdown,
+}
+
+pub(crate) struct Writer {
+    pub store: Store,
+    pub embedder: Embedder,
+    pub catalog: Arc<RwLock<Catalog>>,
+    pub next_id: u64,
+}
+
+impl Writer {
+    pub fn run(mut self, rx: Receiver<Op>) {
+        loop {
+            let first = match rx.recv_timeout(HOUSEKEEPING) {
+                Ok(op) => op,
+                Err(RecvTimeoutError::Timeout) => {
+                    self.housekeeping();
+                    continue;
+                }
+                Err(RecvTimeoutError::Disconnected) => return,
+            };
+            let mut ops = vec![first];
+            while ops.len() < MAX_OPS {
+                match rx.try_recv() {
+                    Ok(op) => ops.push(op),
+                    Err(_) => break,
+                }
+            }
+            if self.process(ops) {
+                return;
+            }
+        }
+    }
+
+    /// Applies `ops` in order; true when one of them asked the writer to stop.
+    fn process(&mut self, ops: Vec<Op>) -> bool {
+        let mut stop = false;
+        let mut inserts = Vec::new();
+        let mut hits: HashMap<u64, (u64, u64)> = HashMap::new();
+        let mut last_error: Option<String> = None;
+        for op in ops {
+            match op {
+                Op::Insert(p) => inserts.push(*p),
+                Op::Hit { id, at } => {
+                    let e = hits.entry(id).or_default();
+                    e.0 += 1;
+                    e.1 = e.1.max(at);
+                }
+                Op::Flush(reply) => {
+                    if let Err(e) =
+                        self.commit(std::mem::take(&mut inserts), std::mem::take(&mut hits))
+                    {
+                        last_error = Some(e.to_string());
+                    }
+                    let _ = reply.send(last_error.take().map_or(Ok(()), Err));
+                }
+                Op::Purge { route, reply } => {
+                    if let Err(e) =
+                        self.commit(std::mem::take(&mut inserts), std::mem::take(&mut hits))
+                    {
+                        tracing::error!(error = %e, "cache write failed");
+                    }
+                    let _ = reply.send(self.purge(route.as_deref()));
+                }
+                Op::Shutdown => {
+                    stop = true;
+                    break;
+                }
+            }
+        }
+        if let Err(e) = self.commit(inserts, hits) {
+            tracing::error!(error = %e, "cache write failed");
+        }
+        stop
+    }
+
+    fn commit(
+        &mut self,
+        inserts: Vec<PendingInsert>,
+        hits: HashMap<u64, (u64, u64)>,
+    ) -> Result<(), CacheError> {
+        if inserts.is_empty() && hits.is_empty() {
+            return Ok(());
+        }
+        let inserts = self.embed_missing(inserts);
+        let now = unix_now();
+        let mut batch = CacheWriteBatch {
+            hits: hits.into_iter().map(|(id, (n, at))| (id, n, at)).collect(),
+            ..CacheWriteBatch::default()
+        };
+        // Later inserts of the same fingerprint in this batch win.
+        let mut by_fp: HashMap<[u8; 32], usize> = HashMap::new();
+        let mut entries: Vec<(u64, CacheEntry, Vec<u8>, u64, u64)> = Vec::new();
+        for p in inserts {
+            let id = self.next_id;
+            self.next_id += 1;
+            let mut entry = CacheEntry {
+                fingerprint: p.fingerprint,
+                namespace: p.namespace,
+                bucket: p.bucket,
+                route: p.route,
+                tenant: p.tenant,
+                model: p.model,
+                text: p.text,
+                vector: p.vector.unwrap_or_default(),
+                usage: p.usage,
+                created_unix: now,
+                expires_unix: now.saturating_add(p.ttl_secs),
+                size_bytes: 0,
+            };
+            entry.size_bytes = (encode(&entry).len() + p.response_json.len()) as u64;
+            let row = (id, entry, p.response_json, p.max_entries, p.max_bytes);
+            match by_fp.get(&p.fingerprint) {
+                Some(&i) => entries[i] = row,
+                None => {
+                    by_fp.insert(p.fingerprint, entries.len());
+                    entries.push(row);
+                }
+            }
+        }
+        {
+            let cat = self.catalog.read();
+            let replaced: Vec<u64> = entries
+                .iter()
+                .filter_map(|(_, e, ..)| cat.holder_of(&e.fingerprint))
+                .collect();
+            batch.deletes.extend(&replaced);
+            // Per route: incoming count and bytes, and the route's limits (latest policy wins).
+            let mut per_route: HashMap<&str, (u64, u64, u64, u64)> = HashMap::new();
+            for (_, e, _, max_entries, max_bytes) in &entries {
+                let r = per_route.entry(e.route.as_str()).or_default();
+                r.0 += 1;
+                r.1 += e.size_bytes;
+                r.2 = *max_entries;
+                r.3 = *max_bytes;
+            }
+            for (route, (n, bytes, max_entries, max_bytes)) in per_route {
+                let keep = |id: u64| replaced.contains(&id);
+                // Replaced entries leave the route, so count them out first.
+                let freed: (u64, u64) = replaced
+                    .iter()
+                    .filter_map(|id| cat.get(*id))
+                    .filter(|m| &*m.route == route)
+                    .fold((0, 0), |acc, m| (acc.0 + 1, acc.1 + m.size_bytes));
+                let victims = cat.victims(
+                    route,
+                    n.saturating_sub(freed.0),
+                    bytes.saturating_sub(freed.1),
+                    max_entries,
+                    max_bytes,
+                    &keep,
+                );
+                batch.deletes.extend(victims);
+            }
+        }
+        batch.inserts = entries
+            .into_iter()
+            .map(|(id, e, r, ..)| (id, e, r))
+            .collect();
+        self.store.cache_write(&batch)?;
+        {
+            let mut cat = self.catalog.write();
+            for id in &batch.deletes {
+                cat.remove(*id);
+            }
+            for (id, e, _) in &batch.inserts {
+                cat.add(*id, e, 0, 0);
+            }
+        }
+        self.rebuild_indexes();
+        Ok(())
+    }
+
+    /// Embeds, in one batch, the inserts that came without a vector; drops those that fail.
+    fn embed_missing(&self, mut inserts: Vec<PendingInsert>) -> Vec<PendingInsert> {
+        let todo: Vec<usize> = inserts
+            .iter()
+            .enumerate()
+            .filter(|(_, p)| p.vector.is_none() && !p.text.is_empty())
+            .map(|(i, _)| i)
+            .collect();
+        if todo.is_empty() {
+            return inserts;
+        }
+        let texts = todo.iter().map(|&i| inserts[i].text.clone()).collect();
+        match self.embedder.embed_batch_blocking(texts) {
+            Ok(vectors) => {
+                for (i, v) in todo.into_iter().zip(vectors) {
+                    inserts[i].vector = Some(v);
+                }
+                inserts
+            }
+            Err(e) => {
+                tracing::error!(error = %e, dropped = todo.len(), "cache insert: embedding failed");
+                inserts
+                    .into_iter()
+                    .filter(|p| p.vector.is_some() || p.text.is_empty())
+                    .collect()
+            }
+        }
+    }
+
+    /// Builds graphs for buckets that outgrew the exact scan or collected too many tombstones.
+    /// The build runs without the catalog lock; only the swap takes it.
+    fn rebuild_indexes(&self) {
+        let pending = self.catalog.read().index.pending_builds();
+        for bucket in pending {
+            let Some(points) = self
+                .catalog
+                .read()
+                .index
+                .bucket(&bucket)
+                .map(|b| b.snapshot())
+            else {
+                continue;
+            };
+            let graph = build_graph(&points);
+            if let Some(b) = self.catalog.write().index.bucket_mut(&bucket) {
+                b.install(graph, &points);
+            }
+        }
+    }
+
+    fn purge(&mut self, route: Option<&str>) -> Result<u64, CacheError> {
+        let ids = self.store.cache_purge(route)?;
+        let mut cat = self.catalog.write();
+        match route {
+            None => *cat = Catalog::default(),
+            Some(r) => {
+                for id in cat.ids_of_route(r) {
+                    cat.remove(id);
+                }
+            }
+        }
+        Ok(ids.len() as u64)
+    }
+
+    fn housekeeping(&mut self) {
+        let expired = self.catalog.read().expired(unix_now());
+        if expired.is_empty() {
+            return;
+        }
+        let batch = CacheWriteBatch {
+            deletes: expired,
+            ..CacheWriteBatch::default()
+        };
+        match self.store.cache_write(&batch) {
+            Ok(()) => {
+                let mut cat = self.catalog.write();
+                for id in &batch.deletes {
+                    cat.remove(*id);
+                }
+                drop(cat);
+                self.rebuild_indexes();
+            }
+            Err(e) => tracing::error!(error = %e, "cache expiry failed"),
+        }
+    }
+}
