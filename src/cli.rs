@@ -28,6 +28,11 @@ pub enum Command {
     /// Benchmarks.
     #[command(subcommand)]
     Bench(BenchCommand),
+    /// Spend, tokens, blended cost per 1M tokens, cache hit rate and latency from the audit store.
+    Report(crate::commands::report::ReportArgs),
+    /// Raw audit records.
+    #[command(subcommand)]
+    Audit(crate::commands::report::AuditCommand),
 }
 
 #[derive(Debug, Subcommand)]

@@ -31,6 +31,10 @@ fn main() -> ExitCode {
             .map_err(|e| e.to_string()),
             Command::Config(ConfigCommand::Check { path }) => commands::config_check(&path),
             Command::Bench(BenchCommand::Load(args)) => commands::bench_load::run(args).await,
+            Command::Report(args) => commands::report::run_report(&args).map(|s| print!("{s}")),
+            Command::Audit(commands::report::AuditCommand::Export(args)) => {
+                commands::report::run_export(&args, &mut std::io::stdout().lock()).map(|_| ())
+            }
             Command::Config(ConfigCommand::Default) => {
                 print!("{}", sluice::config::DEFAULT_CONFIG);
                 Ok(())

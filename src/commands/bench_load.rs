@@ -75,6 +75,8 @@ async fn start(args: &LoadArgs, http: &reqwest::Client) -> Result<(Procs, String
         r#"
 [server]
 data_dir = "{data}"
+[cache]
+enabled = false
 [defaults]
 max_retries = 0
 [providers.up]
