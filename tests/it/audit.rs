@@ -127,7 +127,6 @@ async fn report_and_export_match_the_records_written() {
 /// `sluice report` while the gateway runs: the store must be opened in redb's SingleWriter mode
 /// for another process to read it.
 #[tokio::test]
-#[ignore = "needs Store::open to use redb::ConcurrencyMode::SingleWriter"]
 async fn report_reads_the_store_while_the_gateway_holds_it() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path()).unwrap();
