@@ -18,12 +18,15 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
 
+use crate::accounting::{Accountant, AuditLog};
 use crate::api;
 use crate::cache::{CacheSettings, Embedder, SemanticCache};
 use crate::config::Config;
 use crate::error::ApiError;
 use crate::provider::Provider;
 use crate::router;
+use crate::store::Store;
+use crate::telemetry::metrics::Metrics;
 
 pub struct AppState {
     pub config: Arc<Config>,
@@ -32,6 +35,10 @@ pub struct AppState {
     pub providers: Vec<Provider>,
     /// Present when any route (or pass-through) has the cache enabled.
     pub cache: Option<SemanticCache>,
+    /// Audit records (disabled when `[accounting] enabled = false`).
+    pub audit: AuditLog,
+    pub accountant: Accountant,
+    pub metrics: Metrics,
     shutting_down: AtomicBool,
 }
 
@@ -53,42 +60,70 @@ impl AppState {
             .iter()
             .map(|p| Provider::new(p, config.defaults.connect_timeout))
             .collect::<Result<Vec<_>, _>>()?;
+        let accountant = Accountant::new(&config, &config.accounting, &config.route_accounting())
+            .map_err(|p| format!("invalid config:\n  {}", p.join("\n  ")))?;
         let wants_cache = config.cache.enabled || config.routes.iter().any(|r| r.cache.enabled);
-        let cache = if wants_cache {
-            let settings = CacheSettings {
-                data_dir: config.server.data_dir.clone(),
-                models_dir: config.server.models_dir.clone(),
-                ..CacheSettings::default()
-            };
-            let opened = tokio::task::spawn_blocking(move || {
-                let store = crate::store::Store::open(&settings.data_dir)?;
-                let embedder = match embedder {
-                    Some(e) => e,
-                    None => Embedder::load(&settings.embedder_config())?,
-                };
-                SemanticCache::open_with(store, embedder, &settings)
-            })
-            .await
-            .map_err(|e| format!("cache startup: {e}"))?;
-            Some(opened.map_err(|e| format!("cache: {e}"))?)
-        } else {
-            None
+        let wants_store = wants_cache || config.accounting.enabled;
+        let settings = CacheSettings {
+            data_dir: config.server.data_dir.clone(),
+            models_dir: config.server.models_dir.clone(),
+            ..CacheSettings::default()
         };
+        let accounting = config.accounting.clone();
+        // Opening the store and loading the model block: off the async runtime.
+        let (cache, audit) = tokio::task::spawn_blocking(move || -> Result<_, String> {
+            let store = if wants_store {
+                Some(Store::open(&settings.data_dir).map_err(|e| e.to_string())?)
+            } else {
+                None
+            };
+            let audit = match &store {
+                Some(st) => {
+                    AuditLog::open(st.clone(), &accounting).map_err(|e| format!("audit: {e}"))?
+                }
+                None => AuditLog::disabled(),
+            };
+            let cache = match (&store, wants_cache) {
+                (Some(st), true) => {
+                    let embedder = match embedder {
+                        Some(e) => e,
+                        None => Embedder::load(&settings.embedder_config())
+                            .map_err(|e| format!("cache: {e}"))?,
+                    };
+                    Some(
+                        SemanticCache::open_with(st.clone(), embedder, &settings)
+                            .map_err(|e| format!("cache: {e}"))?,
+                    )
+                }
+                _ => None,
+            };
+            Ok((cache, audit))
+        })
+        .await
+        .map_err(|e| format!("startup: {e}"))??;
+        let metrics = Metrics::new(&config);
         Ok(Arc::new(AppState {
             router: router::Router::new(config.clone()),
             config,
             providers,
             cache,
+            audit,
+            accountant,
+            metrics,
             shutting_down: AtomicBool::new(false),
         }))
     }
 
-    /// Let background work finish (queued cache writes) before the process exits.
+    /// Let background work finish (queued cache writes, audit records) before the process
+    /// exits: a record is never lost to a SIGTERM right after its request returned.
     pub async fn drain(&self) {
         if let Some(c) = &self.cache {
             if let Err(e) = c.flush().await {
                 tracing::warn!(error = %e, "cache flush at shutdown failed");
             }
+        }
+        if let Err(e) = self.audit.flush().await {
+            tracing::warn!(error = %e, "audit flush at shutdown failed");
         }
     }
 
@@ -109,6 +144,7 @@ pub fn app(state: Arc<AppState>) -> Router {
         .route("/v1/models/{*id}", get(api::models::get))
         .route("/healthz", get(api::health::healthz))
         .route("/readyz", get(api::health::readyz))
+        .route("/metrics", get(api::admin::metrics))
         .route("/admin/cache/stats", get(api::admin::cache_stats))
         .route(
             "/admin/cache",

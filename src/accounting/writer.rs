@@ -135,7 +135,15 @@ impl AuditLog {
     /// Stop accepting records, write what is queued and wait for the writer thread to exit
     /// (it holds the database until then). Blocking: call it outside the async runtime or in
     /// `spawn_blocking`; graceful shutdown only needs `flush`.
-    pub fn close(mut self) {
+    pub fn close(self) {
+        drop(self);
+    }
+}
+
+/// Dropping the log closes the queue and waits for the writer to commit what it holds and let
+/// go of the database (so the store can be reopened at once, e.g. after a restart).
+impl Drop for AuditLog {
+    fn drop(&mut self) {
         self.tx = None;
         if let Some(t) = self.thread.lock().take() {
             let _ = t.join();

@@ -10,6 +10,31 @@ use serde_json::{json, Value};
 use crate::app::AppState;
 use crate::error::ApiError;
 
+/// Prometheus text exposition.
+pub async fn metrics(State(s): State<Arc<AppState>>) -> impl axum::response::IntoResponse {
+    let breakers: Vec<&'static str> = (0..s.config.targets.len())
+        .map(|i| {
+            s.router
+                .health(crate::config::TargetId(i))
+                .breaker
+                .state()
+                .as_str()
+        })
+        .collect();
+    let body = s.metrics.render(&crate::telemetry::metrics::Gauges {
+        breaker_states: &breakers,
+        cache_entries: s.cache.as_ref().map(|c| c.stats().entries),
+        audit_dropped: s.audit.dropped(),
+    });
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        body,
+    )
+}
+
 pub async fn cache_stats(State(s): State<Arc<AppState>>) -> Json<Value> {
     match &s.cache {
         None => Json(json!({"enabled": false})),

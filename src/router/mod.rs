@@ -108,6 +108,23 @@ impl Router {
             });
         };
         let route = &cfg.routes[route_id.0];
+        if route.accounting.mode == crate::config::Mode::Observe {
+            // Observe mode: the requested model, untouched (the route only labels the call);
+            // a request naming the route itself goes to the default tier.
+            let direct: Vec<TargetId> = cfg.targets_for_model(&req.model).collect();
+            let targets = if direct.is_empty() {
+                self.order(route, route.default_tier)
+            } else {
+                direct
+            };
+            return Ok(Plan {
+                route: Some(route_id),
+                route_name: Arc::from(route.name.as_str()),
+                tier: None,
+                targets,
+                policy: route.policy.clone(),
+            });
+        }
         let tier = match tier_hint {
             Some(t) => route
                 .tiers

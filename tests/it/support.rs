@@ -64,6 +64,7 @@ pub struct Gateway {
     pub state: Arc<AppState>,
     stop: Option<oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<()>>,
+    _data: tempfile::TempDir,
 }
 
 impl Gateway {
@@ -97,7 +98,12 @@ impl Gateway {
 
     async fn start_with(config: &str, mock: MockHandle, embedder: Option<Embedder>) -> Gateway {
         let text = config.replace("{MOCK}", &mock.base_url());
-        let cfg = Config::parse(&text, "test config").unwrap_or_else(|e| panic!("{e}"));
+        let mut cfg = Config::parse(&text, "test config").unwrap_or_else(|e| panic!("{e}"));
+        // Every gateway gets its own database unless the test chose a directory.
+        let data = tempfile::tempdir().unwrap();
+        if cfg.server.data_dir == std::path::Path::new("./data") {
+            cfg.server.data_dir = data.path().to_owned();
+        }
         let state = AppState::with_embedder(cfg, embedder).await.expect("state");
         let listener = tokio::net::TcpListener::bind(loopback_any_port())
             .await
@@ -119,6 +125,7 @@ impl Gateway {
             state,
             stop: Some(tx),
             task: Some(task),
+            _data: data,
         }
     }
 

@@ -1,18 +1,22 @@
-//! One request's whole flow: lookup -> plan -> run -> write back.
+//! One request's whole flow: lookup -> plan -> run -> write back -> record.
+
+mod record;
+mod stream;
 
 use std::pin::Pin;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use futures::{Stream, StreamExt};
+use futures::Stream;
 
 use crate::app::AppState;
 use crate::cache::{CacheKey, CachePolicy, HitKind, KeyScope, SemanticCache};
-use crate::chat::{self, ChatChunk, ChatRequest, ChatResponse, StreamAssembler};
-use crate::config::{Mode, TargetId};
+use crate::chat::{self, ChatChunk, ChatRequest, ChatResponse, Usage};
+use crate::config::{Mode, RouteId, TargetId};
 use crate::error::{ApiError, Attempt};
-use crate::provider::{ProviderError, TimeoutStage};
-use crate::router::{Plan, StreamStarted};
+use crate::router::Plan;
+
+pub use record::RequestInfo;
 
 /// What the client asked for besides the body.
 pub struct RequestCtx {
@@ -49,37 +53,21 @@ impl Default for CacheControl {
 }
 
 /// What the cache did for a request (`x-sluice-cache`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum CacheStatus {
-    /// No cache for this request (disabled, observe mode, uncacheable request).
-    #[default]
-    Off,
-    Bypass,
-    Miss,
-    HitExact,
-    HitSemantic,
-}
+pub use crate::telemetry::metrics::CacheOutcome as CacheStatus;
 
-impl CacheStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            CacheStatus::Off => "off",
-            CacheStatus::Bypass => "bypass",
-            CacheStatus::Miss => "miss",
-            CacheStatus::HitExact => "hit-exact",
-            CacheStatus::HitSemantic => "hit-semantic",
-        }
-    }
-}
-
-/// How the request was served: becomes response headers and the audit record.
-#[derive(Default)]
+/// How the request was served: becomes response headers, metrics and the audit record.
+#[derive(Default, Clone)]
 pub struct Meta {
     pub route: Option<Arc<str>>,
+    pub route_id: Option<RouteId>,
     pub target: Option<TargetId>,
     pub attempts: Vec<Attempt>,
     pub cache: CacheStatus,
     pub similarity: Option<f32>,
+    /// Time spent in upstream calls (all attempts).
+    pub upstream: Option<Duration>,
+    /// Streams: from the request's arrival to the first token.
+    pub ttft: Option<Duration>,
 }
 
 pub enum Reply {
@@ -111,10 +99,46 @@ impl WriteBack {
     }
 }
 
+/// Serve one request and record it (audit + metrics): non-streaming replies now, streams when
+/// they end (or their client goes away).
 pub async fn chat(
     s: &Arc<AppState>,
     req: ChatRequest,
     ctx: RequestCtx,
+) -> (Meta, Result<Reply, ApiError>) {
+    let info = RequestInfo::new(&req, &ctx);
+    let (meta, result) = serve(s, req, &ctx).await;
+    let result = match result {
+        Ok(Reply::Complete(resp)) => {
+            record::finish(s, &info, &meta, 200, None, resp.usage, None);
+            Ok(Reply::Complete(resp))
+        }
+        Ok(Reply::Stream(events)) => Ok(Reply::Stream(stream::recorded(
+            s.clone(),
+            info,
+            &meta,
+            events,
+        ))),
+        Err(e) => {
+            record::finish(
+                s,
+                &info,
+                &meta,
+                e.status_code().as_u16(),
+                Some(e.metric_label()),
+                None,
+                None,
+            );
+            Err(e)
+        }
+    };
+    (meta, result)
+}
+
+async fn serve(
+    s: &Arc<AppState>,
+    req: ChatRequest,
+    ctx: &RequestCtx,
 ) -> (Meta, Result<Reply, ApiError>) {
     let mut meta = Meta::default();
     let plan = match s
@@ -125,6 +149,7 @@ pub async fn chat(
         Err(e) => return (meta, Err(e)),
     };
     meta.route = Some(plan.route_name.clone());
+    meta.route_id = plan.route;
 
     // 1. Cache lookup.
     let mut write_back = None;
@@ -135,13 +160,19 @@ pub async fn chat(
             meta.cache = CacheStatus::Miss;
             match cache.lookup_outcome(&key, policy).await {
                 Ok(outcome) => {
+                    if let Some(d) = outcome.embed_time {
+                        s.metrics.observe_embedding(d);
+                    }
+                    if let Some(d) = outcome.search_time {
+                        s.metrics.observe_index_lookup(d);
+                    }
                     if let Some(hit) = outcome.hit {
                         meta.cache = match hit.kind {
                             HitKind::Exact => CacheStatus::HitExact,
                             HitKind::Semantic => CacheStatus::HitSemantic,
                         };
                         meta.similarity = Some(hit.similarity);
-                        return (meta, Ok(replay(hit.response, &req)));
+                        return (meta, Ok(stream::replay(hit.response, &req)));
                     }
                 }
                 Err(e) => tracing::warn!(error = %e, "cache lookup failed; treating as a miss"),
@@ -165,6 +196,7 @@ pub async fn chat(
         return match s.router.complete(&plan, &req, &s.providers).await {
             Ok(done) => {
                 meta.target = Some(done.target);
+                meta.upstream = Some(upstream_time(&done.attempts, done.upstream_ms));
                 meta.attempts = done.attempts;
                 if let Some(wb) = write_back {
                     wb.store(&done.response);
@@ -172,6 +204,7 @@ pub async fn chat(
                 (meta, Ok(Reply::Complete(done.response)))
             }
             Err(f) => {
+                meta.upstream = Some(upstream_time(&f.attempts, 0.0));
                 meta.attempts = f.attempts;
                 (meta, Err(f.error))
             }
@@ -181,21 +214,29 @@ pub async fn chat(
     match s.router.start_stream(&plan, &req, &s.providers).await {
         Ok(mut started) => {
             meta.target = Some(started.target);
+            meta.ttft = Some(ctx.started.elapsed());
+            meta.upstream = Some(upstream_time(&started.attempts, started.first_token_ms));
             meta.attempts = std::mem::take(&mut started.attempts);
-            let stream = relay(
-                s.clone(),
-                started,
-                req.include_usage(),
-                deadline,
-                write_back,
-            );
-            (meta, Ok(Reply::Stream(stream)))
+            let events = stream::relay(s.clone(), started, deadline, write_back);
+            (meta, Ok(Reply::Stream(events)))
         }
         Err(f) => {
+            meta.upstream = Some(upstream_time(&f.attempts, 0.0));
             meta.attempts = f.attempts;
             (meta, Err(f.error))
         }
     }
+}
+
+/// Failed attempts' time plus the successful one's (its precise duration, not the rounded
+/// figure in the attempt list).
+fn upstream_time(attempts: &[Attempt], ok_ms: f64) -> Duration {
+    let failed: u64 = attempts
+        .iter()
+        .filter(|a| a.outcome != "ok")
+        .map(|a| a.elapsed_ms)
+        .sum();
+    Duration::from_secs_f64((failed as f64 + ok_ms) / 1000.0)
 }
 
 /// The cache, key and policy for this request, when caching applies at all.
@@ -236,96 +277,10 @@ fn cache_for<'a>(
     Some((cache, key, policy))
 }
 
-/// A cached answer, as a fresh completion (new id, now) or as a replayed SSE stream.
-fn replay(mut resp: ChatResponse, req: &ChatRequest) -> Reply {
-    resp.id = chat::new_completion_id();
-    resp.created = chat::unix_now();
-    if !req.stream {
-        return Reply::Complete(resp);
-    }
-    let chunks = chat::replay_chunks(&resp, &resp.id, req.include_usage());
-    let items = chunks
-        .into_iter()
-        .map(StreamItem::Chunk)
-        .chain(std::iter::once(StreamItem::Done));
-    Reply::Stream(Box::pin(futures::stream::iter(items)))
-}
-
-/// Relay a committed stream to the client. A failure after output was sent can no longer fail
-/// over invisibly: it ends the stream with an in-band error and no `[DONE]`, so no client
-/// mistakes a truncated answer for a complete one. Only a stream that completed is cached.
-fn relay(
-    s: Arc<AppState>,
-    started: StreamStarted,
-    include_usage: bool,
-    deadline: tokio::time::Instant,
-    write_back: Option<WriteBack>,
-) -> EventStream {
-    let StreamStarted {
-        target,
-        first,
-        mut rest,
-        ..
-    } = started;
-    Box::pin(async_stream::stream! {
-        let mut assembled = write_back.as_ref().map(|_| StreamAssembler::default());
-        for c in first {
-            if let Some(a) = assembled.as_mut() {
-                a.push(&c);
-            }
-            if let Some(c) = for_client(c, include_usage) {
-                yield StreamItem::Chunk(c);
-            }
-        }
-        loop {
-            let next = tokio::time::timeout_at(deadline, rest.next()).await;
-            let err = match next {
-                Ok(Some(Ok(c))) => {
-                    if let Some(a) = assembled.as_mut() {
-                        a.push(&c);
-                    }
-                    if let Some(c) = for_client(c, include_usage) {
-                        yield StreamItem::Chunk(c);
-                    }
-                    continue;
-                }
-                Ok(None) => {
-                    if let (Some(wb), Some(a)) = (write_back, assembled) {
-                        if let Some(resp) = a.finish() {
-                            wb.store(&resp);
-                        }
-                    }
-                    yield StreamItem::Done;
-                    return;
-                }
-                Ok(Some(Err(e))) => e,
-                Err(_) => ProviderError::Timeout(TimeoutStage::Total),
-            };
-            s.router.health(target).breaker.on_failure();
-            let name = &s.config.target(target).name;
-            tracing::warn!(target = %name, error = %err, "stream failed after output was sent");
-            yield StreamItem::Error(ApiError::AllTargetsFailed {
-                attempts: vec![Attempt {
-                    target: name.clone(),
-                    status: err.status(),
-                    outcome: format!("stream interrupted after output was sent: {err}"),
-                    elapsed_ms: 0,
-                }],
-                deadline: matches!(err, ProviderError::Timeout(TimeoutStage::Total)),
-            });
-            return;
-        }
-    })
-}
-
-/// Usage-only chunks (we always ask upstreams for usage) reach the client only when it asked
-/// for them with `stream_options.include_usage`.
-fn for_client(mut c: ChatChunk, include_usage: bool) -> Option<ChatChunk> {
-    if !include_usage {
-        if c.choices.is_empty() {
-            return None;
-        }
-        c.usage = None;
-    }
-    Some(c)
+/// Usage to record when the provider reported none: estimated, and marked so.
+fn estimate_usage(prompt_tokens: u32, output_chars: usize) -> Usage {
+    Usage::new(
+        prompt_tokens,
+        chat::estimate_tokens_from_chars(output_chars),
+    )
 }

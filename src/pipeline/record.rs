@@ -1,0 +1,106 @@
+//! Recording a finished request: one audit record (queued to the audit writer, off the
+//! response path) and the matching metrics observation.
+
+use std::time::Instant;
+
+use super::{estimate_usage, Meta, RequestCtx};
+use crate::accounting::{unix_ms_now, AuditAttempt, AuditRecord, CostInput, TokenUsage};
+use crate::app::AppState;
+use crate::chat::{ChatRequest, Usage};
+use crate::router::PASSTHROUGH;
+use crate::telemetry::metrics::{Observation, RouteSlot};
+
+/// What the record needs from the request, taken before the request moves on.
+pub struct RequestInfo {
+    time_ms: u64,
+    started: Instant,
+    request_id: std::sync::Arc<str>,
+    requested_model: String,
+    stream: bool,
+    pub(super) include_usage: bool,
+    prompt_tokens_estimate: u32,
+}
+
+impl RequestInfo {
+    pub fn new(req: &ChatRequest, ctx: &RequestCtx) -> Self {
+        RequestInfo {
+            time_ms: unix_ms_now().saturating_sub(ctx.started.elapsed().as_millis() as u64),
+            started: ctx.started,
+            request_id: ctx.request_id.clone(),
+            requested_model: req.model.clone(),
+            stream: req.stream,
+            include_usage: req.include_usage(),
+            prompt_tokens_estimate: req.estimate_prompt_tokens(),
+        }
+    }
+}
+
+/// Record a finished request. `usage` is the provider's (or the cached answer's); without it,
+/// usage is estimated from the prompt and `output_chars` and marked as estimated.
+pub(super) fn finish(
+    s: &AppState,
+    info: &RequestInfo,
+    meta: &Meta,
+    status: u16,
+    error: Option<&'static str>,
+    usage: Option<Usage>,
+    output_chars: Option<usize>,
+) {
+    let total = info.started.elapsed();
+    let (usage, estimated) = match usage {
+        Some(u) => (u, false),
+        None if meta.target.is_some() => (
+            estimate_usage(info.prompt_tokens_estimate, output_chars.unwrap_or(0)),
+            true,
+        ),
+        // Nothing was generated (refused before or by every upstream).
+        None => (Usage::default(), false),
+    };
+    let tokens = TokenUsage::from(usage);
+    let costs = s.accountant.costs(&CostInput {
+        route: meta.route_id,
+        answered_by: meta.target,
+        cache: meta.cache,
+        usage: tokens,
+    });
+    let slot = match (meta.route_id, &meta.route) {
+        (Some(r), _) => RouteSlot::Route(r),
+        (None, Some(name)) if &**name == PASSTHROUGH => RouteSlot::Passthrough,
+        _ => RouteSlot::Unrouted,
+    };
+    s.metrics.observe(&Observation {
+        route: slot,
+        target: meta.target,
+        status,
+        cache: meta.cache,
+        input_tokens: usage.prompt_tokens,
+        output_tokens: usage.completion_tokens,
+        cost_usd: costs.cost_usd,
+        cost_avoided_usd: costs.cost_avoided_usd,
+        total,
+        upstream: meta.upstream,
+        ttft: meta.ttft,
+    });
+    s.audit.record(AuditRecord {
+        time_ms: info.time_ms,
+        request_id: info.request_id.to_string(),
+        caller: None,
+        route: meta.route.as_deref().unwrap_or("(none)").to_owned(),
+        requested_model: info.requested_model.clone(),
+        target: meta.target.map(|t| s.config.target(t).name.clone()),
+        attempts: meta.attempts.iter().map(AuditAttempt::from).collect(),
+        cache: meta.cache,
+        similarity: meta.similarity,
+        stream: info.stream,
+        input_tokens: usage.prompt_tokens,
+        output_tokens: usage.completion_tokens,
+        usage_estimated: estimated,
+        cost_usd: costs.cost_usd,
+        cost_avoided_usd: costs.cost_avoided_usd,
+        total_ms: total.as_millis() as u64,
+        upstream_ms: meta.upstream.map(|d| d.as_millis() as u64),
+        ttft_ms: meta.ttft.map(|d| d.as_millis() as u64),
+        status,
+        error: error.map(str::to_owned),
+    });
+}

@@ -1,0 +1,179 @@
+//! Streamed replies: relaying a committed upstream stream, replaying a cached answer, and
+//! recording a stream when it ends.
+
+use std::sync::Arc;
+
+use futures::StreamExt;
+
+use super::record::{self, RequestInfo};
+use super::{EventStream, Meta, Reply, StreamItem, WriteBack};
+use crate::app::AppState;
+use crate::chat::{self, ChatRequest, ChatResponse, StreamAssembler, Usage};
+use crate::error::{ApiError, Attempt};
+use crate::provider::{ProviderError, TimeoutStage};
+use crate::router::StreamStarted;
+
+/// A cached answer, as a fresh completion (new id, now) or as a replayed SSE stream.
+pub(super) fn replay(mut resp: ChatResponse, req: &ChatRequest) -> Reply {
+    resp.id = chat::new_completion_id();
+    resp.created = chat::unix_now();
+    if !req.stream {
+        return Reply::Complete(resp);
+    }
+    // Always with the usage chunk: the recorder reads it, and drops it when not asked for.
+    let chunks = chat::replay_chunks(&resp, &resp.id, true);
+    let items = chunks
+        .into_iter()
+        .map(StreamItem::Chunk)
+        .chain(std::iter::once(StreamItem::Done));
+    Reply::Stream(Box::pin(futures::stream::iter(items)))
+}
+
+/// Relay a committed stream to the client. A failure after output was sent can no longer fail
+/// over invisibly: it ends the stream with an in-band error and no `[DONE]`, so no client
+/// mistakes a truncated answer for a complete one. Only a stream that completed is cached.
+pub(super) fn relay(
+    s: Arc<AppState>,
+    started: StreamStarted,
+    deadline: tokio::time::Instant,
+    write_back: Option<WriteBack>,
+) -> EventStream {
+    let StreamStarted {
+        target,
+        first,
+        mut rest,
+        ..
+    } = started;
+    Box::pin(async_stream::stream! {
+        let mut assembled = write_back.as_ref().map(|_| StreamAssembler::default());
+        for c in first {
+            if let Some(a) = assembled.as_mut() {
+                a.push(&c);
+            }
+            yield StreamItem::Chunk(c);
+        }
+        loop {
+            let next = tokio::time::timeout_at(deadline, rest.next()).await;
+            let err = match next {
+                Ok(Some(Ok(c))) => {
+                    if let Some(a) = assembled.as_mut() {
+                        a.push(&c);
+                    }
+                    yield StreamItem::Chunk(c);
+                    continue;
+                }
+                Ok(None) => {
+                    if let (Some(wb), Some(a)) = (write_back, assembled) {
+                        if let Some(resp) = a.finish() {
+                            wb.store(&resp);
+                        }
+                    }
+                    yield StreamItem::Done;
+                    return;
+                }
+                Ok(Some(Err(e))) => e,
+                Err(_) => ProviderError::Timeout(TimeoutStage::Total),
+            };
+            s.router.health(target).breaker.on_failure();
+            let name = &s.config.target(target).name;
+            tracing::warn!(target = %name, error = %err, "stream failed after output was sent");
+            yield StreamItem::Error(ApiError::AllTargetsFailed {
+                attempts: vec![Attempt {
+                    target: name.clone(),
+                    status: err.status(),
+                    outcome: format!("stream interrupted after output was sent: {err}"),
+                    elapsed_ms: 0,
+                }],
+                deadline: matches!(err, ProviderError::Timeout(TimeoutStage::Total)),
+            });
+            return;
+        }
+    })
+}
+
+/// Wraps a reply stream: filters usage chunks for clients that did not ask for them, and
+/// records the request when the stream ends: complete, failed, or abandoned by its client
+/// (recorded on drop with status 499).
+pub(super) fn recorded(
+    s: Arc<AppState>,
+    info: RequestInfo,
+    meta: &Meta,
+    mut inner: EventStream,
+) -> EventStream {
+    let mut rec = StreamRecorder {
+        s,
+        info,
+        meta: meta.clone(),
+        usage: None,
+        output_chars: 0,
+        done: false,
+    };
+    Box::pin(async_stream::stream! {
+        while let Some(item) = inner.next().await {
+            match item {
+                StreamItem::Chunk(mut c) => {
+                    if c.usage.is_some() {
+                        rec.usage = c.usage;
+                    }
+                    rec.output_chars += c
+                        .choices
+                        .iter()
+                        .filter_map(|ch| ch.delta.content.as_deref())
+                        .map(str::len)
+                        .sum::<usize>();
+                    if !rec.info.include_usage {
+                        if c.choices.is_empty() {
+                            continue;
+                        }
+                        c.usage = None;
+                    }
+                    yield StreamItem::Chunk(c);
+                }
+                StreamItem::Done => {
+                    rec.finish(200, None);
+                    yield StreamItem::Done;
+                    return;
+                }
+                StreamItem::Error(e) => {
+                    rec.finish(e.status_code().as_u16(), Some(e.metric_label()));
+                    yield StreamItem::Error(e);
+                    return;
+                }
+            }
+        }
+    })
+}
+
+struct StreamRecorder {
+    s: Arc<AppState>,
+    info: RequestInfo,
+    meta: Meta,
+    usage: Option<Usage>,
+    output_chars: usize,
+    done: bool,
+}
+
+impl StreamRecorder {
+    fn finish(&mut self, status: u16, error: Option<&'static str>) {
+        if self.done {
+            return;
+        }
+        self.done = true;
+        record::finish(
+            &self.s,
+            &self.info,
+            &self.meta,
+            status,
+            error,
+            self.usage,
+            Some(self.output_chars),
+        );
+    }
+}
+
+impl Drop for StreamRecorder {
+    /// The client went away before the end: recorded with nginx's 499 "client closed request".
+    fn drop(&mut self) {
+        self.finish(499, Some("client_closed"));
+    }
+}
