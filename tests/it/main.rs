@@ -1,6 +1,7 @@
 //! Integration tests: one binary, one module per area, real HTTP on 127.0.0.1.
 
 mod audit;
+mod audit_http;
 mod cache;
 mod cache_http;
 mod conformance;

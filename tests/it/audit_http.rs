@@ -1,0 +1,296 @@
+//! Every request recorded: a mixed run through the gateway, then the audit store, the report,
+//! and /metrics checked against each other; and no record lost to a SIGTERM.
+
+use std::path::Path;
+
+use serde_json::{json, Value};
+use sluice::commands::report::{
+    run_export, run_report, ExportArgs, ExportFormat, ReportArgs, ReportFormat, Selection,
+};
+
+use crate::support::{ask, header, Gateway, Sse};
+
+const ROUTES: &str = r#"
+[providers.oa.models]
+"gpt-4o-mini" = { input_per_mtok = 0.15, output_per_mtok = 0.60 }
+"gpt-4-turbo" = { input_per_mtok = 10.0, output_per_mtok = 30.0 }
+flaky = { upstream_model = "f+status-503", input_per_mtok = 1.0, output_per_mtok = 2.0 }
+broken = { upstream_model = "b+status-400", input_per_mtok = 1.0, output_per_mtok = 2.0 }
+[providers.an.models]
+"claude-3-haiku" = { input_per_mtok = 0.25, output_per_mtok = 1.25 }
+[routes.support]
+reference_model = "oa/gpt-4-turbo"
+tiers.cheap = ["oa/gpt-4o-mini"]
+[routes.resilient]
+reference_model = "oa/gpt-4-turbo"
+tiers.main = ["oa/flaky", "an/claude-3-haiku"]
+[routes.strict]
+tiers.main = ["oa/broken"]
+"#;
+
+fn selection(dir: &Path) -> Selection {
+    Selection {
+        data_dir: Some(dir.to_owned()),
+        config: None,
+        since: None,
+        until: None,
+        last: None,
+    }
+}
+
+fn export(dir: &Path) -> Vec<Value> {
+    let mut out = Vec::new();
+    run_export(
+        &ExportArgs {
+            selection: selection(dir),
+            format: ExportFormat::Jsonl,
+        },
+        &mut out,
+    )
+    .unwrap();
+    String::from_utf8(out)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+fn close(a: f64, b: f64) -> bool {
+    (a - b).abs() <= 1e-9 * a.abs().max(b.abs()).max(1.0)
+}
+
+#[tokio::test]
+async fn mixed_run_is_recorded_once_per_request_and_adds_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let g = Gateway::start_cached(ROUTES, dir.path()).await;
+    let mut ids = Vec::new();
+    let mut go = async |body: Value| {
+        let r = g.post(&body).await;
+        ids.push(header(r.headers(), "x-request-id").to_owned());
+        let stream = body["stream"] == json!(true);
+        if stream {
+            assert!(Sse::read(r).await.done());
+        } else {
+            let _ = r.bytes().await;
+        }
+        g.state.cache.as_ref().unwrap().flush().await.unwrap();
+    };
+    go(ask("support", "How do I reset my password?")).await; // miss
+    go(ask("support", "How do I reset my password?")).await; // exact hit
+    go(ask("support", "What are the steps to reset my password?")).await; // semantic hit
+    go(ask("resilient", "Is the service up?")).await; // failover to the backup
+    go(ask("strict", "This will be refused")).await; // upstream 400
+    let mut s = ask("support", "Explain my invoice");
+    s["stream"] = json!(true);
+    go(s).await; // streamed miss
+    g.state.audit.flush().await.unwrap();
+
+    let recs = export(dir.path());
+    assert_eq!(recs.len(), 6, "{recs:#?}");
+    let by_id = |id: &str| {
+        recs.iter()
+            .find(|r| r["request_id"] == id)
+            .unwrap_or_else(|| panic!("no record {id}"))
+    };
+    let (miss, exact, semantic, failover, refused, streamed) = (
+        by_id(&ids[0]),
+        by_id(&ids[1]),
+        by_id(&ids[2]),
+        by_id(&ids[3]),
+        by_id(&ids[4]),
+        by_id(&ids[5]),
+    );
+
+    assert_eq!(miss["cache"], "miss");
+    assert_eq!(miss["target"], "oa/gpt-4o-mini");
+    assert_eq!(miss["route"], "support");
+    assert_eq!(miss["requested_model"], "support");
+    assert_eq!(miss["status"], 200);
+    assert_eq!(miss["usage_estimated"], false);
+    let (i, o) = (
+        miss["input_tokens"].as_f64().unwrap(),
+        miss["output_tokens"].as_f64().unwrap(),
+    );
+    assert!(i > 0.0 && o > 0.0);
+    assert!(close(
+        miss["cost_usd"].as_f64().unwrap(),
+        (i * 0.15 + o * 0.60) / 1e6
+    ));
+    // A cheaper tier saves the difference to the reference model.
+    let reference = (i * 10.0 + o * 30.0) / 1e6;
+    assert!(close(
+        miss["cost_avoided_usd"].as_f64().unwrap(),
+        reference - (i * 0.15 + o * 0.60) / 1e6
+    ));
+
+    for hit in [exact, semantic] {
+        assert!(hit["cache"].as_str().unwrap().starts_with("hit"), "{hit}");
+        assert_eq!(hit["cost_usd"].as_f64().unwrap_or(0.0), 0.0);
+        // Cost avoided: the reference model's price for the original answer's usage.
+        assert_eq!(hit["input_tokens"], miss["input_tokens"]);
+        assert!(
+            close(hit["cost_avoided_usd"].as_f64().unwrap(), reference),
+            "{hit}"
+        );
+    }
+    assert_eq!(exact["cache"], "hit-exact");
+    assert_eq!(semantic["cache"], "hit-semantic");
+    assert!(semantic["similarity"].as_f64().unwrap() < 1.0);
+
+    assert_eq!(failover["target"], "an/claude-3-haiku");
+    let attempts = failover["attempts"].as_array().unwrap();
+    assert_eq!(
+        attempts.len(),
+        4,
+        "3 tries at the flaky target, then the backup"
+    );
+    assert_eq!(attempts[0]["status"], 503);
+    assert_eq!(attempts[3]["outcome"], "ok");
+
+    assert_eq!(refused["status"], 400);
+    assert_eq!(refused["error"], "upstream_rejected");
+    assert!(refused["target"].is_null());
+
+    assert_eq!(streamed["stream"], true);
+    assert_eq!(streamed["status"], 200);
+    assert_eq!(streamed["usage_estimated"], false);
+    assert!(streamed["ttft_ms"].is_u64());
+    assert!(streamed["output_tokens"].as_u64().unwrap() > 0);
+
+    // The report's totals are the sums of the records.
+    let report: Value = serde_json::from_str(
+        &run_report(&ReportArgs {
+            selection: selection(dir.path()),
+            format: ReportFormat::Json,
+        })
+        .unwrap(),
+    )
+    .unwrap();
+    let total = &report["total"];
+    let sum = |f: &str| {
+        recs.iter()
+            .map(|r| r[f].as_f64().unwrap_or(0.0))
+            .sum::<f64>()
+    };
+    assert_eq!(total["requests"], 6);
+    assert_eq!(total["input_tokens"].as_f64().unwrap(), sum("input_tokens"));
+    assert_eq!(
+        total["output_tokens"].as_f64().unwrap(),
+        sum("output_tokens")
+    );
+    assert!(close(total["spend_usd"].as_f64().unwrap(), sum("cost_usd")));
+    assert!(close(
+        total["cost_avoided_usd"].as_f64().unwrap(),
+        sum("cost_avoided_usd")
+    ));
+    let priced_tokens: f64 = recs
+        .iter()
+        .filter(|r| r["cost_usd"].is_number())
+        .map(|r| r["input_tokens"].as_f64().unwrap() + r["output_tokens"].as_f64().unwrap())
+        .sum();
+    assert!(close(
+        total["blended_usd_per_mtok"].as_f64().unwrap(),
+        sum("cost_usd") / priced_tokens * 1e6
+    ));
+
+    // /metrics parses as Prometheus text and its counters match the records.
+    let text = g
+        .http
+        .get(g.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let mut requests = 0.0;
+    let mut tokens = 0.0;
+    for line in text
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
+    {
+        let (name_labels, value) = line
+            .rsplit_once(' ')
+            .unwrap_or_else(|| panic!("bad line {line}"));
+        let value: f64 = value
+            .parse()
+            .unwrap_or_else(|_| panic!("bad value in {line}"));
+        let name = name_labels.split('{').next().unwrap();
+        assert!(
+            name.chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':'),
+            "{line}"
+        );
+        if name_labels.contains('{') {
+            assert!(name_labels.ends_with('}'), "{line}");
+        }
+        match name {
+            "sluice_requests_total" => requests += value,
+            "sluice_tokens_total" => tokens += value,
+            _ => {}
+        }
+    }
+    assert_eq!(requests, 6.0, "{text}");
+    assert_eq!(tokens, sum("input_tokens") + sum("output_tokens"));
+}
+
+#[tokio::test]
+async fn sigterm_right_after_a_response_loses_no_record() {
+    let mock =
+        sluice::commands::mock::spawn(crate::support::loopback_any_port(), Default::default())
+            .await
+            .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("gw.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[cache]\nenabled = false\n[providers.oa]\nkind = \"openai\"\nbase_url = \"{}/v1\"\nmodels.m = {{}}\n[routes.r]\ntiers.t = [\"oa/m\"]\n",
+            mock.base_url()
+        ),
+    )
+    .unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_sluice"))
+        .args(["serve", "--config"])
+        .arg(&cfg)
+        .args(["--listen", &format!("127.0.0.1:{port}"), "--data-dir"])
+        .arg(dir.path().join("data"))
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let http = reqwest::Client::new();
+    let base = format!("http://127.0.0.1:{port}");
+    let mut ready = false;
+    for _ in 0..200 {
+        if http.get(format!("{base}/readyz")).send().await.is_ok() {
+            ready = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    assert!(ready, "gateway did not start");
+    let r = http
+        .post(format!("{base}/v1/chat/completions"))
+        .json(&ask("r", "hello"))
+        .send()
+        .await
+        .unwrap();
+    let id = header(r.headers(), "x-request-id").to_owned();
+    assert_eq!(r.status(), 200);
+    let _ = r.bytes().await;
+    let killed = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let status = child.wait().unwrap();
+    assert!(status.success(), "clean exit after SIGTERM: {status:?}");
+    let recs = export(&dir.path().join("data"));
+    assert_eq!(recs.len(), 1);
+    assert_eq!(recs[0]["request_id"], id.as_str());
+}
