@@ -30,6 +30,7 @@ fn main() -> ExitCode {
             .await
             .map_err(|e| e.to_string()),
             Command::Config(ConfigCommand::Check { path }) => commands::config_check(&path),
+            Command::Bench(BenchCommand::Cache(args)) => commands::bench_cache::run(args).await,
             Command::Bench(BenchCommand::Load(args)) => commands::bench_load::run(args).await,
             Command::Report(args) => commands::report::run_report(&args).map(|s| print!("{s}")),
             Command::Audit(commands::report::AuditCommand::Export(args)) => {

@@ -158,6 +158,10 @@ fn db_err(e: impl ToString) -> AuditError {
     }
 }
 
+/// How long a record may wait for others to share its commit. A `kill -9` can lose at most
+/// the records of this window; SIGTERM and `flush` lose none.
+const GROUP_COMMIT_LINGER: std::time::Duration = std::time::Duration::from_millis(50);
+
 struct Writer<H> {
     db: H,
     next_seq: u64,
@@ -183,16 +187,27 @@ impl<H: DbHandle> Writer<H> {
         let mut waiters = Vec::new();
         while let Some(first) = rx.blocking_recv() {
             let mut next = Some(first);
-            while let Some(msg) = next {
-                match msg {
-                    Msg::Record(r) => batch.push(r),
-                    Msg::Flush(w) => waiters.push(w),
+            let mut lingered = false;
+            loop {
+                while let Some(msg) = next {
+                    match msg {
+                        Msg::Record(r) => batch.push(r),
+                        Msg::Flush(w) => waiters.push(w),
+                    }
+                    next = if batch.len() < MAX_BATCH {
+                        rx.try_recv().ok()
+                    } else {
+                        None
+                    };
                 }
-                next = if batch.len() < MAX_BATCH {
-                    rx.try_recv().ok()
-                } else {
-                    None
-                };
+                // Group commit: one durable commit costs an fsync, so a lone record waits a
+                // moment for others to share it. A flush (shutdown, tests) never waits.
+                if lingered || !waiters.is_empty() || batch.len() >= MAX_BATCH {
+                    break;
+                }
+                lingered = true;
+                std::thread::sleep(GROUP_COMMIT_LINGER);
+                next = rx.try_recv().ok();
             }
             let result = if batch.is_empty() {
                 Ok(())

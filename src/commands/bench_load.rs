@@ -1,10 +1,12 @@
 //! `sluice bench load`: gateway overhead against a direct call, measured in one run.
 //!
-//! Starts `sluice mock` (fixed upstream latency) and `sluice serve` as child processes, then
-//! sends the same requests to both, interleaved (direct, gateway, gateway, direct, ...), so
-//! machine noise hits both sides alike. Reports added latency at concurrency 1 (per-pair
-//! differences), streaming time to first token, a concurrency sweep (throughput and tail
-//! latency), the gateway's CPU time per request and peak RSS (from /proc).
+//! Starts `sluice mock` (fixed upstream latency) and two `sluice serve` child processes (audit
+//! off, audit on), then sends the same requests direct and through a gateway, interleaved
+//! (direct, gateway, gateway, direct, ...), so machine noise hits both sides alike. Reports
+//! added latency at concurrency 1 (per-pair differences) for pass-through with and without the
+//! audit, streaming time to first token, the cache paths (miss, exact hit, semantic hit, and one
+//! embedding for scale), a concurrency sweep (throughput and tail latency), the gateway's CPU time
+//! per request and peak RSS (from /proc).
 
 use std::net::TcpListener as StdListener;
 use std::path::PathBuf;
@@ -28,12 +30,24 @@ pub struct LoadArgs {
     /// Print JSON instead of a table.
     #[arg(long)]
     pub json: bool,
+    /// Embedding model and ONNX Runtime (scripts/fetch-models.sh) for the cache phases.
+    #[arg(long, default_value = "models")]
+    pub models_dir: PathBuf,
 }
 
 struct Procs {
     children: Vec<Child>,
+    /// The gateway without auditing (pass-through, cache routes).
     gateway_pid: u32,
+    /// The same config with auditing on, to price the audit.
+    audited_pid: u32,
     _dir: tempfile::TempDir,
+}
+
+struct Urls {
+    mock: String,
+    gateway: String,
+    audited: String,
 }
 
 impl Drop for Procs {
@@ -65,16 +79,25 @@ async fn wait_ready(http: &reqwest::Client, url: &str) -> Result<(), String> {
     Err(format!("{url} did not become ready"))
 }
 
-async fn start(args: &LoadArgs, http: &reqwest::Client) -> Result<(Procs, String, String), String> {
+async fn start(args: &LoadArgs, http: &reqwest::Client) -> Result<(Procs, Urls), String> {
     let exe: PathBuf = std::env::current_exe().map_err(|e| e.to_string())?;
     let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
-    let (mp, gp) = (free_port()?, free_port()?);
+    let models = std::fs::canonicalize(&args.models_dir).map_err(|e| {
+        format!(
+            "{}: {e} (run scripts/fetch-models.sh)",
+            args.models_dir.display()
+        )
+    })?;
+    let (mp, gp, ap) = (free_port()?, free_port()?, free_port()?);
     let mock_url = format!("http://127.0.0.1:{mp}");
-    let gw_url = format!("http://127.0.0.1:{gp}");
-    let config = format!(
-        r#"
+    let config = |name: &str, audit: bool| -> Result<PathBuf, String> {
+        let text = format!(
+            r#"
 [server]
 data_dir = "{data}"
+models_dir = "{models}"
+[accounting]
+enabled = {audit}
 [cache]
 enabled = false
 [defaults]
@@ -85,11 +108,18 @@ base_url = "{mock_url}/v1"
 models.m = {{ input_per_mtok = 0.15, output_per_mtok = 0.6 }}
 [routes.bench]
 tiers.only = ["up/m"]
+[routes.cached]
+tiers.only = ["up/m"]
+cache = {{ enabled = {cache} }}
 "#,
-        data = dir.path().join("data").display()
-    );
-    let cfg_path = dir.path().join("bench.toml");
-    std::fs::write(&cfg_path, config).map_err(|e| e.to_string())?;
+            data = dir.path().join(name).display(),
+            models = models.display(),
+            cache = !audit,
+        );
+        let path = dir.path().join(format!("{name}.toml"));
+        std::fs::write(&path, text).map_err(|e| e.to_string())?;
+        Ok(path)
+    };
     let mock = Command::new(&exe)
         .args(["mock", "--listen", &format!("127.0.0.1:{mp}")])
         .args(["--latency-ms", &args.upstream_latency_ms.to_string()])
@@ -97,23 +127,34 @@ tiers.only = ["up/m"]
         .stderr(Stdio::null())
         .spawn()
         .map_err(|e| format!("starting the mock: {e}"))?;
-    let gw = Command::new(&exe)
-        .args(["serve", "--config"])
-        .arg(&cfg_path)
-        .args(["--listen", &format!("127.0.0.1:{gp}")])
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .map_err(|e| format!("starting the gateway: {e}"))?;
+    let gateway = |cfg: PathBuf, port: u16| {
+        Command::new(&exe)
+            .args(["serve", "--config"])
+            .arg(cfg)
+            .args(["--listen", &format!("127.0.0.1:{port}")])
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .map_err(|e| format!("starting a gateway: {e}"))
+    };
+    let gw = gateway(config("plain", false)?, gp)?;
+    let audited = gateway(config("audited", true)?, ap)?;
     let procs = Procs {
         gateway_pid: gw.id(),
-        children: vec![mock, gw],
+        audited_pid: audited.id(),
+        children: vec![mock, gw, audited],
         _dir: dir,
     };
-    wait_ready(http, &format!("{mock_url}/mock/counters")).await?;
-    wait_ready(http, &format!("{gw_url}/readyz")).await?;
-    Ok((procs, mock_url, gw_url))
+    let urls = Urls {
+        mock: mock_url,
+        gateway: format!("http://127.0.0.1:{gp}"),
+        audited: format!("http://127.0.0.1:{ap}"),
+    };
+    wait_ready(http, &format!("{}/mock/counters", urls.mock)).await?;
+    wait_ready(http, &format!("{}/readyz", urls.gateway)).await?;
+    wait_ready(http, &format!("{}/readyz", urls.audited)).await?;
+    Ok((procs, urls))
 }
 
 /// Whole request, body read; microseconds.
@@ -259,25 +300,33 @@ async fn sweep(
     Ok((s.len() as f64 / secs, pct(&s, 0.5), pct(&s, 0.99)))
 }
 
+fn body(model: &str, stream: bool, prompt: &str) -> bytes::Bytes {
+    bytes::Bytes::from(
+        json!({"model": model, "stream": stream,
+               "messages": [{"role": "user", "content": prompt}]})
+        .to_string(),
+    )
+}
+
+fn quantiles(name: &str, v: Vec<f64>) -> Value {
+    let s = sorted(v);
+    json!({"measure": name, "p50_us": pct(&s, 0.5), "p99_us": pct(&s, 0.99), "n": s.len()})
+}
+
 pub async fn run(args: LoadArgs) -> Result<(), String> {
     let http = reqwest::Client::builder()
         .pool_max_idle_per_host(1024)
         .tcp_nodelay(true)
         .build()
         .map_err(|e| e.to_string())?;
-    let (procs, mock, gw) = start(&args, &http).await?;
-    let direct_url = format!("{mock}/v1/chat/completions");
-    let gw_url = format!("{gw}/v1/chat/completions");
-    let msg = |model: &str, stream: bool| -> bytes::Bytes {
-        bytes::Bytes::from(
-            json!({"model": model, "stream": stream,
-                   "messages": [{"role": "user", "content": "Summarise the plot of Hamlet in two sentences."}]})
-            .to_string(),
-        )
-    };
-    let (direct_body, gw_body) = (msg("m", false), msg("bench", false));
-    let (direct_stream, gw_stream) = (msg("m", true), msg("bench", true));
-    // Warm up connections and the gateway's code paths.
+    let (procs, urls) = start(&args, &http).await?;
+    let chat = |base: &str| format!("{base}/v1/chat/completions");
+    let (direct_url, gw_url, audited_url) =
+        (chat(&urls.mock), chat(&urls.gateway), chat(&urls.audited));
+    const PROMPT: &str = "Summarise the plot of Hamlet in two sentences.";
+    let (direct_body, gw_body) = (body("m", false, PROMPT), body("bench", false, PROMPT));
+    let (direct_stream, gw_stream) = (body("m", true, PROMPT), body("bench", true, PROMPT));
+    // Warm up connections and code paths.
     pairs(
         &http,
         50,
@@ -286,7 +335,16 @@ pub async fn run(args: LoadArgs) -> Result<(), String> {
         false,
     )
     .await?;
+    pairs(
+        &http,
+        50,
+        (&direct_url, &direct_body),
+        (&audited_url, &gw_body),
+        false,
+    )
+    .await?;
 
+    // 1. Pass-through at concurrency 1, direct vs gateway; then direct vs the audited gateway.
     let cpu0 = cpu_ms(procs.gateway_pid);
     let (d, g) = pairs(
         &http,
@@ -297,7 +355,18 @@ pub async fn run(args: LoadArgs) -> Result<(), String> {
     )
     .await?;
     let cpu1 = cpu_ms(procs.gateway_pid);
-    let passthrough = summary("pass-through (cache off), concurrency 1", &d, &g);
+    let passthrough = summary("pass-through (cache off, audit off), concurrency 1", &d, &g);
+    let acpu0 = cpu_ms(procs.audited_pid);
+    let (d, a) = pairs(
+        &http,
+        args.requests,
+        (&direct_url, &direct_body),
+        (&audited_url, &gw_body),
+        false,
+    )
+    .await?;
+    let acpu1 = cpu_ms(procs.audited_pid);
+    let audited = summary("pass-through with audit on, concurrency 1", &d, &a);
     let (d, g) = pairs(
         &http,
         args.requests / 2,
@@ -308,6 +377,69 @@ pub async fn run(args: LoadArgs) -> Result<(), String> {
     .await?;
     let streaming = summary("streaming time to first token, concurrency 1", &d, &g);
 
+    // 2. Cache: misses (unique prompts: embedding + lookup + upstream + write-back), exact hits
+    //    and semantic hits (a paraphrase of a stored prompt), all at concurrency 1.
+    let n = (args.requests / 2).max(50);
+    let mut miss = Vec::with_capacity(n);
+    for i in 0..n {
+        let b = body(
+            "cached",
+            false,
+            &format!("Give me a packing list for trip number {i} to the coast."),
+        );
+        miss.push(one(&http, &gw_url, &b).await?);
+    }
+    let stored = body("cached", false, "How do I reset my password?");
+    one(&http, &gw_url, &stored).await?;
+    tokio::time::sleep(Duration::from_millis(300)).await; // the write-back is queued
+    let mut exact = Vec::with_capacity(n);
+    for _ in 0..n {
+        exact.push(one(&http, &gw_url, &stored).await?);
+    }
+    let paraphrase = body("cached", false, "What are the steps to reset my password?");
+    let probe = http
+        .post(&gw_url)
+        .header("content-type", "application/json")
+        .body(paraphrase.clone())
+        .send()
+        .await
+        .map_err(|e| e.to_string())?;
+    let kind = probe
+        .headers()
+        .get("x-sluice-cache")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_owned();
+    if kind != "hit-semantic" {
+        return Err(format!(
+            "the paraphrase was not a semantic hit (x-sluice-cache: {kind})"
+        ));
+    }
+    let mut semantic = Vec::with_capacity(n);
+    for _ in 0..n {
+        semantic.push(one(&http, &gw_url, &paraphrase).await?);
+    }
+    // One embedding of the same paraphrase, in this process, for scale.
+    let embedder =
+        crate::cache::Embedder::load(&crate::cache::EmbedderConfig::new(&args.models_dir))
+            .map_err(|e| e.to_string())?;
+    let mut embed = Vec::with_capacity(n);
+    for _ in 0..n {
+        let t = Instant::now();
+        embedder
+            .embed("What are the steps to reset my password?")
+            .await
+            .map_err(|e| e.to_string())?;
+        embed.push(t.elapsed().as_secs_f64() * 1e6);
+    }
+    let cache = vec![
+        quantiles("cache miss (lookup + upstream + write-back)", miss),
+        quantiles("exact hit", exact),
+        quantiles("semantic hit", semantic),
+        quantiles("one embedding of the paraphrase (in-process)", embed),
+    ];
+
+    // 3. Throughput sweep, pass-through.
     let mut rows = Vec::new();
     for &c in &args.concurrency {
         let total = (args.requests * 2).max(c * 20);
@@ -320,7 +452,7 @@ pub async fn run(args: LoadArgs) -> Result<(), String> {
             "gateway_p50_us": gp50, "gateway_p99_us": gp99,
         }));
     }
-    let cpu_per_req_ms = match (cpu0, cpu1) {
+    let per_req = |a: Option<f64>, b: Option<f64>| match (a, b) {
         (Some(a), Some(b)) => Some((b - a) / args.requests as f64),
         _ => None,
     };
@@ -328,9 +460,11 @@ pub async fn run(args: LoadArgs) -> Result<(), String> {
         "upstream_latency_ms": args.upstream_latency_ms,
         "requests": args.requests,
         "cores": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0),
-        "latency": [passthrough, streaming],
+        "latency": [passthrough, audited, streaming],
+        "cache": cache,
         "sweep": rows,
-        "gateway_cpu_ms_per_request": cpu_per_req_ms,
+        "gateway_cpu_ms_per_request": per_req(cpu0, cpu1),
+        "audited_gateway_cpu_ms_per_request": per_req(acpu0, acpu1),
         "gateway_peak_rss_mb": peak_rss_mb(procs.gateway_pid),
     });
     drop(procs);
@@ -376,6 +510,19 @@ fn print_table(r: &Value) {
         );
     }
     println!(
+        "\n{:<48} {:>10} {:>10} {:>6}",
+        "cache path at concurrency 1 (µs)", "p50", "p99", "n"
+    );
+    for m in r["cache"].as_array().into_iter().flatten() {
+        println!(
+            "{:<48} {:>10} {:>10} {:>6}",
+            m["measure"].as_str().unwrap_or(""),
+            f(&m["p50_us"]),
+            f(&m["p99_us"]),
+            m["n"]
+        );
+    }
+    println!(
         "\n{:>11} {:>12} {:>12} {:>8} {:>12} {:>12} {:>12} {:>12}",
         "concurrency",
         "direct rps",
@@ -399,11 +546,11 @@ fn print_table(r: &Value) {
             f(&s["gateway_p99_us"])
         );
     }
+    let ms = |v: &Value| v.as_f64().map_or("-".into(), |x| format!("{x:.3}"));
     println!(
-        "\ngateway CPU per pass-through request: {} ms; gateway peak RSS: {} MB",
-        r["gateway_cpu_ms_per_request"]
-            .as_f64()
-            .map_or("-".into(), |x| format!("{x:.3}")),
+        "\ngateway CPU per pass-through request: {} ms (audit off), {} ms (audit on); peak RSS: {} MB",
+        ms(&r["gateway_cpu_ms_per_request"]),
+        ms(&r["audited_gateway_cpu_ms_per_request"]),
         f(&r["gateway_peak_rss_mb"])
     );
 }

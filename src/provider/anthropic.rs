@@ -21,6 +21,7 @@ const DEFAULT_MAX_TOKENS: u32 = 4096;
 pub struct Anthropic {
     up: Upstream,
     headers: HeaderMap,
+    url: reqwest::Url,
 }
 
 impl Anthropic {
@@ -33,7 +34,11 @@ impl Anthropic {
             HeaderName::from_static("anthropic-version"),
             HeaderValue::from_str(version).map_err(|e| e.to_string())?,
         );
-        Ok(Anthropic { up, headers })
+        Ok(Anthropic {
+            url: up.endpoint("/v1/messages")?,
+            up,
+            headers,
+        })
     }
 
     pub(super) async fn complete(
@@ -46,7 +51,7 @@ impl Anthropic {
         let started = tokio::time::Instant::now();
         let resp = self
             .up
-            .post("/v1/messages", &self.headers, body, opts.first_byte_timeout)
+            .post(&self.url, &self.headers, body, opts.first_byte_timeout)
             .await?;
         let left = opts.first_byte_timeout.saturating_sub(started.elapsed());
         let bytes = read_body(resp, left).await?;
@@ -64,7 +69,7 @@ impl Anthropic {
             .map_err(|e| ProviderError::Protocol(e.to_string()))?;
         let resp = self
             .up
-            .post("/v1/messages", &self.headers, body, opts.first_byte_timeout)
+            .post(&self.url, &self.headers, body, opts.first_byte_timeout)
             .await?;
         let mut bytes = resp.bytes_stream();
         Ok(Box::pin(async_stream::stream! {

@@ -109,19 +109,24 @@ pub(crate) struct Upstream {
 }
 
 impl Upstream {
-    /// POST `body` to `path` and wait for the response headers (within `first_byte`).
+    /// The URL of an endpoint under the base URL, parsed once at startup (not per request).
+    pub fn endpoint(&self, path: &str) -> Result<reqwest::Url, String> {
+        let text = format!("{}{}", self.base_url, path);
+        reqwest::Url::parse(&text).map_err(|e| format!("{text}: {e}"))
+    }
+
+    /// POST `body` to `url` and wait for the response headers (within `first_byte`).
     /// Non-2xx answers come back as classified `ProviderError::Status`.
     pub async fn post(
         &self,
-        path: &str,
+        url: &reqwest::Url,
         headers: &HeaderMap,
         body: Vec<u8>,
         first_byte: Duration,
     ) -> Result<reqwest::Response, ProviderError> {
-        let url = format!("{}{}", self.base_url, path);
         let send = self
             .http
-            .post(url)
+            .post(url.clone())
             .headers(self.headers.clone())
             .headers(headers.clone())
             .header(reqwest::header::CONTENT_TYPE, "application/json")

@@ -16,6 +16,7 @@ use crate::config::Secret;
 pub struct OpenAi {
     up: Upstream,
     headers: HeaderMap,
+    url: reqwest::Url,
 }
 
 impl OpenAi {
@@ -27,7 +28,11 @@ impl OpenAi {
                 sensitive(&Secret::new(format!("Bearer {}", key.expose())))?,
             );
         }
-        Ok(OpenAi { up, headers })
+        Ok(OpenAi {
+            url: up.endpoint("/chat/completions")?,
+            up,
+            headers,
+        })
     }
 
     pub(super) async fn complete(
@@ -44,12 +49,7 @@ impl OpenAi {
         let started = tokio::time::Instant::now();
         let resp = self
             .up
-            .post(
-                "/chat/completions",
-                &self.headers,
-                body,
-                opts.first_byte_timeout,
-            )
+            .post(&self.url, &self.headers, body, opts.first_byte_timeout)
             .await?;
         let left = opts.first_byte_timeout.saturating_sub(started.elapsed());
         let bytes = read_body(resp, left).await?;
@@ -76,12 +76,7 @@ impl OpenAi {
         .map_err(|e| ProviderError::Protocol(e.to_string()))?;
         let resp = self
             .up
-            .post(
-                "/chat/completions",
-                &self.headers,
-                body,
-                opts.first_byte_timeout,
-            )
+            .post(&self.url, &self.headers, body, opts.first_byte_timeout)
             .await?;
         let mut bytes = resp.bytes_stream();
         Ok(Box::pin(async_stream::stream! {
