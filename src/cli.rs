@@ -37,6 +37,8 @@ pub enum Command {
 
 #[derive(Debug, Subcommand)]
 pub enum BenchCommand {
+    /// Cache quality on a labelled workload: hits, precision, recall and false hits per threshold.
+    Cache(crate::commands::bench_cache::CacheArgs),
     /// Gateway overhead against calling the mock directly, interleaved in one run.
     Load(crate::commands::bench_load::LoadArgs),
 }

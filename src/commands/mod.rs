@@ -1,5 +1,6 @@
 //! Bodies of the subcommands.
 
+pub mod bench_cache;
 pub mod bench_load;
 pub mod cache;
 pub mod mock;

@@ -2,6 +2,7 @@
 
 mod audit;
 mod audit_http;
+mod bench_cache;
 mod cache;
 mod cache_http;
 mod conformance;
