@@ -28,11 +28,32 @@ pub enum Command {
     /// Benchmarks.
     #[command(subcommand)]
     Bench(BenchCommand),
+    /// Inspect or empty the cache of a data directory (works while the gateway runs: read-only
+    /// stats; purge needs the gateway stopped, or use DELETE /admin/cache).
+    #[command(subcommand)]
+    Cache(CacheCommand),
     /// Spend, tokens, blended cost per 1M tokens, cache hit rate and latency from the audit store.
     Report(crate::commands::report::ReportArgs),
     /// Raw audit records.
     #[command(subcommand)]
     Audit(crate::commands::report::AuditCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CacheCommand {
+    /// Entries, bytes and hits per route.
+    Stats {
+        /// The data directory (holds sluice.redb).
+        #[arg(long, alias = "data-dir", default_value = "data")]
+        data: PathBuf,
+    },
+    /// Delete cached entries: all, or one route's.
+    Purge {
+        #[arg(long, alias = "data-dir", default_value = "data")]
+        data: PathBuf,
+        #[arg(long)]
+        route: Option<String>,
+    },
 }
 
 #[derive(Debug, Subcommand)]

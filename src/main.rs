@@ -1,7 +1,7 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use sluice::cli::{BenchCommand, Cli, Command, ConfigCommand};
+use sluice::cli::{BenchCommand, CacheCommand, Cli, Command, ConfigCommand};
 use sluice::commands;
 
 fn main() -> ExitCode {
@@ -32,6 +32,14 @@ fn main() -> ExitCode {
             Command::Config(ConfigCommand::Check { path }) => commands::config_check(&path),
             Command::Bench(BenchCommand::Cache(args)) => commands::bench_cache::run(args).await,
             Command::Bench(BenchCommand::Load(args)) => commands::bench_load::run(args).await,
+            Command::Cache(CacheCommand::Stats { data }) => commands::cache::stats(&data)
+                .map(|s| print!("{s}"))
+                .map_err(|e| e.to_string()),
+            Command::Cache(CacheCommand::Purge { data, route }) => {
+                commands::cache::purge(&data, route.as_deref())
+                    .map(|n| println!("deleted {n} entries"))
+                    .map_err(|e| e.to_string())
+            }
             Command::Report(args) => commands::report::run_report(&args).map(|s| print!("{s}")),
             Command::Audit(commands::report::AuditCommand::Export(args)) => {
                 commands::report::run_export(&args, &mut std::io::stdout().lock()).map(|_| ())
