@@ -14,10 +14,11 @@ if [ ! -x .venv/bin/python ]; then
 fi
 .venv/bin/python -m pip install --quiet --disable-pip-version-check "openai>=1.40,<3"
 cargo build --quiet
+bin="${CARGO_TARGET_DIR:-target}/debug/sluice"
 port=$(.venv/bin/python -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 data=$(mktemp -d)
 env -u OPENAI_API_KEY -u ANTHROPIC_API_KEY \
-  target/debug/sluice serve --listen "127.0.0.1:$port" --data-dir "$data" >"$data/gateway.log" 2>&1 &
+  "$bin" serve --listen "127.0.0.1:$port" --data-dir "$data" >"$data/gateway.log" 2>&1 &
 gw=$!
 trap 'kill $gw 2>/dev/null || true; wait $gw 2>/dev/null || true; rm -rf "$data"' EXIT
 for _ in $(seq 1 300); do
