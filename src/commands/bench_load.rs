@@ -443,13 +443,20 @@ pub async fn run(args: LoadArgs) -> Result<(), String> {
     let mut rows = Vec::new();
     for &c in &args.concurrency {
         let total = (args.requests * 2).max(c * 20);
+        let c0 = cpu_ms(procs.gateway_pid);
         let (grps, gp50, gp99) = sweep(&http, &gw_url, &gw_body, c, total).await?;
+        let c1 = cpu_ms(procs.gateway_pid);
+        let cpu = match (c0, c1) {
+            (Some(a), Some(b)) => Some((b - a) / total.div_ceil(c).saturating_mul(c) as f64),
+            _ => None,
+        };
         let (drps, dp50, dp99) = sweep(&http, &direct_url, &direct_body, c, total).await?;
         rows.push(json!({
             "concurrency": c,
             "direct_rps": drps, "gateway_rps": grps, "throughput_ratio": grps / drps,
             "direct_p50_us": dp50, "direct_p99_us": dp99,
             "gateway_p50_us": gp50, "gateway_p99_us": gp99,
+            "gateway_cpu_ms_per_request": cpu,
         }));
     }
     let per_req = |a: Option<f64>, b: Option<f64>| match (a, b) {
@@ -523,7 +530,7 @@ fn print_table(r: &Value) {
         );
     }
     println!(
-        "\n{:>11} {:>12} {:>12} {:>8} {:>12} {:>12} {:>12} {:>12}",
+        "\n{:>11} {:>12} {:>12} {:>8} {:>12} {:>12} {:>12} {:>12} {:>10}",
         "concurrency",
         "direct rps",
         "gw rps",
@@ -531,11 +538,12 @@ fn print_table(r: &Value) {
         "direct p50",
         "direct p99",
         "gw p50",
-        "gw p99"
+        "gw p99",
+        "gw cpu ms"
     );
     for s in r["sweep"].as_array().into_iter().flatten() {
         println!(
-            "{:>11} {:>12} {:>12} {:>8.3} {:>12} {:>12} {:>12} {:>12}",
+            "{:>11} {:>12} {:>12} {:>8.3} {:>12} {:>12} {:>12} {:>12} {:>10}",
             s["concurrency"],
             f(&s["direct_rps"]),
             f(&s["gateway_rps"]),
@@ -543,7 +551,10 @@ fn print_table(r: &Value) {
             f(&s["direct_p50_us"]),
             f(&s["direct_p99_us"]),
             f(&s["gateway_p50_us"]),
-            f(&s["gateway_p99_us"])
+            f(&s["gateway_p99_us"]),
+            s["gateway_cpu_ms_per_request"]
+                .as_f64()
+                .map_or("-".into(), |x| format!("{x:.3}"))
         );
     }
     let ms = |v: &Value| v.as_f64().map_or("-".into(), |x| format!("{x:.3}"));
