@@ -107,7 +107,13 @@ pub async fn chat(
     ctx: RequestCtx,
 ) -> (Meta, Result<Reply, ApiError>) {
     let info = RequestInfo::new(&req, &ctx);
-    let (meta, result) = serve(s, req, &ctx).await;
+    let mut guard = Unfinished {
+        s,
+        info: Some(info),
+        meta: Meta::default(),
+    };
+    let result = serve(s, req, &ctx, &mut guard.meta).await;
+    let (info, meta) = guard.disarm();
     let result = match result {
         Ok(Reply::Complete(resp)) => {
             record::finish(s, &info, &meta, 200, None, resp.usage, None);
@@ -135,19 +141,46 @@ pub async fn chat(
     (meta, result)
 }
 
+/// Records a request whose future was dropped before it finished (the client went away while
+/// a non-streaming answer was on its way): upstream work may already have been paid for.
+struct Unfinished<'a> {
+    s: &'a AppState,
+    info: Option<RequestInfo>,
+    meta: Meta,
+}
+
+impl Unfinished<'_> {
+    fn disarm(mut self) -> (RequestInfo, Meta) {
+        let info = self.info.take().expect("disarmed once");
+        (info, std::mem::take(&mut self.meta))
+    }
+}
+
+impl Drop for Unfinished<'_> {
+    fn drop(&mut self) {
+        if let Some(info) = self.info.take() {
+            record::finish(
+                self.s,
+                &info,
+                &self.meta,
+                499,
+                Some("client_closed"),
+                None,
+                None,
+            );
+        }
+    }
+}
+
 async fn serve(
     s: &Arc<AppState>,
     req: ChatRequest,
     ctx: &RequestCtx,
-) -> (Meta, Result<Reply, ApiError>) {
-    let mut meta = Meta::default();
-    let plan = match s
+    meta: &mut Meta,
+) -> Result<Reply, ApiError> {
+    let plan = s
         .router
-        .plan(&req, ctx.route_hint.as_deref(), ctx.tier_hint.as_deref())
-    {
-        Ok(p) => p,
-        Err(e) => return (meta, Err(e)),
-    };
+        .plan(&req, ctx.route_hint.as_deref(), ctx.tier_hint.as_deref())?;
     meta.route = Some(plan.route_name.clone());
     meta.route_id = plan.route;
 
@@ -172,7 +205,7 @@ async fn serve(
                             HitKind::Semantic => CacheStatus::HitSemantic,
                         };
                         meta.similarity = Some(hit.similarity);
-                        return (meta, Ok(stream::replay(hit.response, &req)));
+                        return Ok(stream::replay(hit.response, &req));
                     }
                 }
                 Err(e) => tracing::warn!(error = %e, "cache lookup failed; treating as a miss"),
@@ -188,7 +221,7 @@ async fn serve(
         }
     }
     if ctx.cache.only_if_cached {
-        return (meta, Err(ApiError::CacheMiss));
+        return Err(ApiError::CacheMiss);
     }
 
     // 2. Run the plan (failover loop), 3. write back.
@@ -201,12 +234,12 @@ async fn serve(
                 if let Some(wb) = write_back {
                     wb.store(&done.response);
                 }
-                (meta, Ok(Reply::Complete(done.response)))
+                Ok(Reply::Complete(done.response))
             }
             Err(f) => {
                 meta.upstream = Some(upstream_time(&f.attempts, 0.0));
                 meta.attempts = f.attempts;
-                (meta, Err(f.error))
+                Err(f.error)
             }
         };
     }
@@ -218,12 +251,12 @@ async fn serve(
             meta.upstream = Some(upstream_time(&started.attempts, started.first_token_ms));
             meta.attempts = std::mem::take(&mut started.attempts);
             let events = stream::relay(s.clone(), started, deadline, write_back);
-            (meta, Ok(Reply::Stream(events)))
+            Ok(Reply::Stream(events))
         }
         Err(f) => {
             meta.upstream = Some(upstream_time(&f.attempts, 0.0));
             meta.attempts = f.attempts;
-            (meta, Err(f.error))
+            Err(f.error)
         }
     }
 }

@@ -294,3 +294,44 @@ async fn sigterm_right_after_a_response_loses_no_record() {
     assert_eq!(recs.len(), 1);
     assert_eq!(recs[0]["request_id"], id.as_str());
 }
+
+#[tokio::test]
+async fn a_client_that_leaves_mid_request_is_still_recorded() {
+    let g = Gateway::start(
+        r#"
+        [accounting]
+        enabled = true
+        [providers.oa.models]
+        slow = { upstream_model = "s+latency-3000ms" }
+        [routes.r]
+        tiers.t = ["oa/slow"]
+        "#,
+    )
+    .await;
+    let impatient = reqwest::Client::builder()
+        .timeout(std::time::Duration::from_millis(300))
+        .build()
+        .unwrap();
+    let r = impatient
+        .post(g.url("/v1/chat/completions"))
+        .header("x-request-id", "gone-early")
+        .json(&ask("r", "hello"))
+        .send()
+        .await;
+    assert!(r.is_err(), "the client gave up");
+    // Wait for the gateway to notice the closed connection and record it.
+    let data = g.state.config.server.data_dir.clone();
+    let mut recs = Vec::new();
+    for _ in 0..100 {
+        g.state.audit.flush().await.unwrap();
+        recs = export(&data);
+        if !recs.is_empty() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(recs.len(), 1, "{recs:?}");
+    assert_eq!(recs[0]["request_id"], "gone-early");
+    assert_eq!(recs[0]["status"], 499);
+    assert_eq!(recs[0]["route"], "r");
+}
