@@ -82,6 +82,29 @@ impl Provider {
         }
     }
 
+    /// `POST /embeddings` (OpenAI-compatible providers only).
+    pub async fn embeddings(
+        &self,
+        body: &serde_json::Map<String, serde_json::Value>,
+        model: &str,
+        timeout: Duration,
+    ) -> Result<serde_json::Value, ProviderError> {
+        match self {
+            Provider::OpenAi(p) => p.embeddings(body, model, timeout).await,
+            Provider::Anthropic(_) => Err(ProviderError::Status {
+                status: 400,
+                retry_after: None,
+                kind: "invalid_request_error".into(),
+                code: None,
+                message: "Anthropic has no embeddings API".into(),
+            }),
+        }
+    }
+
+    pub fn is_openai(&self) -> bool {
+        matches!(self, Provider::OpenAi(_))
+    }
+
     /// Start a stream: `Ok` once the upstream accepted the request (status 2xx); the chunks
     /// arrive through the returned stream, with the first-token and idle limits applied.
     pub async fn stream(

@@ -7,6 +7,7 @@ use futures::StreamExt;
 use reqwest::header::{HeaderMap, AUTHORIZATION};
 use serde::ser::{SerializeMap, Serializer};
 use serde::Serialize;
+use serde_json::{Map, Value};
 
 use super::sse::SseParser;
 use super::{read_body, sensitive, CallOptions, ChunkStream, ProviderError, Upstream};
@@ -17,6 +18,7 @@ pub struct OpenAi {
     up: Upstream,
     headers: HeaderMap,
     url: reqwest::Url,
+    embeddings_url: reqwest::Url,
 }
 
 impl OpenAi {
@@ -30,6 +32,7 @@ impl OpenAi {
         }
         Ok(OpenAi {
             url: up.endpoint("/chat/completions")?,
+            embeddings_url: up.endpoint("/embeddings")?,
             up,
             headers,
         })
@@ -61,6 +64,24 @@ impl OpenAi {
             ));
         }
         Ok(parsed)
+    }
+
+    /// `POST /embeddings`: the client's body with the target's model id, the answer as is.
+    pub(super) async fn embeddings(
+        &self,
+        body: &Map<String, Value>,
+        model: &str,
+        timeout: std::time::Duration,
+    ) -> Result<Value, ProviderError> {
+        let body = serde_json::to_vec(&WithModel { body, model })
+            .map_err(|e| ProviderError::Protocol(e.to_string()))?;
+        let started = tokio::time::Instant::now();
+        let resp = self
+            .up
+            .post(&self.embeddings_url, &self.headers, body, timeout)
+            .await?;
+        let bytes = read_body(resp, timeout.saturating_sub(started.elapsed())).await?;
+        serde_json::from_slice(&bytes).map_err(|e| ProviderError::Protocol(format!("embeddings: {e}")))
     }
 
     pub(super) async fn stream(
@@ -131,6 +152,23 @@ fn parse_chunk(data: &str) -> Result<ChatChunk, ProviderError> {
             }
             Err(ProviderError::Protocol(format!("bad chunk: {e}")))
         }
+    }
+}
+
+/// A JSON object with its `model` replaced.
+struct WithModel<'a> {
+    body: &'a Map<String, Value>,
+    model: &'a str,
+}
+
+impl Serialize for WithModel<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut m = s.serialize_map(Some(self.body.len()))?;
+        m.serialize_entry("model", self.model)?;
+        for (k, v) in self.body.iter().filter(|(k, _)| *k != "model") {
+            m.serialize_entry(k, v)?;
+        }
+        m.end()
     }
 }
 
