@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Runs every benchmark and writes BENCHMARKS.md from their JSON output (nothing in it is typed
+# by hand). Takes about 15 minutes on 2 cores. Raw results stay in target/bench-results/.
+#   scripts/benchmarks.sh            # all
+#   SKIP_CRITERION=1 scripts/benchmarks.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/fetch-models.sh
+cargo build --release --quiet
+out=target/bench-results
+mkdir -p "$out"
+bin=target/release/sluice
+
+echo "== bench load" >&2
+$bin bench load --json >"$out/load.json"
+
+echo "== bench cache: paraphrase" >&2
+$bin bench cache --workload benches/workloads/paraphrase.jsonl --sweep 0.70:0.95:0.05 --json >"$out/cache-paraphrase.json"
+
+echo "== bench cache: summarization" >&2
+python3 scripts/build-summarization-workload.py >&2
+$bin bench cache --workload benches/workloads/summarization.jsonl --threshold 0.80 --json >"$out/cache-summarization.json"
+
+if [ -z "${SKIP_CRITERION:-}" ]; then
+  echo "== criterion" >&2
+  cargo bench --quiet -- --warm-up-time 1 --measurement-time 3 >"$out/criterion.txt" 2>&1
+fi
+
+python3 scripts/render-benchmarks.py "$out" >BENCHMARKS.md
+echo "wrote BENCHMARKS.md" >&2
