@@ -6,7 +6,11 @@ use sluice::commands;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    sluice::telemetry::init_logging();
+    // `serve` installs logging itself once its config is loaded: the config may turn on trace
+    // export. Its config errors are printed below like every command's.
+    if !matches!(cli.command, Command::Serve(_)) {
+        sluice::telemetry::init_logging();
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -8,6 +8,7 @@ use axum::extract::{Request, State};
 use axum::http::{header, HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use futures::StreamExt;
+use tracing::Instrument;
 
 use super::sse;
 use crate::app::{AppState, RequestId};
@@ -15,36 +16,52 @@ use crate::chat::ChatRequest;
 use crate::error::ApiError;
 use crate::pipeline::{self, CacheControl, Meta, Reply, RequestCtx, StreamItem};
 
+/// One `request` span per call (info level: the request id is on every log line inside it);
+/// the pipeline records the route and the final status on it.
 pub async fn completions(State(s): State<Arc<AppState>>, req: Request) -> Response {
     let started = Instant::now();
-    let (parts, body) = req.into_parts();
-    let request_id = parts
-        .extensions
+    let request_id = req
+        .extensions()
         .get::<RequestId>()
         .map(|r| r.0.clone())
         .unwrap_or_else(|| Arc::from("unknown"));
-    if s.is_shutting_down() {
-        return ApiError::ShuttingDown.into_response();
-    }
-    let limit = s.config.server.max_body_bytes;
-    let bytes = match axum::body::to_bytes(body, limit).await {
-        Ok(b) => b,
-        Err(_) => return ApiError::PayloadTooLarge(limit).into_response(),
-    };
-    let chat = match parse(&bytes) {
-        Ok(c) => c,
-        Err(e) => return e.into_response(),
-    };
-    let cache = match cache_control(&parts.headers) {
-        Ok(c) => c,
-        Err(e) => return e.into_response(),
-    };
-    let ctx = RequestCtx {
-        request_id,
-        cache,
-        route_hint: header_str(&parts.headers, "x-sluice-route"),
-        tier_hint: header_str(&parts.headers, "x-sluice-tier"),
-        started,
+    let span = tracing::info_span!(
+        "request",
+        request_id = &*request_id,
+        route = tracing::field::Empty,
+        status = tracing::field::Empty,
+        error = tracing::field::Empty,
+    );
+    handle(s, req, request_id, started, span.clone())
+        .instrument(span)
+        .await
+}
+
+async fn handle(
+    s: Arc<AppState>,
+    req: Request,
+    request_id: Arc<str>,
+    started: Instant,
+    span: tracing::Span,
+) -> Response {
+    let (chat, ctx) = match prepare(&s, req).await {
+        Ok((chat, cache, route_hint, tier_hint)) => (
+            chat,
+            RequestCtx {
+                request_id,
+                cache,
+                route_hint,
+                tier_hint,
+                started,
+                span,
+            },
+        ),
+        Err(e) => {
+            // Refused before the pipeline, so not recorded there: the status goes on here.
+            let resp = e.into_response();
+            span.record("status", resp.status().as_u16());
+            return resp;
+        }
     };
     let (meta, result) = pipeline::chat(&s, chat, ctx).await;
     let mut resp = match result {
@@ -54,6 +71,25 @@ pub async fn completions(State(s): State<Arc<AppState>>, req: Request) -> Respon
     };
     set_meta_headers(&s, &meta, resp.headers_mut());
     resp
+}
+
+type Prepared = (ChatRequest, CacheControl, Option<String>, Option<String>);
+
+/// Body and headers in: the canonical request, its cache controls and route / tier hints.
+async fn prepare(s: &AppState, req: Request) -> Result<Prepared, ApiError> {
+    if s.is_shutting_down() {
+        return Err(ApiError::ShuttingDown);
+    }
+    let (parts, body) = req.into_parts();
+    let limit = s.config.server.max_body_bytes;
+    let bytes = axum::body::to_bytes(body, limit)
+        .await
+        .map_err(|_| ApiError::PayloadTooLarge(limit))?;
+    let chat = parse(&bytes)?;
+    let cache = cache_control(&parts.headers)?;
+    let route_hint = header_str(&parts.headers, "x-sluice-route");
+    let tier_hint = header_str(&parts.headers, "x-sluice-tier");
+    Ok((chat, cache, route_hint, tier_hint))
 }
 
 /// `x-sluice-cache: bypass | refresh | only-if-cached`, `Cache-Control: no-store | no-cache`,

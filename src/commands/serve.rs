@@ -3,6 +3,7 @@
 
 use std::future::Future;
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::net::TcpListener;
 
@@ -10,9 +11,14 @@ use crate::app::{app, AppState};
 use crate::cli::ServeArgs;
 use crate::commands::mock;
 use crate::config::{Config, ProviderKind};
+use crate::telemetry;
+
+/// How long shutdown waits for the last spans to reach the OTLP collector.
+const TRACE_FLUSH_TIMEOUT: Duration = Duration::from_secs(5);
 
 pub async fn run(args: ServeArgs) -> Result<(), String> {
     let mut config = Config::load(args.config.as_deref()).map_err(|e| e.to_string())?;
+    let traces = telemetry::init(config.telemetry.otlp.as_ref());
     match &args.config {
         Some(p) => tracing::info!(config = %p.display(), "config loaded"),
         None => tracing::info!("no --config given: using the embedded default config"),
@@ -33,9 +39,17 @@ pub async fn run(args: ServeArgs) -> Result<(), String> {
         "sluice listening on http://{}",
         listener.local_addr().map_err(|e| e.to_string())?
     );
-    serve(listener, state, shutdown_signal())
-        .await
-        .map_err(|e| e.to_string())
+    let served = serve(listener, state, shutdown_signal()).await;
+    if let Some(t) = traces {
+        match tokio::time::timeout(TRACE_FLUSH_TIMEOUT, t.flush()).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::warn!(error = %e, "last traces not exported"),
+            Err(_) => {
+                tracing::warn!("last traces not exported: the collector did not answer in time")
+            }
+        }
+    }
+    served.map_err(|e| e.to_string())
 }
 
 /// Serve until `shutdown` resolves, then stop accepting, let in-flight requests and streams

@@ -51,6 +51,7 @@ pub struct Config {
     pub accounting: AccountingSettings,
     /// Accounting of pass-through requests.
     pub passthrough_accounting: RouteAccounting,
+    pub telemetry: TelemetryConfig,
 }
 
 impl Config {
@@ -137,6 +138,24 @@ pub struct Policy {
     pub backoff_base: Duration,
     pub backoff_max: Duration,
     pub max_retry_after: Duration,
+}
+
+/// `[telemetry]`.
+#[derive(Debug, Clone, Default)]
+pub struct TelemetryConfig {
+    /// Trace export; `None` when `otlp_endpoint` is unset.
+    pub otlp: Option<OtlpConfig>,
+}
+
+/// Where and how spans are exported (OTLP/HTTP with JSON bodies).
+#[derive(Debug, Clone)]
+pub struct OtlpConfig {
+    /// The full traces URL: `{otlp_endpoint}/v1/traces`.
+    pub traces_url: String,
+    pub service_name: String,
+    /// 0..=1; 1 traces every request.
+    pub sample_ratio: f64,
+    pub headers: Vec<(String, Secret)>,
 }
 
 #[derive(Debug, Clone)]

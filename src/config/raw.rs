@@ -17,6 +17,25 @@ pub struct RawConfig {
     pub cache: toml::Table,
     /// Audit settings (`AccountingSettings`).
     pub accounting: crate::accounting::AccountingSettings,
+    /// Trace export.
+    pub telemetry: RawTelemetry,
+}
+
+/// `[telemetry]`: OpenTelemetry trace export over OTLP/HTTP (JSON). Off unless `otlp_endpoint`
+/// is set.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RawTelemetry {
+    /// The collector's OTLP/HTTP base URL, e.g. `http://127.0.0.1:4318`; spans are POSTed to
+    /// `{otlp_endpoint}/v1/traces` (a URL already ending in `/v1/traces` is used as it is).
+    pub otlp_endpoint: Option<String>,
+    /// The `service.name` resource attribute (default `sluice`).
+    pub service_name: Option<String>,
+    /// Share of requests traced, 0 to 1 (default 1): decided once per request, so a trace is
+    /// exported whole or not at all.
+    pub sample_ratio: Option<f64>,
+    /// Extra headers on export requests (values may use `${VAR}`), e.g. a collector's API key.
+    pub otlp_headers: IndexMap<String, String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -6,12 +6,16 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use super::raw::{RawConfig, RawPolicy, RawProvider, RawRoute, RawRule, RawTarget, RawTier};
+use super::raw::{
+    RawConfig, RawPolicy, RawProvider, RawRoute, RawRule, RawTarget, RawTelemetry, RawTier,
+};
 use super::*;
 
 const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 const DEFAULT_MAX_BODY_BYTES: usize = 8 * 1024 * 1024;
 const DEFAULT_ANTHROPIC_VERSION: &str = "2023-06-01";
+const DEFAULT_SERVICE_NAME: &str = "sluice";
+const OTLP_TRACES_PATH: &str = "/v1/traces";
 
 type Env<'a> = &'a dyn Fn(&str) -> Option<String>;
 
@@ -53,6 +57,7 @@ pub(super) fn validate(raw: RawConfig, env: Env) -> Result<Config, Vec<String>> 
         }
     }
 
+    let telemetry = v.telemetry(&raw.telemetry);
     let cache = v.cache_policy("cache", &raw.cache, None);
     let mut routes = Vec::new();
     for (name, r) in &raw.routes {
@@ -95,6 +100,7 @@ pub(super) fn validate(raw: RawConfig, env: Env) -> Result<Config, Vec<String>> 
                 mode: raw.accounting.mode,
             },
             accounting: raw.accounting,
+            telemetry,
         })
     } else {
         Err(v.problems)
@@ -277,6 +283,73 @@ impl Validator<'_> {
                 .unwrap_or_else(|| DEFAULT_ANTHROPIC_VERSION.to_owned()),
             simulated,
         })
+    }
+
+    /// `[telemetry]`: every field is checked even when export is off, so a typo in a disabled
+    /// section does not wait until someone turns it on.
+    fn telemetry(&mut self, t: &RawTelemetry) -> TelemetryConfig {
+        let sample_ratio = t.sample_ratio.unwrap_or(1.0);
+        // `contains` is false for NaN too.
+        if !(0.0..=1.0).contains(&sample_ratio) {
+            self.problem(format!(
+                "telemetry.sample_ratio: {sample_ratio} must be between 0 and 1"
+            ));
+        }
+        let service_name = t
+            .service_name
+            .as_deref()
+            .unwrap_or(DEFAULT_SERVICE_NAME)
+            .trim()
+            .to_owned();
+        if service_name.is_empty() {
+            self.problem("telemetry.service_name: must not be empty".to_owned());
+        }
+        let mut headers = Vec::new();
+        for (h, val) in &t.otlp_headers {
+            let path = format!("telemetry.otlp_headers.{h}");
+            if http::HeaderName::from_bytes(h.as_bytes()).is_err() {
+                self.problem(format!(
+                    "telemetry.otlp_headers: \"{h}\" is not a header name"
+                ));
+                continue;
+            }
+            let known = self.problems.len();
+            match self.interpolate(&path, val) {
+                Some(v) if http::HeaderValue::from_str(&v).is_ok() => {
+                    headers.push((h.clone(), Secret::new(v)));
+                }
+                Some(_) => self.problem(format!("{path}: not a valid header value")),
+                // `interpolate` reported a malformed value itself; an unset variable it leaves
+                // to the caller.
+                None if self.problems.len() > known => {}
+                None => self.problem(format!("{path}: a variable it names is not set")),
+            }
+        }
+        let Some(endpoint) = t.otlp_endpoint.as_deref() else {
+            return TelemetryConfig { otlp: None };
+        };
+        let endpoint = endpoint.trim().trim_end_matches('/');
+        let is_http_url = reqwest::Url::parse(endpoint).is_ok_and(|u| {
+            matches!(u.scheme(), "http" | "https") && u.host_str().is_some_and(|h| !h.is_empty())
+        });
+        if !is_http_url {
+            self.problem(format!(
+                "telemetry.otlp_endpoint: \"{endpoint}\" must be an http:// or https:// URL like http://127.0.0.1:4318 (remove the key to turn export off)"
+            ));
+        }
+        let traces_url = if endpoint.ends_with(OTLP_TRACES_PATH) {
+            endpoint.to_owned()
+        } else {
+            format!("{endpoint}{OTLP_TRACES_PATH}")
+        };
+        TelemetryConfig {
+            otlp: Some(OtlpConfig {
+                traces_url,
+                service_name,
+                sample_ratio,
+                headers,
+            }),
+        }
     }
 
     /// `[cache]` with a route's overrides merged field by field, then checked.
@@ -550,6 +623,35 @@ mod tests {
             problems[3],
             "routes.chat.rules[1].tier: unknown tier \"gold\""
         );
+    }
+
+    #[test]
+    fn telemetry_is_off_by_default_and_checked_when_set() {
+        let cfg = check(PROVIDERS).unwrap();
+        assert!(cfg.telemetry.otlp.is_none());
+
+        let on = format!(
+            "{PROVIDERS}\n[telemetry]\notlp_endpoint = \"http://127.0.0.1:4318/\"\nsample_ratio = 0.25\notlp_headers = {{ x-api-key = \"${{SET_KEY}}\" }}\n"
+        );
+        let otlp = check(&on).unwrap().telemetry.otlp.expect("export on");
+        assert_eq!(otlp.traces_url, "http://127.0.0.1:4318/v1/traces");
+        assert_eq!(otlp.service_name, "sluice");
+        assert_eq!(otlp.sample_ratio, 0.25);
+        assert_eq!(otlp.headers[0].1.expose(), "sk-test");
+
+        let bad = format!(
+            "{PROVIDERS}\n[telemetry]\notlp_endpoint = \"grpc://collector:4317\"\nsample_ratio = 1.5\nservice_name = \" \"\n"
+        );
+        let problems = check(&bad).unwrap_err();
+        assert_eq!(problems.len(), 3, "{problems:?}");
+        assert!(problems[0].starts_with("telemetry.sample_ratio: 1.5 must be between 0 and 1"));
+        assert_eq!(problems[1], "telemetry.service_name: must not be empty");
+        assert!(problems[2]
+            .starts_with("telemetry.otlp_endpoint: \"grpc://collector:4317\" must be an http://"));
+
+        let typo = format!("{PROVIDERS}\n[telemetry]\notlp_endpont = \"http://x:4318\"\n");
+        let raw = toml::from_str::<RawConfig>(&typo).unwrap_err().to_string();
+        assert!(raw.contains("otlp_endpont"), "{raw}");
     }
 
     #[test]

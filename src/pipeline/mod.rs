@@ -1,4 +1,8 @@
 //! One request's whole flow: lookup -> plan -> run -> write back -> record.
+//!
+//! Each stage runs in its own debug-level span inside the handler's `request` span
+//! (`cache.lookup`, `attempt` in the router, `cache.write_back`, `audit.record`); see
+//! `telemetry` for why debug.
 
 mod record;
 mod stream;
@@ -8,6 +12,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures::Stream;
+use tracing::field::Empty;
+use tracing::Instrument;
 
 use crate::app::AppState;
 use crate::cache::{CacheKey, CachePolicy, HitKind, KeyScope, SemanticCache};
@@ -27,6 +33,8 @@ pub struct RequestCtx {
     pub tier_hint: Option<String>,
     pub cache: CacheControl,
     pub started: Instant,
+    /// The handler's `request` span: the pipeline records the route and final status on it.
+    pub span: tracing::Span,
 }
 
 /// Per-request cache controls, from `x-sluice-cache`, `Cache-Control` and `x-sluice-cache-ttl`.
@@ -93,9 +101,13 @@ struct WriteBack {
 }
 
 impl WriteBack {
-    /// Queued, not awaited: the write happens off the response path.
+    /// Queued, not awaited: the write happens off the response path (the span covers the
+    /// policy checks, serialization and queueing, not the database write).
     fn store(self, resp: &ChatResponse) {
-        self.cache.insert(self.key, resp, &self.policy, self.ttl);
+        let span = tracing::debug_span!("cache.write_back", queued = Empty);
+        let _in = span.enter();
+        let queued = self.cache.insert(self.key, resp, &self.policy, self.ttl);
+        span.record("queued", queued);
     }
 }
 
@@ -183,6 +195,7 @@ async fn serve(
         .plan(&req, ctx.route_hint.as_deref(), ctx.tier_hint.as_deref())?;
     meta.route = Some(plan.route_name.clone());
     meta.route_id = plan.route;
+    ctx.span.record("route", &*plan.route_name);
 
     // 1. Cache lookup.
     let mut write_back = None;
@@ -190,25 +203,8 @@ async fn serve(
         if !ctx.cache.read {
             meta.cache = CacheStatus::Bypass;
         } else {
-            meta.cache = CacheStatus::Miss;
-            match cache.lookup_outcome(&key, policy).await {
-                Ok(outcome) => {
-                    if let Some(d) = outcome.embed_time {
-                        s.metrics.observe_embedding(d);
-                    }
-                    if let Some(d) = outcome.search_time {
-                        s.metrics.observe_index_lookup(d);
-                    }
-                    if let Some(hit) = outcome.hit {
-                        meta.cache = match hit.kind {
-                            HitKind::Exact => CacheStatus::HitExact,
-                            HitKind::Semantic => CacheStatus::HitSemantic,
-                        };
-                        meta.similarity = Some(hit.similarity);
-                        return Ok(stream::replay(hit.response, &req));
-                    }
-                }
-                Err(e) => tracing::warn!(error = %e, "cache lookup failed; treating as a miss"),
+            if let Some(hit) = lookup(s, cache, &key, policy, meta).await {
+                return Ok(stream::replay(hit, &req));
             }
         }
         if ctx.cache.write {
@@ -259,6 +255,58 @@ async fn serve(
             Err(f.error)
         }
     }
+}
+
+/// Look the request up in its own span; sets `meta.cache` and `meta.similarity`. A failed
+/// lookup counts as a miss.
+async fn lookup(
+    s: &AppState,
+    cache: &SemanticCache,
+    key: &CacheKey,
+    policy: &CachePolicy,
+    meta: &mut Meta,
+) -> Option<ChatResponse> {
+    meta.cache = CacheStatus::Miss;
+    let span = tracing::debug_span!(
+        "cache.lookup",
+        outcome = Empty,
+        miss_reason = Empty,
+        similarity = Empty
+    );
+    let result = cache
+        .lookup_outcome(key, policy)
+        .instrument(span.clone())
+        .await;
+    let _in = span.enter();
+    let outcome = match result {
+        Ok(o) => o,
+        Err(e) => {
+            span.record("outcome", "error");
+            tracing::warn!(error = %e, "cache lookup failed; treating as a miss");
+            return None;
+        }
+    };
+    if let Some(d) = outcome.embed_time {
+        s.metrics.observe_embedding(d);
+    }
+    if let Some(d) = outcome.search_time {
+        s.metrics.observe_index_lookup(d);
+    }
+    let Some(hit) = outcome.hit else {
+        span.record("outcome", meta.cache.as_str());
+        if let Some(m) = &outcome.miss {
+            span.record("miss_reason", m.metric_label());
+        }
+        return None;
+    };
+    meta.cache = match hit.kind {
+        HitKind::Exact => CacheStatus::HitExact,
+        HitKind::Semantic => CacheStatus::HitSemantic,
+    };
+    meta.similarity = Some(hit.similarity);
+    span.record("outcome", meta.cache.as_str());
+    span.record("similarity", f64::from(hit.similarity));
+    Some(hit.response)
 }
 
 /// Failed attempts' time plus the successful one's (its precise duration, not the rounded

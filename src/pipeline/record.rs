@@ -19,6 +19,8 @@ pub struct RequestInfo {
     stream: bool,
     pub(super) include_usage: bool,
     prompt_tokens_estimate: u32,
+    /// The `request` span: streams are recorded after the handler returned.
+    pub(super) span: tracing::Span,
 }
 
 impl RequestInfo {
@@ -31,6 +33,7 @@ impl RequestInfo {
             stream: req.stream,
             include_usage: req.include_usage(),
             prompt_tokens_estimate: req.estimate_prompt_tokens(),
+            span: ctx.span.clone(),
         }
     }
 }
@@ -47,6 +50,15 @@ pub(super) fn finish(
     output_chars: Option<usize>,
 ) {
     let total = info.started.elapsed();
+    info.span.record("status", status);
+    if status >= 500 {
+        if let Some(e) = error {
+            info.span.record("error", e);
+        }
+    }
+    // Explicit parent: a stream's last record can run after the request span was left.
+    let span = tracing::debug_span!(parent: &info.span, "audit.record");
+    let _in = span.enter();
     let (usage, estimated) = match usage {
         Some(u) => (u, false),
         None if meta.target.is_some() => (

@@ -1,9 +1,11 @@
 //! Streamed replies: relaying a committed upstream stream, replaying a cached answer, and
 //! recording a stream when it ends.
 
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 
-use futures::StreamExt;
+use futures::{Stream, StreamExt};
 
 use super::record::{self, RequestInfo};
 use super::{EventStream, Meta, Reply, StreamItem, WriteBack};
@@ -98,8 +100,12 @@ pub(super) fn recorded(
     s: Arc<AppState>,
     info: RequestInfo,
     meta: &Meta,
-    mut inner: EventStream,
+    inner: EventStream,
 ) -> EventStream {
+    let mut inner = InSpan {
+        span: info.span.clone(),
+        inner,
+    };
     let mut rec = StreamRecorder {
         s,
         info,
@@ -142,6 +148,24 @@ pub(super) fn recorded(
             }
         }
     })
+}
+
+/// Polls a reply stream inside the request's span: the handler has returned by then, but what
+/// the stream logs, and the write-back it does at its end, still belong to the request. (The
+/// recorder around it names its parent span explicitly.)
+struct InSpan {
+    span: tracing::Span,
+    inner: EventStream,
+}
+
+impl Stream for InSpan {
+    type Item = StreamItem;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<StreamItem>> {
+        let this = self.get_mut();
+        let _in = this.span.enter();
+        this.inner.as_mut().poll_next(cx)
+    }
 }
 
 struct StreamRecorder {

@@ -5,6 +5,8 @@
 use std::time::Instant;
 
 use futures::StreamExt;
+use tracing::field::Empty;
+use tracing::Instrument;
 
 use super::{backoff, Plan, Router};
 use crate::chat::{ChatChunk, ChatRequest, ChatResponse};
@@ -155,12 +157,25 @@ impl Router {
                     first_token_timeout: policy.first_token_timeout,
                     idle_timeout: policy.idle_timeout,
                 };
+                // Ends before any backoff: it measures the upstream call (for a stream, until
+                // its first output).
+                let span = tracing::debug_span!(
+                    "attempt",
+                    target = %tc.name,
+                    retry,
+                    outcome = Empty,
+                    status = Empty,
+                    error = Empty,
+                );
                 let result =
                     tokio::time::timeout_at(deadline, attempt_once(mode, provider, req, opts))
+                        .instrument(span.clone())
                         .await;
                 let ms = started.elapsed().as_secs_f64() * 1000.0;
+                let entered = span.enter();
                 let err = match result {
                     Ok(Ok(v)) => {
+                        span.record("outcome", "ok");
                         health.breaker.on_success();
                         health.observe_latency(ms);
                         attempts.push(attempt(&tc.name, None, "ok".into(), ms));
@@ -168,14 +183,23 @@ impl Router {
                     }
                     Ok(Err(e)) => e,
                     Err(_) => {
-                        health.breaker.on_failure();
                         let e = ProviderError::Timeout(TimeoutStage::Total);
+                        span.record("outcome", "deadline");
+                        span.record("error", tracing::field::display(&e));
+                        health.breaker.on_failure();
                         attempts.push(attempt(&tc.name, None, e.to_string(), ms));
                         return Err(all_failed(attempts, true));
                     }
                 };
+                span.record("outcome", class_label(&err.class()));
+                if let Some(status) = err.status() {
+                    span.record("status", status);
+                }
+                span.record("error", tracing::field::display(&err));
                 attempts.push(attempt(&tc.name, err.status(), short(&err), ms));
                 tracing::info!(target = %tc.name, error = %err, retry, "upstream attempt failed");
+                drop(entered);
+                drop(span);
                 match err.class() {
                     ErrorClass::Reject => {
                         health.breaker.on_success(); // it answered: the target is up
@@ -232,6 +256,16 @@ fn attempt(target: &str, status: Option<u16>, outcome: String, ms: f64) -> Attem
         status,
         outcome,
         elapsed_ms: ms.round() as u64,
+    }
+}
+
+/// An attempt's `outcome` on its span (a fixed set).
+fn class_label(c: &ErrorClass) -> &'static str {
+    match c {
+        ErrorClass::Retry => "retryable",
+        ErrorClass::RateLimited(_) => "rate_limited",
+        ErrorClass::ContextLength => "context_length",
+        ErrorClass::Reject => "rejected",
     }
 }
 

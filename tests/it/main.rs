@@ -9,4 +9,5 @@ mod conformance;
 mod failover;
 mod gateway;
 mod mock;
+mod otlp;
 mod support;
