@@ -140,6 +140,8 @@ pub fn app(state: Arc<AppState>) -> Router {
     Router::new()
         .route("/v1/chat/completions", post(api::chat::completions))
         .route("/chat/completions", post(api::chat::completions))
+        .route("/v1/embeddings", post(api::embeddings::create))
+        .route("/embeddings", post(api::embeddings::create))
         .route("/v1/models", get(api::models::list))
         .route("/v1/models/{*id}", get(api::models::get))
         .route("/healthz", get(api::health::healthz))

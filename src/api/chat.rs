@@ -232,7 +232,7 @@ fn sse_response(events: pipeline::EventStream) -> Response {
     resp
 }
 
-fn set_meta_headers(s: &AppState, meta: &Meta, h: &mut HeaderMap) {
+pub(super) fn set_meta_headers(s: &AppState, meta: &Meta, h: &mut HeaderMap) {
     if let Some(route) = &meta.route {
         if let Ok(v) = HeaderValue::from_str(route) {
             h.insert("x-sluice-route", v);

@@ -309,6 +309,61 @@ async fn lookup(
     Some(hit.response)
 }
 
+/// `POST /v1/embeddings`: pass-through to the OpenAI-compatible providers serving the model,
+/// through the same failover loop, recorded like any call.
+pub async fn embeddings(
+    s: &Arc<AppState>,
+    body: serde_json::Map<String, serde_json::Value>,
+    model: &str,
+    ctx: RequestCtx,
+) -> (Meta, Result<serde_json::Value, ApiError>) {
+    let info = RequestInfo::other(model, &ctx);
+    let mut meta = Meta::default();
+    let result = match s.router.plan_embeddings(model) {
+        Err(e) => Err(e),
+        Ok(plan) => {
+            meta.route = Some(plan.route_name.clone());
+            match s.router.embeddings(&plan, &body, &s.providers).await {
+                Ok((target, value, attempts, ms)) => {
+                    meta.target = Some(target);
+                    meta.upstream = Some(upstream_time(&attempts, ms));
+                    meta.attempts = attempts;
+                    Ok(value)
+                }
+                Err(f) => {
+                    meta.upstream = Some(upstream_time(&f.attempts, 0.0));
+                    meta.attempts = f.attempts;
+                    Err(f.error)
+                }
+            }
+        }
+    };
+    match &result {
+        Ok(v) => {
+            let prompt = v["usage"]["prompt_tokens"].as_u64().unwrap_or(0) as u32;
+            record::finish(
+                s,
+                &info,
+                &meta,
+                200,
+                None,
+                Some(Usage::new(prompt, 0)),
+                None,
+            );
+        }
+        Err(e) => record::finish(
+            s,
+            &info,
+            &meta,
+            e.status_code().as_u16(),
+            Some(e.metric_label()),
+            None,
+            None,
+        ),
+    }
+    (meta, result)
+}
+
 /// Failed attempts' time plus the successful one's (its precise duration, not the rounded
 /// figure in the attempt list).
 fn upstream_time(attempts: &[Attempt], ok_ms: f64) -> Duration {

@@ -36,6 +36,20 @@ impl RequestInfo {
             span: ctx.span.clone(),
         }
     }
+
+    /// For calls that are not chat completions (embeddings).
+    pub fn other(model: &str, ctx: &RequestCtx) -> Self {
+        RequestInfo {
+            time_ms: unix_ms_now().saturating_sub(ctx.started.elapsed().as_millis() as u64),
+            started: ctx.started,
+            request_id: ctx.request_id.clone(),
+            requested_model: model.to_owned(),
+            stream: false,
+            include_usage: false,
+            prompt_tokens_estimate: 0,
+            span: ctx.span.clone(),
+        }
+    }
 }
 
 /// Record a finished request. `usage` is the provider's (or the cached answer's); without it,

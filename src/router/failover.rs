@@ -9,6 +9,8 @@ use tracing::field::Empty;
 use tracing::Instrument;
 
 use super::{backoff, Plan, Router};
+use serde_json::{Map, Value};
+
 use crate::chat::{ChatChunk, ChatRequest, ChatResponse};
 use crate::config::TargetId;
 use crate::error::{ApiError, Attempt};
@@ -42,27 +44,33 @@ pub struct Failure {
     pub attempts: Vec<Attempt>,
 }
 
-/// Which kind of call the loop makes; one attempt of either kind is `attempt_once`.
+/// What the loop sends; one attempt of any kind is `attempt_once`.
 #[derive(Clone, Copy)]
-enum Mode {
-    Complete,
-    Stream,
+enum Call<'a> {
+    Complete(&'a ChatRequest),
+    Stream(&'a ChatRequest),
+    /// An OpenAI `/embeddings` body.
+    Embeddings(&'a Map<String, Value>),
 }
 
 enum Outcome {
     Complete(ChatResponse),
     Stream(Vec<ChatChunk>, ChunkStream),
+    Embeddings(Value),
 }
 
 async fn attempt_once(
-    mode: Mode,
+    call: Call<'_>,
     p: &Provider,
-    req: &ChatRequest,
     opts: CallOptions<'_>,
 ) -> Result<Outcome, ProviderError> {
-    match mode {
-        Mode::Complete => p.complete(req, opts).await.map(Outcome::Complete),
-        Mode::Stream => {
+    match call {
+        Call::Complete(req) => p.complete(req, opts).await.map(Outcome::Complete),
+        Call::Embeddings(body) => p
+            .embeddings(body, opts.model, opts.first_byte_timeout)
+            .await
+            .map(Outcome::Embeddings),
+        Call::Stream(req) => {
             let mut s = p.stream(req, opts).await?;
             let mut first = Vec::new();
             loop {
@@ -93,7 +101,7 @@ impl Router {
         req: &ChatRequest,
         providers: &[Provider],
     ) -> Result<Completed, Failure> {
-        let (target, out, attempts, ms) = self.run(plan, req, providers, Mode::Complete).await?;
+        let (target, out, attempts, ms) = self.run(plan, providers, Call::Complete(req)).await?;
         let Outcome::Complete(response) = out else {
             unreachable!("complete mode yields complete outcomes")
         };
@@ -112,7 +120,7 @@ impl Router {
         req: &ChatRequest,
         providers: &[Provider],
     ) -> Result<StreamStarted, Failure> {
-        let (target, out, attempts, ms) = self.run(plan, req, providers, Mode::Stream).await?;
+        let (target, out, attempts, ms) = self.run(plan, providers, Call::Stream(req)).await?;
         let Outcome::Stream(first, rest) = out else {
             unreachable!("stream mode yields stream outcomes")
         };
@@ -125,12 +133,25 @@ impl Router {
         })
     }
 
+    /// An embeddings call through the same loop (retries, failover, breakers).
+    pub async fn embeddings(
+        &self,
+        plan: &Plan,
+        body: &Map<String, Value>,
+        providers: &[Provider],
+    ) -> Result<(TargetId, Value, Vec<Attempt>, f64), Failure> {
+        let (target, out, attempts, ms) = self.run(plan, providers, Call::Embeddings(body)).await?;
+        let Outcome::Embeddings(v) = out else {
+            unreachable!("embeddings calls yield embeddings")
+        };
+        Ok((target, v, attempts, ms))
+    }
+
     async fn run(
         &self,
         plan: &Plan,
-        req: &ChatRequest,
         providers: &[Provider],
-        mode: Mode,
+        call: Call<'_>,
     ) -> Result<(TargetId, Outcome, Vec<Attempt>, f64), Failure> {
         let cfg = &*self.config;
         let policy = &plan.policy;
@@ -167,10 +188,9 @@ impl Router {
                     status = Empty,
                     error = Empty,
                 );
-                let result =
-                    tokio::time::timeout_at(deadline, attempt_once(mode, provider, req, opts))
-                        .instrument(span.clone())
-                        .await;
+                let result = tokio::time::timeout_at(deadline, attempt_once(call, provider, opts))
+                    .instrument(span.clone())
+                    .await;
                 let ms = started.elapsed().as_secs_f64() * 1000.0;
                 let entered = span.enter();
                 let err = match result {

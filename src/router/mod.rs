@@ -146,6 +146,27 @@ impl Router {
         })
     }
 
+    /// Plan for an embeddings call: the OpenAI-compatible targets serving `model`.
+    pub fn plan_embeddings(&self, model: &str) -> Result<Plan, ApiError> {
+        let cfg = &*self.config;
+        let targets: Vec<TargetId> = cfg
+            .targets_for_model(model)
+            .filter(|t| {
+                cfg.provider(cfg.target(*t).provider).kind == crate::config::ProviderKind::OpenAi
+            })
+            .collect();
+        if targets.is_empty() {
+            return Err(ApiError::ModelNotFound(model.to_owned()));
+        }
+        Ok(Plan {
+            route: None,
+            route_name: Arc::from(PASSTHROUGH),
+            tier: None,
+            targets,
+            policy: cfg.defaults.clone(),
+        })
+    }
+
     /// The tier's targets in strategy order.
     fn order(&self, route: &RouteConfig, tier: usize) -> Vec<TargetId> {
         let tier = &route.tiers[tier];

@@ -274,3 +274,49 @@ fn shipped_example_configs_validate() {
     }
     assert!(n >= 2);
 }
+
+#[tokio::test]
+async fn embeddings_pass_through_with_failover() {
+    let g = Gateway::start(
+        r#"
+        [providers.oa.models]
+        "text-embedding-3-small" = { upstream_model = "emb+status-503", input_per_mtok = 0.02 }
+        [providers.oa2]
+        kind = "openai"
+        base_url = "{MOCK}/v1"
+        models."text-embedding-3-small" = { upstream_model = "emb", input_per_mtok = 0.02 }
+        [providers.an.models]
+        "claude-3-haiku" = {}
+        "#,
+    )
+    .await;
+    let post = |body: serde_json::Value| g.http.post(g.url("/v1/embeddings")).json(&body).send();
+    let r = post(json!({"model": "text-embedding-3-small", "input": ["hello", "world"]}))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(
+        header(r.headers(), "x-sluice-target"),
+        "oa2/text-embedding-3-small"
+    );
+    assert_eq!(
+        header(r.headers(), "x-sluice-attempts"),
+        "4",
+        "3 tries at the failing provider, then the other"
+    );
+    let v: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(v["object"], "list");
+    assert_eq!(v["data"].as_array().unwrap().len(), 2);
+    assert!(v["usage"]["prompt_tokens"].as_u64().unwrap() > 0);
+
+    let r = post(json!({"model": "claude-3-haiku", "input": "x"}))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404, "no OpenAI-compatible provider serves it");
+    let r = post(json!({"model": "text-embedding-3-small"}))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    let v: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(v["error"]["param"], "input");
+}

@@ -276,3 +276,68 @@ fn status_kind(code: u16) -> (&'static str, Option<&'static str>) {
         _ => ("server_error", None),
     }
 }
+
+/// `POST /v1/embeddings`: deterministic unit vectors (8 dimensions unless `dimensions` says
+/// otherwise) derived from each input's text; faults as for chat.
+pub(super) async fn embeddings(
+    State(shared): State<Arc<Shared>>,
+    ConnectInfo(conn): ConnectInfo<KillSwitch>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let req: Map<String, Value> = match serde_json::from_slice(&body) {
+        Ok(v) => v,
+        Err(e) => return refusal(Refusal::BadJson(e.to_string())),
+    };
+    let model = req
+        .get("model")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_owned();
+    let inputs: Vec<String> = match req.get("input") {
+        Some(Value::String(s)) => vec![s.clone()],
+        Some(Value::Array(a)) => a
+            .iter()
+            .map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_owned))
+            .collect(),
+        _ => {
+            return refusal(Refusal::BadJson(
+                "`input` must be a string or an array".into(),
+            ))
+        }
+    };
+    let tokens: u32 = inputs
+        .iter()
+        .map(|s| crate::chat::estimate_tokens_from_chars(s.len()))
+        .sum();
+    if let Err(r) = gate(&shared, &conn, &model, &headers, tokens).await {
+        return refusal(r);
+    }
+    let dims = req
+        .get("dimensions")
+        .and_then(Value::as_u64)
+        .unwrap_or(8)
+        .clamp(1, 4096) as usize;
+    let data: Vec<Value> = inputs
+        .iter()
+        .enumerate()
+        .map(|(i, text)| {
+            let mut hash = PromptHash::new();
+            hash.field(text.as_bytes());
+            let seed = hash.finish();
+            let raw: Vec<f64> = (0..dims)
+                .map(|d| {
+                    let x = seed.rotate_left((d as u32 * 7) % 64) ^ (d as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+                    (x % 2001) as f64 / 1000.0 - 1.0
+                })
+                .collect();
+            let norm = raw.iter().map(|x| x * x).sum::<f64>().sqrt().max(1e-9);
+            json!({"object": "embedding", "index": i, "embedding": raw.iter().map(|x| x / norm).collect::<Vec<_>>()})
+        })
+        .collect();
+    Json(json!({
+        "object": "list", "data": data, "model": model,
+        "usage": {"prompt_tokens": tokens, "total_tokens": tokens}
+    }))
+    .into_response()
+}

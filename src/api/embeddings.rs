@@ -1,0 +1,86 @@
+//! `POST /v1/embeddings`: pass-through to the OpenAI-compatible providers that list the model.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::extract::{Request, State};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Map, Value};
+use tracing::Instrument;
+
+use crate::app::{AppState, RequestId};
+use crate::error::ApiError;
+use crate::pipeline::{self, RequestCtx};
+
+pub async fn create(State(s): State<Arc<AppState>>, req: Request) -> Response {
+    let started = Instant::now();
+    let request_id = req
+        .extensions()
+        .get::<RequestId>()
+        .map(|r| r.0.clone())
+        .unwrap_or_else(|| Arc::from("unknown"));
+    let span = tracing::info_span!(
+        "request",
+        request_id = &*request_id,
+        route = tracing::field::Empty,
+        status = tracing::field::Empty,
+        error = tracing::field::Empty,
+    );
+    async move {
+        let (body, model) = match parse(&s, req).await {
+            Ok(x) => x,
+            Err(e) => return e.into_response(),
+        };
+        let ctx = RequestCtx {
+            request_id,
+            route_hint: None,
+            tier_hint: None,
+            cache: pipeline::CacheControl::default(),
+            started,
+            span: tracing::Span::current(),
+        };
+        let (meta, result) = pipeline::embeddings(&s, body, &model, ctx).await;
+        let mut resp = match result {
+            Ok(v) => axum::Json(v).into_response(),
+            Err(e) => e.into_response(),
+        };
+        super::chat::set_meta_headers(&s, &meta, resp.headers_mut());
+        resp
+    }
+    .instrument(span)
+    .await
+}
+
+async fn parse(s: &AppState, req: Request) -> Result<(Map<String, Value>, String), ApiError> {
+    if s.is_shutting_down() {
+        return Err(ApiError::ShuttingDown);
+    }
+    let limit = s.config.server.max_body_bytes;
+    let bytes = axum::body::to_bytes(req.into_body(), limit)
+        .await
+        .map_err(|_| ApiError::PayloadTooLarge(limit))?;
+    let body: Map<String, Value> =
+        serde_json::from_slice(&bytes).map_err(|e| ApiError::BadRequest {
+            message: format!("We could not parse the JSON body of your request: {e}"),
+            param: None,
+            code: Some("invalid_json"),
+        })?;
+    let model = match body.get("model") {
+        Some(Value::String(m)) if !m.trim().is_empty() => m.clone(),
+        _ => {
+            return Err(ApiError::BadRequest {
+                message: "`model` must be a non-empty string".into(),
+                param: Some("model"),
+                code: Some("invalid_request"),
+            })
+        }
+    };
+    match body.get("input") {
+        Some(Value::String(_)) | Some(Value::Array(_)) => Ok((body, model)),
+        _ => Err(ApiError::BadRequest {
+            message: "`input` must be a string or an array".into(),
+            param: Some("input"),
+            code: Some("invalid_request"),
+        }),
+    }
+}
