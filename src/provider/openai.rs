@@ -81,7 +81,8 @@ impl OpenAi {
             .post(&self.embeddings_url, &self.headers, body, timeout)
             .await?;
         let bytes = read_body(resp, timeout.saturating_sub(started.elapsed())).await?;
-        serde_json::from_slice(&bytes).map_err(|e| ProviderError::Protocol(format!("embeddings: {e}")))
+        serde_json::from_slice(&bytes)
+            .map_err(|e| ProviderError::Protocol(format!("embeddings: {e}")))
     }
 
     pub(super) async fn stream(
