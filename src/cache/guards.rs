@@ -4,39 +4,61 @@
 //! "can" vs "cannot") *closer* together than real paraphrases, so cosine similarity cannot tell a
 //! paraphrase from a wrong answer. A semantic hit therefore also needs, between the two texts:
 //!
-//! * **numbers**: the same numbers in the same order, each with its unit or counted noun
-//!   (`5 kg` = `five kilograms` != `5 lb`; `$20` = `20 dollars`);
+//! * **numbers**: the same numbers with the same units (`5 kg` = `five kilograms` != `5 lb`;
+//!   `$20` = `20 dollars`; `-5` != `5`), in the same order among numbers of one unit, and the
+//!   same count for a noun both sides count ("3 eggs, 2 cups" != "2 eggs, 3 cups"). A bare "one"
+//!   is an article ("one cup" = "a cup");
+//! * **operators** of inline math and code, in order (`2x + 5` != `2x - 5`), see [`math`];
 //! * **names and literals**: every proper noun, acronym, identifier, URL/path and quoted or code
 //!   span of one side occurs in the other, and those present in both occur in the same order;
 //! * **negation**: the same number of negation cues (`not`, `never`, `-n't`, `without`, ...);
-//! * **direction and comparison**: the same side of every antonym axis (`increase`/`decrease`,
-//!   `before`/`after`, `from`, `max`/`min`, `import`/`export`, `encrypt`/`decrypt`, ...);
-//! * **relations**: no pair of words swapped around `to`/`than`/`from`/`vs`
-//!   ("convert usd to eur" vs "convert eur to usd");
-//! * **task**: the same task words (`summarize` != `translate` != `list`);
+//! * **direction**: the same side of every antonym axis (`increase`/`decrease`,
+//!   `before`/`after`, `import`/`export`, `encrypt`/`decrypt`, ...);
+//! * **degree**: gradable adjectives on compatible scales and ends ("tallest" = "highest" !=
+//!   "largest"; "cheapest" != "fastest"; a superlative or comparative on one side only is a
+//!   different question);
+//! * **relations**: no word a source on one side and a target on the other ("X to Y" vs "Y to
+//!   X", "ounces in a pound" vs "pounds in an ounce"), and no swapped participants ("do I give my
+//!   landlord notice" vs "does my landlord give notice"), see [`relations`];
+//! * **task**: the same task words (`summarize` != `translate` != `extract`); "list", "write",
+//!   "create", "compare" and "calculate" may be left implicit on one side;
 //! * **content words**: the same set of content words after dropping function words and request
-//!   framing ("how do I", "what are the steps to", "please explain"), folding common synonyms and
-//!   light stemming. This catches names typed in lower case and swapped nouns
-//!   ("cats" vs "dogs"), which no vector threshold separates.
+//!   framing ("how do I", "what are the steps to", "please explain"), folding common synonyms,
+//!   British spellings and light stemming. The parts of a hyphenated modifier count as content
+//!   ("short-term capital gains" != "capital gains"). This catches names typed in lower case and
+//!   swapped nouns ("cats" vs "dogs"), which no vector threshold separates.
 //!
 //! The guards compare the *whole* text, never a truncated one. They are deliberately strict: a
 //! missed hit costs one upstream call, a wrong hit serves a wrong answer.
+
+mod math;
+mod quantities;
+mod relations;
+mod words;
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::lexicon::{self, Axis};
 use super::tokens::{
-    base_forms, contains_at_boundary, is_shaped, number_at, quoted_spans, replace_ci, stem,
-    tokenize, unit_after, Token,
+    contains_at_boundary, is_shaped, number_at, quoted_spans, replace_ci, stem, tokenize,
+    unit_after, After, Token,
+};
+use quantities::{bound_at, degrees_agree, numbers_agree, ordinal, Degree, Number};
+use relations::{Participants, Slot};
+use words::{
+    content_word, direction_of, entity_of, is_document_reference, is_name, is_shouting,
+    is_stopword_acronym, marker_name, normalize, push_name, PHRASE_WORDS,
 };
 
 /// Why two texts are not interchangeable.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum GuardMismatch {
     Numbers,
+    Operators,
     Entities,
     Negation,
     Direction,
+    Degree,
     Relation,
     Task,
     Content,
@@ -46,9 +68,11 @@ impl GuardMismatch {
     pub fn metric_label(&self) -> &'static str {
         match self {
             GuardMismatch::Numbers => "numbers",
+            GuardMismatch::Operators => "operators",
             GuardMismatch::Entities => "entities",
             GuardMismatch::Negation => "negation",
             GuardMismatch::Direction => "direction",
+            GuardMismatch::Degree => "degree",
             GuardMismatch::Relation => "relation",
             GuardMismatch::Task => "task",
             GuardMismatch::Content => "content",
@@ -59,19 +83,30 @@ impl GuardMismatch {
 /// The structural features of one text.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Features {
-    numbers: Vec<String>,
+    numbers: Vec<Number>,
+    operators: Vec<String>,
     /// Names, identifiers and quoted spans, lower-cased, in order of appearance.
     entities: Vec<String>,
     negations: u32,
     /// Per axis: (has a + word, has a - word).
     directions: BTreeMap<Axis, (bool, bool)>,
-    relations: BTreeSet<(String, &'static str, String)>,
+    degrees: Vec<Degree>,
+    /// Every unit named, with a number or without ("5 km to miles": km, mi).
+    units: BTreeSet<String>,
+    /// Source / target roles per word (see [`relations`]).
+    roles: BTreeMap<String, u8>,
+    participants: Participants,
     tasks: BTreeSet<String>,
     content: BTreeSet<String>,
+    /// Adjacent content words by their closed compound ("p value" -> "pvalu": [p, valu]), so
+    /// "p-value" / "p value" and "screenshot" / "screen shot" compare equal.
+    pairs: BTreeMap<String, [String; 2]>,
     /// Lower-cased words, for containment checks of entities.
     words: Vec<String>,
     /// Lower-cased text with collapsed whitespace, for containment checks of quoted spans.
     flat: String,
+    /// While extracting: the bound ("more than", "under") the next number carries.
+    bound: Option<&'static str>,
 }
 
 impl Features {
@@ -93,70 +128,309 @@ impl Features {
         };
         f.entities.extend(quoted_spans(text));
         let tokens = tokenize(text);
-        let mut prev_content: Option<String> = None;
-        let mut pending_marker: Option<(String, &'static str)> = None;
+        f.operators = math::operators(text, &tokens);
+        f.participants = relations::participants(&tokens, |t| content_word(&normalize(t.raw)));
+        let shouting = is_shouting(&tokens);
+        let mut slots = Vec::new();
         let mut i = 0;
         while i < tokens.len() {
-            let tok = &tokens[i];
-            // Numbers: digits, number words (with their multipliers), and a following unit.
-            if let Some((value, used)) = number_at(&tokens, i) {
-                let unit = unit_after(&tokens, i + used);
-                let n = match &unit {
-                    Some((u, _)) => format!("{value} {u}"),
-                    None => value,
-                };
-                f.numbers.push(n);
-                // "5 kg to lb": the unit is the left side of a relation.
-                prev_content = unit.as_ref().map(|(u, _)| u.clone());
-                i += used + unit.as_ref().map_or(0, |(_, k)| *k);
-                continue;
+            if tokens[i].sentence_start {
+                slots.push(Slot::Break);
             }
-            if is_shaped(tok.raw) {
-                f.entities.push(tok.raw.to_lowercase());
-                f.words.push(tok.raw.to_lowercase());
-                i += 1;
-                continue;
-            }
-            let lower = tok.raw.to_lowercase();
-            let word = lower.trim_end_matches("'s").trim_matches('\'').to_owned();
-            f.words.push(word.clone());
-            if lexicon::is_negation(&lower) || lexicon::is_negation(&word) {
-                f.negations += 1;
-            } else if let Some((axis, side)) = lexicon::direction(&word)
-                .or_else(|| base_forms(&word).find_map(|b| lexicon::direction(&b)))
-            {
-                let e = f.directions.entry(axis).or_default();
-                if side > 0 {
-                    e.0 = true;
-                } else {
-                    e.1 = true;
-                }
-            }
-            if lexicon::is_relation_marker(&word) {
-                pending_marker = prev_content.take().map(|p| (p, marker_name(&word)));
-            } else if let Some(canon) = content_word(&word) {
-                if is_name(tok) {
-                    push_name(&mut f.entities, &tokens, i);
-                }
-                if lexicon::is_task(&canon) {
-                    f.tasks.insert(canon.clone());
-                }
-                if let Some((left, m)) = pending_marker.take() {
-                    f.relations.insert((left, m, canon.clone()));
-                }
-                prev_content = Some(canon.clone());
-                f.content.insert(canon);
-            }
-            i += 1;
+            i = f.extract_at(&tokens, i, shouting, &mut slots);
         }
         f.entities.dedup();
+        f.roles = relations::roles(&slots);
+        f.pairs = tokens
+            .windows(2)
+            .filter(|w| !w[0].compound && !w[1].compound)
+            .filter_map(|w| {
+                let (a, b) = (normalize(w[0].raw), normalize(w[1].raw));
+                let pair = [content_word(&a)?, content_word(&b)?];
+                Some((stem(&format!("{a}{b}")), pair))
+            })
+            .collect();
         f
+    }
+
+    /// The content words, with the word pairs of `self` that `other` writes as one word joined.
+    fn content_against(&self, other: &Features) -> BTreeSet<String> {
+        let mut content = self.content.clone();
+        for (joined, [a, b]) in &self.pairs {
+            if other.content.contains(joined) && !self.content.contains(joined) {
+                content.remove(a);
+                content.remove(b);
+                content.insert(joined.clone());
+            }
+        }
+        content
+    }
+
+    /// Reads the token(s) at `i`; returns the index of the next unread token.
+    fn extract_at(
+        &mut self,
+        tokens: &[Token],
+        i: usize,
+        shouting: bool,
+        slots: &mut Vec<Slot>,
+    ) -> usize {
+        let tok = &tokens[i];
+        if let Some(next) = self.number(tokens, i, slots) {
+            return next;
+        }
+        if math::operator_word(tokens, i).is_some() {
+            // Compared as an operator; "by" in "divided by" goes with it.
+            let by = tokens
+                .get(i + 1)
+                .is_some_and(|t| t.raw.eq_ignore_ascii_case("by"));
+            return i + 1 + usize::from(by);
+        }
+        if let Some((bound, used)) = bound_at(tokens, i) {
+            self.bound = Some(bound);
+            return i + used;
+        }
+        let word = normalize(tok.raw);
+        if self.unit_word(tok, &word, slots) {
+            return i + 1;
+        }
+        if is_shaped(tok.raw) || (!shouting && is_stopword_acronym(tok.raw)) {
+            self.identifier(tok.raw, slots);
+            return i + 1;
+        }
+        self.words.push(word.clone());
+        if is_name(tok) {
+            if let Some(run) = push_name(&mut self.entities, tokens, i) {
+                slots.push(Slot::Key(run));
+            }
+        }
+        if tok.compound {
+            // "short-term", "long-term", "high-protein": a modifier, whatever its parts are.
+            if !lexicon::is_stopword(&word) && !lexicon::is_generic(&word) {
+                let canon = lexicon::synonym(&word).map_or_else(|| stem(&word), str::to_owned);
+                self.content.insert(canon.clone());
+                slots.push(Slot::Key(canon));
+            }
+            return i + 1;
+        }
+        if lexicon::is_negation(&word) {
+            self.negations += 1;
+            slots.push(Slot::Break);
+            return i + 1;
+        }
+        if let Some(next) = self.degree(tokens, i, &word) {
+            return next;
+        }
+        if let Some(next) = self.relation_word(tokens, i, &word, slots) {
+            return next;
+        }
+        self.word(tokens, i, &word, slots)
+    }
+
+    /// "in EUR", "to miles", "a pound": a unit named without a number (not "am" in "am I",
+    /// "min" for minimum, "second" the ordinal).
+    fn unit_word(&mut self, tok: &Token, word: &str, slots: &mut Vec<Slot>) -> bool {
+        let Some(u) = lexicon::unit(word).filter(|_| {
+            (word.len() >= 2 || tok.raw == "C" || tok.raw == "F")
+                && !lexicon::is_stopword(word)
+                && lexicon::grade(word).is_none()
+                && word != "second"
+        }) else {
+            return false;
+        };
+        let quantity = slots.last() == Some(&Slot::Article);
+        if quantity {
+            slots.pop();
+            self.numbers.push(Number {
+                value: "1".into(),
+                unit: Some(u.into()),
+                noun: None,
+            });
+        }
+        slots.push(Slot::Unit {
+            unit: u.into(),
+            quantity,
+        });
+        self.units.insert(u.into());
+        self.words.push(word.to_owned());
+        true
+    }
+
+    /// An identifier, acronym or path: an entity, and for "JavaScript" or "AWS" also the word
+    /// someone types in lower case.
+    fn identifier(&mut self, raw: &str, slots: &mut Vec<Slot>) {
+        let e = entity_of(raw);
+        self.entities.push(e.clone());
+        self.words.push(e.clone());
+        if e.chars().all(char::is_alphabetic) && !lexicon::is_stopword(&e) {
+            self.content.insert(stem(&e));
+        }
+        slots.push(Slot::Key(e));
+    }
+
+    /// Relation markers, direction words and the function words the roles read ("in", "a",
+    /// "how many"); returns the next index when `word` is one.
+    fn relation_word(
+        &mut self,
+        tokens: &[Token],
+        i: usize,
+        word: &str,
+        slots: &mut Vec<Slot>,
+    ) -> Option<usize> {
+        let marker = lexicon::is_relation_marker(word);
+        if marker {
+            slots.push(Slot::Marker(marker_name(word)));
+        }
+        if let Some((axis, side)) = direction_of(word) {
+            let e = self.directions.entry(axis).or_default();
+            if side > 0 {
+                e.0 = true;
+            } else {
+                e.1 = true;
+            }
+            if !marker {
+                slots.push(Slot::Break);
+            }
+            return Some(i + 1);
+        }
+        let many = |k: usize| {
+            tokens
+                .get(k)
+                .is_some_and(|n| matches!(n.raw.to_lowercase().as_str(), "many" | "much"))
+        };
+        match word {
+            _ if marker => Some(i + 1),
+            "in" => {
+                slots.push(Slot::In);
+                Some(i + 1)
+            }
+            "a" | "an" => {
+                slots.push(Slot::Article);
+                Some(i + 1)
+            }
+            "how" if many(i + 1) => {
+                slots.push(Slot::HowMany);
+                Some(i + 2)
+            }
+            _ => None,
+        }
+    }
+
+    /// Any other word: a content word, a task, framing, or a function word that ends a phrase.
+    fn word(&mut self, tokens: &[Token], i: usize, word: &str, slots: &mut Vec<Slot>) -> usize {
+        // "sum it up" asks what "summarize it" asks.
+        if word == "sum" {
+            let up = tokens[i + 1..]
+                .iter()
+                .take(2)
+                .position(|t| t.raw.eq_ignore_ascii_case("up"));
+            if let Some(k) = up {
+                self.tasks.insert("summarize".into());
+                self.content.insert("summarize".into());
+                slots.push(Slot::Key("summarize".into()));
+                return i + k + 2;
+            }
+        }
+        if is_document_reference(tokens, i, word) {
+            return i + 1;
+        }
+        if let Some(canon) = content_word(word) {
+            if lexicon::is_task(&canon) || lexicon::is_task(word) {
+                self.tasks.insert(canon.clone());
+            }
+            if !lexicon::is_soft_task(&canon) {
+                self.content.insert(canon.clone());
+                slots.push(Slot::Key(canon));
+            }
+        } else if !(lexicon::is_generic(word) || PHRASE_WORDS.contains(&word)) {
+            slots.push(Slot::Break);
+        }
+        i + 1
+    }
+
+    /// A number at `i` with its unit or counted noun; returns the next index.
+    fn number(&mut self, tokens: &[Token], i: usize, slots: &mut Vec<Slot>) -> Option<usize> {
+        let (q, used) = ordinal(tokens, i).or_else(|| number_at(tokens, i))?;
+        let mut next = i + used;
+        let (value, mut unit) = match q.split_once(' ') {
+            Some((v, u)) => (v.to_owned(), Some(u.to_owned())),
+            None => (q, None),
+        };
+        let value = format!("{}{value}", self.bound.take().unwrap_or(""));
+        let mut noun = None;
+        // "6 ft 2 in": inches after feet.
+        let after_feet = self
+            .numbers
+            .last()
+            .is_some_and(|n| n.unit.as_deref() == Some("ft"));
+        if unit.is_none() && after_feet && tokens.get(next).is_some_and(|t| t.raw == "in") {
+            unit = Some("in".into());
+            next += 1;
+        }
+        let operator_next = next < tokens.len() && math::operator_word(tokens, next).is_some();
+        if unit.is_none() && !operator_next {
+            if let Some((after, k)) = unit_after(tokens, next) {
+                match after {
+                    After::Unit(u) => unit = Some(u),
+                    After::Noun(n) => noun = Some(n),
+                }
+                next += k;
+            }
+        }
+        if slots.last() == Some(&Slot::Article) {
+            slots.pop();
+        }
+        if let Some(u) = &unit {
+            self.units.insert(u.clone());
+            slots.push(Slot::Unit {
+                unit: u.clone(),
+                quantity: true,
+            });
+        }
+        if let Some(n) = &noun {
+            self.content.insert(n.clone());
+            slots.push(Slot::Key(n.clone()));
+        }
+        self.numbers.push(Number { value, unit, noun });
+        Some(next)
+    }
+
+    /// A gradable adjective at `i` ("most expensive" and "less expensive" read as one);
+    /// returns the next index.
+    fn degree(&mut self, tokens: &[Token], i: usize, word: &str) -> Option<usize> {
+        let next = tokens.get(i + 1).map(|t| normalize(t.raw));
+        let next_grade = next.as_deref().and_then(lexicon::grade);
+        let (grade, used, flip, strict) = match (word, next_grade) {
+            ("most" | "more", Some(g)) if g.scales != lexicon::ANY_SCALE => (g, 2, false, true),
+            ("least" | "less", Some(g)) if g.scales != lexicon::ANY_SCALE => (g, 2, true, true),
+            _ => match lexicon::grade(word) {
+                Some(g) => (g, 1, false, g.strict),
+                None if word.len() >= 6 && word.ends_with("iest") && !lexicon::is_generic(word) => {
+                    // "healthiest", "busiest": a superlative of its own scale.
+                    self.degrees.push(Degree {
+                        scales: vec![word.to_owned()],
+                        side: 1,
+                        strict: true,
+                    });
+                    return Some(i + 1);
+                }
+                None => return None,
+            },
+        };
+        self.degrees.push(Degree {
+            scales: grade.scales.iter().map(|s| (*s).to_owned()).collect(),
+            side: if flip { -grade.side } else { grade.side },
+            strict,
+        });
+        Some(i + used)
     }
 
     /// Ok when `self` and `other` may share an answer, else the first guard that disagrees.
     pub fn agree(&self, other: &Features) -> Result<(), GuardMismatch> {
-        if self.numbers != other.numbers {
+        if !numbers_agree(self, other) || self.units != other.units {
             return Err(GuardMismatch::Numbers);
+        }
+        if self.operators != other.operators {
+            return Err(GuardMismatch::Operators);
         }
         if self.negations != other.negations {
             return Err(GuardMismatch::Negation);
@@ -164,20 +438,28 @@ impl Features {
         if !directions_agree(&self.directions, &other.directions) {
             return Err(GuardMismatch::Direction);
         }
+        if !degrees_agree(&self.degrees, &other.degrees) {
+            return Err(GuardMismatch::Degree);
+        }
         if !self.entities_in(other) || !other.entities_in(self) || !same_order(self, other) {
             return Err(GuardMismatch::Entities);
         }
-        let swapped = self
-            .relations
-            .iter()
-            .any(|(a, m, b)| a != b && other.relations.contains(&(b.clone(), *m, a.clone())));
-        if swapped {
+        if relations::swapped(&self.roles, &other.roles)
+            || relations::participants_swapped(
+                &self.participants,
+                |w| self.content.contains(w),
+                &other.participants,
+                |w| other.content.contains(w),
+            )
+        {
             return Err(GuardMismatch::Relation);
         }
-        if self.tasks != other.tasks {
+        if !tasks_agree(&self.tasks, &other.tasks) {
             return Err(GuardMismatch::Task);
         }
-        if self.content != other.content {
+        if self.content != other.content
+            && self.content_against(other) != other.content_against(self)
+        {
             return Err(GuardMismatch::Content);
         }
         Ok(())
@@ -198,7 +480,29 @@ impl Features {
     }
 }
 
-/// Entities found as entities on both sides must come in the same order.
+/// Task words: the same ones, except that the soft ones ([`lexicon::is_soft_task`]) may be
+/// implicit on one side; "write" and "create" ask for the same thing.
+fn tasks_agree(a: &BTreeSet<String>, b: &BTreeSet<String>) -> bool {
+    let strong = |t: &BTreeSet<String>| -> BTreeSet<String> {
+        t.iter()
+            .filter(|w| !lexicon::is_soft_task(w))
+            .cloned()
+            .collect()
+    };
+    let soft = |t: &BTreeSet<String>| -> BTreeSet<String> {
+        t.iter()
+            .filter(|w| lexicon::is_soft_task(w) && !matches!(w.as_str(), "write" | "create"))
+            .cloned()
+            .collect()
+    };
+    let (sa, sb) = (soft(a), soft(b));
+    strong(a) == strong(b) && (sa.is_empty() || sb.is_empty() || sa == sb)
+}
+
+/// Entities found as entities on both sides must come in the same order ("Did Argentina beat
+/// France?" is not "Did France beat Argentina?"), unless every one of them has exactly one
+/// role on both sides ("from London to Heathrow" / "to Heathrow from London"; the roles are
+/// compared).
 fn same_order(a: &Features, b: &Features) -> bool {
     let common_a: Vec<&String> = a
         .entities
@@ -210,7 +514,9 @@ fn same_order(a: &Features, b: &Features) -> bool {
         .iter()
         .filter(|e| a.entities.contains(e))
         .collect();
-    common_a == common_b
+    let placed =
+        |e: &String| relations::has_one_role(&a.roles, e) && relations::has_one_role(&b.roles, e);
+    common_a == common_b || common_a.iter().all(|e| placed(e))
 }
 
 fn directions_agree(a: &BTreeMap<Axis, (bool, bool)>, b: &BTreeMap<Axis, (bool, bool)>) -> bool {
@@ -226,168 +532,5 @@ fn directions_agree(a: &BTreeMap<Axis, (bool, bool)>, b: &BTreeMap<Axis, (bool, 
     })
 }
 
-fn marker_name(w: &str) -> &'static str {
-    match w {
-        "to" | "into" | "onto" => "to",
-        "than" | "over" | "instead" => "than",
-        "vs" | "versus" => "vs",
-        "from" => "from",
-        _ => "per",
-    }
-}
-
-/// The canonical content word for `word`, or None for function words, framing, negation,
-/// direction words and numbers.
-fn content_word(word: &str) -> Option<String> {
-    if word.is_empty()
-        || !word.chars().any(char::is_alphabetic)
-        || lexicon::is_negation(word)
-        || lexicon::direction(word).is_some()
-        || lexicon::number_word(word).is_some()
-        || lexicon::is_stopword(word)
-        || lexicon::is_generic(word)
-    {
-        return None;
-    }
-    if let Some(s) = lexicon::synonym(word)
-        .or_else(|| base_forms(word).find_map(|b| lexicon::synonym(&b)))
-        .or_else(|| lexicon::unit(word).filter(|_| word.len() >= 2))
-    {
-        return Some(s.to_owned());
-    }
-    if base_forms(word).any(|b| lexicon::direction(&b).is_some() || lexicon::is_generic(&b)) {
-        return None;
-    }
-    Some(stem(word))
-}
-
-/// A capitalised word in the middle of a sentence, or at its start when it is not an ordinary
-/// request word ("Paris is ..." but not "Explain ...").
-fn is_name(tok: &Token) -> bool {
-    let mut chars = tok.raw.chars();
-    let first_upper = chars.next().is_some_and(char::is_uppercase);
-    if !first_upper || tok.raw.len() < 2 {
-        return false;
-    }
-    let lower = tok.raw.to_lowercase();
-    if tok.raw == "I" || lower == "i'm" || lower == "i'd" || lower == "i've" || lower == "i'll" {
-        return false;
-    }
-    !(tok.sentence_start && lexicon::is_common_capitalized(lower.trim_end_matches("'s")))
-}
-
-/// Pushes the run of capitalised words starting at `i` as one entity ("New York City"), unless
-/// it continues a run already pushed.
-fn push_name(entities: &mut Vec<String>, tokens: &[Token], i: usize) {
-    if i > 0 && is_name(&tokens[i - 1]) {
-        return;
-    }
-    let run: Vec<String> = tokens[i..]
-        .iter()
-        .take_while(|t| is_name(t) || std::ptr::eq(*t, &tokens[i]))
-        .map(|t| t.raw.to_lowercase().trim_end_matches("'s").to_owned())
-        .collect();
-    entities.push(run.join(" "));
-}
-
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn agree(a: &str, b: &str) -> Result<(), GuardMismatch> {
-        Features::extract(a).agree(&Features::extract(b))
-    }
-
-    #[test]
-    fn paraphrases_agree() {
-        let same = [
-            (
-                "How do I reset my password?",
-                "What are the steps to reset my password?",
-            ),
-            ("Convert 5 kilograms to pounds", "convert 5 kg to lb"),
-            (
-                "What is the capital of France?",
-                "Tell me the capital of France.",
-            ),
-            ("Summarize this:", "Please summarize the following article:"),
-            (
-                "Why doesn't my Python script run?",
-                "Why does my Python script not run?",
-            ),
-            ("What's the best way to learn Rust?", "How do I learn Rust?"),
-            (
-                "How much is $20 in euros?",
-                "How much is 20 dollars in euros?",
-            ),
-            ("Give me twenty-five ideas", "Give me 25 ideas"),
-        ];
-        for (a, b) in same {
-            assert_eq!(agree(a, b), Ok(()), "{a} / {b}");
-        }
-    }
-
-    #[test]
-    fn near_misses_disagree() {
-        use GuardMismatch::*;
-        let cases = [
-            (
-                "How many days are in 2 weeks?",
-                "How many days are in 3 weeks?",
-                Numbers,
-            ),
-            ("Convert 5 km to miles", "Convert 5 miles to km", Numbers),
-            (
-                "What is the capital of France?",
-                "What is the capital of Germany?",
-                Entities,
-            ),
-            (
-                "what is the capital of france",
-                "what is the capital of germany",
-                Content,
-            ),
-            (
-                "Is Python a compiled language?",
-                "Is Python not a compiled language?",
-                Negation,
-            ),
-            (
-                "How do I increase my credit score?",
-                "How do I decrease my credit score?",
-                Direction,
-            ),
-            ("Flights from Paris", "Flights to Paris", Direction),
-            ("convert usd to eur", "convert eur to usd", Relation),
-            (
-                "Translate 'good morning' to French",
-                "Translate 'good night' to French",
-                Entities,
-            ),
-            ("Summarize this article:", "Translate this article:", Task),
-            ("How long do cats live?", "How long do dogs live?", Content),
-            (
-                "What is the maximum heart rate?",
-                "What is the minimum heart rate?",
-                Direction,
-            ),
-            ("Call `foo.bar()` first", "Call `foo.baz()` first", Entities),
-        ];
-        for (a, b, why) in cases {
-            assert_eq!(agree(a, b), Err(why), "{a} / {b}");
-        }
-    }
-
-    #[test]
-    fn numbers_are_canonical() {
-        let f = Features::extract("Spend $1,000 on 3.0 kg and 5% of two hundred twelve, the 2nd");
-        assert_eq!(f.numbers, ["1000 usd", "3 kg", "5 %", "212", "#2"]);
-    }
-
-    #[test]
-    fn stems_fold_inflections() {
-        assert_eq!(stem("baking"), stem("bake"));
-        assert_eq!(stem("passwords"), stem("password"));
-        assert_eq!(stem("running"), "run");
-    }
-}
+mod tests;

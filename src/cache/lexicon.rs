@@ -20,11 +20,11 @@ pub fn is_stopword(w: &str) -> bool {
             | "all" | "both" | "other" | "another" | "same" | "own" | "only" | "again" | "s" | "t"
             | "ll" | "d" | "re" | "ve" | "m" | "let" | "lets" | "im" | "ive" | "id" | "whats"
             | "hows" | "whos" | "wheres" | "many" | "much" | "into" | "between" | "among"
-            | "through" | "during" | "within" | "across" | "around" | "against" | "than" | "vs"
-            | "versus" | "instead" | "rather" | "etc" | "eg" | "ie" | "yet" | "even" | "still"
+            | "through" | "during" | "within" | "across" | "around" | "against" | "than"
+            | "instead" | "rather" | "etc" | "eg" | "ie" | "yet" | "even" | "still"
             | "already" | "ever" | "something" | "anything" | "everything" | "someone" | "anyone"
             | "everyone" | "somebody" | "anybody" | "whatever" | "whichever" | "whoever" | "one's"
-            | "oneself"
+            | "oneself" | "ones"
     )
 }
 
@@ -47,7 +47,9 @@ pub fn is_generic(w: &str) -> bool {
         | "recommended" | "recommend" | "suggest" | "advice" | "advise" | "anyway" | "currently"
         | "now" | "today" | "specific" | "specifically" | "particular" | "good" | "best" | "better"
         | "quick" | "quickly" | "fast" | "overview" | "someone's" | "kind" | "type" | "bit"
-        | "little" | "lot" | "lots"
+        | "little" | "lot" | "lots" | "command" | "syntax" | "option" | "options" | "amount"
+        | "quantity" | "approach" | "technique" | "find" | "locate" | "indicate" | "indicates"
+        | "consider" | "considered" | "location" | "located" | "situated" | "work" | "works"
         // "convert X to Y" asks what "X in Y" asks; "using Y" what "with Y" asks.
         | "convert" | "using"
     )
@@ -62,6 +64,7 @@ pub fn synonym(w: &str) -> Option<&'static str> {
         | "gist" | "condense" | "synopsis" | "summarize" => "summarize",
         "translation" | "translating" | "translated" | "translate" => "translate",
         "enumerate" | "bullet" | "bullets" | "bulleted" | "list" | "listing" | "lists" => "list",
+        "vs" | "versus" => "compare",
         "rephrase" | "paraphrase" | "reword" | "rework" | "rewrite" | "rewording" => "rewrite",
         "proofread" | "proofreading" | "copyedit" => "proofread",
         "categorize" | "categorise" | "classify" | "classification" | "categorization" => {
@@ -74,6 +77,32 @@ pub fn synonym(w: &str) -> Option<&'static str> {
         "compose" | "draft" | "write" | "writing" | "written" => "write",
         "fix" | "repair" | "resolve" | "solve" | "troubleshoot" | "fixing" | "solving" => "fix",
         "issue" | "issues" | "problem" | "problems" | "trouble" => "problem",
+        "mistake" | "mistakes" | "error" | "errors" => "error",
+        "occur" | "occurs" | "occurred" | "occurring" | "happen" | "happens" | "happened"
+        | "happening" => "happen",
+        "symptom" | "symptoms" | "sign" | "signs" => "symptom",
+        "prevent" | "prevents" | "prevented" | "preventing" | "avoid" | "avoids" | "avoiding" => {
+            "avoid"
+        }
+        "fee" | "fees" => "cost",
+        "parcel" | "parcels" | "package" | "packages" => "package",
+        "luggage" | "baggage" | "bag" | "bags" | "suitcase" | "suitcases" => "luggage",
+        "coworker" | "coworkers" | "colleague" | "colleagues" => "colleague",
+        "vacation" | "vacations" | "holiday" | "holidays" => "vacation",
+        "beginner" | "beginners" | "novice" | "novices" | "newbie" | "newbies" => "beginner",
+        "weigh" | "weighs" | "weight" | "weights" | "weighing" => "weigh",
+        "fridge" | "refrigerator" | "refrigerated" | "refrigerate" => "fridge",
+        "pc" | "computer" | "computers" => "computer",
+        "home" | "house" => "home",
+        "news" => "news",
+        "world" | "earth" | "planet" | "globe" => "world",
+        "nation" | "nations" | "country" | "countries" => "country",
+        "config" | "configuration" | "configurations" | "configure" | "configuring"
+        | "configured" | "settings" | "setting" => "config",
+        "calculate" | "calculating" | "calculated" | "calculation" | "calculations" | "compute"
+        | "computing" => "calculate",
+        "example" | "examples" => "example",
+        "edit" | "edits" | "editing" | "update" | "updating" | "updated" => "change",
         "make" | "making" | "create" | "creating" | "build" | "building" | "generate"
         | "generating" | "produce" => "create",
         "purchase" | "buy" | "buying" | "bought" | "purchasing" => "buy",
@@ -88,25 +117,33 @@ pub fn synonym(w: &str) -> Option<&'static str> {
         "difference" | "differences" | "differ" | "different" | "compare" | "comparison"
         | "comparing" => "compare",
         "learn" | "learning" | "study" | "studying" => "learn",
-        "automobile" | "car" | "cars" => "car",
+        "automobile" | "car" | "cars" | "vehicle" | "vehicles" => "car",
         "smartphone" | "phone" | "phones" | "cellphone" => "phone",
         "program" | "programme" | "app" | "application" => "program",
         _ => return None,
     })
 }
 
-/// Canonical words that name the task of a request (its kind of output).
+/// Canonical words that name the task of a request (its kind of output): two requests must name
+/// the same ones ("summarize" never answers "translate" or "write a headline").
 #[rustfmt::skip]
 pub fn is_task(w: &str) -> bool {
     matches!(
         w,
-        "summarize" | "translate" | "list" | "rewrite" | "proofread" | "classify" | "title"
-        | "keyword" | "critique" | "analyze" | "write" | "outline" | "extract" | "simplify"
-        | "expand" | "elaborate" | "shorten" | "sentiment" | "compare" | "reply" | "example"
+        "summarize" | "translate" | "rewrite" | "proofread" | "classify" | "title"
+        | "keyword" | "critique" | "analyze" | "outline" | "extract" | "simplify"
+        | "expand" | "elaborate" | "shorten" | "sentiment" | "reply" | "example"
         | "examples" | "quiz" | "poem" | "haiku" | "joke" | "tweet" | "essay" | "email" | "code"
         | "implement" | "test" | "tests" | "debug" | "refactor" | "optimize"
-        | "calculate" | "estimate" | "predict" | "format" | "table" | "json"
-    )
+        | "estimate" | "predict" | "format" | "table" | "json"
+    ) || is_soft_task(w)
+}
+
+/// Task words that one side may leave implicit: "List the seven continents" asks what "What are
+/// the seven continents?" asks, "Write a haiku about rain" what "haiku: rain" asks. When both
+/// sides name tasks, they must still name the same ones. Not content words.
+pub fn is_soft_task(w: &str) -> bool {
+    matches!(w, "list" | "write" | "create" | "compare" | "calculate")
 }
 
 /// Negation cues (after apostrophe handling: "don't" arrives as "don't").
@@ -145,7 +182,6 @@ const fn soft(name: &'static str) -> Axis {
 pub fn direction(w: &str) -> Option<(Axis, i8)> {
     use std::cmp::Ordering::*;
     let (axis, side) = match w {
-        "from" => (strict("from"), Greater),
         "before" | "prior" | "earlier" | "previously" | "pre" | "until" | "till" => {
             (strict("time"), Less)
         }
@@ -161,17 +197,16 @@ pub fn direction(w: &str) -> Option<(Axis, i8)> {
         | "fall" | "falling" | "minimize" | "minimise" | "minus" | "remove" | "removing"
         | "delete" | "deleting" | "deletion" | "erase" | "exclude" | "excluding" | "except"
         | "drop" | "subtract" => (strict("amount"), Less),
-        "max" | "maximum" | "most" | "highest" | "largest" | "biggest" | "greatest" | "longest"
-        | "top" | "peak" => (strict("extreme"), Greater),
-        "min" | "minimum" | "least" | "lowest" | "smallest" | "shortest" | "bottom" => {
-            (strict("extreme"), Less)
-        }
         "up" | "upward" | "upwards" | "upper" | "uppercase" => (strict("vertical"), Greater),
         "down" | "downward" | "downwards" | "lowercase" => (strict("vertical"), Less),
-        "inside" | "inner" | "internal" | "inbound" | "input" | "import" | "importing"
-        | "incoming" => (strict("inout"), Greater),
-        "outside" | "outer" | "external" | "outbound" | "output" | "export" | "exporting"
-        | "outgoing" | "out" => (strict("inout"), Less),
+        "inside" | "inner" | "internal" | "inbound" | "import" | "importing" | "incoming" => {
+            (strict("inout"), Greater)
+        }
+        "outside" | "outer" | "external" | "outbound" | "export" | "exporting" | "outgoing"
+        | "out" => (strict("inout"), Less),
+        // "What's the output of ..." asks what "What does ... print?" asks.
+        "input" | "inputs" => (soft("io"), Greater),
+        "output" | "outputs" => (soft("io"), Less),
         "enable" | "enabled" | "enabling" | "activate" | "activated" => {
             (strict("onoff"), Greater)
         }
@@ -201,12 +236,11 @@ pub fn direction(w: &str) -> Option<(Axis, i8)> {
         "south" | "southern" => (strict("ns"), Less),
         "east" | "eastern" => (strict("ew"), Greater),
         "west" | "western" => (strict("ew"), Less),
-        "hot" | "hotter" | "warm" | "warmer" | "heat" | "heating" => (strict("temp"), Greater),
-        "cold" | "colder" | "cool" | "cooler" | "cooling" | "freeze" | "freezing" => {
-            (strict("temp"), Less)
+        "hot" | "hotter" | "hottest" | "warm" | "warmer" | "warmest" | "heat" | "heating" => {
+            (strict("temp"), Greater)
         }
-        "big" | "bigger" | "large" | "larger" | "huge" => (strict("size"), Greater),
-        "small" | "smaller" | "tiny" => (strict("size"), Less),
+        "cold" | "colder" | "coldest" | "cool" | "cooler" | "coolest" | "cooling" | "freeze"
+        | "freezing" => (strict("temp"), Less),
         "new" | "newer" | "newest" | "latest" | "recent" | "future" | "next" | "upcoming"
         | "modern" => (strict("age"), Greater),
         "old" | "older" | "oldest" | "earliest" | "past" | "previous" | "ancient" | "legacy" => {
@@ -216,13 +250,14 @@ pub fn direction(w: &str) -> Option<(Axis, i8)> {
         "last" | "final" | "lastly" | "finally" => (strict("order"), Greater),
         "win" | "won" | "winning" | "victory" | "winner" => (strict("outcome"), Greater),
         "lose" | "lost" | "losing" | "loss" | "defeat" | "loser" => (strict("outcome"), Less),
+        // "Is X allowed?" asks what "Can I X?" asks; "allowed" / "blocked" still disagree.
         "pass" | "passed" | "succeed" | "success" | "successful" | "accept" | "accepted"
         | "approve" | "approved" | "allow" | "allowed" | "permit" | "true" | "valid" => {
-            (strict("verdict"), Greater)
+            (soft("verdict"), Greater)
         }
         "fail" | "failed" | "failure" | "failing" | "reject" | "rejected" | "deny" | "denied"
         | "block" | "blocked" | "forbid" | "forbidden" | "false" | "invalid" => {
-            (strict("verdict"), Less)
+            (soft("verdict"), Less)
         }
         "male" | "man" | "men" | "boy" | "boys" | "masculine" => (strict("gender"), Greater),
         "female" | "woman" | "women" | "girl" | "girls" | "feminine" => (strict("gender"), Less),
@@ -236,31 +271,124 @@ pub fn direction(w: &str) -> Option<(Axis, i8)> {
             (soft("threshold"), Greater)
         }
         "below" | "under" | "beneath" | "underneath" => (soft("threshold"), Less),
-        "good" | "better" | "best" | "great" | "excellent" | "advantage" | "advantages" | "benefit"
-        | "benefits" | "pro" | "pros" | "upside" | "upsides" | "positive" | "strength"
-        | "strengths" => (soft("quality"), Greater),
-        "worse" | "worst" | "bad" | "poor" | "disadvantage" | "disadvantages" | "drawback"
-        | "drawbacks" | "con" | "cons" | "downside" | "downsides" | "negative" | "weakness"
-        | "weaknesses" | "risk" | "risks" => (soft("quality"), Less),
-        "fast" | "faster" | "fastest" | "quick" | "quicker" | "quickly" | "rapid" | "speed" => {
-            (soft("speed"), Greater)
-        }
-        "slow" | "slower" | "slowest" | "slowly" => (soft("speed"), Less),
-        "long" | "longer" | "lengthy" => (soft("length"), Greater),
-        "short" | "shorter" | "brief" | "briefly" | "concise" => (soft("length"), Less),
-        "cheap" | "cheaper" | "cheapest" | "inexpensive" | "affordable" => (soft("cost"), Less),
-        "expensive" | "pricier" | "costly" => (soft("cost"), Greater),
         _ => return None,
     };
     Some((axis, if side == Greater { 1 } else { -1 }))
 }
 
-/// Words that relate the content words on either side of them in a fixed order:
-/// "convert X to Y", "X bigger than Y", "flights from X to Y".
+/// A gradable adjective: the scales it can measure ("highest" is a height or an amount,
+/// "tallest" only a height), the end of them it points to, and whether naming it on one side only
+/// already changes the question. Superlatives and comparatives do ("the tallest waterfall" is
+/// not "a waterfall"); plain adjectives on a soft scale do not ("a quick way to ..."). "most" and
+/// "least" measure any scale.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Grade {
+    pub scales: &'static [&'static str],
+    pub side: i8,
+    pub strict: bool,
+}
+
+/// Every scale (most, least, max, min, top ...).
+pub const ANY_SCALE: &[&str] = &["*"];
+
+#[rustfmt::skip]
+pub fn grade(w: &str) -> Option<Grade> {
+    const SIZE: &[&str] = &["size", "amount"];
+    const HIGH: &[&str] = &["height", "amount"];
+    const TALL: &[&str] = &["height"];
+    const GREAT: &[&str] = &["amount", "quality"];
+    const SHORT: &[&str] = &["length", "height", "duration"];
+    const LONG: &[&str] = &["length", "duration"];
+    let g = |scales, side, strict| Some(Grade { scales, side, strict });
+    match w {
+        "most" | "max" | "maximum" | "top" | "peak" => g(ANY_SCALE, 1, true),
+        "least" | "min" | "minimum" | "bottom" => g(ANY_SCALE, -1, true),
+        "big" | "large" | "huge" | "giant" | "massive" | "bigger" | "larger" | "biggest"
+        | "largest" => g(SIZE, 1, true),
+        "small" | "tiny" | "smaller" | "smallest" | "tiniest" => g(SIZE, -1, true),
+        "tall" | "taller" | "tallest" => g(TALL, 1, true),
+        "highest" => g(HIGH, 1, true),
+        "lowest" => g(HIGH, -1, true),
+        "greatest" => g(GREAT, 1, true),
+        "long" | "lengthy" => g(LONG, 1, false),
+        "longer" | "longest" => g(LONG, 1, true),
+        "short" => g(SHORT, -1, false),
+        "shorter" | "shortest" => g(SHORT, -1, true),
+        "brief" | "briefly" | "concise" => g(&["length"], -1, false),
+        "deep" => g(&["depth"], 1, false),
+        "deeper" | "deepest" => g(&["depth"], 1, true),
+        "shallow" => g(&["depth"], -1, false),
+        "shallower" | "shallowest" => g(&["depth"], -1, true),
+        "wide" => g(&["width"], 1, false),
+        "wider" | "widest" => g(&["width"], 1, true),
+        "narrow" => g(&["width"], -1, false),
+        "narrower" | "narrowest" => g(&["width"], -1, true),
+        "heavy" => g(&["weight"], 1, false),
+        "heavier" | "heaviest" => g(&["weight"], 1, true),
+        "lighter" | "lightest" => g(&["weight"], -1, true),
+        // "How far is it from A to B?" asks "What's the distance between A and B?".
+        "far" | "distance" => g(&["distance"], 1, false),
+        "farther" | "further" | "farthest" | "furthest" => g(&["distance"], 1, true),
+        "near" => g(&["distance"], -1, false),
+        "nearer" | "nearest" | "closer" | "closest" => g(&["distance"], -1, true),
+        "strong" => g(&["strength"], 1, false),
+        "stronger" | "strongest" => g(&["strength"], 1, true),
+        "weak" => g(&["strength"], -1, false),
+        "weaker" | "weakest" => g(&["strength"], -1, true),
+        "fast" | "quick" | "quickly" | "rapid" | "rapidly" | "speed" | "speedy" => {
+            g(&["speed"], 1, false)
+        }
+        "faster" | "fastest" | "quicker" | "quickest" => g(&["speed"], 1, true),
+        "slow" | "slowly" => g(&["speed"], -1, false),
+        "slower" | "slowest" => g(&["speed"], -1, true),
+        "cheap" | "cheaply" | "inexpensive" | "affordable" => g(&["cost"], -1, false),
+        "cheaper" | "cheapest" => g(&["cost"], -1, true),
+        "expensive" | "pricey" | "costly" => g(&["cost"], 1, false),
+        "pricier" | "priciest" => g(&["cost"], 1, true),
+        // "the best way to ..." is how requests are phrased, not a constraint on its own.
+        "good" | "better" | "best" | "great" | "excellent" | "ideal" | "optimal" | "advantage"
+        | "advantages" | "benefit" | "benefits" | "pro" | "pros" | "upside" | "upsides"
+        | "positive" | "strength" | "strengths" => g(&["quality"], 1, false),
+        "bad" | "poor" | "disadvantage" | "disadvantages" | "drawback" | "drawbacks" | "con"
+        | "cons" | "downside" | "downsides" | "negative" | "weakness" | "weaknesses" | "risk"
+        | "risks" => g(&["quality"], -1, false),
+        "worse" | "worst" => g(&["quality"], -1, true),
+        _ => None,
+    }
+}
+
+/// Words that give the words around them an ordered role: "convert X to Y", "X bigger than Y",
+/// "flights from X to Y", "miles per gallon", "X instead of Y".
 pub fn is_relation_marker(w: &str) -> bool {
     matches!(
         w,
-        "to" | "into" | "than" | "vs" | "versus" | "from" | "over" | "instead" | "per" | "onto"
+        "to" | "into"
+            | "onto"
+            | "toward"
+            | "towards"
+            | "than"
+            | "from"
+            | "over"
+            | "instead"
+            | "per"
+    )
+}
+
+/// Auxiliaries that invert with the subject of a question ("do I", "can my landlord").
+pub fn is_aux(w: &str) -> bool {
+    matches!(
+        w,
+        "do" | "does"
+            | "did"
+            | "can"
+            | "could"
+            | "should"
+            | "would"
+            | "will"
+            | "must"
+            | "may"
+            | "might"
+            | "shall"
     )
 }
 
@@ -303,6 +431,7 @@ pub fn number_word(w: &str) -> Option<f64> {
         "trillion" => 1e12,
         "half" => 0.5,
         "twice" | "double" => 2.0,
+        "single" => 1.0,
         "triple" | "thrice" => 3.0,
         _ => return None,
     })

@@ -104,7 +104,9 @@ fn split_long(text: &str) -> (String, String) {
     let starts: Vec<usize> = starts.collect();
     for &start in starts.iter().rev().take(MAX_INSTRUCTION_SENTENCES) {
         let sentence = &flat[start..tail];
-        if start == 0 || flat.len() - start > MAX_INSTRUCTION_CHARS || !is_tail_instruction(sentence)
+        if start == 0
+            || flat.len() - start > MAX_INSTRUCTION_CHARS
+            || !is_tail_instruction(sentence)
         {
             break;
         }
@@ -293,7 +295,10 @@ fn footer_start(body: &str) -> Option<usize> {
         }
         let line_start = body[..nl].rfind('\n').map_or(0, |p| p + 1);
         let line = body[line_start..nl].trim();
-        let lines_after = body[nl + 1..].lines().filter(|l| !l.trim().is_empty()).count();
+        let lines_after = body[nl + 1..]
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .count();
         if line == "--" && lines_after <= 4 && line_start > LONG_TEXT_CHARS {
             return Some(line_start);
         }
@@ -413,7 +418,8 @@ fn is_name_line(line: &str) -> bool {
         && line.len() <= 40
         && words.iter().all(|w| {
             w.chars().next().is_some_and(char::is_uppercase)
-                && w.chars().all(|c| c.is_alphabetic() || matches!(c, '.' | '-' | '\''))
+                && w.chars()
+                    .all(|c| c.is_alphabetic() || matches!(c, '.' | '-' | '\''))
         })
 }
 
@@ -600,7 +606,9 @@ mod tests {
         }
         // The same lines inside the text, or prose that merely mentions the topic, stay.
         let (head, tail) = BODY.split_at(BODY.find(" Several").unwrap());
-        let inside = split(&format!("Summarize this:\n\n{head}\nSent from my iPhone\n{tail}"));
+        let inside = split(&format!(
+            "Summarize this:\n\n{head}\nSent from my iPhone\n{tail}"
+        ));
         assert_ne!(inside.document, base.document);
         for last in [
             "The virus was found in 30 samples.",

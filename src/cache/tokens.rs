@@ -9,7 +9,15 @@ pub(super) struct Token<'a> {
     pub raw: &'a str,
     /// First token of a sentence (capitalisation says nothing there).
     pub sentence_start: bool,
+    /// A part of a hyphenated compound ("short" in "short-term"): it modifies the next part, so
+    /// it counts as an ordinary content word, not as a direction, negation or relation word.
+    pub compound: bool,
 }
+
+/// Prefixes that are written with or without a hyphen ("non-stick" / "nonstick").
+const JOINED_PREFIXES: &[&str] = &[
+    "non", "re", "pre", "co", "anti", "multi", "sub", "un", "semi", "mid", "inter", "over",
+];
 
 /// Plausible base forms of an inflected word ("included" -> "include", "include"...).
 pub(super) fn base_forms(w: &str) -> impl Iterator<Item = String> + '_ {
@@ -30,9 +38,149 @@ pub(super) fn base_forms(w: &str) -> impl Iterator<Item = String> + '_ {
     v.into_iter()
 }
 
-/// Light stemming: plural, -ing, -ed, then a final -e ("baking", "baked", "bake" -> "bak").
+/// Words ending in -ly that are not adverbs of a shorter word.
+const LY_WORDS: &[&str] = &[
+    "family",
+    "early",
+    "only",
+    "apply",
+    "reply",
+    "supply",
+    "july",
+    "italy",
+    "fly",
+    "belly",
+    "holy",
+    "rely",
+    "ally",
+    "bully",
+    "jelly",
+    "rally",
+    "silly",
+    "ugly",
+    "lily",
+    "anomaly",
+    "assembly",
+    "monopoly",
+    "butterfly",
+    "comply",
+    "multiply",
+    "imply",
+    "homily",
+    "jolly",
+    "curly",
+    "oily",
+    "hilly",
+    "chilly",
+    "likely",
+    "lonely",
+    "lovely",
+    "friendly",
+    "elderly",
+    "costly",
+    "deadly",
+    "orderly",
+    "scholarly",
+    "reply",
+    "poly",
+    "wholly",
+];
+
+/// Words ending in -our / -ise that are not British spellings of -or / -ize words.
+const OUR_ISE_WORDS: &[&str] = &[
+    "hour",
+    "your",
+    "four",
+    "tour",
+    "pour",
+    "sour",
+    "flour",
+    "our",
+    "devour",
+    "detour",
+    "contour",
+    "velour",
+    "advise",
+    "rise",
+    "wise",
+    "exercise",
+    "promise",
+    "expertise",
+    "noise",
+    "raise",
+    "praise",
+    "otherwise",
+    "surprise",
+    "enterprise",
+    "franchise",
+    "paradise",
+    "premise",
+    "concise",
+    "precise",
+    "revise",
+    "supervise",
+    "televise",
+    "compromise",
+    "merchandise",
+    "arise",
+    "sunrise",
+    "likewise",
+    "clockwise",
+    "disguise",
+    "cruise",
+    "bruise",
+    "poise",
+    "despise",
+    "demise",
+    "chemise",
+    "porpoise",
+    "tortoise",
+    "treatise",
+    "mortise",
+    "anise",
+    "concierge",
+    "advertise",
+    "devise",
+    "incise",
+    "excise",
+    "comprise",
+    "surmise",
+    "improvise",
+];
+
+/// British spellings folded to American ones: colour -> color, organise -> organize,
+/// analyse -> analyze, centre -> center.
+fn american(w: &str) -> String {
+    const RULES: &[(&str, &str, &str)] = &[
+        // (British suffix, American suffix, the suffix of the word's base form)
+        ("isation", "ization", "ise"),
+        ("ised", "ized", "ise"),
+        ("ising", "izing", "ise"),
+        ("ises", "izes", "ise"),
+        ("ise", "ize", "ise"),
+        ("ysed", "yzed", "yse"),
+        ("yse", "yze", "yse"),
+        ("ours", "ors", "our"),
+        ("our", "or", "our"),
+        ("tres", "ters", "tre"),
+        ("tre", "ter", "tre"),
+    ];
+    for (gb, us, base) in RULES {
+        if let Some(stem) = w.strip_suffix(gb) {
+            if stem.len() >= 3 && !OUR_ISE_WORDS.contains(&format!("{stem}{base}").as_str()) {
+                return format!("{stem}{us}");
+            }
+            return w.to_owned();
+        }
+    }
+    w.to_owned()
+}
+
+/// Light stemming: British spelling, -ly adverbs, -ation / -tion nouns of -ate / -t verbs,
+/// plural, -ing, -ed, then a final -e ("baking", "baked", "bake" -> "bak"; "safely" -> "saf";
+/// "dehydration" -> "dehydrat").
 pub(super) fn stem(w: &str) -> String {
-    let mut s = w.to_owned();
+    let mut s = american(w);
     if s.len() > 4 && s.ends_with("ies") {
         s.truncate(s.len() - 3);
         s.push('y');
@@ -48,6 +196,20 @@ pub(super) fn stem(w: &str) -> String {
     {
         s.truncate(s.len() - 1);
     }
+    if s.len() >= 6 && s.ends_with("ly") && !LY_WORDS.contains(&s.as_str()) {
+        let cut = if s.ends_with("ically") {
+            4
+        } else if s.ends_with("ily") {
+            s.replace_range(s.len() - 3.., "y");
+            0
+        } else {
+            2
+        };
+        s.truncate(s.len() - cut);
+    }
+    if s.len() >= 9 && (s.ends_with("ation") || s.ends_with("tion") && !s.ends_with("ition")) {
+        s.truncate(s.len() - 3);
+    }
     for suffix in ["ing", "ed"] {
         if s.len() >= suffix.len() + 3 && s.ends_with(suffix) {
             s.truncate(s.len() - suffix.len());
@@ -61,6 +223,11 @@ pub(super) fn stem(w: &str) -> String {
     }
     if s.len() > 3 && s.ends_with('e') {
         s.truncate(s.len() - 1);
+    }
+    // "calorie" / "calories" -> "calori", "city" / "cities" -> "citi".
+    let b = s.as_bytes();
+    if b.len() > 3 && b[b.len() - 1] == b'y' && !b"aeiou".contains(&b[b.len() - 2]) {
+        s.replace_range(s.len() - 1.., "i");
     }
     s
 }
@@ -177,31 +344,88 @@ pub(super) fn tokenize(text: &str) -> Vec<Token<'_>> {
         }
         let end = chars.get(j).map_or(text.len(), |(p, _)| *p);
         let raw = &text[at..end];
-        let alpha_hyphen = raw.contains('-') && raw.chars().all(|c| c.is_alphabetic() || c == '-');
-        let comma_word = raw.contains(',')
-            && !raw
-                .chars()
-                .next()
-                .is_some_and(|c| c.is_ascii_digit() || lexicon::currency_symbol(c).is_some());
-        if alpha_hyphen || comma_word {
-            let mut first = true;
-            for part in raw.split(['-', ',']).filter(|p| !p.is_empty()) {
-                out.push(Token {
-                    raw: part,
-                    sentence_start: sentence_start && first,
-                });
-                first = false;
-            }
-        } else {
-            out.push(Token {
-                raw: raw.trim_end_matches('\''),
-                sentence_start,
-            });
-        }
+        push_parts(&mut out, text, at, raw, sentence_start);
         sentence_start = false;
         i = j;
     }
     out
+}
+
+/// Pushes the token `raw` (at byte `at` of `text`), split where its parts are words of their own.
+fn push_parts<'a>(out: &mut Vec<Token<'a>>, text: &'a str, at: usize, raw: &'a str, start: bool) {
+    let push = |out: &mut Vec<Token<'a>>, raw: &'a str, first: bool, compound: bool| {
+        out.push(Token {
+            raw,
+            sentence_start: start && first,
+            compound,
+        });
+    };
+    let digit_first = raw.chars().next().is_some_and(|c| c.is_ascii_digit());
+    let alpha_hyphen = raw.contains('-') && raw.chars().all(|c| c.is_alphabetic() || c == '-');
+    let comma_word = raw.contains(',')
+        && !(digit_first
+            || raw
+                .chars()
+                .next()
+                .and_then(lexicon::currency_symbol)
+                .is_some());
+    if alpha_hyphen {
+        let parts: Vec<&str> = raw.split('-').filter(|p| !p.is_empty()).collect();
+        let lower = raw.to_lowercase();
+        // "e-mail", "wi-fi", "non-stick": one word, written either way.
+        let joined = parts.iter().any(|p| p.chars().count() <= 2)
+            || JOINED_PREFIXES
+                .iter()
+                .any(|p| lower.starts_with(&format!("{p}-")));
+        if joined || parts.len() < 2 {
+            push(out, raw, true, false);
+        } else {
+            for (k, part) in parts.into_iter().enumerate() {
+                push(out, part, k == 0, true);
+            }
+        }
+    } else if comma_word {
+        for (k, part) in raw.split(',').filter(|p| !p.is_empty()).enumerate() {
+            push(out, part, k == 0, false);
+        }
+    } else if digit_first && raw.contains('-') && raw.split('-').skip(1).any(is_alpha_word) {
+        // "6-year-old", "12-inch", "4-week": a number and the words it qualifies.
+        for (k, part) in raw.split('-').filter(|p| !p.is_empty()).enumerate() {
+            push(out, part, k == 0, false);
+        }
+    } else if digit_first && is_dimensions(raw) {
+        // "12x14": two numbers.
+        for (k, part) in raw.split(['x', 'X']).enumerate() {
+            push(out, part, k == 0, false);
+        }
+    } else {
+        // A leading minus sign belongs to the number ("-5 °C"), not to an operator.
+        let signed = digit_first
+            && text[..at].ends_with('-')
+            && text[..at - 1]
+                .chars()
+                .next_back()
+                .is_none_or(|c| c.is_whitespace() || matches!(c, '(' | '[' | '=' | ',' | ':'));
+        let raw = if signed {
+            &text[at - 1..at + raw.len()]
+        } else {
+            raw
+        };
+        push(out, raw.trim_end_matches('\''), true, false);
+    }
+}
+
+fn is_alpha_word(s: &str) -> bool {
+    !s.is_empty() && s.chars().all(char::is_alphabetic)
+}
+
+/// "12x14", "1920x1080".
+fn is_dimensions(raw: &str) -> bool {
+    let parts: Vec<&str> = raw.split(['x', 'X']).collect();
+    parts.len() >= 2
+        && parts
+            .iter()
+            .all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_digit() || c == '.'))
 }
 
 /// A number starting at token `i`: (canonical text, tokens used).
@@ -279,7 +503,10 @@ pub(super) fn number_at(tokens: &[Token], i: usize) -> Option<(String, usize)> {
 /// Canonical text of a numeric token ("1,000" -> "1000", "3.0" -> "3", "$5" -> "5 usd",
 /// "5kg" -> "5 kg", "2nd" -> "#2"); versions and dates keep their shape.
 pub(super) fn numeric(raw: &str) -> Option<String> {
-    let mut s = raw;
+    let (sign, mut s) = match raw.strip_prefix('-') {
+        Some(rest) => ("-", rest),
+        None => ("", raw),
+    };
     let mut prefix_unit = None;
     if let Some(c) = s.chars().next() {
         if let Some(u) = lexicon::currency_symbol(c) {
@@ -297,9 +524,15 @@ pub(super) fn numeric(raw: &str) -> Option<String> {
     let (num, suffix) = s.split_at(digits_end);
     let suffix = suffix.to_lowercase();
     let plain: String = num.chars().filter(|c| *c != ',').collect();
-    let mut text = match plain.parse::<f64>() {
-        Ok(v) if num.matches('.').count() <= 1 => fmt_num(v),
-        _ => plain,
+    let (value, suffix) = match plain.parse::<f64>() {
+        // "90k", "$300K": thousands.
+        Ok(v) if suffix == "k" => (Some(v * 1e3), String::new()),
+        Ok(v) => (Some(v), suffix),
+        Err(_) => (None, suffix),
+    };
+    let mut text = match value {
+        Some(v) if num.matches('.').count() <= 1 => format!("{sign}{}", fmt_num(v)),
+        _ => format!("{sign}{plain}"),
     };
     if matches!(suffix.as_str(), "st" | "nd" | "rd" | "th") {
         return Some(format!("#{text}"));
@@ -322,28 +555,49 @@ pub(super) fn fmt_num(v: f64) -> String {
     }
 }
 
-/// The unit or counted noun after a number: (canonical, tokens used).
-pub(super) fn unit_after(tokens: &[Token], i: usize) -> Option<(String, usize)> {
+/// What follows a number.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum After {
+    /// A unit of measure or currency, canonical ("kg", "usd", "°c").
+    Unit(String),
+    /// A counted noun, stemmed ("books" -> "book").
+    Noun(String),
+}
+
+/// The unit or counted noun after a number, and the tokens it takes.
+pub(super) fn unit_after(tokens: &[Token], i: usize) -> Option<(After, usize)> {
     let t = tokens.get(i)?;
     let lower = t.raw.to_lowercase();
-    if lower == "per"
-        && tokens
-            .get(i + 1)
-            .is_some_and(|n| n.raw.eq_ignore_ascii_case("cent"))
-    {
-        return Some(("%".into(), 2));
+    let next = tokens.get(i + 1).map(|n| n.raw.to_lowercase());
+    let next_unit = next.as_deref().and_then(lexicon::unit);
+    match (lower.as_str(), next.as_deref()) {
+        ("per", Some("cent")) => return Some((After::Unit("%".into()), 2)),
+        // "38 degrees Celsius", "10 degrees F": the scale is the unit.
+        ("degree" | "degrees" | "deg", _) => {
+            return Some(
+                match next_unit.filter(|u| matches!(*u, "°c" | "°f" | "k")) {
+                    Some(u) => (After::Unit(u.into()), 2),
+                    None => (After::Unit("°".into()), 1),
+                },
+            )
+        }
+        ("us" | "u.s.", Some("dollar" | "dollars")) => return Some((After::Unit("usd".into()), 2)),
+        _ => {}
     }
     if let Some(u) = lexicon::unit(&lower) {
-        return Some((u.to_owned(), 1));
+        return Some((After::Unit(u.to_owned()), 1));
     }
     if lower.chars().all(char::is_alphabetic)
         && !lexicon::is_stopword(&lower)
         && !lexicon::is_generic(&lower)
         && !lexicon::is_negation(&lower)
         && lexicon::direction(&lower).is_none()
+        && lexicon::grade(&lower).is_none()
     {
         let canon = lexicon::synonym(&lower).map_or_else(|| stem(&lower), str::to_owned);
-        return Some((canon, 1));
+        if !lexicon::is_soft_task(&canon) && !lexicon::is_generic(&canon) {
+            return Some((After::Noun(canon), 1));
+        }
     }
     None
 }

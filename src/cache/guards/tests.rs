@@ -1,0 +1,434 @@
+//! Unit tests of the structural guards: each rule with the near-misses it refuses and the
+//! paraphrases it lets through.
+
+use super::*;
+use GuardMismatch::*;
+
+fn agree(a: &str, b: &str) -> Result<(), GuardMismatch> {
+    let (fa, fb) = (Features::extract(a), Features::extract(b));
+    let ab = fa.agree(&fb);
+    assert_eq!(ab.is_ok(), fb.agree(&fa).is_ok(), "asymmetric: {a} / {b}");
+    ab
+}
+
+fn assert_agree(pairs: &[(&str, &str)]) {
+    for (a, b) in pairs {
+        assert_eq!(agree(a, b), Ok(()), "{a} / {b}");
+    }
+}
+
+fn assert_refused(cases: &[(&str, &str, GuardMismatch)]) {
+    for (a, b, why) in cases {
+        assert_eq!(agree(a, b), Err(*why), "{a} / {b}");
+    }
+}
+
+#[test]
+fn paraphrases_agree() {
+    assert_agree(&[
+        (
+            "How do I reset my password?",
+            "What are the steps to reset my password?",
+        ),
+        ("Convert 5 kilograms to pounds", "convert 5 kg to lb"),
+        (
+            "What is the capital of France?",
+            "Tell me the capital of France.",
+        ),
+        ("Summarize this:", "Please summarize the following article:"),
+        (
+            "Why doesn't my Python script run?",
+            "Why does my Python script not run?",
+        ),
+        ("What's the best way to learn Rust?", "How do I learn Rust?"),
+        (
+            "How much is $20 in euros?",
+            "How much is 20 dollars in euros?",
+        ),
+        ("Give me twenty-five ideas", "Give me 25 ideas"),
+        ("HOW DO I RESET MY PASSWORD", "How do I reset my password?"),
+    ]);
+}
+
+#[test]
+fn near_misses_disagree() {
+    assert_refused(&[
+        (
+            "How many days are in 2 weeks?",
+            "How many days are in 3 weeks?",
+            Numbers,
+        ),
+        ("Convert 5 km to miles", "Convert 5 miles to km", Numbers),
+        (
+            "What is the capital of France?",
+            "What is the capital of Germany?",
+            Entities,
+        ),
+        (
+            "what is the capital of france",
+            "what is the capital of germany",
+            Content,
+        ),
+        (
+            "Is Python a compiled language?",
+            "Is Python not a compiled language?",
+            Negation,
+        ),
+        (
+            "How do I increase my credit score?",
+            "How do I decrease my credit score?",
+            Direction,
+        ),
+        ("Flights from Paris", "Flights to Paris", Relation),
+        ("convert usd to eur", "convert eur to usd", Relation),
+        (
+            "Translate 'good morning' to French",
+            "Translate 'good night' to French",
+            Entities,
+        ),
+        ("Summarize this article:", "Translate this article:", Task),
+        ("How long do cats live?", "How long do dogs live?", Content),
+        (
+            "What is the maximum heart rate?",
+            "What is the minimum heart rate?",
+            Degree,
+        ),
+        ("Call `foo.bar()` first", "Call `foo.baz()` first", Entities),
+    ]);
+}
+
+#[test]
+fn ordered_relations_must_not_swap() {
+    assert_refused(&[
+        (
+            "How do I copy a file from my computer to a remote server with scp?",
+            "How do I copy a file from a remote server to my computer with scp?",
+            Relation,
+        ),
+        (
+            "How do I sync an S3 bucket to a local folder?",
+            "How do I sync a local folder to an S3 bucket?",
+            Relation,
+        ),
+        (
+            "How do I convert a string to an integer in JavaScript?",
+            "How do I convert an integer to a string in JavaScript?",
+            Relation,
+        ),
+        (
+            "Is a dolphin bigger than a shark?",
+            "Is a shark bigger than a dolphin?",
+            Relation,
+        ),
+        (
+            "Why choose tea over coffee?",
+            "Why choose coffee over tea?",
+            Relation,
+        ),
+        (
+            "How many miles per gallon is good?",
+            "How many gallons per mile is good?",
+            Relation,
+        ),
+        (
+            "How much does it cost to ship a 2 kg package from Germany to the US?",
+            "How much does it cost to ship a 2 kg package from the US to Germany?",
+            Relation,
+        ),
+        (
+            "Convert 3 pm Central European Time to Eastern Time.",
+            "Convert 3 pm Eastern Time to Central European Time.",
+            Entities,
+        ),
+        (
+            "How do I configure nginx to redirect HTTP to HTTPS?",
+            "How do I configure nginx to redirect HTTPS to HTTP?",
+            Entities,
+        ),
+        // Without relation words, names keep their order: subject and object.
+        (
+            "Did Argentina beat France in 2022?",
+            "Did France beat Argentina in 2022?",
+            Entities,
+        ),
+    ]);
+    // A side without roles ("between") is no objection; "from" alone is not a direction.
+    assert_agree(&[
+        (
+            "How far is it from Lisbon to Porto?",
+            "What's the distance between Lisbon and Porto?",
+        ),
+        (
+            "How do I get from central London to Heathrow?",
+            "What's the best way to get to Heathrow from central London?",
+        ),
+        (
+            "How do I remove duplicates from a list?",
+            "How do I remove duplicates in a list?",
+        ),
+    ]);
+}
+
+#[test]
+fn swapped_participants_disagree() {
+    assert_refused(&[
+        (
+            "How much notice do I need to give my landlord to end a month-to-month lease?",
+            "How much notice does my landlord need to give to end a month-to-month lease?",
+            Relation,
+        ),
+        (
+            "Can I sue my employer?",
+            "Can my employer sue me?",
+            Relation,
+        ),
+    ]);
+    assert_agree(&[
+        (
+            "How do I tell my boss I'm quitting?",
+            "How should I tell my boss that I'm quitting?",
+        ),
+        (
+            "Can my landlord raise my rent?",
+            "Is my landlord allowed to raise my rent?",
+        ),
+        ("Can you explain recursion?", "Explain recursion."),
+    ]);
+}
+
+#[test]
+fn unit_conversions_keep_their_direction() {
+    assert_refused(&[
+        (
+            "How many ounces are in a pound?",
+            "How many pounds are in an ounce?",
+            Relation,
+        ),
+        (
+            "How many liters are in a gallon?",
+            "How many gallons are in a liter?",
+            Relation,
+        ),
+    ]);
+    assert_agree(&[
+        ("How many ounces are in a pound?", "ounces per pound?"),
+        (
+            "How many liters are in a gallon?",
+            "What is one gallon in liters?",
+        ),
+        ("How many liters are in a gallon?", "gallon to liters"),
+        (
+            "Convert 100 Fahrenheit to Celsius",
+            "What is 100 Fahrenheit in Celsius?",
+        ),
+        ("Is 38 C a fever?", "Is 38 degrees Celsius a fever?"),
+    ]);
+}
+
+#[test]
+fn operators_of_inline_math_and_code_must_match() {
+    assert_refused(&[
+        (
+            "Solve for x: 2x + 5 = 17",
+            "Solve for x: 2x - 5 = 17",
+            Operators,
+        ),
+        (
+            "Simplify (x^2 - 9) / (x - 3).",
+            "Simplify (x^2 - 9) / (x + 3).",
+            Operators,
+        ),
+        (
+            "Why is `x > 0` false here?",
+            "Why is `x < 0` false here?",
+            Operators,
+        ),
+        ("Is x > 0 if x = 2?", "Is x < 0 if x = 2?", Operators),
+        ("What is 17 times 23?", "What is 17 plus 23?", Operators),
+    ]);
+    assert_agree(&[
+        ("Solve 2x + 5 = 17", "solve 2x+5=17"),
+        ("Calculate 17 × 23.", "What is 17 multiplied by 23?"),
+        (
+            "Simplify (x^2 - 9) / (x - 3).",
+            "Simplify (x^2 - 9)/(x - 3)",
+        ),
+        ("What is 3/4 divided by 2/3?", "Divide 3/4 by 2/3."),
+        // A dash between words and hyphens inside words are not operators.
+        (
+            "Hiking at 10°C - what clothes should I wear?",
+            "What clothes should I wear for hiking at 10°C?",
+        ),
+    ]);
+    assert_eq!(agree("Is -5 °C cold?", "Is 5 °C cold?"), Err(Numbers));
+}
+
+#[test]
+fn degrees_must_be_compatible() {
+    assert_refused(&[
+        (
+            "What's the cheapest way to travel between Paris and Amsterdam?",
+            "What's the fastest way to travel between Paris and Amsterdam?",
+            Degree,
+        ),
+        (
+            "What is the largest lake in Africa?",
+            "What is the smallest lake in Africa?",
+            Degree,
+        ),
+        (
+            "What is the tallest building in Dubai?",
+            "What is the largest building in Dubai?",
+            Degree,
+        ),
+        (
+            "What is the longest river in Africa?",
+            "What is a river in Africa?",
+            Degree,
+        ),
+        (
+            "What's the most expensive car?",
+            "What's the cheapest car?",
+            Degree,
+        ),
+    ]);
+    assert_agree(&[
+        (
+            "What is the tallest waterfall in the world?",
+            "What's the highest waterfall in the world?",
+        ),
+        (
+            "What's the largest desert in the world?",
+            "Which desert is the biggest in the world?",
+        ),
+        (
+            "What's a cheaper laptop than a MacBook?",
+            "What's a less expensive laptop than a MacBook?",
+        ),
+        ("What's the best way to learn Rust?", "How do I learn Rust?"),
+        ("Give me a quick summary of Hamlet.", "Summarize Hamlet."),
+    ]);
+}
+
+#[test]
+fn modifiers_and_compounds() {
+    assert_refused(&[
+        (
+            "How are short-term capital gains taxed?",
+            "How are capital gains taxed?",
+            Content,
+        ),
+        (
+            "How are short-term capital gains taxed?",
+            "How are long-term capital gains taxed?",
+            Content,
+        ),
+    ]);
+    assert_agree(&[
+        (
+            "How do I send an e-mail in Python?",
+            "How do I send an email in Python?",
+        ),
+        (
+            "Is a non-stick pan dishwasher safe?",
+            "Is a nonstick pan dishwasher safe?",
+        ),
+        ("What is a p-value?", "p value meaning"),
+        (
+            "Why won't my printer connect to Wi-Fi?",
+            "why won't my printer connect to wifi",
+        ),
+        ("What colour is the sky?", "What color is the sky?"),
+    ]);
+}
+
+#[test]
+fn numbers_compare_by_unit_and_counted_noun() {
+    assert_refused(&[
+        (
+            "A recipe with 3 eggs and 2 cups of milk",
+            "A recipe with 2 eggs and 3 cups of milk",
+            Numbers,
+        ),
+        (
+            "Can I use the same promo code on more than one order?",
+            "Can I use more than one promo code on a single order?",
+            Numbers,
+        ),
+        ("What is 2 km in miles?", "What is 2 km in feet?", Numbers),
+    ]);
+    assert_agree(&[
+        (
+            "What is my BMI if I'm 175 cm tall and weigh 70 kg?",
+            "I weigh 70 kg and I'm 175 cm tall. What's my BMI?",
+        ),
+        (
+            "What does one cup of flour weigh in grams?",
+            "What does a cup of flour weigh in grams?",
+        ),
+        (
+            "How much house can I afford on $90k?",
+            "How much house can I afford on $90,000?",
+        ),
+        (
+            "screen time for a 6-year-old",
+            "screen time for a six year old",
+        ),
+        (
+            "In under 50 words, describe Rome.",
+            "Describe Rome in less than 50 words.",
+        ),
+        (
+            "Suggest 5 books about chess.",
+            "Recommend five chess books.",
+        ),
+    ]);
+}
+
+#[test]
+fn tasks_may_be_implicit_but_not_different() {
+    assert_agree(&[
+        (
+            "List the seven continents.",
+            "What are the seven continents?",
+        ),
+        ("Write a haiku about autumn rain.", "haiku: autumn rain"),
+        ("TCP vs UDP", "What is the difference between TCP and UDP?"),
+        (
+            "Please summarize this news article.",
+            "Summarize the following article:",
+        ),
+    ]);
+    assert_refused(&[
+        (
+            "Summarize this article:",
+            "List the key facts of this article:",
+            Task,
+        ),
+        (
+            "Summarize this article:",
+            "Write a headline for this article:",
+            Task,
+        ),
+    ]);
+}
+
+#[test]
+fn numbers_are_canonical() {
+    let f = Features::extract("Spend $1,000 on 3.0 kg and 5% of two hundred twelve, the 2nd");
+    let numbers: Vec<String> = f.numbers.iter().map(|n| format!("{n:?}")).collect();
+    assert_eq!(numbers, ["1000 usd", "3 kg", "5 %", "212", "#2"]);
+}
+
+#[test]
+fn stems_fold_inflections() {
+    assert_eq!(stem("baking"), stem("bake"));
+    assert_eq!(stem("passwords"), stem("password"));
+    assert_eq!(stem("running"), "run");
+    assert_eq!(stem("safely"), stem("safe"));
+    assert_eq!(stem("dehydration"), stem("dehydrated"));
+    assert_eq!(stem("calories"), stem("calorie"));
+    assert_eq!(stem("organise"), stem("organize"));
+    assert_eq!(stem("exercising"), stem("exercise"));
+    assert_ne!(stem("question"), stem("quest"));
+}
