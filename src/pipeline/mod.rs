@@ -323,6 +323,7 @@ pub async fn embeddings(
         Err(e) => Err(e),
         Ok(plan) => {
             meta.route = Some(plan.route_name.clone());
+            ctx.span.record("route", &*plan.route_name);
             match s.router.embeddings(&plan, &body, &s.providers).await {
                 Ok((target, value, attempts, ms)) => {
                     meta.target = Some(target);
