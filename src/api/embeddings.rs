@@ -29,7 +29,12 @@ pub async fn create(State(s): State<Arc<AppState>>, req: Request) -> Response {
     async move {
         let (body, model) = match parse(&s, req).await {
             Ok(x) => x,
-            Err(e) => return e.into_response(),
+            Err(e) => {
+                // Refused before the pipeline: the status goes on the span here.
+                let resp = e.into_response();
+                tracing::Span::current().record("status", resp.status().as_u16());
+                return resp;
+            }
         };
         let ctx = RequestCtx {
             request_id,
