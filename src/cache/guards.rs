@@ -40,14 +40,14 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use super::lexicon::{self, Axis};
 use super::tokens::{
-    contains_at_boundary, is_shaped, number_at, quoted_spans, replace_ci, stem, tokenize,
+    contains_at_boundary, is_shaped, number_at, numeric, quoted_spans, replace_ci, stem, tokenize,
     unit_after, After, Token,
 };
 use quantities::{bound_at, degrees_agree, numbers_agree, ordinal, Degree, Number};
 use relations::{Participants, Slot};
 use words::{
     content_word, direction_of, entity_of, is_document_reference, is_name, is_shouting,
-    is_stopword_acronym, marker_name, normalize, push_name, PHRASE_WORDS,
+    is_stopword_acronym, marker_name, normalize, push_name, DETERMINERS, PHRASE_WORDS,
 };
 
 /// Why two texts are not interchangeable.
@@ -93,6 +93,8 @@ pub struct Features {
     degrees: Vec<Degree>,
     /// Every unit named, with a number or without ("5 km to miles": km, mi).
     units: BTreeSet<String>,
+    /// The units asked for ("how many days", "what year").
+    asked_units: BTreeSet<String>,
     /// Source / target roles per word (see [`relations`]).
     roles: BTreeMap<String, u8>,
     participants: Participants,
@@ -105,8 +107,14 @@ pub struct Features {
     words: Vec<String>,
     /// Lower-cased text with collapsed whitespace, for containment checks of quoted spans.
     flat: String,
+    /// Quoted or code spans in the text.
+    quotes: usize,
+    /// Asks to find, get or show something (not to make it): see [`tasks_agree`].
+    retrieval: bool,
     /// While extracting: the bound ("more than", "under") the next number carries.
     bound: Option<&'static str>,
+    /// While extracting: the name run being read, by its last token ("New York City").
+    run: Option<(usize, String)>,
 }
 
 impl Features {
@@ -127,6 +135,7 @@ impl Features {
             ..Features::default()
         };
         f.entities.extend(quoted_spans(text));
+        f.quotes = f.entities.len();
         let tokens = tokenize(text);
         f.operators = math::operators(text, &tokens);
         f.participants = relations::participants(&tokens, |t| content_word(&normalize(t.raw)));
@@ -138,6 +147,11 @@ impl Features {
                 slots.push(Slot::Break);
             }
             i = f.extract_at(&tokens, i, shouting, &mut slots);
+            // A name is one word for the roles, placed at its end (its head).
+            if f.run.as_ref().is_some_and(|(end, _)| *end < i) {
+                let (_, run) = f.run.take().unwrap_or_default();
+                slots.push(Slot::Key(run));
+            }
         }
         f.entities.dedup();
         f.roles = relations::roles(&slots);
@@ -156,6 +170,20 @@ impl Features {
     /// The content words, with the word pairs of `self` that `other` writes as one word joined.
     fn content_against(&self, other: &Features) -> BTreeSet<String> {
         let mut content = self.content.clone();
+        // "Solve for x: 2x + 5 = 17" / "solve 2x+5=17": the variable is in the other's math.
+        let variable = |w: &String| {
+            let mut chars = w.chars();
+            let (Some(c), None) = (chars.next(), chars.next()) else {
+                return false;
+            };
+            !other.operators.is_empty()
+                && other
+                    .flat
+                    .as_bytes()
+                    .windows(2)
+                    .any(|p| p[0].is_ascii_digit() && char::from(p[1]) == c)
+        };
+        content.retain(|w| other.content.contains(w) || !variable(w));
         for (joined, [a, b]) in &self.pairs {
             if other.content.contains(joined) && !self.content.contains(joined) {
                 content.remove(a);
@@ -190,7 +218,7 @@ impl Features {
             return i + used;
         }
         let word = normalize(tok.raw);
-        if self.unit_word(tok, &word, slots) {
+        if self.unit_word(tokens, i, &word, slots) {
             return i + 1;
         }
         if is_shaped(tok.raw) || (!shouting && is_stopword_acronym(tok.raw)) {
@@ -200,10 +228,16 @@ impl Features {
         self.words.push(word.clone());
         if is_name(tok) {
             if let Some(run) = push_name(&mut self.entities, tokens, i) {
-                slots.push(Slot::Key(run));
+                let end = i + run.split(' ').count() - 1;
+                self.run = Some((end, run));
             }
         }
         if tok.compound {
+            // "chemical-free" asks what "without chemicals" asks.
+            if word == "free" && i > 0 && tokens[i - 1].compound {
+                self.negations += 1;
+                return i + 1;
+            }
             // "short-term", "long-term", "high-protein": a modifier, whatever its parts are.
             if !lexicon::is_stopword(&word) && !lexicon::is_generic(&word) {
                 let canon = lexicon::synonym(&word).map_or_else(|| stem(&word), str::to_owned);
@@ -228,7 +262,8 @@ impl Features {
 
     /// "in EUR", "to miles", "a pound": a unit named without a number (not "am" in "am I",
     /// "min" for minimum, "second" the ordinal).
-    fn unit_word(&mut self, tok: &Token, word: &str, slots: &mut Vec<Slot>) -> bool {
+    fn unit_word(&mut self, tokens: &[Token], i: usize, word: &str, slots: &mut Vec<Slot>) -> bool {
+        let tok = &tokens[i];
         let Some(u) = lexicon::unit(word).filter(|_| {
             (word.len() >= 2 || tok.raw == "C" || tok.raw == "F")
                 && !lexicon::is_stopword(word)
@@ -250,6 +285,10 @@ impl Features {
             unit: u.into(),
             quantity,
         });
+        let asked = |w: &str| matches!(w, "many" | "much" | "what" | "which");
+        if i > 0 && asked(&normalize(tokens[i - 1].raw)) {
+            self.asked_units.insert(u.into());
+        }
         self.units.insert(u.into());
         self.words.push(word.to_owned());
         true
@@ -276,7 +315,18 @@ impl Features {
         word: &str,
         slots: &mut Vec<Slot>,
     ) -> Option<usize> {
-        let marker = lexicon::is_relation_marker(word);
+        let after_thing = matches!(slots.last(), Some(Slot::Key(_) | Slot::Unit { .. }));
+        let thing = |t: &Token| {
+            let w = normalize(t.raw);
+            DETERMINERS.contains(&w.as_str())
+                || matches!(w.as_str(), "a" | "an")
+                || is_name(t)
+                || is_shaped(t.raw)
+                || lexicon::unit(&w).is_some()
+                || numeric(t.raw).is_some()
+        };
+        let marker = lexicon::is_relation_marker(word)
+            && !(word == "to" && relations::is_infinitive(tokens, i, after_thing, thing));
         if marker {
             slots.push(Slot::Marker(marker_name(word)));
         }
@@ -333,6 +383,35 @@ impl Features {
         if is_document_reference(tokens, i, word) {
             return i + 1;
         }
+        if RETRIEVAL_VERBS.contains(&word) {
+            self.retrieval = true;
+        }
+        // "JSON format", "fraction form", "calorie count", "bullet points": the word before
+        // says it; "the number of seconds" asks what "how many seconds" asks.
+        let after_thing = matches!(slots.last(), Some(Slot::Key(_) | Slot::Unit { .. }));
+        // ("the number of", not "the atomic number of")
+        let before_of = tokens.get(i + 1).is_some_and(|t| t.raw == "of") && !after_thing;
+        let after_bullet = i > 0 && normalize(tokens[i - 1].raw).starts_with("bullet");
+        if (matches!(word, "format" | "form" | "formatted" | "count") && after_thing)
+            || (matches!(word, "number" | "numbers") && before_of)
+            || (matches!(word, "point" | "points") && after_bullet)
+        {
+            return i + 1;
+        }
+        // Nouns that point at a quoted span say nothing the span does not: "the expression
+        // 'bite the bullet'", "this shell command: `ls -la`".
+        if self.quotes > 0 && SPAN_NOUNS.contains(&word) {
+            return i + 1;
+        }
+        // "How do you say 'thank you' in Spanish?" asks for a translation.
+        let says_in =
+            word == "say" && self.quotes > 0 && tokens[i + 1..].iter().any(|t| t.raw == "in");
+        if says_in {
+            self.tasks.insert("translate".into());
+            self.content.insert("translate".into());
+            slots.push(Slot::Key("translate".into()));
+            return i + 1;
+        }
         if let Some(canon) = content_word(word) {
             if lexicon::is_task(&canon) || lexicon::is_task(word) {
                 self.tasks.insert(canon.clone());
@@ -341,7 +420,11 @@ impl Features {
                 self.content.insert(canon.clone());
                 slots.push(Slot::Key(canon));
             }
-        } else if !(lexicon::is_generic(word) || PHRASE_WORDS.contains(&word)) {
+        } else if lexicon::is_generic(word) {
+            slots.push(Slot::Frame);
+        } else if DETERMINERS.contains(&word) {
+            slots.push(Slot::Det);
+        } else if !PHRASE_WORDS.contains(&word) {
             slots.push(Slot::Break);
         }
         i + 1
@@ -416,17 +499,26 @@ impl Features {
                 None => return None,
             },
         };
+        // "175 cm tall", "3 m long": a measurement, not a constraint.
+        let lower = |k: usize| normalize(tokens[k].raw);
+        let measured =
+            i >= 2 && lexicon::unit(&lower(i - 1)).is_some() && number_at(tokens, i - 2).is_some();
+        if measured {
+            return Some(i + used);
+        }
+        // "How tall is ...?" asks for a height: no end of the scale is preferred.
+        let asked = i >= 1 && lower(i - 1) == "how";
         self.degrees.push(Degree {
             scales: grade.scales.iter().map(|s| (*s).to_owned()).collect(),
             side: if flip { -grade.side } else { grade.side },
-            strict,
+            strict: strict && !asked,
         });
         Some(i + used)
     }
 
     /// Ok when `self` and `other` may share an answer, else the first guard that disagrees.
     pub fn agree(&self, other: &Features) -> Result<(), GuardMismatch> {
-        if !numbers_agree(self, other) || self.units != other.units {
+        if !numbers_agree(self, other) || !units_agree(self, other) {
             return Err(GuardMismatch::Numbers);
         }
         if self.operators != other.operators {
@@ -454,7 +546,7 @@ impl Features {
         {
             return Err(GuardMismatch::Relation);
         }
-        if !tasks_agree(&self.tasks, &other.tasks) {
+        if !tasks_agree(self, other) {
             return Err(GuardMismatch::Task);
         }
         if self.content != other.content
@@ -481,8 +573,9 @@ impl Features {
 }
 
 /// Task words: the same ones, except that the soft ones ([`lexicon::is_soft_task`]) may be
-/// implicit on one side; "write" and "create" ask for the same thing.
-fn tasks_agree(a: &BTreeSet<String>, b: &BTreeSet<String>) -> bool {
+/// implicit on one side; "write" and "create" ask for the same thing, but not for what "find" or
+/// "get" asks ("How do I create a file?" / "How do I find a file?").
+fn tasks_agree(a: &Features, b: &Features) -> bool {
     let strong = |t: &BTreeSet<String>| -> BTreeSet<String> {
         t.iter()
             .filter(|w| !lexicon::is_soft_task(w))
@@ -495,9 +588,78 @@ fn tasks_agree(a: &BTreeSet<String>, b: &BTreeSet<String>) -> bool {
             .cloned()
             .collect()
     };
-    let (sa, sb) = (soft(a), soft(b));
-    strong(a) == strong(b) && (sa.is_empty() || sb.is_empty() || sa == sb)
+    let makes = |f: &Features| f.tasks.contains("write") || f.tasks.contains("create");
+    let made_or_found = |x: &Features, y: &Features| makes(x) && !makes(y) && y.retrieval;
+    let (sa, sb) = (soft(&a.tasks), soft(&b.tasks));
+    strong(&a.tasks) == strong(&b.tasks)
+        && (sa.is_empty() || sb.is_empty() || sa == sb)
+        && !made_or_found(a, b)
+        && !made_or_found(b, a)
 }
+
+/// The same units, except that a unit of time asked for without a number ("How many *days* can
+/// I keep soup?", "What *year* did ...?") may stand for "how long" / "when" on the other side,
+/// when that side names no unit of time itself.
+fn units_agree(a: &Features, b: &Features) -> bool {
+    let time = |u: &String| {
+        matches!(
+            u.as_str(),
+            "s" | "min" | "h" | "day" | "week" | "month" | "year"
+        )
+    };
+    let only_asked_time = |x: &Features, y: &Features| {
+        x.units
+            .difference(&y.units)
+            .all(|u| time(u) && x.asked_units.contains(u))
+            && !y.asked_units.iter().any(time)
+    };
+    a.units == b.units
+        || (b.units.is_subset(&a.units) && only_asked_time(a, b))
+        || (a.units.is_subset(&b.units) && only_asked_time(b, a))
+}
+
+/// What a quoted or code span may be called.
+const SPAN_NOUNS: &[&str] = &[
+    "expression",
+    "expressions",
+    "phrase",
+    "phrases",
+    "idiom",
+    "idioms",
+    "saying",
+    "sentence",
+    "sentences",
+    "word",
+    "words",
+    "paragraph",
+    "snippet",
+    "code",
+    "command",
+    "shell",
+    "query",
+    "function",
+    "formula",
+    "error",
+    "message",
+    "line",
+    "statement",
+    "regex",
+    "regexp",
+    "pattern",
+    "equation",
+    "script",
+    "verb",
+    "noun",
+    "term",
+    "quote",
+    "text",
+];
+
+/// Verbs that ask for something that exists rather than for something to be made.
+const RETRIEVAL_VERBS: &[&str] = &[
+    "find", "finding", "locate", "get", "getting", "check", "see", "show", "look", "search",
+    "lookup", "retrieve", "fetch", "open",
+];
 
 /// Entities found as entities on both sides must come in the same order ("Did Argentina beat
 /// France?" is not "Did France beat Argentina?"), unless every one of them has exactly one

@@ -24,7 +24,8 @@ pub fn is_stopword(w: &str) -> bool {
             | "instead" | "rather" | "etc" | "eg" | "ie" | "yet" | "even" | "still"
             | "already" | "ever" | "something" | "anything" | "everything" | "someone" | "anyone"
             | "everyone" | "somebody" | "anybody" | "whatever" | "whichever" | "whoever" | "one's"
-            | "oneself" | "ones"
+            | "oneself" | "ones" | "i'm" | "i've" | "i'd" | "i'll" | "you're" | "you've" | "we're"
+            | "we've" | "they're" | "they've"
     )
 }
 
@@ -50,6 +51,7 @@ pub fn is_generic(w: &str) -> bool {
         | "little" | "lot" | "lots" | "command" | "syntax" | "option" | "options" | "amount"
         | "quantity" | "approach" | "technique" | "find" | "locate" | "indicate" | "indicates"
         | "consider" | "considered" | "location" | "located" | "situated" | "work" | "works"
+        | "turn" | "try"
         // "convert X to Y" asks what "X in Y" asks; "using Y" what "with Y" asks.
         | "convert" | "using"
     )
@@ -307,6 +309,12 @@ pub fn grade(w: &str) -> Option<Grade> {
         | "largest" => g(SIZE, 1, true),
         "small" | "tiny" | "smaller" | "smallest" | "tiniest" => g(SIZE, -1, true),
         "tall" | "taller" | "tallest" => g(TALL, 1, true),
+        // The nouns of a scale ask for a measure: "the height of" = "how tall".
+        "height" => g(TALL, 1, false),
+        "size" => g(SIZE, 1, false),
+        "length" => g(LONG, 1, false),
+        "depth" => g(&["depth"], 1, false),
+        "width" => g(&["width"], 1, false),
         "highest" => g(HIGH, 1, true),
         "lowest" => g(HIGH, -1, true),
         "greatest" => g(GREAT, 1, true),
@@ -486,6 +494,17 @@ pub fn unit(w: &str) -> Option<&'static str> {
         "v" | "volt" | "volts" => "v",
         "mph" => "mph",
         "kph" | "kmh" => "km/h",
+        "kbps" => "kbps",
+        "mbps" => "mbps",
+        "gbps" => "gbps",
+        "m²" | "m2" | "sqm" => "m2",
+        "ft²" | "ft2" | "sqft" => "ft2",
+        // "daily" asks per day, as "a day" / "per day" do.
+        "daily" => "day",
+        "hourly" => "h",
+        "weekly" => "week",
+        "monthly" => "month",
+        "yearly" | "annually" | "annual" => "year",
         "am" | "a.m." => "am",
         "pm" | "p.m." => "pm",
         _ => return None,

@@ -31,6 +31,11 @@ pub(super) fn base_forms(w: &str) -> impl Iterator<Item = String> + '_ {
                 }
                 if suffix == "ing" || suffix == "ed" {
                     v.push(format!("{stem}e"));
+                    // "getting" -> "get", "stopped" -> "stop"
+                    let b = stem.as_bytes();
+                    if b.len() >= 4 && b[b.len() - 1] == b[b.len() - 2] {
+                        v.push(stem[..stem.len() - 1].to_owned());
+                    }
                 }
             }
         }
@@ -447,7 +452,7 @@ pub(super) fn number_at(tokens: &[Token], i: usize) -> Option<(String, usize)> {
     }
     let lower = raw.to_lowercase();
     let first = lexicon::number_word(&lower)?;
-    if lower == "one" && i > 0 {
+    if lower == "one" && i > 0 && !tokens[i].compound {
         // "which one", "this one", "each one": a pronoun, not a count.
         let prev = tokens[i - 1].raw.to_lowercase();
         if matches!(
@@ -525,8 +530,14 @@ pub(super) fn numeric(raw: &str) -> Option<String> {
     let suffix = suffix.to_lowercase();
     let plain: String = num.chars().filter(|c| *c != ',').collect();
     let (value, suffix) = match plain.parse::<f64>() {
-        // "90k", "$300K": thousands.
-        Ok(v) if suffix == "k" => (Some(v * 1e3), String::new()),
+        // "90k", "$300K": thousands (a round number or money; "401k" is a name).
+        Ok(v) if suffix == "k" && (prefix_unit.is_some() || v % 5.0 == 0.0) => {
+            (Some(v * 1e3), String::new())
+        }
+        // "59½": a vulgar fraction.
+        Ok(v) if vulgar_fraction(&suffix).is_some() => {
+            (Some(v + vulgar_fraction(&suffix).unwrap_or(0.0)), String::new())
+        }
         Ok(v) => (Some(v), suffix),
         Err(_) => (None, suffix),
     };
@@ -545,6 +556,17 @@ pub(super) fn numeric(raw: &str) -> Option<String> {
         text = format!("{text} {unit}");
     }
     Some(text)
+}
+
+fn vulgar_fraction(s: &str) -> Option<f64> {
+    Some(match s {
+        "½" => 0.5,
+        "¼" => 0.25,
+        "¾" => 0.75,
+        "⅓" => 1.0 / 3.0,
+        "⅔" => 2.0 / 3.0,
+        _ => return None,
+    })
 }
 
 pub(super) fn fmt_num(v: f64) -> String {
@@ -582,6 +604,12 @@ pub(super) fn unit_after(tokens: &[Token], i: usize) -> Option<(After, usize)> {
             )
         }
         ("us" | "u.s.", Some("dollar" | "dollars")) => return Some((After::Unit("usd".into()), 2)),
+        // "20 square meters", "50 sq ft": an area.
+        ("square" | "sq", _) => {
+            if let Some(u @ ("m" | "ft" | "km" | "mi" | "cm" | "in" | "yd")) = next_unit {
+                return Some((After::Unit(format!("{u}2")), 2));
+            }
+        }
         _ => {}
     }
     if let Some(u) = lexicon::unit(&lower) {

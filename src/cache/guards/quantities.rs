@@ -164,6 +164,8 @@ pub(super) fn numbers_agree(fa: &Features, fb: &Features) -> bool {
 /// only is fine on a soft scale ("a quick way" / "a way"), but not a superlative or comparative,
 /// and not two different constraints ("cheapest" / "fastest").
 pub(super) fn degrees_agree(a: &[Degree], b: &[Degree]) -> bool {
+    // "a good way", "the best way": how requests are phrased, unless opposed ("bad").
+    let framing = |d: &Degree| !d.strict && d.side > 0 && d.scales == ["quality"];
     let unmatched = |xs: &[Degree], ys: &[Degree]| -> Option<Vec<bool>> {
         let mut strict = Vec::new();
         for x in xs {
@@ -174,7 +176,9 @@ pub(super) fn degrees_agree(a: &[Degree], b: &[Degree]) -> bool {
             if !overlapping.is_empty() {
                 return None;
             }
-            strict.push(x.strict);
+            if !framing(x) {
+                strict.push(x.strict);
+            }
         }
         Some(strict)
     };

@@ -4,10 +4,14 @@
 //! same words; only their roles differ. Every content word, name and unit gets the roles the
 //! relation markers around it give it:
 //!
-//! * the phrase after `from` is a **source**; the phrase after `to` / `into` / `onto` /
-//!   `towards` / `than` / `over` / `instead of` is a **target**, and the phrase right before
-//!   those markers is a source ("usd to eur", "tea over coffee"); "X per Y" measures X in one Y,
-//!   so X is the target and Y the source ("ounces per pound" = "ounces in a pound");
+//! * the noun phrase after `from` is a **source**; the one after `to` / `into` / `onto` /
+//!   `towards` / `than` / `over` / `instead of` is a **target**, and the one right before those
+//!   markers is a source ("usd to eur", "tea over coffee"); "X per Y" measures X in one Y, so X
+//!   is the target and Y the source ("ounces per pound" = "ounces in a pound"). Only the head
+//!   of a phrase (its last word: "a remote *server*") gets the role, and a `to` after a framing
+//!   word or at the start of a clause ("the command to delete ...", "how to ...") is an
+//!   infinitive, not a relation; a phrase ends at a second determiner ("to load *a* file" is a
+//!   verb and its object);
 //! * units: a unit with a quantity ("5 kg", "a pound", "one gallon") is a source, a unit asked
 //!   for ("how many ounces", "... in liters", "to km") a target, so "how many ounces are in a
 //!   pound" is not "how many pounds are in an ounce".
@@ -16,9 +20,9 @@
 //! word without a role on one side (a paraphrase that says "between X and Y") is no objection.
 //!
 //! The **participants** of a question swap too: "do I need to give my landlord notice" /
-//! "does my landlord need to give (me) notice". The subject is read from the inverted question
-//! ("do I", "can my employer") or a sentence-initial "I"/"we"; when each side's subject is a
-//! participant the other side names elsewhere, the roles are swapped.
+//! "does my landlord need to give (me) notice". The subject is read from an inverted question
+//! in the first sentence ("do I", "can my employer"); when each side's subject is a participant
+//! the other side names elsewhere, the roles are swapped.
 
 use std::collections::BTreeMap;
 
@@ -32,7 +36,7 @@ pub(super) enum Slot {
     Key(String),
     /// A unit; `quantity` when a number or an article measures it ("5 kg", "a pound").
     Unit { unit: String, quantity: bool },
-    /// A relation marker ("to", "from", "than", ...).
+    /// A relation marker ("to", "from", "than", ...); not an infinitive `to`.
     Marker(&'static str),
     /// "in", which relates units ("5 km in miles", "ounces in a pound").
     In,
@@ -40,6 +44,11 @@ pub(super) enum Slot {
     HowMany,
     /// "a" / "an": the unit that follows is a quantity.
     Article,
+    /// Another determiner ("the", "my", "this"): starts a noun phrase.
+    Det,
+    /// A framing word ("way", "command", "steps"): inside a phrase, but a `to` after it is an
+    /// infinitive.
+    Frame,
     /// Anything that ends a noun phrase: punctuation, verbs of the framing, conjunctions.
     Break,
 }
@@ -47,52 +56,55 @@ pub(super) enum Slot {
 const SOURCE: u8 = 1;
 const TARGET: u8 = 2;
 
+/// A `to` that starts an infinitive ("the command to delete ...", "how to ...", "need to go"):
+/// nothing that names a thing before it, and a plain word after it.
+pub(super) fn is_infinitive(
+    tokens: &[Token],
+    i: usize,
+    after_thing: bool,
+    thing: impl Fn(&Token) -> bool,
+) -> bool {
+    !after_thing && tokens.get(i + 1).is_some_and(|t| !thing(t))
+}
+
 /// Roles per key: a bit set of SOURCE / TARGET.
 pub(super) fn roles(slots: &[Slot]) -> BTreeMap<String, u8> {
     let mut roles: BTreeMap<String, u8> = BTreeMap::new();
-    let mut give = |slot: &Slot, role: u8| {
-        if let Some(k) = key(slot) {
+    let mut give = |slot: Option<&Slot>, role: u8| {
+        if let Some(k) = slot.and_then(key) {
             *roles.entry(k).or_default() |= role;
         }
     };
     for (m, slot) in slots.iter().enumerate() {
         match slot {
             Slot::Marker(name) => {
-                let right = phrase(&slots[m + 1..]);
-                let left_start = slots[..m]
-                    .iter()
-                    .rposition(|s| !in_phrase(s))
-                    .map_or(0, |p| p + 1);
-                let left = &slots[left_start..m];
                 // "X per Y" measures X in one Y: "ounces per pound" asks what "how many
                 // ounces are in a pound" asks.
                 let (before, after) = match *name {
-                    "from" => (None, Some(SOURCE)),
-                    "per" => (Some(TARGET), Some(SOURCE)),
-                    _ => (Some(SOURCE), Some(TARGET)),
+                    "from" => (None, SOURCE),
+                    "per" => (Some(TARGET), SOURCE),
+                    _ => (Some(SOURCE), TARGET),
                 };
                 if let Some(role) = before {
-                    left.iter().for_each(|s| give(s, role));
+                    give(head(left_phrase(&slots[..m])), role);
                 }
-                if let Some(role) = after {
-                    right.iter().for_each(|s| give(s, role));
-                }
+                give(head(right_phrase(&slots[m + 1..])), after);
             }
             Slot::In => {
-                let right = phrase(&slots[m + 1..]);
+                let right = right_phrase(&slots[m + 1..]);
                 for (k, s) in right.iter().enumerate() {
                     if let Slot::Unit { quantity, .. } = s {
                         let measured = *quantity || (k > 0 && right[k - 1] == Slot::Article);
-                        give(s, if measured { SOURCE } else { TARGET });
+                        give(Some(s), if measured { SOURCE } else { TARGET });
                     }
                 }
             }
             Slot::HowMany => {
                 if let Some(unit @ Slot::Unit { .. }) = slots.get(m + 1) {
-                    give(unit, TARGET);
+                    give(Some(unit), TARGET);
                 }
             }
-            Slot::Unit { quantity: true, .. } => give(slot, SOURCE),
+            Slot::Unit { quantity: true, .. } => give(Some(slot), SOURCE),
             _ => {}
         }
     }
@@ -108,16 +120,43 @@ fn key(slot: &Slot) -> Option<String> {
 }
 
 fn in_phrase(slot: &Slot) -> bool {
-    matches!(slot, Slot::Key(_) | Slot::Unit { .. } | Slot::Article)
+    matches!(
+        slot,
+        Slot::Key(_) | Slot::Unit { .. } | Slot::Article | Slot::Det | Slot::Frame
+    )
 }
 
-/// The noun phrase at the start of `slots`.
-fn phrase(slots: &[Slot]) -> &[Slot] {
-    let end = slots
+fn is_determiner(slot: &Slot) -> bool {
+    matches!(slot, Slot::Article | Slot::Det)
+}
+
+/// The noun phrase at the start of `slots`: up to a word that is not part of one, or up to a
+/// determiner after its first word ("to load a file": "load").
+fn right_phrase(slots: &[Slot]) -> &[Slot] {
+    let mut end = slots
         .iter()
         .position(|s| !in_phrase(s))
         .unwrap_or(slots.len());
+    if let Some(first_word) = slots[..end].iter().position(|s| key(s).is_some()) {
+        if let Some(det) = slots[first_word..end].iter().position(is_determiner) {
+            end = first_word + det;
+        }
+    }
     &slots[..end]
+}
+
+/// The noun phrase at the end of `slots`, from its determiner if it has one.
+fn left_phrase(slots: &[Slot]) -> &[Slot] {
+    let start = slots
+        .iter()
+        .rposition(|s| !in_phrase(s) || is_determiner(s))
+        .map_or(0, |p| p + 1);
+    &slots[start..]
+}
+
+/// The head of a noun phrase: its last word.
+fn head(phrase: &[Slot]) -> Option<&Slot> {
+    phrase.iter().rev().find(|s| key(s).is_some())
 }
 
 /// True when `key` is only a source or only a target.
@@ -145,8 +184,9 @@ const DETERMINERS: &[&str] = &[
     "my", "your", "our", "his", "her", "their", "the", "a", "an", "this", "that", "these", "those",
 ];
 
-/// Reads the subject of the first inverted question ("do I", "can my employer", "does the
-/// landlord"), else a sentence-initial "I" / "we".
+/// Reads the subject of an inverted question in the first sentence ("do I", "can my employer",
+/// "does the landlord"). Later sentences are left alone: in "Outlook keeps asking for my
+/// password. How do I fix it?" the asker is not Outlook's object.
 pub(super) fn participants(
     tokens: &[Token],
     canon: impl Fn(&Token) -> Option<String>,
@@ -169,7 +209,12 @@ pub(super) fn participants(
         "he" | "she" | "they" | "it" | "there" | "this" | "that" | "one" => Some(None),
         _ => None,
     };
-    let subject = lower
+    let first_sentence = tokens
+        .iter()
+        .skip(1)
+        .position(|t| t.sentence_start)
+        .map_or(tokens.len(), |p| p + 1);
+    let subject = lower[..first_sentence]
         .iter()
         .position(|w| lexicon::is_aux(w))
         .and_then(|k| {
@@ -181,10 +226,6 @@ pub(super) fn participants(
             tokens[from..tokens.len().min(from + 3)]
                 .iter()
                 .find_map(&canon)
-        })
-        .or_else(|| match lower.first().map(String::as_str) {
-            Some("i" | "we" | "i'm" | "i've" | "i'd") => Some("1p".to_owned()),
-            _ => None,
         });
     Participants {
         subject,

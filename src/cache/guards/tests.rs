@@ -432,3 +432,134 @@ fn stems_fold_inflections() {
     assert_eq!(stem("exercising"), stem("exercise"));
     assert_ne!(stem("question"), stem("quest"));
 }
+
+#[test]
+fn infinitives_and_later_sentences_give_no_roles() {
+    assert_agree(&[
+        (
+            "What's the command to copy a file to a server?",
+            "How do I copy a file to a server?",
+        ),
+        (
+            "What's the best way to get to Heathrow from central London?",
+            "How do I get from central London to Heathrow?",
+        ),
+        (
+            "Why does Outlook keep asking me for my password?",
+            "Outlook keeps asking me for my password. What can I do?",
+        ),
+    ]);
+    assert_refused(&[(
+        "What's the command to copy a file from a server to my laptop?",
+        "What's the command to copy a file from my laptop to a server?",
+        Relation,
+    )]);
+}
+
+#[test]
+fn measures_and_framing_adjectives_are_not_constraints() {
+    assert_agree(&[
+        (
+            "What is the height of Mount Everest?",
+            "How tall is Mount Everest?",
+        ),
+        (
+            "Is a 190 cm tall man above average?",
+            "Is a man of 190 cm above average?",
+        ),
+        (
+            "Give me a quick vegetarian dinner idea.",
+            "What's a good vegetarian dinner idea?",
+        ),
+    ]);
+    assert_refused(&[(
+        "What's the tallest building in Chicago?",
+        "What's a building in Chicago?",
+        Degree,
+    )]);
+}
+
+#[test]
+fn request_idioms_and_framing_nouns() {
+    assert_agree(&[
+        (
+            "How do you say 'thank you' in Spanish?",
+            "Translate 'thank you' into Spanish.",
+        ),
+        (
+            "Output the US states in JSON format.",
+            "Output the US states as JSON.",
+        ),
+        (
+            "What's a chemical-free way to unclog a drain?",
+            "How do I unclog a drain without chemicals?",
+        ),
+        (
+            "What's the number of time zones in Russia?",
+            "How many time zones does Russia have?",
+        ),
+        (
+            "What is the atomic number of carbon?",
+            "What is carbon's atomic number?",
+        ),
+        (
+            "What does the idiom 'bite the bullet' mean?",
+            "'bite the bullet' meaning",
+        ),
+        ("Solve for x: 2x + 5 = 17", "solve 2x+5=17"),
+        (
+            "Summarize this in 3 bullet points.",
+            "Summarize this in 3 bullets.",
+        ),
+    ]);
+    assert_refused(&[
+        (
+            "How do I create a branch in git?",
+            "How do I find a branch in git?",
+            Task,
+        ),
+        (
+            "What is the atomic number of carbon?",
+            "What is the atomic mass of carbon?",
+            Content,
+        ),
+    ]);
+}
+
+#[test]
+fn units_asked_for_and_written_differently() {
+    assert_agree(&[
+        (
+            "How many days can I keep cooked rice in the fridge?",
+            "How long can I keep cooked rice in the fridge?",
+        ),
+        (
+            "How much caffeine is safe daily?",
+            "How much caffeine is safe per day?",
+        ),
+        (
+            "Convert 50 m² to square feet.",
+            "Convert 50 square meters to square feet.",
+        ),
+        (
+            "Is there an employer match on the 401k?",
+            "Is there an employer match on the 401(k)?",
+        ),
+        (
+            "What's 50 °F in Celsius?",
+            "Convert 50 degrees Fahrenheit to Celsius.",
+        ),
+    ]);
+    assert_refused(&[
+        (
+            "Show total sales by region and month.",
+            "Show total sales by region.",
+            Numbers,
+        ),
+        (
+            "How many hours are in a year?",
+            "How many days are in a year?",
+            Numbers,
+        ),
+    ]);
+}

@@ -54,11 +54,13 @@ pub(super) fn is_document_reference(tokens: &[Token], i: usize, word: &str) -> b
     NOUNS.contains(&word) && ((i >= 1 && near(i - 1)) || (i >= 2 && near(i - 2)) || near(i + 1))
 }
 
-/// Determiners and "of" continue a noun phrase; other function words end it.
-pub(super) const PHRASE_WORDS: &[&str] = &[
+/// Determiners start a noun phrase ("the", "my", "this"; "a" / "an" are read apart).
+pub(super) const DETERMINERS: &[&str] = &[
     "the", "my", "your", "our", "his", "her", "their", "its", "this", "that", "these", "those",
-    "some", "any", "each", "every", "all", "of", "one's",
 ];
+
+/// Quantifiers and "of" continue a noun phrase; other function words end it.
+pub(super) const PHRASE_WORDS: &[&str] = &["some", "any", "each", "every", "all", "of", "one's"];
 
 /// The lower-cased word of a token: possessive and quotes dropped, hyphens of a joined
 /// compound removed ("Wi-Fi" -> "wifi").
