@@ -109,7 +109,7 @@ pub struct Features {
     flat: String,
     /// Quoted or code spans in the text.
     quotes: usize,
-    /// Asks to find, get or show something (not to make it): see [`tasks_agree`].
+    /// Asks to find, show or explain something (not to make it): see [`tasks_agree`].
     retrieval: bool,
     /// While extracting: the bound ("more than", "under") the next number carries.
     bound: Option<&'static str>,
@@ -655,10 +655,10 @@ const SPAN_NOUNS: &[&str] = &[
     "text",
 ];
 
-/// Verbs that ask for something that exists rather than for something to be made.
+/// Verbs that ask for something that exists, or about it, rather than for something to be made.
 const RETRIEVAL_VERBS: &[&str] = &[
     "find", "finding", "locate", "get", "getting", "check", "see", "show", "look", "search",
-    "lookup", "retrieve", "fetch", "open",
+    "lookup", "retrieve", "fetch", "open", "explain", "describe", "tell", "define", "read",
 ];
 
 /// Entities found as entities on both sides must come in the same order ("Did Argentina beat

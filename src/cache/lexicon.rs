@@ -42,16 +42,15 @@ pub fn is_generic(w: &str) -> bool {
         | "really" | "basically" | "just" | "thing" | "things" | "question" | "mean" | "means"
         | "meaning" | "definition" | "define" | "term" | "concept" | "idea" | "detail" | "details"
         | "detailed" | "information" | "info" | "proper" | "properly" | "correct" | "correctly"
-        | "right" | "go" | "able" | "guys" | "hi" | "hello" | "hey" | "thanks" | "thank" | "okay"
+        | "go" | "able" | "guys" | "hi" | "hello" | "hey" | "thanks" | "thank" | "okay"
         | "ok" | "sure" | "text" | "article" | "document" | "passage" | "content" | "piece"
         | "following" | "below" | "above" | "provided" | "given" | "attached" | "here's" | "heres"
         | "recommended" | "recommend" | "suggest" | "advice" | "advise" | "anyway" | "currently"
         | "now" | "today" | "specific" | "specifically" | "particular" | "good" | "best" | "better"
         | "quick" | "quickly" | "fast" | "overview" | "someone's" | "kind" | "type" | "bit"
-        | "little" | "lot" | "lots" | "command" | "syntax" | "option" | "options" | "amount"
+        | "little" | "lot" | "lots" | "command" | "syntax" | "amount"
         | "quantity" | "approach" | "technique" | "find" | "locate" | "indicate" | "indicates"
-        | "consider" | "considered" | "location" | "located" | "situated" | "work" | "works"
-        | "turn" | "try"
+        | "consider" | "considered" | "location" | "located" | "situated" | "turn" | "try"
         // "convert X to Y" asks what "X in Y" asks; "using Y" what "with Y" asks.
         | "convert" | "using"
     )
@@ -134,7 +133,7 @@ pub fn is_task(w: &str) -> bool {
         w,
         "summarize" | "translate" | "rewrite" | "proofread" | "classify" | "title"
         | "keyword" | "critique" | "analyze" | "outline" | "extract" | "simplify"
-        | "expand" | "elaborate" | "shorten" | "sentiment" | "reply" | "example"
+        | "expand" | "elaborate" | "shorten" | "sentiment" | "compare" | "reply" | "example"
         | "examples" | "quiz" | "poem" | "haiku" | "joke" | "tweet" | "essay" | "email" | "code"
         | "implement" | "test" | "tests" | "debug" | "refactor" | "optimize"
         | "estimate" | "predict" | "format" | "table" | "json"
@@ -145,7 +144,7 @@ pub fn is_task(w: &str) -> bool {
 /// the seven continents?" asks, "Write a haiku about rain" what "haiku: rain" asks. When both
 /// sides name tasks, they must still name the same ones. Not content words.
 pub fn is_soft_task(w: &str) -> bool {
-    matches!(w, "list" | "write" | "create" | "compare" | "calculate")
+    matches!(w, "list" | "write" | "create" | "calculate")
 }
 
 /// Negation cues (after apostrophe handling: "don't" arrives as "don't").
@@ -265,8 +264,9 @@ pub fn direction(w: &str) -> Option<(Axis, i8)> {
         "female" | "woman" | "women" | "girl" | "girls" | "feminine" => (strict("gender"), Less),
         "horizontal" | "horizontally" => (strict("orientation"), Greater),
         "vertical" | "vertically" => (strict("orientation"), Less),
+        // "the right way" is framing, "turn right" is not "turn left".
         "left" => (soft("side"), Less),
-        "rightward" => (soft("side"), Greater),
+        "right" | "rightward" => (soft("side"), Greater),
         "forward" | "forwards" => (soft("heading"), Greater),
         "backward" | "backwards" | "reverse" | "back" => (soft("heading"), Less),
         "above" | "over" | "exceed" | "exceeds" | "exceeding" | "beyond" => {

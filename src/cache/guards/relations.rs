@@ -214,18 +214,23 @@ pub(super) fn participants(
         .skip(1)
         .position(|t| t.sentence_start)
         .map_or(tokens.len(), |p| p + 1);
-    let subject = lower[..first_sentence]
-        .iter()
-        .position(|w| lexicon::is_aux(w))
+    // The auxiliary opens the question, or follows its wh-phrase ("how much notice do I").
+    let wh = |w: &String| {
+        matches!(
+            w.as_str(),
+            "what" | "why" | "how" | "when" | "where" | "who" | "whom" | "which"
+        )
+    };
+    let opens_question = |k: usize| k == 0 || lower[..k].iter().any(wh);
+    let subject = (0..first_sentence)
+        .find(|&k| lexicon::is_aux(&lower[k]) && opens_question(k))
         .and_then(|k| {
             let next = lower.get(k + 1)?;
             if let Some(p) = person(next) {
                 return p;
             }
             let from = k + 1 + usize::from(DETERMINERS.contains(&next.as_str()));
-            tokens[from..tokens.len().min(from + 3)]
-                .iter()
-                .find_map(&canon)
+            tokens.get(from).and_then(&canon)
         });
     Participants {
         subject,

@@ -563,3 +563,221 @@ fn units_asked_for_and_written_differently() {
         ),
     ]);
 }
+
+/// Near-misses written for the relaxations above (not taken from any workload): each pair needs
+/// different answers, and each relaxation must still refuse it.
+#[test]
+fn relaxations_keep_refusing_near_misses() {
+    let pairs = [
+        (
+            "How do I find a file in Linux?",
+            "How do I delete a file in Linux?",
+        ),
+        (
+            "How do I find duplicates in Excel?",
+            "How do I remove duplicates in Excel?",
+        ),
+        (
+            "How do I create a branch in git?",
+            "How do I explain a branch in git?",
+        ),
+        (
+            "Write a function that reverses a string.",
+            "Explain a function that reverses a string.",
+        ),
+        (
+            "Is it legal to turn right on red?",
+            "Is it legal to turn left on red?",
+        ),
+        ("How are stock options taxed?", "How are stocks taxed?"),
+        ("Can I bring my dog to work?", "Can I bring my dog?"),
+        ("Compare TCP and UDP.", "Explain TCP and UDP."),
+        (
+            "How do I sign up for Netflix?",
+            "How do I sign in to Netflix?",
+        ),
+        ("How do I log out of Gmail?", "How do I log in to Gmail?"),
+        (
+            "How many hours are in a week?",
+            "How many minutes are in a week?",
+        ),
+        (
+            "How many days until Christmas?",
+            "How many weeks until Christmas?",
+        ),
+        (
+            "What's the boiling point of water in Fahrenheit?",
+            "What's the boiling point of water in Celsius?",
+        ),
+        ("Convert 10 miles to km", "Convert 10 km to miles"),
+        ("What is 15% of 80?", "What is 80% of 15?"),
+        (
+            "Is -40 °C colder than -40 °F?",
+            "Is -40 °C colder than 40 °F?",
+        ),
+        ("What's 2^10?", "What's 2*10?"),
+        ("Is x >= 5 here?", "Is x <= 5 here?"),
+        (
+            "Give me 3 examples of irony.",
+            "Give me 5 examples of irony.",
+        ),
+        (
+            "A recipe for 4 people with 2 eggs",
+            "A recipe for 2 people with 4 eggs",
+        ),
+        (
+            "Under $500, what's a good laptop?",
+            "Over $500, what's a good laptop?",
+        ),
+        (
+            "What's the fastest route to the airport?",
+            "What's the shortest route to the airport?",
+        ),
+        (
+            "Which is the oldest university in Europe?",
+            "Which is the newest university in Europe?",
+        ),
+        (
+            "What is the deepest lake in Africa?",
+            "What is the largest lake in Africa?",
+        ),
+        (
+            "What's a cheap hotel in Rome?",
+            "What's a luxury hotel in Rome?",
+        ),
+        (
+            "How do I send money from PayPal to my bank?",
+            "How do I send money from my bank to PayPal?",
+        ),
+        (
+            "How do I move files from my phone to my laptop?",
+            "How do I move files from my laptop to my phone?",
+        ),
+        (
+            "Is a cheetah faster than a lion?",
+            "Is a lion faster than a cheetah?",
+        ),
+        (
+            "Did Spain beat Italy in the final?",
+            "Did Italy beat Spain in the final?",
+        ),
+        (
+            "Can my employer read my email?",
+            "Can I read my employer's email?",
+        ),
+        (
+            "How are long-term capital gains taxed?",
+            "How are capital gains taxed?",
+        ),
+        ("Is a gluten-free diet healthy?", "Is a diet healthy?"),
+        (
+            "How do I make sugar-free cookies?",
+            "How do I make cookies?",
+        ),
+        (
+            "Translate 'good morning' into Italian.",
+            "Translate 'good morning' into Spanish.",
+        ),
+        (
+            "How do you say 'thank you' in Spanish?",
+            "What does 'thank you' mean in Spanish?",
+        ),
+        (
+            "Summarize this email: 'Meeting moved to 3pm.'",
+            "Reply to this email: 'Meeting moved to 3pm.'",
+        ),
+        (
+            "Write a haiku about autumn rain.",
+            "Write a limerick about autumn rain.",
+        ),
+        (
+            "List the planets in order from the sun.",
+            "List the planets in order of size.",
+        ),
+        (
+            "What is the atomic number of carbon?",
+            "What is the atomic weight of carbon?",
+        ),
+        (
+            "What's the population of Canada?",
+            "What's the capital of Canada?",
+        ),
+        (
+            "What year did the Berlin Wall fall?",
+            "What year was the Berlin Wall built?",
+        ),
+        (
+            "How many calories in a banana?",
+            "How many calories in an apple?",
+        ),
+        ("Why is the sky blue?", "Why is the sky blue at night?"),
+        (
+            "How do I update Python on Windows?",
+            "How do I uninstall Python on Windows?",
+        ),
+        (
+            "What's the best way to learn Spanish?",
+            "What's the worst way to learn Spanish?",
+        ),
+        (
+            "What are the pros of remote work?",
+            "What are the cons of remote work?",
+        ),
+        ("Is coffee good for you?", "Is coffee bad for you?"),
+        (
+            "How do I increase my credit limit?",
+            "How do I check my credit limit?",
+        ),
+        (
+            "Can I take ibuprofen with food?",
+            "Can I take ibuprofen without food?",
+        ),
+        (
+            "Explain this error: `KeyError: 'id'`",
+            "Explain this error: `KeyError: 'name'`",
+        ),
+        ("Simplify (a + b)^2", "Simplify (a - b)^2"),
+        ("What is 3 divided by 4?", "What is 4 divided by 3?"),
+    ];
+    for (a, b) in pairs {
+        assert!(agree(a, b).is_err(), "{a} / {b}");
+    }
+}
+
+/// Paraphrases written for the relaxations above (not taken from any workload).
+#[test]
+fn relaxations_let_paraphrases_through() {
+    assert_agree(&[
+        (
+            "What's the command to list hidden files in Linux?",
+            "How do I list hidden files in Linux?",
+        ),
+        ("What is the colour of a ruby?", "What color is a ruby?"),
+        (
+            "How many weeks does a pregnancy last?",
+            "How long does a pregnancy last?",
+        ),
+        (
+            "Give me a list of the seven wonders of the world.",
+            "What are the seven wonders of the world?",
+        ),
+        ("Calculate 15% of 80.", "What is 15% of 80?"),
+        (
+            "How do I travel from Berlin to Prague?",
+            "What's the best way to travel from Berlin to Prague?",
+        ),
+        (
+            "Can you explain how vaccines train the immune system?",
+            "Explain how vaccines train the immune system.",
+        ),
+        (
+            "What's the sugar-free alternative to honey?",
+            "What's an alternative to honey without sugar?",
+        ),
+        ("Write me a limerick about a cat.", "limerick about a cat"),
+        (
+            "Which is bigger, a lion or a tiger?",
+            "Which is larger, a lion or a tiger?",
+        ),
+    ]);
+}
