@@ -20,13 +20,16 @@
 //! * **relations**: no word a source on one side and a target on the other ("X to Y" vs "Y to
 //!   X", "ounces in a pound" vs "pounds in an ounce"), and no swapped participants ("do I give my
 //!   landlord notice" vs "does my landlord give notice"), see [`relations`];
-//! * **task**: the same task words (`summarize` != `translate` != `extract`); "list", "write",
-//!   "create", "compare" and "calculate" may be left implicit on one side;
+//! * **task**: the same task words (`summarize` != `translate` != `extract` != `compare`);
+//!   "list", "write"/"create" and "calculate" may be left implicit on one side, but "write" or
+//!   "create" never answers "find", "get", "explain" or "describe";
 //! * **content words**: the same set of content words after dropping function words and request
-//!   framing ("how do I", "what are the steps to", "please explain"), folding common synonyms,
-//!   British spellings and light stemming. The parts of a hyphenated modifier count as content
-//!   ("short-term capital gains" != "capital gains"). This catches names typed in lower case and
-//!   swapped nouns ("cats" vs "dogs"), which no vector threshold separates.
+//!   framing ("how do I", "what are the steps to", "please explain", "the command to", "this
+//!   news article", "the idiom '...'"), folding common synonyms, British spellings and light
+//!   stemming; "p value" = "p-value", "screen shot" = "screenshot". The parts of a hyphenated
+//!   modifier count as content ("short-term capital gains" != "capital gains"). This catches
+//!   names typed in lower case and swapped nouns ("cats" vs "dogs"), which no vector threshold
+//!   separates.
 //!
 //! The guards compare the *whole* text, never a truncated one. They are deliberately strict: a
 //! missed hit costs one upstream call, a wrong hit serves a wrong answer.
@@ -155,13 +158,19 @@ impl Features {
         }
         f.entities.dedup();
         f.roles = relations::roles(&slots);
-        f.pairs = tokens
+        let words: Vec<Option<(String, String)>> = tokens
+            .iter()
+            .map(|t| {
+                let w = normalize(t.raw);
+                let c = content_word(&w).filter(|_| !t.compound)?;
+                Some((w, c))
+            })
+            .collect();
+        f.pairs = words
             .windows(2)
-            .filter(|w| !w[0].compound && !w[1].compound)
             .filter_map(|w| {
-                let (a, b) = (normalize(w[0].raw), normalize(w[1].raw));
-                let pair = [content_word(&a)?, content_word(&b)?];
-                Some((stem(&format!("{a}{b}")), pair))
+                let ((a, ca), (b, cb)) = (w[0].as_ref()?, w[1].as_ref()?);
+                Some((stem(&format!("{a}{b}")), [ca.clone(), cb.clone()]))
             })
             .collect();
         f
