@@ -535,9 +535,10 @@ pub(super) fn numeric(raw: &str) -> Option<String> {
             (Some(v * 1e3), String::new())
         }
         // "59½": a vulgar fraction.
-        Ok(v) if vulgar_fraction(&suffix).is_some() => {
-            (Some(v + vulgar_fraction(&suffix).unwrap_or(0.0)), String::new())
-        }
+        Ok(v) if vulgar_fraction(&suffix).is_some() => (
+            Some(v + vulgar_fraction(&suffix).unwrap_or(0.0)),
+            String::new(),
+        ),
         Ok(v) => (Some(v), suffix),
         Err(_) => (None, suffix),
     };
