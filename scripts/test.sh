@@ -6,7 +6,8 @@ cd "$(dirname "$0")/.."
 
 scripts/fetch-models.sh
 
-cargo test --all-targets "$@"
+# Unit and integration tests (benches are compiled by clippy in CI, run by scripts/benchmarks.sh).
+cargo test "$@"
 
 # openai SDK smoke test against `sluice serve` with the embedded default config.
 if [ ! -x .venv/bin/python ]; then
