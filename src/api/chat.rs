@@ -11,7 +11,7 @@ use futures::StreamExt;
 use tracing::Instrument;
 
 use super::sse;
-use crate::app::{AppState, RequestId};
+use crate::app::AppState;
 use crate::chat::ChatRequest;
 use crate::error::ApiError;
 use crate::pipeline::{self, CacheControl, Meta, Reply, RequestCtx, StreamItem};
@@ -20,18 +20,7 @@ use crate::pipeline::{self, CacheControl, Meta, Reply, RequestCtx, StreamItem};
 /// the pipeline records the route and the final status on it.
 pub async fn completions(State(s): State<Arc<AppState>>, req: Request) -> Response {
     let started = Instant::now();
-    let request_id = req
-        .extensions()
-        .get::<RequestId>()
-        .map(|r| r.0.clone())
-        .unwrap_or_else(|| Arc::from("unknown"));
-    let span = tracing::info_span!(
-        "request",
-        request_id = &*request_id,
-        route = tracing::field::Empty,
-        status = tracing::field::Empty,
-        error = tracing::field::Empty,
-    );
+    let (request_id, span) = super::request_span(&req);
     handle(s, req, request_id, started, span.clone())
         .instrument(span)
         .await

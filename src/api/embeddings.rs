@@ -8,24 +8,13 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value};
 use tracing::Instrument;
 
-use crate::app::{AppState, RequestId};
+use crate::app::AppState;
 use crate::error::ApiError;
 use crate::pipeline::{self, RequestCtx};
 
 pub async fn create(State(s): State<Arc<AppState>>, req: Request) -> Response {
     let started = Instant::now();
-    let request_id = req
-        .extensions()
-        .get::<RequestId>()
-        .map(|r| r.0.clone())
-        .unwrap_or_else(|| Arc::from("unknown"));
-    let span = tracing::info_span!(
-        "request",
-        request_id = &*request_id,
-        route = tracing::field::Empty,
-        status = tracing::field::Empty,
-        error = tracing::field::Empty,
-    );
+    let (request_id, span) = super::request_span(&req);
     async move {
         let (body, model) = match parse(&s, req).await {
             Ok(x) => x,
