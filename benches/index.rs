@@ -6,39 +6,29 @@
 //! SLUICE_BENCH_1M=1 cargo bench --bench index -- --warm-up-time 1 --measurement-time 3
 //! ```
 //!
-//! * The 1M size runs only with `SLUICE_BENCH_1M=1`: on 2 cores its `DistCosine` graph takes
-//!   well over 5 minutes to build (about 1,000-1,500 inserts/s with both cores) and several GB of
-//!   memory (vectors held by the bucket, by hnsw_rs, and the graph). Each graph is built once,
-//!   outside the timed loops.
+//! * The 1M size runs only with `SLUICE_BENCH_1M=1`: on 2 cores its graph takes minutes to build
+//!   and a few GB of memory (vectors held by the bucket and by hnsw_rs, and the graph). Each graph
+//!   is built once, outside the timed loops.
 //! * Data: seeded 384-d unit vectors with two-level cluster structure, shaped like a cache of
 //!   prompt embeddings: topics (unrelated, cosine ~0), paraphrase groups inside a topic (group
 //!   centres at cosine ~0.5 to their topic), and members of a group (cosine ~0.8 to each other,
 //!   like paraphrases). Queries are fresh points: 80% new members of an existing group (a
 //!   paraphrase of something cached), 20% members of a new group in an existing topic (a new
 //!   question on a known subject). Uniform random vectors would make every neighbour a tie.
-//! * The graph has the parameters of `src/cache/index.rs` (`DistCosine`, M 16, ef_construction
-//!   100, 16 layers; those constants are private, so they are repeated below and must be kept in
-//!   step). It is built with hnsw_rs `parallel_insert_slice` (the cache's `build_graph` inserts
-//!   serially; parallel insertion gives a slightly different, equally parameterised graph) and
-//!   installed into a `Bucket`, so the timed call is the cache's own `Bucket::search`: hnsw_rs
-//!   `search_filter` with the liveness filter, exact cosine re-rank, sort.
-//! * What the cache runs, per size: `k10` (ef 64) and `k32`, the candidate count a cache lookup
-//!   asks for (`CANDIDATES` in `src/cache/mod.rs`, ef 128). recall@10 is of the first 10 results.
-//! * Comparisons, not what the cache runs, on a second graph with the same parameters driven
-//!   directly through hnsw_rs with [`UnitDot`] (`1 - dot` in eight f32 lanes; anndists'
-//!   `DistCosine` recomputes both norms in f64 in a serial fold, see the `distance` group; for
-//!   L2-normalised vectors the two are the same distance): `k10_unit_dot` takes the steps of
-//!   `Bucket::search` (liveness filter inside the search, exact re-rank, sort);
-//!   `k10_unit_dot_unfiltered_ef{64,128,256}` searches without a filter and checks liveness on
-//!   the results. hnsw_rs 0.3.5 never takes its early exit while a filter is set (`search_layer`
-//!   keeps expanding candidates until none is closer), so a filtered search costs more, and finds
-//!   more, than an unfiltered one at the same ef.
+//! * `k10` and `k32` time the cache's own `Bucket::search` (its graph built by the cache's
+//!   `build_graph`: `UnitDot`, M 16, ef_construction 100): an unfiltered hnsw_rs walk with a
+//!   liveness check on the results, exact re-rank, sort. `k32` is what one cache lookup asks for
+//!   (`CANDIDATES` in `src/cache/mod.rs`); recall@10 is of the first 10 results.
+//! * Baselines in the same run: `exact_scan_k32`, the brute-force top 32 by one core (what a
+//!   bucket without a graph does), and, up to 100k, `baseline_dist_cosine_filtered_k32`, the
+//!   search the cache ran before (hnsw_rs `DistCosine`, which recomputes both norms in f64 in a
+//!   serial fold, and `search_filter` with the liveness filter, which never takes hnsw_rs's early
+//!   exit; ef 128). Its graph is built the same way with `DistCosine`.
 //! * Recall is also given for the true top-10 neighbours at or above the cache's default
 //!   similarity threshold (0.8): those are the entries a lookup could serve.
 //! * Recall and a per-query latency distribution (p50 / p99 / max over every query, a few passes)
 //!   are printed once per size and variant; they are not criterion timings.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -46,7 +36,10 @@ use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
 use hnsw_rs::prelude::{DistCosine, Distance, Hnsw};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use sluice::cache::index::{Bucket, Graph};
+use sluice::cache::embed::cosine;
+use sluice::cache::index::{
+    build_graph, Bucket, UnitDot, HNSW_EF_CONSTRUCTION, HNSW_M, HNSW_MAX_LAYER,
+};
 
 const DIM: usize = 384;
 const SIZES: &[usize] = &[10_000, 100_000];
@@ -73,26 +66,12 @@ const MEMBER_SPREAD: f32 = 0.5;
 /// `DEFAULT_SIMILARITY_THRESHOLD` of the cache policy: neighbours at least this similar could be
 /// served, so missing one of them is what costs the cache a hit.
 const SERVABLE_SIMILARITY: f32 = 0.8;
-/// ef values tried on the [`UnitDot`] graph without a filter.
-const UNFILTERED_EF: &[usize] = &[64, 128, 256];
-
-// Same as src/cache/index.rs (private there).
-const HNSW_M: usize = 16;
-const HNSW_EF_CONSTRUCTION: usize = 100;
-const HNSW_MAX_LAYER: usize = 16;
-const HNSW_EF_SEARCH_MIN: usize = 64;
-
-/// Cosine distance of unit vectors as `1 - dot`, vectorised (see the header).
-#[derive(Clone, Copy, Default)]
-struct UnitDot;
-
-impl Distance<f32> for UnitDot {
-    fn eval(&self, a: &[f32], b: &[f32]) -> f32 {
-        (1.0 - dot(a, b)).max(0.0)
-    }
-}
-
-type DotGraph = Hnsw<'static, f32, UnitDot>;
+/// Search breadths tried beside the cache's own (recall and latency printed, not timed).
+const SWEEP_EF: [usize; 3] = [64, 256, 512];
+/// The old cache search is rebuilt as a baseline up to this size (its graph is slow to build).
+const BASELINE_MAX: usize = 100_000;
+/// The search breadth the cache used before (`max(64, 4 * k)` for k = 32).
+const BASELINE_EF: usize = 128;
 
 fn gaussian_unit(rng: &mut StdRng) -> Vec<f32> {
     let mut v = Vec::with_capacity(DIM);
@@ -126,23 +105,8 @@ fn around(centre: &[f32], spread: f32, rng: &mut StdRng) -> Vec<f32> {
     )
 }
 
-/// Dot product in 8 independent lanes, so it vectorises (the vectors are unit length: this is
-/// their cosine).
 fn dot(a: &[f32], b: &[f32]) -> f32 {
-    let mut acc = [0f32; 8];
-    let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
-    let tail: f32 = ca
-        .remainder()
-        .iter()
-        .zip(cb.remainder())
-        .map(|(x, y)| x * y)
-        .sum();
-    for (x, y) in ca.zip(cb) {
-        for i in 0..8 {
-            acc[i] += x[i] * y[i];
-        }
-    }
-    acc.iter().sum::<f32>() + tail
+    cosine(a, b)
 }
 
 struct Dataset {
@@ -190,29 +154,14 @@ fn dataset(n: usize) -> Dataset {
     }
 }
 
-/// A graph over `points` (ids are point indexes) with the cache's parameters, built in parallel.
-fn graph<D: Distance<f32> + Send + Sync>(points: &[Arc<[f32]>], dist: D) -> Hnsw<'static, f32, D> {
-    let graph = Hnsw::new(
-        HNSW_M,
-        points.len().max(1024),
-        HNSW_MAX_LAYER,
-        HNSW_EF_CONSTRUCTION,
-        dist,
-    );
-    let slices: Vec<(&[f32], usize)> = points.iter().map(|v| &v[..]).zip(0..).collect();
-    graph.parallel_insert_slice(&slices);
-    graph
-}
-
-/// The cache's bucket with its graph.
+/// The cache's bucket with a graph built by the cache's own `build_graph`.
 fn bucket(points: &[Arc<[f32]>]) -> Bucket {
     let mut bucket = Bucket::default();
     let built_from: Vec<(u64, Arc<[f32]>)> = (0..).zip(points.iter().cloned()).collect();
     for (id, v) in &built_from {
         bucket.insert(*id, v.clone());
     }
-    let g: Graph = graph(points, DistCosine {});
-    bucket.install(g, &built_from);
+    bucket.install(build_graph(&built_from), &built_from);
     assert!(
         bucket.has_graph(),
         "{} points must get a graph",
@@ -221,42 +170,59 @@ fn bucket(points: &[Arc<[f32]>]) -> Bucket {
     bucket
 }
 
-/// The [`UnitDot`] graph with what `Bucket::search` keeps beside it.
-struct DotIndex {
-    graph: DotGraph,
-    live: HashMap<u64, Arc<[f32]>>,
+/// The search the cache ran before: a `DistCosine` graph searched with the liveness filter
+/// inside the walk, exact re-rank, sort.
+struct Baseline {
+    graph: Hnsw<'static, f32, DistCosine>,
+    points: Vec<Arc<[f32]>>,
 }
 
-impl DotIndex {
-    fn new(points: &[Arc<[f32]>]) -> DotIndex {
-        DotIndex {
-            graph: graph(points, UnitDot),
-            live: (0..).zip(points.iter().cloned()).collect(),
+impl Baseline {
+    fn new(points: &[Arc<[f32]>]) -> Baseline {
+        let graph = Hnsw::new(
+            HNSW_M,
+            points.len().max(1024),
+            HNSW_MAX_LAYER,
+            HNSW_EF_CONSTRUCTION,
+            DistCosine,
+        );
+        let slices: Vec<(&[f32], usize)> = points.iter().map(|v| &v[..]).zip(0..).collect();
+        graph.parallel_insert_slice(&slices);
+        Baseline {
+            graph,
+            points: points.to_vec(),
         }
     }
 
-    /// The steps of `Bucket::search` (filter on liveness, exact re-rank, sort); with `ef` set,
-    /// no filter during the search (liveness checked on the results) and that ef.
-    fn search(&self, query: &[f32], k: usize, unfiltered_ef: Option<usize>) -> Vec<(u64, f32)> {
-        let filter = |d: &usize| self.live.contains_key(&(*d as u64));
-        let neighbours = match unfiltered_ef {
-            None => {
-                let ef = HNSW_EF_SEARCH_MIN.max(4 * k);
-                self.graph.search_filter(query, k, ef, Some(&filter))
-            }
-            Some(ef) => self.graph.search(query, k, ef),
-        };
-        let mut found: Vec<(u64, f32)> = neighbours
+    fn search(&self, query: &[f32], k: usize) -> Vec<(u64, f32)> {
+        let filter = |d: &usize| *d < self.points.len();
+        let mut found: Vec<(u64, f32)> = self
+            .graph
+            .search_filter(query, k, BASELINE_EF, Some(&filter))
             .into_iter()
-            .filter_map(|n| {
-                let id = n.d_id as u64;
-                self.live.get(&id).map(|v| (id, dot(query, v)))
-            })
+            .map(|n| (n.d_id as u64, dot(query, &self.points[n.d_id])))
             .collect();
         found.sort_by(|a, b| b.1.total_cmp(&a.1));
         found.truncate(k);
         found
     }
+}
+
+/// Exact top `k` by one core: every point scored, the best kept in a small sorted buffer.
+fn exact_scan(points: &[Arc<[f32]>], query: &[f32], k: usize) -> Vec<(u64, f32)> {
+    // Worst first.
+    let mut top: Vec<(f32, u64)> = Vec::with_capacity(k + 1);
+    for (id, p) in points.iter().enumerate() {
+        let sim = dot(query, p);
+        if top.len() < k || sim > top[0].0 {
+            let at = top.partition_point(|e| e.0 < sim);
+            top.insert(at, (sim, id as u64));
+            if top.len() > k {
+                top.remove(0);
+            }
+        }
+    }
+    top.into_iter().rev().map(|(s, id)| (id, s)).collect()
 }
 
 /// Exact top-`K` ids of every query, on all cores (points outer, queries inner: the points
@@ -406,7 +372,7 @@ fn bench_search(c: &mut Criterion) {
         let t = Instant::now();
         let bucket = bucket(&data.points);
         println!(
-            "hnsw n={n}: DistCosine graph build {:.1}s ({:.0} inserts/s)",
+            "hnsw n={n}: cache graph (UnitDot) build {:.1}s ({:.0} inserts/s)",
             secs(t),
             n as f64 / secs(t)
         );
@@ -424,27 +390,48 @@ fn bench_search(c: &mut Criterion) {
                 })
             });
         }
+        // Recall against breadth: what a larger `ef` would buy.
+        for ef in SWEEP_EF {
+            let name = format!("k32_ef{ef}");
+            report(
+                &name,
+                n,
+                &quality(
+                    |q| bucket.search_ef(q, CACHE_CANDIDATES, ef, |_| true),
+                    &data,
+                    &truth,
+                ),
+            );
+        }
         drop(bucket);
 
-        let t = Instant::now();
-        let alt = DotIndex::new(&data.points);
-        println!(
-            "hnsw n={n}: UnitDot graph build {:.1}s ({:.0} inserts/s)",
-            secs(t),
-            n as f64 / secs(t)
-        );
-        let variants = std::iter::once(("k10_unit_dot".to_owned(), None)).chain(
-            UNFILTERED_EF
-                .iter()
-                .map(|&ef| (format!("k10_unit_dot_unfiltered_ef{ef}"), Some(ef))),
-        );
-        for (name, ef) in variants {
-            report(&name, n, &quality(|q| alt.search(q, K, ef), &data, &truth));
+        let mut i = 0usize;
+        group.bench_function(BenchmarkId::new("exact_scan_k32", n), |b| {
+            b.iter(|| {
+                i += 1;
+                exact_scan(&data.points, &data.queries[i % QUERIES], CACHE_CANDIDATES)
+            })
+        });
+
+        if n <= BASELINE_MAX {
+            let t = Instant::now();
+            let old = Baseline::new(&data.points);
+            println!(
+                "hnsw n={n}: baseline graph (DistCosine) build {:.1}s ({:.0} inserts/s)",
+                secs(t),
+                n as f64 / secs(t)
+            );
+            let name = "baseline_dist_cosine_filtered_k32";
+            report(
+                name,
+                n,
+                &quality(|q| old.search(q, CACHE_CANDIDATES), &data, &truth),
+            );
             let mut i = 0usize;
             group.bench_function(BenchmarkId::new(name, n), |b| {
                 b.iter(|| {
                     i += 1;
-                    alt.search(&data.queries[i % QUERIES], K, ef)
+                    old.search(&data.queries[i % QUERIES], CACHE_CANDIDATES)
                 })
             });
         }

@@ -256,6 +256,67 @@ fn embed_sorted(
 }
 
 /// Cosine similarity of two L2-normalised vectors (their dot product).
+///
+/// This is the distance the HNSW walk evaluates thousands of times per search. On x86-64 CPUs
+/// with AVX2 and FMA (detected once, then a cached flag) it runs an AVX2/FMA loop, about
+/// twice as fast as what the compiler makes of the portable loop (the fallback elsewhere).
 pub fn cosine(a: &[f32], b: &[f32]) -> f32 {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
+            // SAFETY: the CPU supports the features `dot_avx2_fma` is compiled for.
+            return unsafe { dot_avx2_fma(a, b) };
+        }
+    }
+    dot_lanes(a, b)
+}
+
+/// [`dot_lanes`] in AVX2 with fused multiply-adds: four 8-lane accumulators.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn dot_avx2_fma(a: &[f32], b: &[f32]) -> f32 {
+    use std::arch::x86_64::{
+        __m256, _mm256_add_ps, _mm256_fmadd_ps, _mm256_loadu_ps, _mm256_setzero_ps,
+        _mm256_storeu_ps,
+    };
+    const LANES: usize = 32;
+    let (ca, cb) = (a.chunks_exact(LANES), b.chunks_exact(LANES));
+    let tail = dot_tail(ca.remainder(), cb.remainder());
+    let mut acc: [__m256; 4] = [_mm256_setzero_ps(); 4];
+    for (x, y) in ca.zip(cb) {
+        for (j, s) in acc.iter_mut().enumerate() {
+            // SAFETY: `x` and `y` hold LANES = 32 floats, so 8 from 8 * j (j < 4) are in bounds.
+            let (vx, vy) = unsafe {
+                (
+                    _mm256_loadu_ps(x.as_ptr().add(8 * j)),
+                    _mm256_loadu_ps(y.as_ptr().add(8 * j)),
+                )
+            };
+            *s = _mm256_fmadd_ps(vx, vy, *s);
+        }
+    }
+    let sum = _mm256_add_ps(_mm256_add_ps(acc[0], acc[1]), _mm256_add_ps(acc[2], acc[3]));
+    let mut out = [0f32; 8];
+    // SAFETY: `out` holds 8 floats.
+    unsafe { _mm256_storeu_ps(out.as_mut_ptr(), sum) };
+    out.iter().sum::<f32>() + tail
+}
+
+fn dot_tail(a: &[f32], b: &[f32]) -> f32 {
     a.iter().zip(b).map(|(x, y)| x * y).sum()
+}
+
+/// Dot product with 32 independent accumulators, so the compiler can vectorise it (a single
+/// running sum is a serial chain that float rules forbid it to reorder).
+fn dot_lanes(a: &[f32], b: &[f32]) -> f32 {
+    const LANES: usize = 32;
+    let mut acc = [0f32; LANES];
+    let (ca, cb) = (a.chunks_exact(LANES), b.chunks_exact(LANES));
+    let tail = dot_tail(ca.remainder(), cb.remainder());
+    for (x, y) in ca.zip(cb) {
+        for i in 0..LANES {
+            acc[i] += x[i] * y[i];
+        }
+    }
+    acc.iter().sum::<f32>() + tail
 }

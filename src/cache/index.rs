@@ -8,17 +8,25 @@
 //! to find a few admissible neighbours); per-bucket indexes keep every search inside its scope
 //! by construction. Small buckets (up to [`EXACT_SCAN_MAX`] live vectors) use an exact scan, which
 //! is faster than a graph at that size and has perfect recall; a bucket that grows past it gets an
-//! HNSW graph (hnsw_rs, `DistCosine`), which carries the large ones.
+//! HNSW graph (hnsw_rs), which carries the large ones.
+//!
+//! The graph's distance is [`UnitDot`], `1 - dot` in eight f32 lanes: every stored vector is L2
+//! normalised, so this is the cosine distance, and it vectorises. (hnsw_rs' `DistCosine`
+//! recomputes both norms in f64 in a serial fold, several times slower per evaluation; see
+//! `benches/index.rs`, which keeps it as the baseline.)
 //!
 //! hnsw_rs cannot delete. Deleted or expired entries become tombstones: they stay in the graph
-//! but `search_filter` skips them. When tombstones exceed [`MAX_TOMBSTONE_SHARE`] of the graph the
-//! bucket is compacted (the graph is rebuilt from the live vectors, outside the catalog lock).
-//! The store is the source of truth: at startup every bucket is rebuilt from redb.
+//! and searches skip them. A search first walks the graph without a filter (hnsw_rs stops early
+//! only when no filter is set) asking for a margin of extra neighbours, and drops the dead or
+//! refused ones; only when that leaves fewer than asked for does it walk again with the filter
+//! inside the search. When tombstones exceed [`MAX_TOMBSTONE_SHARE`] of the graph the bucket is
+//! compacted (the graph is rebuilt from the live vectors, outside the catalog lock). The store is
+//! the source of truth: at startup every bucket is rebuilt from redb.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use hnsw_rs::prelude::{DistCosine, Hnsw};
+use hnsw_rs::prelude::{Distance, Hnsw};
 
 use super::embed::cosine;
 
@@ -26,12 +34,24 @@ use super::embed::cosine;
 pub const EXACT_SCAN_MAX: usize = 512;
 /// Compact when tombstones exceed this share of the points in the graph.
 pub const MAX_TOMBSTONE_SHARE: f64 = 0.3;
-const HNSW_M: usize = 16;
-const HNSW_EF_CONSTRUCTION: usize = 100;
-const HNSW_MAX_LAYER: usize = 16;
-const HNSW_EF_SEARCH_MIN: usize = 64;
+/// Graph parameters (public for `benches/index.rs`).
+pub const HNSW_M: usize = 16;
+pub const HNSW_EF_CONSTRUCTION: usize = 100;
+pub const HNSW_MAX_LAYER: usize = 16;
+/// Smallest search breadth; a search for `k` neighbours uses at least `2 * k`.
+pub const HNSW_EF_SEARCH_MIN: usize = 128;
 
-pub type Graph = Hnsw<'static, f32, DistCosine>;
+/// Cosine distance of L2-normalised vectors, `1 - dot` (see the module docs).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct UnitDot;
+
+impl Distance<f32> for UnitDot {
+    fn eval(&self, a: &[f32], b: &[f32]) -> f32 {
+        (1.0 - cosine(a, b)).max(0.0)
+    }
+}
+
+pub type Graph = Hnsw<'static, f32, UnitDot>;
 
 #[derive(Default)]
 pub struct Bucket {
@@ -109,6 +129,17 @@ impl Bucket {
     /// Up to `k` live entries most similar to `query` that `accept` admits, best first, with
     /// their exact cosine similarity.
     pub fn search(&self, query: &[f32], k: usize, accept: impl Fn(u64) -> bool) -> Vec<(u64, f32)> {
+        self.search_ef(query, k, HNSW_EF_SEARCH_MIN, accept)
+    }
+
+    /// [`Self::search`] with the graph walk's breadth `ef` (at least twice what it asks for).
+    pub fn search_ef(
+        &self,
+        query: &[f32],
+        k: usize,
+        ef: usize,
+        accept: impl Fn(u64) -> bool,
+    ) -> Vec<(u64, f32)> {
         let mut found: Vec<(u64, f32)> = match &self.graph {
             None => self
                 .live
@@ -117,18 +148,28 @@ impl Bucket {
                 .map(|(id, v)| (*id, cosine(query, v)))
                 .collect(),
             Some(g) => {
-                let filter = |d: &usize| {
-                    let id = *d as u64;
-                    self.live.contains_key(&id) && accept(id)
+                let admit = |id: u64| -> Option<(u64, f32)> {
+                    let v = self.live.get(&id)?;
+                    accept(id).then(|| (id, cosine(query, v)))
                 };
-                let ef = HNSW_EF_SEARCH_MIN.max(4 * k);
-                g.search_filter(query, k, ef, Some(&filter))
+                // Room for the tombstones the walk may meet, then the cheap unfiltered walk.
+                let ask = k + (k / 2).min(self.tombstones) + 2;
+                let ef = ef.max(2 * ask);
+                let found: Vec<(u64, f32)> = g
+                    .search(query, ask, ef)
                     .into_iter()
-                    .filter_map(|n| {
-                        let id = n.d_id as u64;
-                        self.live.get(&id).map(|v| (id, cosine(query, v)))
-                    })
-                    .collect()
+                    .filter_map(|n| admit(n.d_id as u64))
+                    .collect();
+                if found.len() >= k.min(self.live.len()) {
+                    found
+                } else {
+                    // Too many dead or refused neighbours: filter inside the walk.
+                    let filter = |d: &usize| admit(*d as u64).is_some();
+                    g.search_filter(query, k, ef, Some(&filter))
+                        .into_iter()
+                        .filter_map(|n| admit(n.d_id as u64))
+                        .collect()
+                }
             }
         };
         found.sort_by(|a, b| b.1.total_cmp(&a.1));
@@ -137,18 +178,20 @@ impl Bucket {
     }
 }
 
-/// Builds a graph over `points` (runs without any lock held).
+/// Builds a graph over `points` on every core (runs without any lock held, off the runtime).
 pub fn build_graph(points: &[(u64, Arc<[f32]>)]) -> Graph {
     let g = Graph::new(
         HNSW_M,
         points.len().max(1024),
         HNSW_MAX_LAYER,
         HNSW_EF_CONSTRUCTION,
-        DistCosine {},
+        UnitDot,
     );
-    for (id, v) in points {
-        g.insert_slice((v, *id as usize));
-    }
+    let slices: Vec<(&[f32], usize)> = points
+        .iter()
+        .map(|(id, v)| (&v[..], *id as usize))
+        .collect();
+    g.parallel_insert_slice(&slices);
     g
 }
 
@@ -214,6 +257,19 @@ mod tests {
         let n = v.iter().map(|a| a * a).sum::<f32>().sqrt();
         v.iter_mut().for_each(|a| *a /= n);
         v.into()
+    }
+
+    #[test]
+    fn unit_dot_is_cosine_distance() {
+        let (a, b) = (unit(1, 384), unit(2, 385));
+        let naive: f32 = a.iter().zip(b.iter()).map(|(x, y)| x * y).sum();
+        assert!((cosine(&a, &b[..384]) - naive).abs() < 1e-5);
+        assert!(UnitDot.eval(&a, &a).abs() < 1e-5);
+        let odd = unit(3, 13);
+        assert!(
+            (cosine(&odd, &odd) - 1.0).abs() < 1e-5,
+            "tail lanes are summed"
+        );
     }
 
     #[test]
