@@ -77,10 +77,23 @@ if load_r:
     p()
     cpu = load_r.get("gateway_cpu_ms_per_request")
     acpu = load_r.get("audited_gateway_cpu_ms_per_request")
+    mcpu = load_r.get("mock_cpu_ms_per_request")
+    base = "" if mcpu is None else (
+        f" The mock upstream, a plain axum server answering the same requests (a 20 ms timer, a small JSON body),"
+        f" used {mcpu:.3f} ms per request in the same run: the gateway, a server *and* a client per request, used"
+        f" {cpu / mcpu:.2f}x that.")
     p(f"Gateway CPU per pass-through request at concurrency 1: {cpu:.3f} ms with the audit off, "
       f"{acpu:.3f} ms with it on; gateway peak RSS {load_r['gateway_peak_rss_mb']:.0f} MB (the embedding model"
-      " is most of it). CPU is read from /proc in 10 ms ticks over the whole measurement.")
+      f" is most of it). CPU is read from /proc in 10 ms ticks over the whole measurement.{base}")
     p()
+    hot = cache.get("floor: GET /healthz, back to back")
+    idle = cache.get("floor: GET /healthz after an idle gap")
+    if hot and idle:
+        p(f"Floors: the gateway's cheapest round trip (`GET /healthz`, no body, no upstream) takes p50 {us(hot['p50_us'])} µs"
+          f" back to back and p50 {us(idle['p50_us'])} µs when the process has idled for the upstream latency first, as it"
+          " does during every pass-through request. The exact-hit figures compare with the first, the added pass-through"
+          " latency (two wake-ups of the gateway per request) with the second.")
+        p()
     pt = load_r["latency"][0]
     targets += [
         ("added latency, pass-through, p50", "<= 150 µs", f"{us(pt['added_p50_us'])} µs", pt["added_p50_us"] <= 150),

@@ -19,6 +19,7 @@ mod catalog;
 pub mod embed;
 mod error;
 pub mod guards;
+mod hot;
 pub mod index;
 pub mod key;
 mod lexicon;
@@ -47,6 +48,7 @@ pub use outcome::{
 pub use policy::CachePolicy;
 
 use catalog::Catalog;
+use hot::Hot;
 use outcome::Counters;
 use writer::{Op, PendingInsert, Writer};
 
@@ -111,6 +113,8 @@ struct Inner {
     store: Store,
     embedder: Embedder,
     catalog: Arc<RwLock<Catalog>>,
+    /// Parsed answers of recently served entries.
+    hot: Arc<Hot>,
     writes: mpsc::SyncSender<Op>,
     counters: Counters,
     writer: Mutex<Option<std::thread::JoinHandle<()>>>,
@@ -207,6 +211,7 @@ impl SemanticCache {
                 store,
                 embedder,
                 catalog,
+                hot: Arc::default(),
                 writes,
                 counters: Counters::default(),
                 writer: Mutex::new(Some(handle)),
@@ -276,7 +281,7 @@ impl SemanticCache {
             if let Some(response) = self.response(id).await? {
                 return Ok(LookupOutcome {
                     hit: Some(CacheHit {
-                        response,
+                        response: ChatResponse::clone(&response),
                         similarity: 1.0,
                         kind: HitKind::Exact,
                         entry_id: id,
@@ -303,6 +308,7 @@ impl SemanticCache {
         let _ = key.vector.set(vector.clone());
         let catalog = self.inner.catalog.clone();
         let store = self.inner.store.clone();
+        let hot = self.inner.hot.clone();
         let text = key.parts.instruction.clone();
         let bucket = key.bucket;
         let threshold = if key.has_document() {
@@ -314,15 +320,17 @@ impl SemanticCache {
         };
         let start = Instant::now();
         let found = tokio::task::spawn_blocking(move || {
-            search_bucket(&catalog, &store, &bucket, &vector, &text, threshold, now)
+            search_bucket(
+                &catalog, &store, &hot, &bucket, &vector, &text, threshold, now,
+            )
         })
         .await
         .map_err(|_| CacheError::WorkerStopped("lookup"))??;
         let search_time = start.elapsed();
         Ok(match found {
-            Found::Hit(id, sim, json) => LookupOutcome {
+            Found::Hit(id, sim, response) => LookupOutcome {
                 hit: Some(CacheHit {
-                    response: parse_response(id, &json)?,
+                    response: ChatResponse::clone(&response),
                     similarity: sim,
                     kind: HitKind::Semantic,
                     entry_id: id,
@@ -342,12 +350,15 @@ impl SemanticCache {
         })
     }
 
-    async fn response(&self, id: u64) -> Result<Option<ChatResponse>, CacheError> {
-        let store = self.inner.store.clone();
-        let json = tokio::task::spawn_blocking(move || store.cache_response(id))
+    /// The answer of entry `id`: from the hot tier, else read from redb on the blocking pool.
+    async fn response(&self, id: u64) -> Result<Option<Arc<ChatResponse>>, CacheError> {
+        if let Some(r) = self.inner.hot.get(id) {
+            return Ok(Some(r));
+        }
+        let (store, hot) = (self.inner.store.clone(), self.inner.hot.clone());
+        tokio::task::spawn_blocking(move || load_response(&store, &hot, id))
             .await
-            .map_err(|_| CacheError::WorkerStopped("lookup"))??;
-        json.map(|j| parse_response(id, &j)).transpose()
+            .map_err(|_| CacheError::WorkerStopped("lookup"))?
     }
 
     /// Queues `response` as the answer for `key` (returns at once; false when the policy or the
@@ -429,7 +440,9 @@ impl SemanticCache {
             reply,
         })
         .await?;
-        rx.await.map_err(|_| CacheError::WorkerStopped("writer"))?
+        let deleted = rx.await.map_err(|_| CacheError::WorkerStopped("writer"))?;
+        self.inner.hot.clear();
+        deleted
     }
 
     pub fn stats(&self) -> CacheStats {
@@ -479,16 +492,18 @@ impl SemanticCache {
 
 /// Result of searching one bucket.
 enum Found {
-    /// (entry id, similarity, response JSON)
-    Hit(u64, f32, Vec<u8>),
+    /// (entry id, similarity, answer)
+    Hit(u64, f32, Arc<ChatResponse>),
     Miss(MissReason),
 }
 
 /// The best candidate of `bucket` at or above `threshold` that every guard accepts (runs on the
 /// blocking pool: index search, guard checks and the redb read of the response).
+#[allow(clippy::too_many_arguments)]
 fn search_bucket(
     catalog: &RwLock<Catalog>,
     store: &Store,
+    hot: &Hot,
     bucket: &[u8; 32],
     vector: &[f32],
     text: &str,
@@ -511,8 +526,8 @@ fn search_bucket(
         match features.agree(&meta.features) {
             Ok(()) => {
                 drop(cat);
-                return Ok(match store.cache_response(id)? {
-                    Some(json) => Found::Hit(id, sim, json),
+                return Ok(match load_response(store, hot, id)? {
+                    Some(r) => Found::Hit(id, sim, r),
                     None => Found::Miss(MissReason::Empty),
                 });
             }
@@ -522,6 +537,23 @@ fn search_bucket(
         }
     }
     Ok(Found::Miss(miss))
+}
+
+/// The answer of entry `id` from the hot tier, else from redb (then kept hot). Blocking.
+fn load_response(
+    store: &Store,
+    hot: &Hot,
+    id: u64,
+) -> Result<Option<Arc<ChatResponse>>, CacheError> {
+    if let Some(r) = hot.get(id) {
+        return Ok(Some(r));
+    }
+    let Some(json) = store.cache_response(id)? else {
+        return Ok(None);
+    };
+    let response = Arc::new(parse_response(id, &json)?);
+    hot.put(id, json.len(), response.clone());
+    Ok(Some(response))
 }
 
 fn parse_response(id: u64, json: &[u8]) -> Result<ChatResponse, CacheError> {

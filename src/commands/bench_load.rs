@@ -5,8 +5,10 @@
 //! (direct, gateway, gateway, direct, ...), so machine noise hits both sides alike. Reports
 //! added latency at concurrency 1 (per-pair differences) for pass-through with and without the
 //! audit, streaming time to first token, the cache paths (miss, exact hit, semantic hit, and one
-//! embedding for scale), a concurrency sweep (throughput and tail latency), the gateway's CPU time
-//! per request and peak RSS (from /proc).
+//! embedding for scale), two floors (the gateway's `GET /healthz` back to back and after an idle
+//! gap: what any round trip to a process costs on this machine), a concurrency sweep (throughput
+//! and tail latency), the gateway's CPU time per request against the mock's (a plain axum server
+//! answering the same requests) and peak RSS (from /proc).
 
 use std::net::TcpListener as StdListener;
 use std::path::PathBuf;
@@ -37,6 +39,7 @@ pub struct LoadArgs {
 
 struct Procs {
     children: Vec<Child>,
+    mock_pid: u32,
     /// The gateway without auditing (pass-through, cache routes).
     gateway_pid: u32,
     /// The same config with auditing on, to price the audit.
@@ -141,6 +144,7 @@ cache = {{ enabled = {cache} }}
     let gw = gateway(config("plain", false)?, gp)?;
     let audited = gateway(config("audited", true)?, ap)?;
     let procs = Procs {
+        mock_pid: mock.id(),
         gateway_pid: gw.id(),
         audited_pid: audited.id(),
         children: vec![mock, gw, audited],
@@ -167,6 +171,17 @@ async fn one(http: &reqwest::Client, url: &str, body: &bytes::Bytes) -> Result<f
         .send()
         .await
         .map_err(|e| e.to_string())?;
+    if !r.status().is_success() {
+        return Err(format!("{url}: HTTP {}", r.status()));
+    }
+    r.bytes().await.map_err(|e| e.to_string())?;
+    Ok(t.elapsed().as_secs_f64() * 1e6)
+}
+
+/// A GET, body read; microseconds.
+async fn get(http: &reqwest::Client, url: &str) -> Result<f64, String> {
+    let t = Instant::now();
+    let r = http.get(url).send().await.map_err(|e| e.to_string())?;
     if !r.status().is_success() {
         return Err(format!("{url}: HTTP {}", r.status()));
     }
@@ -345,7 +360,10 @@ pub async fn run(args: LoadArgs) -> Result<(), String> {
     .await?;
 
     // 1. Pass-through at concurrency 1, direct vs gateway; then direct vs the audited gateway.
+    //    The mock's CPU over the same requests is the baseline: a plain axum server answering
+    //    the same number of requests (each pair sends it two).
     let cpu0 = cpu_ms(procs.gateway_pid);
+    let mcpu0 = cpu_ms(procs.mock_pid);
     let (d, g) = pairs(
         &http,
         args.requests,
@@ -355,6 +373,7 @@ pub async fn run(args: LoadArgs) -> Result<(), String> {
     )
     .await?;
     let cpu1 = cpu_ms(procs.gateway_pid);
+    let mcpu1 = cpu_ms(procs.mock_pid);
     let passthrough = summary("pass-through (cache off, audit off), concurrency 1", &d, &g);
     let acpu0 = cpu_ms(procs.audited_pid);
     let (d, a) = pairs(
@@ -432,11 +451,26 @@ pub async fn run(args: LoadArgs) -> Result<(), String> {
             .map_err(|e| e.to_string())?;
         embed.push(t.elapsed().as_secs_f64() * 1e6);
     }
+    // Floors: the cheapest round trip the gateway can answer (GET /healthz: no body, no
+    //    upstream), back to back like the hits above, and after the process idled for the
+    //    upstream latency like a pass-through request (this VM's cost of waking an idle process
+    //    shows here).
+    let health = format!("{}/healthz", urls.gateway);
+    let (mut hot, mut idle) = (Vec::with_capacity(n), Vec::with_capacity(n));
+    for _ in 0..n {
+        hot.push(get(&http, &health).await?);
+    }
+    for _ in 0..n {
+        tokio::time::sleep(Duration::from_millis(args.upstream_latency_ms)).await;
+        idle.push(get(&http, &health).await?);
+    }
     let cache = vec![
         quantiles("cache miss (lookup + upstream + write-back)", miss),
         quantiles("exact hit", exact),
         quantiles("semantic hit", semantic),
         quantiles("one embedding of the paraphrase (in-process)", embed),
+        quantiles("floor: GET /healthz, back to back", hot),
+        quantiles("floor: GET /healthz after an idle gap", idle),
     ];
 
     // 3. Throughput sweep, pass-through.
@@ -472,6 +506,7 @@ pub async fn run(args: LoadArgs) -> Result<(), String> {
         "sweep": rows,
         "gateway_cpu_ms_per_request": per_req(cpu0, cpu1),
         "audited_gateway_cpu_ms_per_request": per_req(acpu0, acpu1),
+        "mock_cpu_ms_per_request": per_req(mcpu0, mcpu1).map(|x| x / 2.0),
         "gateway_peak_rss_mb": peak_rss_mb(procs.gateway_pid),
     });
     drop(procs);
@@ -559,9 +594,11 @@ fn print_table(r: &Value) {
     }
     let ms = |v: &Value| v.as_f64().map_or("-".into(), |x| format!("{x:.3}"));
     println!(
-        "\ngateway CPU per pass-through request: {} ms (audit off), {} ms (audit on); peak RSS: {} MB",
+        "\ngateway CPU per pass-through request: {} ms (audit off), {} ms (audit on); \
+         the mock's per request it served: {} ms; peak RSS: {} MB",
         ms(&r["gateway_cpu_ms_per_request"]),
         ms(&r["audited_gateway_cpu_ms_per_request"]),
+        ms(&r["mock_cpu_ms_per_request"]),
         f(&r["gateway_peak_rss_mb"])
     );
 }
