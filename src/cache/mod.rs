@@ -29,6 +29,7 @@ pub mod prompt;
 mod tokens;
 mod writer;
 
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use std::sync::{mpsc, Arc};
@@ -201,6 +202,8 @@ impl SemanticCache {
             embedder: embedder.clone(),
             catalog: catalog.clone(),
             next_id: store.next_cache_id()?,
+            hits: HashMap::new(),
+            hits_since: None,
         };
         let handle = std::thread::Builder::new()
             .name("sluice-cache-writer".into())

@@ -2,11 +2,17 @@
 //! embeds inserts that arrived without a vector (in one batch), evicts over-limit routes,
 //! writes everything in one redb transaction and only then updates the in-memory catalog.
 //! Every few seconds without work it deletes expired entries and compacts indexes.
+//!
+//! Hit counts are bookkeeping (eviction order, stats), not answers: the catalog has them in
+//! memory at once, and the writer persists them with the next insert, or at most
+//! [`HIT_FLUSH`] after the first unsaved hit, or at shutdown, so a run of cache hits does not
+//! cost a durable transaction each. A kill -9 can lose the last few seconds of hit counts,
+//! never an entry.
 
 use std::collections::HashMap;
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use parking_lot::RwLock;
 use tokio::sync::oneshot;
@@ -22,6 +28,8 @@ use crate::store::{encode, CacheEntry, CacheWriteBatch, Store};
 const MAX_OPS: usize = 512;
 /// Idle time after which expired entries are deleted.
 const HOUSEKEEPING: Duration = Duration::from_secs(10);
+/// Longest time a hit count stays unsaved.
+const HIT_FLUSH: Duration = Duration::from_secs(5);
 
 pub(crate) struct PendingInsert {
     pub fingerprint: [u8; 32],
@@ -60,13 +68,25 @@ pub(crate) struct Writer {
     pub embedder: Embedder,
     pub catalog: Arc<RwLock<Catalog>>,
     pub next_id: u64,
+    /// Unsaved hits: id -> (count, last hit), and when the first of them arrived.
+    pub hits: HashMap<u64, (u64, u64)>,
+    pub hits_since: Option<Instant>,
 }
 
 impl Writer {
     pub fn run(mut self, rx: Receiver<Op>) {
         loop {
-            let first = match rx.recv_timeout(HOUSEKEEPING) {
+            let wait = self
+                .hits_since
+                .map_or(HOUSEKEEPING, |t| HIT_FLUSH.saturating_sub(t.elapsed()));
+            let first = match rx.recv_timeout(wait) {
                 Ok(op) => op,
+                Err(RecvTimeoutError::Timeout) if self.hits_since.is_some() => {
+                    if let Err(e) = self.commit(Vec::new()) {
+                        tracing::error!(error = %e, "cache write failed");
+                    }
+                    continue;
+                }
                 Err(RecvTimeoutError::Timeout) => {
                     self.housekeeping();
                     continue;
@@ -90,28 +110,24 @@ impl Writer {
     fn process(&mut self, ops: Vec<Op>) -> bool {
         let mut stop = false;
         let mut inserts = Vec::new();
-        let mut hits: HashMap<u64, (u64, u64)> = HashMap::new();
         let mut last_error: Option<String> = None;
         for op in ops {
             match op {
                 Op::Insert(p) => inserts.push(*p),
                 Op::Hit { id, at } => {
-                    let e = hits.entry(id).or_default();
+                    let e = self.hits.entry(id).or_default();
                     e.0 += 1;
                     e.1 = e.1.max(at);
+                    self.hits_since.get_or_insert_with(Instant::now);
                 }
                 Op::Flush(reply) => {
-                    if let Err(e) =
-                        self.commit(std::mem::take(&mut inserts), std::mem::take(&mut hits))
-                    {
+                    if let Err(e) = self.commit(std::mem::take(&mut inserts)) {
                         last_error = Some(e.to_string());
                     }
                     let _ = reply.send(last_error.take().map_or(Ok(()), Err));
                 }
                 Op::Purge { route, reply } => {
-                    if let Err(e) =
-                        self.commit(std::mem::take(&mut inserts), std::mem::take(&mut hits))
-                    {
+                    if let Err(e) = self.commit(std::mem::take(&mut inserts)) {
                         tracing::error!(error = %e, "cache write failed");
                     }
                     let _ = reply.send(self.purge(route.as_deref()));
@@ -122,17 +138,19 @@ impl Writer {
                 }
             }
         }
-        if let Err(e) = self.commit(inserts, hits) {
-            tracing::error!(error = %e, "cache write failed");
+        let hits_due = self.hits_since.is_some_and(|t| t.elapsed() >= HIT_FLUSH);
+        if !inserts.is_empty() || stop || hits_due {
+            if let Err(e) = self.commit(inserts) {
+                tracing::error!(error = %e, "cache write failed");
+            }
         }
         stop
     }
 
-    fn commit(
-        &mut self,
-        inserts: Vec<PendingInsert>,
-        hits: HashMap<u64, (u64, u64)>,
-    ) -> Result<(), CacheError> {
+    /// Writes `inserts` and every unsaved hit in one transaction.
+    fn commit(&mut self, inserts: Vec<PendingInsert>) -> Result<(), CacheError> {
+        self.hits_since = None;
+        let hits = std::mem::take(&mut self.hits);
         if inserts.is_empty() && hits.is_empty() {
             return Ok(());
         }
