@@ -29,7 +29,6 @@ pub mod prompt;
 mod tokens;
 mod writer;
 
-use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use std::sync::{mpsc, Arc};
@@ -51,7 +50,7 @@ pub use policy::CachePolicy;
 use catalog::Catalog;
 use hot::Hot;
 use outcome::Counters;
-use writer::{Op, PendingInsert, Writer};
+use writer::{Op, PendingHits, PendingInsert, Writer};
 
 use crate::chat::{unix_now, ChatResponse};
 use crate::store::Store;
@@ -116,6 +115,8 @@ struct Inner {
     catalog: Arc<RwLock<Catalog>>,
     /// Parsed answers of recently served entries.
     hot: Arc<Hot>,
+    /// Hit counts the writer has not saved yet.
+    hits: Arc<PendingHits>,
     writes: mpsc::SyncSender<Op>,
     counters: Counters,
     writer: Mutex<Option<std::thread::JoinHandle<()>>>,
@@ -197,13 +198,13 @@ impl SemanticCache {
         }
         let catalog = Arc::new(RwLock::new(catalog));
         let (writes, rx) = mpsc::sync_channel(settings.write_queue.max(16));
+        let hits = Arc::new(PendingHits::default());
         let writer = Writer {
             store: store.clone(),
             embedder: embedder.clone(),
             catalog: catalog.clone(),
             next_id: store.next_cache_id()?,
-            hits: HashMap::new(),
-            hits_since: None,
+            hits: hits.clone(),
         };
         let handle = std::thread::Builder::new()
             .name("sluice-cache-writer".into())
@@ -215,6 +216,7 @@ impl SemanticCache {
                 embedder,
                 catalog,
                 hot: Arc::default(),
+                hits,
                 writes,
                 counters: Counters::default(),
                 writer: Mutex::new(Some(handle)),
@@ -261,10 +263,7 @@ impl SemanticCache {
             if let Some(m) = self.inner.catalog.read().get(hit.entry_id) {
                 m.touch(now);
             }
-            self.send(Op::Hit {
-                id: hit.entry_id,
-                at: now,
-            });
+            self.inner.hits.add(hit.entry_id, now);
         }
         Ok(outcome)
     }

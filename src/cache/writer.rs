@@ -4,10 +4,10 @@
 //! Every few seconds without work it deletes expired entries and compacts indexes.
 //!
 //! Hit counts are bookkeeping (eviction order, stats), not answers: the catalog has them in
-//! memory at once, and the writer persists them with the next insert, or at most
-//! [`HIT_FLUSH`] after the first unsaved hit, or at shutdown, so a run of cache hits does not
-//! cost a durable transaction each. A kill -9 can lose the last few seconds of hit counts,
-//! never an entry.
+//! memory at once, and a lookup adds them to a shared [`PendingHits`] map instead of queueing an
+//! operation (which would wake this thread on every hit). The writer saves them with the next
+//! transaction, or within [`HIT_FLUSH`] when idle, or at shutdown. A kill -9 can lose the last
+//! few seconds of hit counts, never an entry.
 
 use std::collections::HashMap;
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
@@ -28,8 +28,29 @@ use crate::store::{encode, CacheEntry, CacheWriteBatch, Store};
 const MAX_OPS: usize = 512;
 /// Idle time after which expired entries are deleted.
 const HOUSEKEEPING: Duration = Duration::from_secs(10);
-/// Longest time a hit count stays unsaved.
+/// Longest time a hit count stays unsaved while the writer is idle.
 const HIT_FLUSH: Duration = Duration::from_secs(5);
+
+/// Hits not yet saved: entry id -> (count, unix seconds of the latest).
+#[derive(Default)]
+pub(crate) struct PendingHits(parking_lot::Mutex<HashMap<u64, (u64, u64)>>);
+
+impl PendingHits {
+    pub fn add(&self, id: u64, at: u64) {
+        let mut m = self.0.lock();
+        let e = m.entry(id).or_default();
+        e.0 += 1;
+        e.1 = e.1.max(at);
+    }
+
+    fn take(&self) -> HashMap<u64, (u64, u64)> {
+        std::mem::take(&mut *self.0.lock())
+    }
+
+    fn is_empty(&self) -> bool {
+        self.0.lock().is_empty()
+    }
+}
 
 pub(crate) struct PendingInsert {
     pub fingerprint: [u8; 32],
@@ -50,10 +71,6 @@ pub(crate) struct PendingInsert {
 
 pub(crate) enum Op {
     Insert(Box<PendingInsert>),
-    Hit {
-        id: u64,
-        at: u64,
-    },
     Flush(oneshot::Sender<Result<(), String>>),
     Purge {
         route: Option<String>,
@@ -68,27 +85,27 @@ pub(crate) struct Writer {
     pub embedder: Embedder,
     pub catalog: Arc<RwLock<Catalog>>,
     pub next_id: u64,
-    /// Unsaved hits: id -> (count, last hit), and when the first of them arrived.
-    pub hits: HashMap<u64, (u64, u64)>,
-    pub hits_since: Option<Instant>,
+    pub hits: Arc<PendingHits>,
 }
 
 impl Writer {
     pub fn run(mut self, rx: Receiver<Op>) {
+        let mut idle_since = Instant::now();
         loop {
-            let wait = self
-                .hits_since
-                .map_or(HOUSEKEEPING, |t| HIT_FLUSH.saturating_sub(t.elapsed()));
-            let first = match rx.recv_timeout(wait) {
+            let first = match rx.recv_timeout(HIT_FLUSH) {
                 Ok(op) => op,
-                Err(RecvTimeoutError::Timeout) if self.hits_since.is_some() => {
+                Err(RecvTimeoutError::Timeout) if !self.hits.is_empty() => {
                     if let Err(e) = self.commit(Vec::new()) {
                         tracing::error!(error = %e, "cache write failed");
                     }
+                    idle_since = Instant::now();
                     continue;
                 }
                 Err(RecvTimeoutError::Timeout) => {
-                    self.housekeeping();
+                    if idle_since.elapsed() >= HOUSEKEEPING {
+                        self.housekeeping();
+                        idle_since = Instant::now();
+                    }
                     continue;
                 }
                 Err(RecvTimeoutError::Disconnected) => return,
@@ -114,12 +131,6 @@ impl Writer {
         for op in ops {
             match op {
                 Op::Insert(p) => inserts.push(*p),
-                Op::Hit { id, at } => {
-                    let e = self.hits.entry(id).or_default();
-                    e.0 += 1;
-                    e.1 = e.1.max(at);
-                    self.hits_since.get_or_insert_with(Instant::now);
-                }
                 Op::Flush(reply) => {
                     if let Err(e) = self.commit(std::mem::take(&mut inserts)) {
                         last_error = Some(e.to_string());
@@ -138,19 +149,15 @@ impl Writer {
                 }
             }
         }
-        let hits_due = self.hits_since.is_some_and(|t| t.elapsed() >= HIT_FLUSH);
-        if !inserts.is_empty() || stop || hits_due {
-            if let Err(e) = self.commit(inserts) {
-                tracing::error!(error = %e, "cache write failed");
-            }
+        if let Err(e) = self.commit(inserts) {
+            tracing::error!(error = %e, "cache write failed");
         }
         stop
     }
 
     /// Writes `inserts` and every unsaved hit in one transaction.
     fn commit(&mut self, inserts: Vec<PendingInsert>) -> Result<(), CacheError> {
-        self.hits_since = None;
-        let hits = std::mem::take(&mut self.hits);
+        let hits = self.hits.take();
         if inserts.is_empty() && hits.is_empty() {
             return Ok(());
         }
