@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
 # Runs every benchmark and writes BENCHMARKS.md from their JSON output (nothing in it is typed
-# by hand). Takes about 15 minutes on 2 cores. Raw results stay in target/bench-results/.
+# by hand). Takes about 15 minutes on 2 cores (30+ with SLUICE_BENCH_1M=1). Raw results stay in target/bench-results/.
 #   scripts/benchmarks.sh            # all
 #   SKIP_CRITERION=1 scripts/benchmarks.sh
+#   SLUICE_BENCH_1M=1 scripts/benchmarks.sh   # adds HNSW at 1M vectors to the criterion run
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/fetch-models.sh
 cargo build --release --quiet
 out=target/bench-results
 mkdir -p "$out"
+cut -d' ' -f1-3 /proc/loadavg >"$out/machine.txt" 2>/dev/null || true
 bin=target/release/sluice
 
 echo "== bench load" >&2
