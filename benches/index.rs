@@ -16,14 +16,14 @@
 //!   paraphrase of something cached), 20% members of a new group in an existing topic (a new
 //!   question on a known subject). Uniform random vectors would make every neighbour a tie.
 //! * `k10` and `k32` time the cache's own `Bucket::search` (its graph built by the cache's
-//!   `build_graph`: `UnitDot`, M 16, ef_construction 100): an unfiltered hnsw_rs walk with a
+//!   `build_graph`: `UnitDot`, M 16, ef_construction 200): an unfiltered hnsw_rs walk with a
 //!   liveness check on the results, exact re-rank, sort. `k32` is what one cache lookup asks for
 //!   (`CANDIDATES` in `src/cache/mod.rs`); recall@10 is of the first 10 results.
 //! * Baselines in the same run: `exact_scan_k32`, the brute-force top 32 by one core (what a
 //!   bucket without a graph does), and, up to 100k, `baseline_dist_cosine_filtered_k32`, the
 //!   search the cache ran before (hnsw_rs `DistCosine`, which recomputes both norms in f64 in a
 //!   serial fold, and `search_filter` with the liveness filter, which never takes hnsw_rs's early
-//!   exit; ef 128). Its graph is built the same way with `DistCosine`.
+//!   exit; ef 128), on a graph built as before (`DistCosine`, ef_construction 100).
 //! * Recall is also given for the true top-10 neighbours at or above the cache's default
 //!   similarity threshold (0.8): those are the entries a lookup could serve.
 //! * Recall and a per-query latency distribution (p50 / p99 / max over every query, a few passes)
@@ -37,9 +37,7 @@ use hnsw_rs::prelude::{DistCosine, Distance, Hnsw};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use sluice::cache::embed::cosine;
-use sluice::cache::index::{
-    build_graph, Bucket, UnitDot, HNSW_EF_CONSTRUCTION, HNSW_M, HNSW_MAX_LAYER,
-};
+use sluice::cache::index::{build_graph, Bucket, UnitDot, HNSW_M, HNSW_MAX_LAYER};
 
 const DIM: usize = 384;
 const SIZES: &[usize] = &[10_000, 100_000];
@@ -70,6 +68,8 @@ const SERVABLE_SIMILARITY: f32 = 0.8;
 const SWEEP_EF: [usize; 3] = [64, 256, 512];
 /// The old cache search is rebuilt as a baseline up to this size (its graph is slow to build).
 const BASELINE_MAX: usize = 100_000;
+/// The graph's construction breadth before (now 200).
+const BASELINE_EF_CONSTRUCTION: usize = 100;
 /// The search breadth the cache used before (`max(64, 4 * k)` for k = 32).
 const BASELINE_EF: usize = 128;
 
@@ -183,7 +183,7 @@ impl Baseline {
             HNSW_M,
             points.len().max(1024),
             HNSW_MAX_LAYER,
-            HNSW_EF_CONSTRUCTION,
+            BASELINE_EF_CONSTRUCTION,
             DistCosine,
         );
         let slices: Vec<(&[f32], usize)> = points.iter().map(|v| &v[..]).zip(0..).collect();

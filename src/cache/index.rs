@@ -36,7 +36,9 @@ pub const EXACT_SCAN_MAX: usize = 512;
 pub const MAX_TOMBSTONE_SHARE: f64 = 0.3;
 /// Graph parameters (public for `benches/index.rs`).
 pub const HNSW_M: usize = 16;
-pub const HNSW_EF_CONSTRUCTION: usize = 100;
+/// 200, not 100: on clustered prompt-like vectors at 100k it lifted recall@10 at search ef 128
+/// from 0.946 to 0.996 for the same search time (twice the build time); a larger M did not.
+pub const HNSW_EF_CONSTRUCTION: usize = 200;
 pub const HNSW_MAX_LAYER: usize = 16;
 /// Smallest search breadth; a search for `k` neighbours uses at least `2 * k`.
 pub const HNSW_EF_SEARCH_MIN: usize = 128;
