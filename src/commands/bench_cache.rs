@@ -198,7 +198,7 @@ pub struct Run {
     pub overall: Counts,
     pub by_kind: BTreeMap<String, Counts>,
     /// Most entries one search bucket held; the real cache searches buckets above
-    /// `EXACT_SCAN_MAX` (512) with an approximate HNSW graph.
+    /// `EXACT_SCAN_MAX` (2,048) with an approximate HNSW graph.
     pub largest_bucket: usize,
     /// Repeats (lookups whose group was seen before) not served from their group, by why:
     /// `below_threshold`, `guard:<guard>`, `empty`, or `false_hit`.
