@@ -9,7 +9,7 @@
 //! The cache (real model from `models/`, redb in a temporary directory) holds [`ENTRIES`]
 //! template-made prompts under one system prompt, so they share a bucket large enough to be
 //! searched through its HNSW graph. Keys are built once (`CacheKey::new` is in `hot_path`). Hits
-//! queue a hit-count write that the cache's writer thread commits in the background, as in the
+//! add to the pending hit counts that the cache's writer thread saves in the background, as in the
 //! gateway. Besides criterion's figures, an interleaved run of [`RATIO_ROUNDS`] rounds prints the
 //! p50 / p99 of each variant and the semantic-hit / embedding ratio.
 
@@ -22,8 +22,10 @@ use sluice::cache::{
 use sluice::chat::{ChatRequest, ChatResponse};
 
 const MODELS_DIR: &str = "models";
-/// Entries in the searched bucket (more than `EXACT_SCAN_MAX`, 512, so it has a graph).
-const ENTRIES: usize = 1_000;
+/// Entries in the searched bucket (more than `EXACT_SCAN_MAX`, 2,048, so it has a graph).
+const ENTRIES: usize = 2_500;
+/// Where the question is asked, to make enough distinct prompts from the verbs and objects.
+const PLACES: &[&str] = &["", " at work", " at home", " on my phone"];
 const RATIO_ROUNDS: usize = 300;
 
 const STORED: &str = "How do I increase my credit score?";
@@ -114,12 +116,14 @@ fn response(text: &str) -> ChatResponse {
 
 fn prompts() -> Vec<String> {
     let mut out = vec![STORED.to_owned()];
-    'fill: for o in OBJECTS {
-        for v in VERBS {
-            if out.len() == ENTRIES {
-                break 'fill;
+    'fill: for at in PLACES {
+        for o in OBJECTS {
+            for v in VERBS {
+                if out.len() == ENTRIES {
+                    break 'fill;
+                }
+                out.push(format!("How do I {v} my {o}{at}?"));
             }
-            out.push(format!("How do I {v} my {o}?"));
         }
     }
     out
@@ -157,6 +161,7 @@ fn bench_lookup(c: &mut Criterion) {
         stats.graphs,
         t.elapsed().as_secs_f64()
     );
+    const { assert!(ENTRIES > sluice::cache::index::EXACT_SCAN_MAX) };
     assert_eq!(stats.entries, ENTRIES as u64);
     assert_eq!(stats.graphs, 1, "the bucket is searched through HNSW");
 
