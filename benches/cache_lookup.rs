@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use sluice::cache::{
-    CacheKey, CachePolicy, CacheSettings, HitKind, KeyScope, LookupOutcome, SemanticCache,
+    CacheKey, CachePolicy, CacheSettings, Embedder, HitKind, KeyScope, LookupOutcome, SemanticCache,
 };
 use sluice::chat::{ChatRequest, ChatResponse};
 
@@ -164,6 +164,21 @@ fn bench_lookup(c: &mut Criterion) {
     const { assert!(ENTRIES > sluice::cache::index::EXACT_SCAN_MAX) };
     assert_eq!(stats.entries, ENTRIES as u64);
     assert_eq!(stats.graphs, 1, "the bucket is searched through HNSW");
+
+    // A restart: what reopening this store costs (model load, store scan, guard features,
+    // graph build), next to the model load alone.
+    drop(cache);
+    let t = Instant::now();
+    drop(Embedder::load(&settings.embedder_config()).expect("model"));
+    let model_load = t.elapsed();
+    let t = Instant::now();
+    let cache = SemanticCache::open(&settings).expect("reopen the cache");
+    println!(
+        "cache_lookup: reopened with {} entries in {:.2}s (the model load alone: {:.2}s)",
+        cache.stats().entries,
+        t.elapsed().as_secs_f64(),
+        model_load.as_secs_f64()
+    );
 
     let exact = key(STORED);
     let semantic = key(PARAPHRASE);

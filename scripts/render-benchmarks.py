@@ -207,6 +207,7 @@ if os.path.exists(crit):
             continue  # change against an earlier local run, not a measurement
         nxt = lines[i + 1] if i + 1 < len(lines) else ""
         keep = ("time:" in line or "thrpt:" in line or "recall" in line or "skipped" in line
+                or line.startswith(("cache_lookup:", "hnsw n="))
                 or ("time:" in nxt and "%" not in nxt and line and not line.startswith(" ")))
         if keep and not line.startswith(("Benchmarking", "Warning", "Found", "Compiling", "Running")):
             p(line)
