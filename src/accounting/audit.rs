@@ -3,7 +3,8 @@
 //!
 //! Values are a format byte followed by the bincode (serde) encoding of [`AuditRecord`]. Bincode
 //! is not self-describing: a field added to the record is a new format byte, and readers keep
-//! decoding the old ones (none yet).
+//! decoding the old ones. Format 1 is the record alone; format 2 appends the optional
+//! [`PromptLog`] (`[accounting] log_prompts`).
 //!
 //! Reading while the gateway runs: redb lets one process open the file at a time unless every
 //! process uses a multi-process [`ConcurrencyMode`]. With the store opened in `SingleWriter` mode,
@@ -16,6 +17,7 @@ use std::path::Path;
 
 use redb::{ConcurrencyMode, ReadOnlyDatabase, ReadableDatabase, TableError};
 use serde::{Deserialize, Serialize};
+use sha2::Digest;
 
 use crate::error::Attempt;
 pub use crate::store::AUDIT_RECORDS;
@@ -25,6 +27,9 @@ use crate::telemetry::metrics::CacheOutcome;
 pub const CONCURRENCY_MODE: ConcurrencyMode = ConcurrencyMode::SingleWriter;
 
 const FORMAT_V1: u8 = 1;
+const FORMAT_V2: u8 = 2;
+/// Longest prompt or context text a prompt log keeps (a long document is kept whole up to this).
+const MAX_PROMPT_BYTES: usize = 256 * 1024;
 /// Raw client input kept in a record is capped (a model name is not a document).
 const MAX_CLIENT_STRING: usize = 256;
 
@@ -64,6 +69,45 @@ pub struct AuditRecord {
     pub status: u16,
     /// `ApiError::metric_label()` of a failure.
     pub error: Option<String>,
+    /// The request's text, only with `[accounting] log_prompts = true` (stored after the record,
+    /// see the module doc; JSON exports add it as `prompt`).
+    #[serde(skip)]
+    pub prompt: Option<PromptLog>,
+}
+
+/// What `[accounting] log_prompts` keeps of a request: enough to replay real traffic through
+/// the cache at other settings (`sluice audit export --format workload`, then `sluice bench
+/// cache`). Off by default: prompts can hold personal or confidential data.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PromptLog {
+    /// Everything before the last user turn (system prompt, earlier turns), one message per
+    /// line as `role: text`; empty for a single-turn request without a system prompt.
+    pub context: String,
+    /// The last user turn's text.
+    pub prompt: String,
+    /// First 16 hex digits of the sha256 of the answer's text (first choice), when an answer
+    /// with text was served in full: requests with the same answer share it.
+    pub answer: Option<String>,
+}
+
+impl PromptLog {
+    /// Digest of an answer's text, as kept in [`PromptLog::answer`] (None for an empty text).
+    pub fn digest(text: &str) -> Option<String> {
+        Self::digest_of(sha2::Sha256::new_with_prefix(text), !text.is_empty())
+    }
+
+    /// [`Self::digest`] of text fed piecewise into `hasher` (`seen_text`: any non-empty piece).
+    pub fn digest_of(hasher: sha2::Sha256, seen_text: bool) -> Option<String> {
+        seen_text.then(|| hex::encode(&hasher.finalize()[..8]))
+    }
+
+    fn capped(&self) -> PromptLog {
+        PromptLog {
+            context: truncate(&self.context, MAX_PROMPT_BYTES).to_owned(),
+            prompt: truncate(&self.prompt, MAX_PROMPT_BYTES).to_owned(),
+            answer: self.answer.clone(),
+        }
+    }
 }
 
 /// One attempt at one target. A copy of `error::Attempt`, so that the stored format does not
@@ -103,7 +147,7 @@ impl AuditRecord {
     }
 
     pub(crate) fn encode(&self) -> Vec<u8> {
-        let mut out = vec![FORMAT_V1];
+        let mut out = vec![FORMAT_V2];
         if self.requested_model.len() > MAX_CLIENT_STRING {
             let mut capped = self.clone();
             capped.requested_model = truncate(&self.requested_model, MAX_CLIENT_STRING).to_owned();
@@ -111,15 +155,23 @@ impl AuditRecord {
         } else {
             encode_into(self, &mut out);
         }
+        encode_into(&self.prompt.as_ref().map(PromptLog::capped), &mut out);
         out
     }
 
     pub(crate) fn decode(bytes: &[u8]) -> Result<AuditRecord, String> {
+        let config = bincode::config::standard();
+        let record = |body: &[u8]| -> Result<(AuditRecord, usize), String> {
+            bincode::serde::decode_from_slice(body, config).map_err(|e| e.to_string())
+        };
         match bytes.split_first() {
-            Some((&FORMAT_V1, body)) => {
-                bincode::serde::decode_from_slice(body, bincode::config::standard())
-                    .map(|(r, _)| r)
-                    .map_err(|e| e.to_string())
+            Some((&FORMAT_V1, body)) => record(body).map(|(r, _)| r),
+            Some((&FORMAT_V2, body)) => {
+                let (mut r, used) = record(body)?;
+                let (prompt, _) = bincode::serde::decode_from_slice(&body[used..], config)
+                    .map_err(|e| e.to_string())?;
+                r.prompt = prompt;
+                Ok(r)
             }
             Some((v, _)) => Err(format!("unknown audit record format {v}")),
             None => Err("empty audit record".into()),
@@ -127,9 +179,9 @@ impl AuditRecord {
     }
 }
 
-fn encode_into(r: &AuditRecord, out: &mut Vec<u8>) {
-    // Encoding a plain struct into a Vec cannot fail.
-    let _ = bincode::serde::encode_into_std_write(r, out, bincode::config::standard());
+fn encode_into(value: &impl Serialize, out: &mut Vec<u8>) {
+    // Encoding plain data into a Vec cannot fail.
+    let _ = bincode::serde::encode_into_std_write(value, out, bincode::config::standard());
 }
 
 fn truncate(s: &str, max: usize) -> &str {
@@ -239,7 +291,31 @@ pub(crate) mod tests {
             ttft_ms: None,
             status: 200,
             error: None,
+            prompt: None,
         }
+    }
+
+    #[test]
+    fn format_1_records_still_decode_and_prompt_logs_round_trip() {
+        let r = record(2);
+        let mut v1 = vec![FORMAT_V1];
+        encode_into(&r, &mut v1);
+        assert_eq!(AuditRecord::decode(&v1).unwrap(), r);
+
+        let mut r = record(3);
+        r.prompt = Some(PromptLog {
+            context: "system: Be brief.".into(),
+            prompt: "x".repeat(MAX_PROMPT_BYTES + 10),
+            answer: PromptLog::digest("Paris."),
+        });
+        let back = AuditRecord::decode(&r.encode()).unwrap();
+        let log = back.prompt.expect("kept");
+        assert_eq!(log.context, "system: Be brief.");
+        assert_eq!(log.prompt.len(), MAX_PROMPT_BYTES);
+        assert_eq!(log.answer.as_deref().map(str::len), Some(16));
+        assert_eq!(PromptLog::digest("Paris."), PromptLog::digest("Paris."));
+        assert_ne!(PromptLog::digest("Paris."), PromptLog::digest("Lyon."));
+        assert_eq!(PromptLog::digest(""), None);
     }
 
     #[test]

@@ -33,6 +33,11 @@ pub struct AccountingSettings {
     pub retention_days: u32,
     /// `observe` puts the whole gateway in observe mode, whatever the routes say.
     pub mode: Mode,
+    /// Keep each request's text (system prompt, earlier turns, last user turn) and a digest of
+    /// its answer in the audit record, for `sluice audit export --format workload` (a what-if
+    /// replay of real traffic through the cache). Off by default: prompts can hold personal
+    /// or confidential data.
+    pub log_prompts: bool,
 }
 
 impl Default for AccountingSettings {
@@ -41,6 +46,7 @@ impl Default for AccountingSettings {
             enabled: true,
             retention_days: DEFAULT_RETENTION_DAYS,
             mode: Mode::Gateway,
+            log_prompts: false,
         }
     }
 }

@@ -50,13 +50,14 @@ WORKLOAD
   Nothing is sent upstream: a miss stores a synthetic answer naming its line.
 
 REAL TRAFFIC (what-if replay at other thresholds)
-  Records from `sluice audit export` cannot be replayed as they are: an audit record holds the
-  route, model, cache outcome and hit similarity, but no prompt, system prompt or answer (Sluice
-  does not log prompt text today). A what-if replay needs the prompts logged elsewhere (by the
-  client, or a future opt-in prompt log), converted to the format above: \"prompt\" = the last
-  user turn, \"system\" = the system prompt, \"route\" = the record's route, and \"group\" = a label
-  of which requests deserve the same answer (a reviewer's judgement, or a hash of deterministic
-  answers). Without trustworthy groups only the hit rate means something.
+  Run the gateway with `[accounting] log_prompts = true`, then
+    sluice audit export --data-dir DATA --last 7d --format workload > traffic.jsonl
+  writes the successful requests in this format: \"system\" = system prompt and earlier turns,
+  \"route\" = the request's route, \"kind\" = what the cache did in production, and \"group\" =
+  a digest of the answer served (same answer text, same group). A replayed hit between requests
+  whose production answers differed counts as false, so precision is a lower bound. Namespace
+  fields other than the route, system prompt and earlier turns (temperature, tools, response
+  format) are not logged.
 
 SWEEP
   Every line is embedded once; each threshold then runs the cache's decision procedure over those

@@ -48,13 +48,17 @@ pub struct ReportArgs {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum ExportFormat {
-    /// One JSON object per line.
+    /// One JSON object per line, every field (and `prompt` when prompts were logged).
     Jsonl,
+    /// A `sluice bench cache` workload of the successful requests whose prompts were logged
+    /// (`[accounting] log_prompts = true`): a what-if replay of real traffic.
+    Workload,
 }
 
 #[derive(Debug, clap::Subcommand)]
 pub enum AuditCommand {
-    /// Print the raw audit records of a window, oldest first.
+    /// Print the audit records of a window, oldest first: raw (jsonl), or as a `sluice bench
+    /// cache` workload (see `sluice bench cache --help`, REAL TRAFFIC).
     Export(ExportArgs),
 }
 
@@ -88,23 +92,66 @@ pub fn run_report(args: &ReportArgs) -> Result<String, String> {
     Ok(report::render(&rep, format))
 }
 
-/// `sluice audit export`: writes the records to `out`; returns how many.
+/// `sluice audit export`: writes the records to `out`; returns how many lines it wrote.
 pub fn run_export(args: &ExportArgs, out: &mut dyn Write) -> Result<u64, String> {
     let (path, since, until) = resolve(&args.selection)?;
     let db = audit::open_reader(&path).map_err(|e| e.to_string())?;
-    let mut n = 0;
+    let (mut n, mut unlogged) = (0, 0u64);
     for r in audit::read(&db, since..until).map_err(|e| e.to_string())? {
         let r: AuditRecord = r.map_err(|e| e.to_string())?;
-        match args.format {
+        let line = match args.format {
             ExportFormat::Jsonl => {
-                serde_json::to_writer(&mut *out, &r).map_err(|e| e.to_string())?;
-                out.write_all(b"\n").map_err(|e| e.to_string())?;
+                let mut v = serde_json::to_value(&r).map_err(|e| e.to_string())?;
+                if let (Some(p), Some(obj)) = (&r.prompt, v.as_object_mut()) {
+                    obj.insert(
+                        "prompt".into(),
+                        serde_json::to_value(p).map_err(|e| e.to_string())?,
+                    );
+                }
+                v
             }
-        }
+            ExportFormat::Workload => {
+                if r.is_error() {
+                    continue;
+                }
+                let Some(p) = &r.prompt else {
+                    unlogged += 1;
+                    continue;
+                };
+                workload_line(&r, p)
+            }
+        };
+        serde_json::to_writer(&mut *out, &line).map_err(|e| e.to_string())?;
+        out.write_all(b"\n").map_err(|e| e.to_string())?;
         n += 1;
     }
     out.flush().map_err(|e| e.to_string())?;
+    if unlogged > 0 {
+        eprintln!(
+            "{unlogged} successful requests left out: their prompts were not logged \
+             ([accounting] log_prompts = false when they ran)"
+        );
+    }
     Ok(n)
+}
+
+/// One `sluice bench cache` workload line (see `bench_cache::WorkloadLine`).
+fn workload_line(r: &AuditRecord, p: &audit::PromptLog) -> serde_json::Value {
+    let group = match &p.answer {
+        Some(digest) => format!("answer-{digest}"),
+        // No text to compare (tool calls only): a group of its own.
+        None => format!("request-{}", r.request_id),
+    };
+    let mut line = serde_json::json!({
+        "prompt": p.prompt,
+        "route": r.route,
+        "group": group,
+        "kind": r.cache.as_str(),
+    });
+    if !p.context.is_empty() {
+        line["system"] = p.context.clone().into();
+    }
+    line
 }
 
 /// Database path and `[since, until)` in unix ms.

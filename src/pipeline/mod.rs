@@ -15,6 +15,7 @@ use futures::Stream;
 use tracing::field::Empty;
 use tracing::Instrument;
 
+use crate::accounting::audit::PromptLog;
 use crate::app::AppState;
 use crate::cache::{CacheKey, CachePolicy, HitKind, KeyScope, SemanticCache};
 use crate::chat::{self, ChatChunk, ChatRequest, ChatResponse, Usage};
@@ -118,16 +119,19 @@ pub async fn chat(
     req: ChatRequest,
     ctx: RequestCtx,
 ) -> (Meta, Result<Reply, ApiError>) {
-    let info = RequestInfo::new(&req, &ctx);
+    let info = RequestInfo::new(&req, &ctx, s.config.accounting.log_prompts);
     let mut guard = Unfinished {
         s,
         info: Some(info),
         meta: Meta::default(),
     };
     let result = serve(s, req, &ctx, &mut guard.meta).await;
-    let (info, meta) = guard.disarm();
+    let (mut info, meta) = guard.disarm();
     let result = match result {
         Ok(Reply::Complete(resp)) => {
+            if let (Some(log), Some(choice)) = (&mut info.prompt, resp.choices.first()) {
+                log.answer = PromptLog::digest(&choice.message.text());
+            }
             record::finish(s, &info, &meta, 200, None, resp.usage, None);
             Ok(Reply::Complete(resp))
         }

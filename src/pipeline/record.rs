@@ -4,9 +4,10 @@
 use std::time::Instant;
 
 use super::{estimate_usage, Meta, RequestCtx};
+use crate::accounting::audit::PromptLog;
 use crate::accounting::{unix_ms_now, AuditAttempt, AuditRecord, CostInput, TokenUsage};
 use crate::app::AppState;
-use crate::chat::{ChatRequest, Usage};
+use crate::chat::{ChatRequest, Role, Usage};
 use crate::router::PASSTHROUGH;
 use crate::telemetry::metrics::{Observation, RouteSlot};
 
@@ -21,10 +22,14 @@ pub struct RequestInfo {
     prompt_tokens_estimate: u32,
     /// The `request` span: streams are recorded after the handler returned.
     pub(super) span: tracing::Span,
+    /// `[accounting] log_prompts`: the request's text; the answer digest is filled in when the
+    /// answer is known.
+    pub(super) prompt: Option<PromptLog>,
 }
 
 impl RequestInfo {
-    pub fn new(req: &ChatRequest, ctx: &RequestCtx) -> Self {
+    /// `log_prompts`: keep the request's text for the audit record (`[accounting] log_prompts`).
+    pub fn new(req: &ChatRequest, ctx: &RequestCtx, log_prompts: bool) -> Self {
         RequestInfo {
             time_ms: unix_ms_now().saturating_sub(ctx.started.elapsed().as_millis() as u64),
             started: ctx.started,
@@ -34,6 +39,7 @@ impl RequestInfo {
             include_usage: req.include_usage(),
             prompt_tokens_estimate: req.estimate_prompt_tokens(),
             span: ctx.span.clone(),
+            prompt: log_prompts.then(|| prompt_log(req)),
         }
     }
 
@@ -48,7 +54,40 @@ impl RequestInfo {
             include_usage: false,
             prompt_tokens_estimate: 0,
             span: ctx.span.clone(),
+            prompt: None,
         }
+    }
+}
+
+/// The last user turn, and every other message as `role: text` lines before it.
+fn prompt_log(req: &ChatRequest) -> PromptLog {
+    let last_user = req.messages.iter().rposition(|m| m.role == Role::User);
+    let mut context = String::new();
+    for (i, m) in req.messages.iter().enumerate() {
+        if Some(i) == last_user {
+            continue;
+        }
+        if !context.is_empty() {
+            context.push('\n');
+        }
+        let role = match m.role {
+            Role::System => "system",
+            Role::Developer => "developer",
+            Role::User => "user",
+            Role::Assistant => "assistant",
+            Role::Tool => "tool",
+            Role::Function => "function",
+        };
+        context.push_str(role);
+        context.push_str(": ");
+        context.push_str(&m.text());
+    }
+    PromptLog {
+        context,
+        prompt: last_user
+            .map(|i| req.messages[i].text())
+            .unwrap_or_default(),
+        answer: None,
     }
 }
 
@@ -128,5 +167,6 @@ pub(super) fn finish(
         ttft_ms: meta.ttft.map(|d| d.as_millis() as u64),
         status,
         error: error.map(str::to_owned),
+        prompt: info.prompt.clone(),
     });
 }

@@ -9,6 +9,7 @@ use futures::{Stream, StreamExt};
 
 use super::record::{self, RequestInfo};
 use super::{EventStream, Meta, Reply, StreamItem, WriteBack};
+use crate::accounting::audit::PromptLog;
 use crate::app::AppState;
 use crate::chat::{self, ChatRequest, ChatResponse, StreamAssembler, Usage};
 use crate::error::{ApiError, Attempt};
@@ -106,12 +107,17 @@ pub(super) fn recorded(
         span: info.span.clone(),
         inner,
     };
+    let answer = info
+        .prompt
+        .is_some()
+        .then(|| (sha2::Sha256::default(), false));
     let mut rec = StreamRecorder {
         s,
         info,
         meta: meta.clone(),
         usage: None,
         output_chars: 0,
+        answer,
         done: false,
     };
     Box::pin(async_stream::stream! {
@@ -121,12 +127,14 @@ pub(super) fn recorded(
                     if c.usage.is_some() {
                         rec.usage = c.usage;
                     }
-                    rec.output_chars += c
-                        .choices
-                        .iter()
-                        .filter_map(|ch| ch.delta.content.as_deref())
-                        .map(str::len)
-                        .sum::<usize>();
+                    for ch in &c.choices {
+                        let Some(text) = ch.delta.content.as_deref() else { continue };
+                        rec.output_chars += text.len();
+                        if let (0, Some((hasher, seen))) = (ch.index, &mut rec.answer) {
+                            sha2::Digest::update(hasher, text);
+                            *seen |= !text.is_empty();
+                        }
+                    }
                     if !rec.info.include_usage {
                         if c.choices.is_empty() {
                             continue;
@@ -174,6 +182,8 @@ struct StreamRecorder {
     meta: Meta,
     usage: Option<Usage>,
     output_chars: usize,
+    /// `[accounting] log_prompts`: the first choice's text so far, digested.
+    answer: Option<(sha2::Sha256, bool)>,
     done: bool,
 }
 
@@ -183,6 +193,12 @@ impl StreamRecorder {
             return;
         }
         self.done = true;
+        // Only an answer served in full gets a digest.
+        if let (200, None, Some(log), Some((hasher, seen))) =
+            (status, error, &mut self.info.prompt, self.answer.take())
+        {
+            log.answer = PromptLog::digest_of(hasher, seen);
+        }
         record::finish(
             &self.s,
             &self.info,

@@ -49,6 +49,7 @@ fn record(i: u64, now: u64) -> AuditRecord {
         ttft_ms: None,
         status: if failed { 502 } else { 200 },
         error: failed.then(|| "all_targets_failed".into()),
+        prompt: None,
     }
 }
 

@@ -4,6 +4,7 @@
 use std::path::Path;
 
 use serde_json::{json, Value};
+use sluice::commands::bench_cache::{evaluate, Mode};
 use sluice::commands::report::{
     run_export, run_report, ExportArgs, ExportFormat, ReportArgs, ReportFormat, Selection,
 };
@@ -39,11 +40,15 @@ fn selection(dir: &Path) -> Selection {
 }
 
 fn export(dir: &Path) -> Vec<Value> {
+    export_as(dir, ExportFormat::Jsonl)
+}
+
+fn export_as(dir: &Path, format: ExportFormat) -> Vec<Value> {
     let mut out = Vec::new();
     run_export(
         &ExportArgs {
             selection: selection(dir),
-            format: ExportFormat::Jsonl,
+            format,
         },
         &mut out,
     )
@@ -334,4 +339,74 @@ async fn a_client_that_leaves_mid_request_is_still_recorded() {
     assert_eq!(recs[0]["request_id"], "gone-early");
     assert_eq!(recs[0]["status"], 499);
     assert_eq!(recs[0]["route"], "r");
+}
+
+/// With `[accounting] log_prompts`, the audit store exports as a workload that `sluice bench
+/// cache` replays: one line per successful request, grouped by the answer served.
+#[tokio::test]
+async fn logged_prompts_export_as_a_replayable_workload() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = format!("{ROUTES}\n[accounting]\nlog_prompts = true\n");
+    let g = Gateway::start_cached(&config, dir.path()).await;
+    let go = async |body: Value| {
+        let r = g.post(&body).await;
+        if body["stream"] == json!(true) {
+            assert!(Sse::read(r).await.done());
+        } else {
+            let _ = r.bytes().await;
+        }
+        g.state.cache.as_ref().unwrap().flush().await.unwrap();
+    };
+    go(ask("support", "How do I reset my password?")).await; // miss
+    go(ask("support", "How do I reset my password?")).await; // exact hit
+    go(ask("support", "What are the steps to reset my password?")).await; // semantic hit
+    let mut streamed = ask("support", "Explain my invoice");
+    streamed["stream"] = json!(true);
+    go(streamed).await; // streamed miss
+    go(ask("strict", "This will be refused")).await; // upstream 400: not in the workload
+    go(json!({"model": "support", "messages": [
+        {"role": "system", "content": "Be brief."},
+        {"role": "user", "content": "Where is my parcel?"},
+    ]}))
+    .await;
+    g.state.audit.flush().await.unwrap();
+
+    let raw = export(dir.path());
+    assert_eq!(raw.len(), 6);
+    assert_eq!(raw[0]["prompt"]["prompt"], "How do I reset my password?");
+
+    let lines = export_as(dir.path(), ExportFormat::Workload);
+    assert_eq!(lines.len(), 5, "{lines:#?}");
+    let kinds: Vec<&str> = lines.iter().map(|l| l["kind"].as_str().unwrap()).collect();
+    assert_eq!(
+        kinds,
+        ["miss", "hit-exact", "hit-semantic", "miss", "miss"],
+        "{lines:#?}"
+    );
+    assert!(lines.iter().all(|l| l["route"] == "support"));
+    assert_eq!(
+        lines[2]["prompt"],
+        "What are the steps to reset my password?"
+    );
+    // The hits served the first answer: same group. Other answers: other groups.
+    let group = |i: usize| lines[i]["group"].as_str().unwrap().to_owned();
+    assert!(group(0).starts_with("answer-"));
+    assert_eq!(group(1), group(0));
+    assert_eq!(group(2), group(0));
+    assert_ne!(group(3), group(0));
+    assert_ne!(group(4), group(3));
+    assert_eq!(lines[4]["system"], "system: Be brief.");
+    assert!(lines[0].get("system").is_none());
+
+    // `sluice bench cache` takes it as it is.
+    let path = dir.path().join("traffic.jsonl");
+    let text: String = lines.iter().map(|l| format!("{l}\n")).collect();
+    std::fs::write(&path, text).unwrap();
+    let report = evaluate(&path, &Mode::Threshold(0.80), &crate::support::embedder())
+        .await
+        .unwrap();
+    assert_eq!(report.lines, 5);
+    let run = &report.runs[0];
+    assert_eq!(run.decisions[1].matched_index, Some(0));
+    assert_eq!(run.overall.false_hits, 0);
 }
