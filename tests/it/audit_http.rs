@@ -60,6 +60,20 @@ fn export_as(dir: &Path, format: ExportFormat) -> Vec<Value> {
         .collect()
 }
 
+/// Sends `body`, reads the whole answer (a stream to its end), lets the cache commit; returns
+/// the request id.
+async fn send(g: &Gateway, body: &Value) -> String {
+    let r = g.post(body).await;
+    let id = header(r.headers(), "x-request-id").to_owned();
+    if body["stream"] == json!(true) {
+        assert!(Sse::read(r).await.done());
+    } else {
+        let _ = r.bytes().await;
+    }
+    g.state.cache.as_ref().unwrap().flush().await.unwrap();
+    id
+}
+
 fn close(a: f64, b: f64) -> bool {
     (a - b).abs() <= 1e-9 * a.abs().max(b.abs()).max(1.0)
 }
@@ -69,17 +83,7 @@ async fn mixed_run_is_recorded_once_per_request_and_adds_up() {
     let dir = tempfile::tempdir().unwrap();
     let g = Gateway::start_cached(ROUTES, dir.path()).await;
     let mut ids = Vec::new();
-    let mut go = async |body: Value| {
-        let r = g.post(&body).await;
-        ids.push(header(r.headers(), "x-request-id").to_owned());
-        let stream = body["stream"] == json!(true);
-        if stream {
-            assert!(Sse::read(r).await.done());
-        } else {
-            let _ = r.bytes().await;
-        }
-        g.state.cache.as_ref().unwrap().flush().await.unwrap();
-    };
+    let mut go = async |body: Value| ids.push(send(&g, &body).await);
     go(ask("support", "How do I reset my password?")).await; // miss
     go(ask("support", "How do I reset my password?")).await; // exact hit
     go(ask("support", "What are the steps to reset my password?")).await; // semantic hit
@@ -349,13 +353,7 @@ async fn logged_prompts_export_as_a_replayable_workload() {
     let config = format!("{ROUTES}\n[accounting]\nlog_prompts = true\n");
     let g = Gateway::start_cached(&config, dir.path()).await;
     let go = async |body: Value| {
-        let r = g.post(&body).await;
-        if body["stream"] == json!(true) {
-            assert!(Sse::read(r).await.done());
-        } else {
-            let _ = r.bytes().await;
-        }
-        g.state.cache.as_ref().unwrap().flush().await.unwrap();
+        send(&g, &body).await;
     };
     go(ask("support", "How do I reset my password?")).await; // miss
     go(ask("support", "How do I reset my password?")).await; // exact hit
