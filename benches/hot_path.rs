@@ -14,18 +14,18 @@
 //!   (rules on metadata, tools, keywords, min_prompt_tokens, regex; cheapest / lowest-latency /
 //!   weighted tiers), one variant per rule that decides (and one where none does, so every rule
 //!   is evaluated).
-//! * `sse`: `chat::replay_chunks` of a [`ANSWER_WORDS`]-word answer plus the framing of
-//!   `src/api/sse.rs` (private, repeated here: `data: {json}\n\n` serialised into a `BytesMut` per
-//!   chunk, then `data: [DONE]\n\n`).
+//! * `sse`: `chat::replay_chunks` of a [`ANSWER_WORDS`]-word answer framed by the gateway's own
+//!   `api::sse::chunk` (`data: {json}\n\n` per chunk, then `data: [DONE]\n\n`).
 
 use std::sync::Arc;
 
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::Bytes;
 use criterion::{criterion_group, criterion_main, Criterion};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
+use sluice::api::sse;
 use sluice::cache::{CacheKey, Features, KeyScope};
-use sluice::chat::{self, ChatChunk, ChatRequest, ChatResponse};
+use sluice::chat::{self, ChatRequest, ChatResponse};
 use sluice::config::Config;
 use sluice::router::Router;
 
@@ -283,24 +283,12 @@ fn bench_router(c: &mut Criterion) {
     group.finish();
 }
 
-/// `src/api/sse.rs::chunk`.
-fn frame(c: &ChatChunk) -> Bytes {
-    let mut buf = BytesMut::with_capacity(256).writer();
-    buf.get_mut().put_slice(b"data: ");
-    let _ = serde_json::to_writer(&mut buf, c);
-    let mut buf = buf.into_inner();
-    buf.put_slice(b"\n\n");
-    buf.freeze()
-}
-
-const DONE: &[u8] = b"data: [DONE]\n\n";
-
 fn replay(resp: &ChatResponse) -> Vec<Bytes> {
     let mut out: Vec<Bytes> = chat::replay_chunks(resp, &resp.id, true)
         .iter()
-        .map(frame)
+        .map(sse::chunk)
         .collect();
-    out.push(Bytes::from_static(DONE));
+    out.push(Bytes::from_static(sse::DONE));
     out
 }
 

@@ -82,12 +82,12 @@ if load_r:
     acpu = load_r.get("audited_gateway_cpu_ms_per_request")
     mcpu = load_r.get("mock_cpu_ms_per_request")
     base = "" if mcpu is None else (
-        f" The mock upstream, a plain axum server answering the same requests (a 20 ms timer, a small JSON body),"
+        f" The mock upstream, a plain axum server answering the same requests (a {load_r['upstream_latency_ms']} ms timer, a small JSON body),"
         f" used {mcpu:.3f} ms per request in the same run: the gateway, a server *and* a client per request, used"
         f" {cpu / mcpu:.2f}x that.")
     p(f"Gateway CPU per pass-through request at concurrency 1: {cpu:.3f} ms with the audit off, "
-      f"{acpu:.3f} ms with it on; gateway peak RSS {load_r['gateway_peak_rss_mb']:.0f} MB (the embedding model"
-      f" is most of it). CPU is read from /proc in 10 ms ticks over the whole measurement.{base}")
+      f"{acpu:.3f} ms with it on; gateway peak RSS {load_r['gateway_peak_rss_mb']:.0f} MB (it holds the embedding model"
+      f" and its runtime). CPU is read from /proc in 10 ms ticks over the whole measurement.{base}")
     p()
     hot = cache.get("floor: GET /healthz, back to back")
     idle = cache.get("floor: GET /healthz after an idle gap")
@@ -237,8 +237,13 @@ if targets:
     p("  wakes the gateway twice (request in, answer back) after it idled for the upstream latency; the")
     p("  `GET /healthz` floor above shows what one such wake-up and round trip costs on this machine. `perf` puts")
     p("  the kernel scheduler and network stack on top, then a flat spread of hyper/axum/reqwest; the mock upstream,")
-    p("  a bare axum server, spends a comparable CPU time per request. At concurrency 32 and more the gateway's")
-    p("  CPU per request falls to about a quarter (see the sweep).")
+    p("  a bare axum server, spends a comparable CPU time per request.")
+    if load_r:
+        cpus = [(r["concurrency"], r.get("gateway_cpu_ms_per_request")) for r in load_r["sweep"]]
+        cpus = [(c, x) for c, x in cpus if x]
+        if len(cpus) > 1:
+            (c0, x0), (c1, x1) = cpus[0], cpus[-1]
+            p(f"  At concurrency {c1} the gateway's CPU per request is {x1 / x0:.2f}x that at concurrency {c0} (see the sweep).")
     p("- Exact hits: the request's parse, key hash and the response's serialization; the answer itself is served")
     p("  from memory (hot tier), with no thread hop and no database write.")
     p("- Semantic hits: one embedding of the prompt (ONNX Runtime on the CPU) plus the index search.")

@@ -5,7 +5,7 @@ pub mod chat;
 pub mod embeddings;
 pub mod health;
 pub mod models;
-mod sse;
+pub mod sse;
 
 use std::sync::Arc;
 

@@ -10,8 +10,8 @@
 //! is faster than a graph at that size and has perfect recall; a bucket that grows past it gets an
 //! HNSW graph (hnsw_rs), which carries the large ones.
 //!
-//! The graph's distance is [`UnitDot`], `1 - dot` in eight f32 lanes: every stored vector is L2
-//! normalised, so this is the cosine distance, and it vectorises. (hnsw_rs' `DistCosine`
+//! The graph's distance is [`UnitDot`], `1 - dot` with the vectorised dot product of
+//! [`cosine`]: every stored vector is L2 normalised, so this is the cosine distance. (hnsw_rs' `DistCosine`
 //! recomputes both norms in f64 in a serial fold, several times slower per evaluation; see
 //! `benches/index.rs`, which keeps it as the baseline.)
 //!

@@ -114,7 +114,7 @@ struct Inner {
     embedder: Embedder,
     catalog: Arc<RwLock<Catalog>>,
     /// Parsed answers of recently served entries.
-    hot: Arc<Hot>,
+    hot: Hot,
     /// Hit counts the writer has not saved yet.
     hits: Arc<PendingHits>,
     writes: mpsc::SyncSender<Op>,
@@ -215,7 +215,7 @@ impl SemanticCache {
                 store,
                 embedder,
                 catalog,
-                hot: Arc::default(),
+                hot: Hot::default(),
                 hits,
                 writes,
                 counters: Counters::default(),
@@ -308,9 +308,7 @@ impl SemanticCache {
         };
         let embed_time = start.elapsed();
         let _ = key.vector.set(vector.clone());
-        let catalog = self.inner.catalog.clone();
-        let store = self.inner.store.clone();
-        let hot = self.inner.hot.clone();
+        let inner = self.inner.clone();
         let text = key.parts.instruction.clone();
         let bucket = key.bucket;
         let threshold = if key.has_document() {
@@ -322,9 +320,7 @@ impl SemanticCache {
         };
         let start = Instant::now();
         let found = tokio::task::spawn_blocking(move || {
-            search_bucket(
-                &catalog, &store, &hot, &bucket, &vector, &text, threshold, now,
-            )
+            search_bucket(&inner, &bucket, &vector, &text, threshold, now)
         })
         .await
         .map_err(|_| CacheError::WorkerStopped("lookup"))??;
@@ -357,8 +353,8 @@ impl SemanticCache {
         if let Some(r) = self.inner.hot.get(id) {
             return Ok(Some(r));
         }
-        let (store, hot) = (self.inner.store.clone(), self.inner.hot.clone());
-        tokio::task::spawn_blocking(move || load_response(&store, &hot, id))
+        let inner = self.inner.clone();
+        tokio::task::spawn_blocking(move || read_response(&inner, id))
             .await
             .map_err(|_| CacheError::WorkerStopped("lookup"))?
     }
@@ -500,12 +496,9 @@ enum Found {
 }
 
 /// The best candidate of `bucket` at or above `threshold` that every guard accepts (runs on the
-/// blocking pool: index search, guard checks and the redb read of the response).
-#[allow(clippy::too_many_arguments)]
+/// blocking pool: index search, guard checks, and the answer from the hot tier or redb).
 fn search_bucket(
-    catalog: &RwLock<Catalog>,
-    store: &Store,
-    hot: &Hot,
+    inner: &Inner,
     bucket: &[u8; 32],
     vector: &[f32],
     text: &str,
@@ -513,7 +506,7 @@ fn search_bucket(
     now: u64,
 ) -> Result<Found, CacheError> {
     let features = Features::extract(text);
-    let cat = catalog.read();
+    let cat = inner.catalog.read();
     let Some(b) = cat.index.bucket(bucket) else {
         return Ok(Found::Miss(MissReason::Empty));
     };
@@ -528,7 +521,11 @@ fn search_bucket(
         match features.agree(&meta.features) {
             Ok(()) => {
                 drop(cat);
-                return Ok(match load_response(store, hot, id)? {
+                let answer = match inner.hot.get(id) {
+                    Some(r) => Some(r),
+                    None => read_response(inner, id)?,
+                };
+                return Ok(match answer {
                     Some(r) => Found::Hit(id, sim, r),
                     None => Found::Miss(MissReason::Empty),
                 });
@@ -541,20 +538,13 @@ fn search_bucket(
     Ok(Found::Miss(miss))
 }
 
-/// The answer of entry `id` from the hot tier, else from redb (then kept hot). Blocking.
-fn load_response(
-    store: &Store,
-    hot: &Hot,
-    id: u64,
-) -> Result<Option<Arc<ChatResponse>>, CacheError> {
-    if let Some(r) = hot.get(id) {
-        return Ok(Some(r));
-    }
-    let Some(json) = store.cache_response(id)? else {
+/// The answer of entry `id` read from redb, then kept in the hot tier. Blocking.
+fn read_response(inner: &Inner, id: u64) -> Result<Option<Arc<ChatResponse>>, CacheError> {
+    let Some(json) = inner.store.cache_response(id)? else {
         return Ok(None);
     };
     let response = Arc::new(parse_response(id, &json)?);
-    hot.put(id, json.len(), response.clone());
+    inner.hot.put(id, json.len(), response.clone());
     Ok(Some(response))
 }
 

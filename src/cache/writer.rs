@@ -1,7 +1,7 @@
 //! The cache's write path, off the request path: one thread that takes every queued operation,
 //! embeds inserts that arrived without a vector (in one batch), evicts over-limit routes,
 //! writes everything in one redb transaction and only then updates the in-memory catalog.
-//! Every few seconds without work it deletes expired entries and compacts indexes.
+//! When idle, at most every few seconds, it deletes expired entries and compacts indexes.
 //!
 //! Hit counts are bookkeeping (eviction order, stats), not answers: the catalog has them in
 //! memory at once, and a lookup adds them to a shared [`PendingHits`] map instead of queueing an
@@ -26,7 +26,7 @@ use crate::store::{encode, CacheEntry, CacheWriteBatch, Store};
 
 /// Most operations folded into one transaction.
 const MAX_OPS: usize = 512;
-/// Idle time after which expired entries are deleted.
+/// Expired entries are deleted and indexes compacted at most this often, when the writer idles.
 const HOUSEKEEPING: Duration = Duration::from_secs(10);
 /// Longest time a hit count stays unsaved while the writer is idle.
 const HIT_FLUSH: Duration = Duration::from_secs(5);
@@ -90,7 +90,7 @@ pub(crate) struct Writer {
 
 impl Writer {
     pub fn run(mut self, rx: Receiver<Op>) {
-        let mut idle_since = Instant::now();
+        let mut housekept = Instant::now();
         loop {
             let first = match rx.recv_timeout(HIT_FLUSH) {
                 Ok(op) => op,
@@ -98,13 +98,12 @@ impl Writer {
                     if let Err(e) = self.commit(Vec::new()) {
                         tracing::error!(error = %e, "cache write failed");
                     }
-                    idle_since = Instant::now();
                     continue;
                 }
                 Err(RecvTimeoutError::Timeout) => {
-                    if idle_since.elapsed() >= HOUSEKEEPING {
+                    if housekept.elapsed() >= HOUSEKEEPING {
                         self.housekeeping();
-                        idle_since = Instant::now();
+                        housekept = Instant::now();
                     }
                     continue;
                 }

@@ -142,15 +142,7 @@ pub async fn chat(
             events,
         ))),
         Err(e) => {
-            record::finish(
-                s,
-                &info,
-                &meta,
-                e.status_code().as_u16(),
-                Some(e.metric_label()),
-                None,
-                None,
-            );
+            record::failed(s, &info, &meta, &e);
             Err(e)
         }
     };
@@ -356,15 +348,7 @@ pub async fn embeddings(
                 None,
             );
         }
-        Err(e) => record::finish(
-            s,
-            &info,
-            &meta,
-            e.status_code().as_u16(),
-            Some(e.metric_label()),
-            None,
-            None,
-        ),
+        Err(e) => record::failed(s, &info, &meta, e),
     }
     (meta, result)
 }

@@ -8,6 +8,7 @@ use crate::accounting::audit::PromptLog;
 use crate::accounting::{unix_ms_now, AuditAttempt, AuditRecord, CostInput, TokenUsage};
 use crate::app::AppState;
 use crate::chat::{ChatRequest, Role, Usage};
+use crate::error::ApiError;
 use crate::router::PASSTHROUGH;
 use crate::telemetry::metrics::{Observation, RouteSlot};
 
@@ -89,6 +90,19 @@ fn prompt_log(req: &ChatRequest) -> PromptLog {
             .unwrap_or_default(),
         answer: None,
     }
+}
+
+/// Record a request that ended in `e`.
+pub(super) fn failed(s: &AppState, info: &RequestInfo, meta: &Meta, e: &ApiError) {
+    finish(
+        s,
+        info,
+        meta,
+        e.status_code().as_u16(),
+        Some(e.metric_label()),
+        None,
+        None,
+    );
 }
 
 /// Record a finished request. `usage` is the provider's (or the cached answer's); without it,
