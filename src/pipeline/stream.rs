@@ -4,6 +4,7 @@
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
+use std::time::Instant;
 
 use futures::{Stream, StreamExt};
 
@@ -35,6 +36,8 @@ pub(super) fn replay(mut resp: ChatResponse, req: &ChatRequest) -> Reply {
 /// Relay a committed stream to the client. A failure after output was sent can no longer fail
 /// over invisibly: it ends the stream with an in-band error and no `[DONE]`, so no client
 /// mistakes a truncated answer for a complete one. Only a stream that completed is cached.
+/// The error lists the committed attempt alone, with its time from its start to the failure;
+/// [`recorded`] puts it in place of that attempt's `ok` among the earlier ones.
 pub(super) fn relay(
     s: Arc<AppState>,
     started: StreamStarted,
@@ -45,8 +48,10 @@ pub(super) fn relay(
         target,
         first,
         mut rest,
+        first_token_ms,
         ..
     } = started;
+    let committed = Instant::now();
     Box::pin(async_stream::stream! {
         let mut assembled = write_back.as_ref().map(|_| StreamAssembler::default());
         for c in first {
@@ -85,7 +90,8 @@ pub(super) fn relay(
                     target: name.clone(),
                     status: err.status(),
                     outcome: format!("stream interrupted after output was sent: {err}"),
-                    elapsed_ms: 0,
+                    elapsed_ms: (first_token_ms + committed.elapsed().as_secs_f64() * 1000.0)
+                        .round() as u64,
                 }],
                 deadline: matches!(err, ProviderError::Timeout(TimeoutStage::Total)),
             });
@@ -148,7 +154,8 @@ pub(super) fn recorded(
                     yield StreamItem::Done;
                     return;
                 }
-                StreamItem::Error(e) => {
+                StreamItem::Error(mut e) => {
+                    rec.commit_failure(&mut e);
                     rec.finish(e.status_code().as_u16(), Some(e.metric_label()));
                     yield StreamItem::Error(e);
                     return;
@@ -188,6 +195,26 @@ struct StreamRecorder {
 }
 
 impl StreamRecorder {
+    /// A committed stream failed ([`relay`]): its attempt ends in that failure instead of `ok`,
+    /// in the audit record and in the error the client reads, which then lists every attempt.
+    fn commit_failure(&mut self, e: &mut ApiError) {
+        let ApiError::AllTargetsFailed { attempts, .. } = e else {
+            return;
+        };
+        let [failed] = attempts.as_mut_slice() else {
+            return;
+        };
+        let so_far = &mut self.meta.attempts;
+        if so_far
+            .last()
+            .is_some_and(|a| a.outcome == "ok" && a.target == failed.target)
+        {
+            so_far.pop();
+        }
+        so_far.push(failed.clone());
+        attempts.clone_from(so_far);
+    }
+
     fn finish(&mut self, status: u16, error: Option<&'static str>) {
         if self.done {
             return;

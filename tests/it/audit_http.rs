@@ -17,6 +17,7 @@ const ROUTES: &str = r#"
 "gpt-4-turbo" = { input_per_mtok = 10.0, output_per_mtok = 30.0 }
 flaky = { upstream_model = "f+status-503", input_per_mtok = 1.0, output_per_mtok = 2.0 }
 broken = { upstream_model = "b+status-400", input_per_mtok = 1.0, output_per_mtok = 2.0 }
+cut = { upstream_model = "c+cut-after-3", input_per_mtok = 1.0, output_per_mtok = 2.0 }
 [providers.an.models]
 "claude-3-haiku" = { input_per_mtok = 0.25, output_per_mtok = 1.25 }
 [routes.support]
@@ -27,6 +28,8 @@ reference_model = "oa/gpt-4-turbo"
 tiers.main = ["oa/flaky", "an/claude-3-haiku"]
 [routes.strict]
 tiers.main = ["oa/broken"]
+[routes.story]
+tiers.main = ["oa/cut", "an/claude-3-haiku"]
 "#;
 
 fn selection(dir: &Path) -> Selection {
@@ -407,4 +410,32 @@ async fn logged_prompts_export_as_a_replayable_workload() {
     let run = &report.runs[0];
     assert_eq!(run.decisions[1].matched_index, Some(0));
     assert_eq!(run.overall.false_hits, 0);
+}
+
+#[tokio::test]
+async fn a_stream_cut_after_output_is_recorded_as_failed_with_its_attempt() {
+    let dir = tempfile::tempdir().unwrap();
+    let g = Gateway::start_cached(ROUTES, dir.path()).await;
+    let mut body = ask("story", "Tell me a long story");
+    body["stream"] = json!(true);
+    let r = g.post(&body).await;
+    let id = header(r.headers(), "x-request-id").to_owned();
+    let sse = Sse::read(r).await;
+    assert!(!sse.done() && sse.error().is_some());
+    g.state.audit.flush().await.unwrap();
+
+    let recs = export(dir.path());
+    let rec = recs.iter().find(|r| r["request_id"] == id).unwrap();
+    assert_eq!(rec["status"], 502, "{rec}");
+    assert_eq!(rec["error"], "all_targets_failed", "{rec}");
+    assert_eq!(rec["target"], "oa/cut");
+    let attempts = rec["attempts"].as_array().unwrap();
+    assert_eq!(attempts.len(), 1, "{rec}");
+    assert!(
+        attempts[0]["outcome"]
+            .as_str()
+            .unwrap()
+            .contains("interrupted"),
+        "{rec}"
+    );
 }

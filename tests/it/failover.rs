@@ -254,6 +254,19 @@ async fn stream_failure_after_output_never_ends_clean() {
             !sse.content().is_empty(),
             "{fault}: output was sent before the failure"
         );
+        // The committed attempt is listed with its failure, not as `ok`.
+        let attempts = err["error"]["attempts"].as_array().unwrap();
+        let last = attempts.last().unwrap();
+        assert_eq!(last["target"], "oa/primary", "{err}");
+        assert!(
+            last["outcome"].as_str().unwrap().contains("interrupted"),
+            "{err}"
+        );
+        assert!(attempts.iter().all(|a| a["outcome"] != "ok"), "{err}");
+        if fault.starts_with("stall") {
+            // It failed when the idle timeout ran out, not at its first output.
+            assert!(last["elapsed_ms"].as_u64().unwrap() > 0, "{err}");
+        }
         assert_eq!(
             g.mock.count(&primary(fault)),
             1,
