@@ -144,6 +144,8 @@ pub fn app(state: Arc<AppState>) -> Router {
         .route("/embeddings", post(api::embeddings::create))
         .route("/v1/models", get(api::models::list))
         .route("/v1/models/{*id}", get(api::models::get))
+        .route("/models", get(api::models::list))
+        .route("/models/{*id}", get(api::models::get))
         .route("/healthz", get(api::health::healthz))
         .route("/readyz", get(api::health::readyz))
         .route("/metrics", get(api::admin::metrics))
@@ -159,10 +161,9 @@ pub fn app(state: Arc<AppState>) -> Router {
 }
 
 async fn not_found(req: Request) -> ApiError {
-    ApiError::BadRequest {
-        message: format!("Unknown path {} {}", req.method(), req.uri().path()),
-        param: None,
-        code: Some("unknown_url"),
+    ApiError::UnknownUrl {
+        method: req.method().to_string(),
+        path: req.uri().path().to_owned(),
     }
 }
 

@@ -1,6 +1,8 @@
 //! `ApiError`: every way a request can fail, as an OpenAI-shaped JSON error
 //! (`{"error":{"message","type","param","code"}}`) with its HTTP status and a metric label.
 
+use std::borrow::Cow;
+
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
@@ -22,9 +24,13 @@ pub enum ApiError {
     #[error("{message}")]
     BadRequest {
         message: String,
-        param: Option<&'static str>,
+        /// The offending field: a top-level name or a path (`messages[0].role`).
+        param: Option<Cow<'static, str>>,
         code: Option<&'static str>,
     },
+    /// No such endpoint (OpenAI answers 404 `unknown_url` too).
+    #[error("Unknown request URL: {method} {path}")]
+    UnknownUrl { method: String, path: String },
     #[error("The model `{0}` does not exist: it is neither a route nor a model of a configured provider")]
     ModelNotFound(String),
     #[error("Request body is larger than the limit of {0} bytes")]
@@ -86,7 +92,7 @@ impl ApiError {
     pub fn status_code(&self) -> StatusCode {
         match self {
             ApiError::BadRequest { .. } => StatusCode::BAD_REQUEST,
-            ApiError::ModelNotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::ModelNotFound(_) | ApiError::UnknownUrl { .. } => StatusCode::NOT_FOUND,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Upstream { status, .. } => {
                 StatusCode::from_u16(*status).unwrap_or(StatusCode::BAD_GATEWAY)
@@ -113,6 +119,7 @@ impl ApiError {
         match self {
             ApiError::BadRequest { .. }
             | ApiError::ModelNotFound(_)
+            | ApiError::UnknownUrl { .. }
             | ApiError::PayloadTooLarge(_) => "invalid_request_error",
             ApiError::Upstream { kind, .. } => kind,
             ApiError::AllTargetsFailed { .. } => "upstream_error",
@@ -125,6 +132,7 @@ impl ApiError {
         match self {
             ApiError::BadRequest { code, .. } => *code,
             ApiError::ModelNotFound(_) => Some("model_not_found"),
+            ApiError::UnknownUrl { .. } => Some("unknown_url"),
             ApiError::PayloadTooLarge(_) => Some("payload_too_large"),
             ApiError::Upstream { code, .. } => code.as_deref(),
             ApiError::AllTargetsFailed { deadline: true, .. } => Some("deadline_exceeded"),
@@ -140,6 +148,7 @@ impl ApiError {
         match self {
             ApiError::BadRequest { .. } => "bad_request",
             ApiError::ModelNotFound(_) => "model_not_found",
+            ApiError::UnknownUrl { .. } => "unknown_url",
             ApiError::PayloadTooLarge(_) => "payload_too_large",
             ApiError::Upstream { .. } => "upstream_rejected",
             ApiError::AllTargetsFailed { deadline: true, .. } => "deadline_exceeded",
@@ -153,8 +162,8 @@ impl ApiError {
     /// The OpenAI-shaped JSON body.
     pub fn body(&self) -> serde_json::Value {
         let param = match self {
-            ApiError::BadRequest { param, .. } => param.map(str::to_owned),
-            ApiError::ModelNotFound(_) => Some("model".to_owned()),
+            ApiError::BadRequest { param, .. } => param.as_deref(),
+            ApiError::ModelNotFound(_) => Some("model"),
             _ => None,
         };
         let mut err = serde_json::json!({

@@ -143,63 +143,58 @@ fn parse(bytes: &Bytes) -> Result<ChatRequest, ApiError> {
                 param: None,
                 code: Some("invalid_json"),
             },
-            Category::Data => ApiError::BadRequest {
-                message: format!("Invalid request body: {e}"),
-                param: field_of(&e.to_string()),
-                code: Some("invalid_request"),
-            },
+            Category::Data => invalid_field(bytes, e),
         }
     })?;
     if req.model.trim().is_empty() {
         return Err(ApiError::BadRequest {
             message: "`model` must not be empty".into(),
-            param: Some("model"),
+            param: Some("model".into()),
             code: Some("invalid_request"),
         });
     }
     if req.messages.is_empty() {
         return Err(ApiError::BadRequest {
             message: "`messages` must contain at least one message".into(),
-            param: Some("messages"),
+            param: Some("messages".into()),
             code: Some("invalid_request"),
         });
     }
     if req.n.is_some_and(|n| n == 0 || n > 128) {
         return Err(ApiError::BadRequest {
             message: "`n` must be between 1 and 128".into(),
-            param: Some("n"),
+            param: Some("n".into()),
             code: Some("invalid_request"),
         });
     }
     Ok(req)
 }
 
-/// The top-level field a serde error talks about, for `error.param`.
-fn field_of(msg: &str) -> Option<&'static str> {
-    const FIELDS: &[&str] = &[
-        "model",
-        "messages",
-        "stream",
-        "stream_options",
-        "temperature",
-        "top_p",
-        "max_tokens",
-        "max_completion_tokens",
-        "stop",
-        "seed",
-        "n",
-        "tools",
-        "tool_choice",
-        "response_format",
-        "user",
-        "metadata",
-        "role",
-        "content",
-    ];
-    FIELDS
-        .iter()
-        .find(|f| msg.contains(&format!("`{f}`")))
-        .copied()
+/// A well-formed body with a field of the wrong type or value. Parsed a second time, off the
+/// happy path, to name the field by its path (`messages[0].role`), as OpenAI's `param` does.
+fn invalid_field(bytes: &Bytes, e: serde_json::Error) -> ApiError {
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let located = serde_path_to_error::deserialize::<_, ChatRequest>(&mut de).err();
+    let path = located
+        .as_ref()
+        .map(|l| l.path().to_string())
+        .filter(|p| p != ".")
+        .or_else(|| missing_field(&e.to_string()));
+    let message = match &path {
+        Some(p) => format!("Invalid value for `{p}`: {e}"),
+        None => format!("Invalid request body: {e}"),
+    };
+    ApiError::BadRequest {
+        message,
+        param: path.map(Into::into),
+        code: Some("invalid_request"),
+    }
+}
+
+/// `missing field `messages`` names a field serde's path cannot (it is not there).
+fn missing_field(msg: &str) -> Option<String> {
+    let rest = msg.strip_prefix("missing field `")?;
+    rest.split_once('`').map(|(name, _)| name.to_owned())
 }
 
 fn sse_response(events: pipeline::EventStream) -> Response {

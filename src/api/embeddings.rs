@@ -64,7 +64,7 @@ async fn parse(s: &AppState, req: Request) -> Result<(Map<String, Value>, String
         _ => {
             return Err(ApiError::BadRequest {
                 message: "`model` must be a non-empty string".into(),
-                param: Some("model"),
+                param: Some("model".into()),
                 code: Some("invalid_request"),
             })
         }
@@ -73,7 +73,7 @@ async fn parse(s: &AppState, req: Request) -> Result<(Map<String, Value>, String
         Some(Value::String(_)) | Some(Value::Array(_)) => Ok((body, model)),
         _ => Err(ApiError::BadRequest {
             message: "`input` must be a string or an array".into(),
-            param: Some("input"),
+            param: Some("input".into()),
             code: Some("invalid_request"),
         }),
     }

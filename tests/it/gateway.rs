@@ -133,6 +133,17 @@ async fn models_and_health_endpoints() {
     assert_eq!(one.status(), 200);
     let missing = g.http.get(g.url("/v1/models/nope")).send().await.unwrap();
     assert_eq!(missing.status(), 404);
+    // Clients whose base URL has no `/v1` (as for `/chat/completions`).
+    let bare: serde_json::Value = g
+        .http
+        .get(g.url("/models"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(bare, v);
     assert_eq!(
         g.http.get(g.url("/healthz")).send().await.unwrap().status(),
         200
@@ -153,17 +164,69 @@ async fn bad_input_gets_openai_shaped_errors() {
             .body(body)
             .send()
     };
-    let cases: Vec<(&str, reqwest::Response, u16, Option<&str>)> = vec![
-        ("malformed", raw("{\"model\": ").await.unwrap(), 400, Some("invalid_json")),
-        ("not json", raw("hello").await.unwrap(), 400, Some("invalid_json")),
-        ("missing messages", raw(r#"{"model":"support"}"#).await.unwrap(), 400, Some("invalid_request")),
-        ("wrong type", raw(r#"{"model":"support","messages":"hi"}"#).await.unwrap(), 400, Some("invalid_request")),
-        ("bad role", raw(r#"{"model":"support","messages":[{"role":"wizard","content":"x"}]}"#).await.unwrap(), 400, Some("invalid_request")),
-        ("temperature type", raw(r#"{"model":"support","messages":[{"role":"user","content":"x"}],"temperature":"hot"}"#).await.unwrap(), 400, Some("invalid_request")),
-        ("empty messages", raw(r#"{"model":"support","messages":[]}"#).await.unwrap(), 400, Some("invalid_request")),
-        ("unknown model", raw(r#"{"model":"gpt-9","messages":[{"role":"user","content":"x"}]}"#).await.unwrap(), 404, Some("model_not_found")),
+    // (case, body, status, code, param)
+    let cases = [
+        ("malformed", "{\"model\": ", 400, Some("invalid_json"), None),
+        ("not json", "hello", 400, Some("invalid_json"), None),
+        (
+            "missing messages",
+            r#"{"model":"support"}"#,
+            400,
+            Some("invalid_request"),
+            Some("messages"),
+        ),
+        (
+            "wrong type",
+            r#"{"model":"support","messages":"hi"}"#,
+            400,
+            Some("invalid_request"),
+            Some("messages"),
+        ),
+        (
+            "bad role",
+            r#"{"model":"support","messages":[{"role":"wizard","content":"x"}]}"#,
+            400,
+            Some("invalid_request"),
+            Some("messages[0].role"),
+        ),
+        (
+            "bad second message",
+            r#"{"model":"support","messages":[{"role":"user","content":"x"},{"role":"user","content":7}]}"#,
+            400,
+            Some("invalid_request"),
+            Some("messages[1].content"),
+        ),
+        (
+            "temperature type",
+            r#"{"model":"support","messages":[{"role":"user","content":"x"}],"temperature":"hot"}"#,
+            400,
+            Some("invalid_request"),
+            Some("temperature"),
+        ),
+        (
+            "user type",
+            r#"{"model":"support","messages":[{"role":"user","content":"x"}],"user":5}"#,
+            400,
+            Some("invalid_request"),
+            Some("user"),
+        ),
+        (
+            "empty messages",
+            r#"{"model":"support","messages":[]}"#,
+            400,
+            Some("invalid_request"),
+            Some("messages"),
+        ),
+        (
+            "unknown model",
+            r#"{"model":"gpt-9","messages":[{"role":"user","content":"x"}]}"#,
+            404,
+            Some("model_not_found"),
+            Some("model"),
+        ),
     ];
-    for (name, resp, status, code) in cases {
+    for (name, body, status, code, param) in cases {
+        let resp = raw(body).await.unwrap();
         assert_eq!(resp.status().as_u16(), status, "{name}");
         let v: serde_json::Value = resp.json().await.unwrap();
         let e = &v["error"];
@@ -172,16 +235,9 @@ async fn bad_input_gets_openai_shaped_errors() {
             "{name}: {v}"
         );
         assert_eq!(e["type"], "invalid_request_error", "{name}");
-        assert!(e.get("param").is_some(), "{name}: param key present");
         assert_eq!(e["code"].as_str(), code, "{name}");
+        assert_eq!(e["param"].as_str(), param, "{name}: {v}");
     }
-    let missing: serde_json::Value = raw(r#"{"model":"support"}"#)
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(missing["error"]["param"], "messages");
 
     let r = g
         .http
@@ -207,7 +263,7 @@ async fn bad_input_gets_openai_shaped_errors() {
         .unwrap();
     assert_eq!(r.status(), 405);
     let r = g.http.get(g.url("/v2/nothing")).send().await.unwrap();
-    assert_eq!(r.status(), 400);
+    assert_eq!(r.status(), 404);
     let v: serde_json::Value = r.json().await.unwrap();
     assert_eq!(v["error"]["code"], "unknown_url");
 
