@@ -156,6 +156,10 @@ pub fn app(state: Arc<AppState>) -> Router {
         )
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            api::auth::require_key,
+        ))
         .layer(axum::middleware::from_fn(request_id))
         .with_state(state)
 }

@@ -28,6 +28,13 @@ pub enum ApiError {
         param: Option<Cow<'static, str>>,
         code: Option<&'static str>,
     },
+    /// `[server] api_keys` is set and the request carries none of them.
+    #[error("{}", if *.missing {
+        "You didn't provide an API key: send `Authorization: Bearer <key>` (or `x-api-key`) with a key from the gateway's `[server] api_keys`"
+    } else {
+        "Incorrect API key provided: it is not one of the gateway's `[server] api_keys`"
+    })]
+    Unauthorized { missing: bool },
     /// No such endpoint (OpenAI answers 404 `unknown_url` too).
     #[error("Unknown request URL: {method} {path}")]
     UnknownUrl { method: String, path: String },
@@ -94,6 +101,7 @@ impl ApiError {
             ApiError::BadRequest { .. } => StatusCode::BAD_REQUEST,
             ApiError::ModelNotFound(_) | ApiError::UnknownUrl { .. } => StatusCode::NOT_FOUND,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::Unauthorized { .. } => StatusCode::UNAUTHORIZED,
             ApiError::Upstream { status, .. } => {
                 StatusCode::from_u16(*status).unwrap_or(StatusCode::BAD_GATEWAY)
             }
@@ -120,6 +128,7 @@ impl ApiError {
             ApiError::BadRequest { .. }
             | ApiError::ModelNotFound(_)
             | ApiError::UnknownUrl { .. }
+            | ApiError::Unauthorized { .. }
             | ApiError::PayloadTooLarge(_) => "invalid_request_error",
             ApiError::Upstream { kind, .. } => kind,
             ApiError::AllTargetsFailed { .. } => "upstream_error",
@@ -133,6 +142,7 @@ impl ApiError {
             ApiError::BadRequest { code, .. } => *code,
             ApiError::ModelNotFound(_) => Some("model_not_found"),
             ApiError::UnknownUrl { .. } => Some("unknown_url"),
+            ApiError::Unauthorized { .. } => Some("invalid_api_key"),
             ApiError::PayloadTooLarge(_) => Some("payload_too_large"),
             ApiError::Upstream { code, .. } => code.as_deref(),
             ApiError::AllTargetsFailed { deadline: true, .. } => Some("deadline_exceeded"),
@@ -149,6 +159,7 @@ impl ApiError {
             ApiError::BadRequest { .. } => "bad_request",
             ApiError::ModelNotFound(_) => "model_not_found",
             ApiError::UnknownUrl { .. } => "unknown_url",
+            ApiError::Unauthorized { .. } => "unauthorized",
             ApiError::PayloadTooLarge(_) => "payload_too_large",
             ApiError::Upstream { .. } => "upstream_rejected",
             ApiError::AllTargetsFailed { deadline: true, .. } => "deadline_exceeded",

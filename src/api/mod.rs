@@ -1,6 +1,7 @@
 //! Thin axum handlers: wire format in, `chat` types to the pipeline, wire format out.
 
 pub mod admin;
+pub mod auth;
 pub mod chat;
 pub mod embeddings;
 pub mod health;

@@ -21,6 +21,11 @@ pub fn config_check(path: &Path) -> Result<(), String> {
         cfg.targets.len(),
         cfg.routes.len()
     );
+    let clients = match cfg.server.api_keys.len() {
+        0 => "open (no [server] api_keys)".to_owned(),
+        n => format!("{n} API key(s) required"),
+    };
+    println!("  clients: {clients}");
     for p in &cfg.providers {
         let key = if p.simulated {
             "simulated (no API key)"

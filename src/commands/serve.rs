@@ -34,11 +34,16 @@ pub async fn run(args: ServeArgs) -> Result<(), String> {
     let listener = TcpListener::bind(config.server.listen)
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", config.server.listen))?;
+    let keys = config.server.api_keys.len();
     let state = AppState::new(config).await?;
-    tracing::info!(
-        "sluice listening on http://{}",
-        listener.local_addr().map_err(|e| e.to_string())?
-    );
+    let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    tracing::info!(client_keys = keys, "sluice listening on http://{addr}");
+    if keys == 0 && !addr.ip().is_loopback() {
+        tracing::warn!(
+            "listening on {addr} without [server] api_keys: anyone who can reach it can spend \
+             the providers' credit"
+        );
+    }
     let served = serve(listener, state, shutdown_signal()).await;
     if let Some(t) = traces {
         match tokio::time::timeout(TRACE_FLUSH_TIMEOUT, t.flush()).await {

@@ -124,6 +124,43 @@ pub struct ServerConfig {
     pub data_dir: PathBuf,
     pub models_dir: PathBuf,
     pub shutdown_grace: Duration,
+    /// Keys clients must present; empty: no authentication.
+    pub api_keys: ApiKeys,
+}
+
+/// The gateway's client keys, kept only as SHA-256 digests: a presented key is hashed and the
+/// digests compared, so neither the keys nor the comparison's timing are in memory or exposed.
+#[derive(Clone, Default, PartialEq)]
+pub struct ApiKeys(Vec<[u8; 32]>);
+
+impl ApiKeys {
+    pub fn new<'a>(keys: impl IntoIterator<Item = &'a str>) -> ApiKeys {
+        ApiKeys(keys.into_iter().map(Self::digest).collect())
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn accepts(&self, key: &str) -> bool {
+        let d = Self::digest(key);
+        self.0.contains(&d)
+    }
+
+    fn digest(key: &str) -> [u8; 32] {
+        use sha2::Digest;
+        sha2::Sha256::digest(key.as_bytes()).into()
+    }
+}
+
+impl std::fmt::Debug for ApiKeys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "ApiKeys({} keys)", self.0.len())
+    }
 }
 
 /// Timeouts and retry budget of a route.

@@ -47,6 +47,9 @@ pub struct RawServer {
     pub models_dir: Option<String>,
     /// Seconds to let in-flight requests and streams finish after SIGTERM.
     pub shutdown_grace_secs: Option<u64>,
+    /// Keys clients must send (`Authorization: Bearer ...` or `x-api-key`); `${VAR}` is
+    /// replaced by the variable's value.
+    pub api_keys: Option<Vec<String>>,
 }
 
 #[derive(Debug, Default, Deserialize, Clone)]

@@ -139,12 +139,25 @@ impl Validator<'_> {
             ));
             SocketAddr::from(([127, 0, 0, 1], 8080))
         });
+        let mut keys = Vec::new();
+        for (i, k) in s.api_keys.iter().flatten().enumerate() {
+            let path = format!("server.api_keys[{i}]");
+            match self.interpolate(&path, k) {
+                Some(k) if !k.trim().is_empty() => keys.push(k),
+                Some(_) => self.problem(format!("{path}: empty key")),
+                // An unreadable key must not leave the gateway open.
+                None => self.problem(format!(
+                    "{path}: names an environment variable that is not set"
+                )),
+            }
+        }
         ServerConfig {
             listen,
             max_body_bytes: s.max_body_bytes.unwrap_or(DEFAULT_MAX_BODY_BYTES),
             data_dir: PathBuf::from(s.data_dir.as_deref().unwrap_or("./data")),
             models_dir: PathBuf::from(s.models_dir.as_deref().unwrap_or("./models")),
             shutdown_grace: Duration::from_secs(s.shutdown_grace_secs.unwrap_or(30)),
+            api_keys: ApiKeys::new(keys.iter().map(|k| k.trim())),
         }
     }
 
@@ -594,6 +607,26 @@ mod tests {
         assert!(
             problems[0].starts_with("providers.anthropic: API key not set"),
             "{problems:?}"
+        );
+    }
+
+    #[test]
+    fn client_keys_come_from_env_and_an_unset_one_is_an_error() {
+        let text = format!("[server]\napi_keys = [\"${{SET_KEY}}\", \" literal \"]\n{PROVIDERS}");
+        let keys = check(&text).unwrap().server.api_keys;
+        assert_eq!(keys.len(), 2);
+        assert!(keys.accepts("sk-test") && keys.accepts("literal"));
+        assert!(!keys.accepts("sk-tes") && !keys.accepts(""));
+        assert_eq!(format!("{keys:?}"), "ApiKeys(2 keys)", "never printed");
+        assert!(check(PROVIDERS).unwrap().server.api_keys.is_empty());
+
+        let text = format!("[server]\napi_keys = [\"${{MISSING_KEY}}\", \"\"]\n{PROVIDERS}");
+        assert_eq!(
+            check(&text).unwrap_err(),
+            [
+                "server.api_keys[0]: names an environment variable that is not set",
+                "server.api_keys[1]: empty key"
+            ]
         );
     }
 

@@ -376,3 +376,61 @@ async fn embeddings_pass_through_with_failover() {
     let v: serde_json::Value = r.json().await.unwrap();
     assert_eq!(v["error"]["param"], "input");
 }
+
+#[tokio::test]
+async fn client_keys_are_required_when_configured() {
+    let g = Gateway::start(&format!(
+        "[server]\napi_keys = [\"sk-team-a\", \"sk-team-b\"]\n{ROUTES}"
+    ))
+    .await;
+    let send = |key: Option<(&'static str, &'static str)>| {
+        let mut r = g
+            .http
+            .post(g.url("/v1/chat/completions"))
+            .json(&ask("support", "who am I?"));
+        if let Some((name, value)) = key {
+            r = r.header(name, value);
+        }
+        r.send()
+    };
+    for (case, key, status) in [
+        ("no key", None, 401),
+        (
+            "wrong key",
+            Some(("authorization", "Bearer sk-team-c")),
+            401,
+        ),
+        (
+            "not bearer",
+            Some(("authorization", "Basic sk-team-a")),
+            401,
+        ),
+        ("bearer", Some(("authorization", "Bearer sk-team-a")), 200),
+        (
+            "lower-case scheme",
+            Some(("authorization", "bearer sk-team-b")),
+            200,
+        ),
+        ("x-api-key", Some(("x-api-key", "sk-team-b")), 200),
+    ] {
+        let r = send(key).await.unwrap();
+        assert_eq!(r.status().as_u16(), status, "{case}");
+        assert!(!header(r.headers(), "x-request-id").is_empty(), "{case}");
+        let v: serde_json::Value = r.json().await.unwrap();
+        if status == 401 {
+            assert_eq!(v["error"]["code"], "invalid_api_key", "{case}: {v}");
+            assert_eq!(v["error"]["type"], "invalid_request_error", "{case}");
+        } else {
+            assert_eq!(v["object"], "chat.completion", "{case}");
+        }
+    }
+    // Refused before any upstream call.
+    assert_eq!(g.mock.count("gpt-4o-mini"), 3);
+    // Other endpoints are closed too; health checks and metrics stay open.
+    let get = |path: &'static str| g.http.get(g.url(path)).send();
+    assert_eq!(get("/v1/models").await.unwrap().status(), 401);
+    assert_eq!(get("/admin/cache/stats").await.unwrap().status(), 401);
+    for open in ["/healthz", "/readyz", "/metrics"] {
+        assert_eq!(get(open).await.unwrap().status(), 200, "{open}");
+    }
+}
