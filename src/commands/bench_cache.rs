@@ -96,6 +96,8 @@ pub struct CacheArgs {
 #[derive(Debug, Clone, Deserialize)]
 pub struct WorkloadLine {
     pub prompt: String,
+    /// A string, or a number (cluster ids of labelled datasets), read as its text.
+    #[serde(deserialize_with = "string_or_number")]
     pub group: String,
     #[serde(default)]
     pub system: Option<String>,
@@ -279,8 +281,33 @@ pub fn parse_sweep(s: &str) -> Result<Vec<f32>, String> {
 }
 
 /// Non-blank lines of a workload file.
+fn string_or_number<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    struct Group;
+    impl serde::de::Visitor<'_> for Group {
+        type Value = String;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("a string or a number")
+        }
+        fn visit_str<E>(self, v: &str) -> Result<String, E> {
+            Ok(v.to_owned())
+        }
+        fn visit_i64<E>(self, v: i64) -> Result<String, E> {
+            Ok(v.to_string())
+        }
+        fn visit_u64<E>(self, v: u64) -> Result<String, E> {
+            Ok(v.to_string())
+        }
+        fn visit_f64<E>(self, v: f64) -> Result<String, E> {
+            Ok(v.to_string())
+        }
+    }
+    d.deserialize_any(Group)
+}
+
 pub fn read_workload(path: &Path) -> Result<Vec<WorkloadLine>, String> {
     let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    // Editors and PowerShell on Windows start UTF-8 files with a byte order mark.
+    let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
     let mut lines = Vec::new();
     for (n, raw) in text.lines().enumerate() {
         if raw.trim().is_empty() {
@@ -858,4 +885,35 @@ pub fn render(r: &Report) -> String {
         table(&mut out, &["", "n", "p50", "p99"], &rows);
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn read(text: &str) -> Result<Vec<WorkloadLine>, String> {
+        let f = tempfile::NamedTempFile::new().unwrap();
+        std::fs::write(f.path(), text).unwrap();
+        read_workload(f.path())
+    }
+
+    #[test]
+    fn workloads_from_other_tools_read() {
+        // A byte order mark, CRLF line ends, blank lines, numeric groups, unknown fields.
+        let lines = read(
+            "\u{feff}{\"prompt\":\"a\",\"group\":7}\r\n\r\n{\"prompt\":\"b\",\"group\":\"7\",\"x\":1}\r\n{\"prompt\":\"c\",\"group\":2.5,\"kind\":\"k\"}\n",
+        )
+        .unwrap();
+        let groups: Vec<&str> = lines.iter().map(|l| l.group.as_str()).collect();
+        assert_eq!(groups, ["7", "7", "2.5"]);
+        assert_eq!(lines[2].kind(), "k");
+
+        let err = read("{\"prompt\":\"a\",\"group\":1}\n{\"prompt\":\"b\",\"group\":null}\n")
+            .unwrap_err();
+        assert!(
+            err.contains(":2: invalid type: null, expected a string or a number"),
+            "{err}"
+        );
+        assert!(read("").unwrap_err().contains("no workload lines"));
+    }
 }
