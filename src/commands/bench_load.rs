@@ -329,6 +329,12 @@ fn quantiles(name: &str, v: Vec<f64>) -> Value {
 }
 
 pub async fn run(args: LoadArgs) -> Result<(), String> {
+    if args.requests == 0 {
+        return Err("--requests must be at least 1".into());
+    }
+    if args.concurrency.contains(&0) {
+        return Err("--concurrency levels must be at least 1".into());
+    }
     let http = reqwest::Client::builder()
         .pool_max_idle_per_host(1024)
         .tcp_nodelay(true)
