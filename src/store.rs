@@ -25,6 +25,20 @@ use crate::chat::Usage;
 
 /// File name of the database inside the data directory.
 pub const DB_FILE: &str = "sluice.redb";
+
+/// The store file of `data_dir`, which must exist: a command that only reads or deletes never
+/// creates an empty database where a mistyped path points.
+pub fn existing(data_dir: &Path) -> Result<PathBuf, StoreError> {
+    let path = data_dir.join(DB_FILE);
+    if path.is_file() {
+        Ok(path)
+    } else {
+        Err(StoreError::Db {
+            path,
+            detail: "no such file (has the gateway run with this data directory?)".into(),
+        })
+    }
+}
 /// Layout version of the whole file (tables and record encodings). Bump it on any change that an
 /// older or newer sluice could misread.
 pub const FORMAT_VERSION: u32 = 1;
@@ -365,13 +379,7 @@ pub struct StoreReader {
 impl StoreReader {
     /// Opens an existing `<data_dir>/sluice.redb` read-only and checks its format version.
     pub fn open(data_dir: &Path) -> Result<StoreReader, StoreError> {
-        let path = data_dir.join(DB_FILE);
-        if !path.is_file() {
-            return Err(StoreError::Db {
-                path,
-                detail: "no such file (has the gateway run with this data directory?)".into(),
-            });
-        }
+        let path = existing(data_dir)?;
         let db = redb::Builder::new()
             .set_concurrency_mode(CONCURRENCY_MODE)
             .set_cache_size(16 * 1024 * 1024)

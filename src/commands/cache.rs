@@ -45,6 +45,7 @@ pub fn stats(data_dir: &Path) -> Result<String, CacheError> {
 
 /// Deletes the cache entries of `route` (all when None); returns how many.
 pub fn purge(data_dir: &Path, route: Option<&str>) -> Result<u64, CacheError> {
+    crate::store::existing(data_dir)?;
     let store = Store::open(data_dir)?;
     Ok(store.cache_purge(route)?.len() as u64)
 }

@@ -400,6 +400,11 @@ async fn entries_survive_restart_and_purge_by_route() {
     );
     assert_eq!(sluice::commands::cache::purge(dir.path(), None).unwrap(), 1);
     assert_eq!(open(dir.path()).stats().entries, 0);
+    // A mistyped directory is an error, not a new empty database.
+    let typo = dir.path().join("typo");
+    assert!(sluice::commands::cache::purge(&typo, None).is_err());
+    assert!(sluice::commands::cache::stats(&typo).is_err());
+    assert!(!typo.exists());
 }
 
 #[tokio::test]
