@@ -41,6 +41,9 @@ pub struct Report {
     pub notes: Vec<String>,
     pub by_route: Vec<Row>,
     pub by_model: Vec<Row>,
+    /// Per client key (`[server] api_keys`); absent when no request carried one.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub by_caller: Vec<Row>,
     pub total: Row,
 }
 
@@ -146,8 +149,12 @@ pub fn aggregate(
 ) -> Report {
     let mut routes: BTreeMap<String, Acc> = BTreeMap::new();
     let mut models: BTreeMap<String, Acc> = BTreeMap::new();
+    let mut callers: BTreeMap<String, Acc> = BTreeMap::new();
     let mut total = Acc::default();
     for r in records {
+        if let Some(c) = &r.caller {
+            callers.entry(c.clone()).or_default().add(&r);
+        }
         if let Some(a) = routes.get_mut(&r.route) {
             a.add(&r);
         } else {
@@ -183,6 +190,7 @@ pub fn aggregate(
         notes,
         by_route: rows(routes),
         by_model: rows(models),
+        by_caller: rows(callers),
         total,
     }
 }
@@ -234,9 +242,17 @@ fn render_table(report: &Report) -> String {
         "Sluice audit report: {} .. {} (unix ms), built-in prices as of {}",
         report.since_ms, report.until_ms, report.prices_as_of
     );
-    let sections: [(&str, &[Row]); 2] = [("route", &report.by_route), ("model", &report.by_model)];
+    let sections = [
+        ("route", &report.by_route),
+        ("model", &report.by_model),
+        ("caller", &report.by_caller),
+    ];
+    // The caller section only once client keys are in use.
+    let sections = sections
+        .into_iter()
+        .filter(|(heading, rows)| *heading != "caller" || !rows.is_empty());
     let name_width = sections
-        .iter()
+        .clone()
         .flat_map(|(h, rows)| rows.iter().map(|r| r.name.len()).chain([h.len()]))
         .max()
         .unwrap_or(5)
@@ -275,6 +291,7 @@ fn render_csv(report: &Report) -> String {
         .iter()
         .map(|r| ("route", r))
         .chain(report.by_model.iter().map(|r| ("model", r)))
+        .chain(report.by_caller.iter().map(|r| ("caller", r)))
         .chain([("total", &report.total)]);
     for (section, r) in rows {
         let _ = write!(out, "{section},{}", csv_field(&r.name));
@@ -378,6 +395,7 @@ mod tests {
             models.contains(&"(cache)") && models.contains(&"(none)"),
             "{models:?}"
         );
+        assert!(rep.by_caller.is_empty(), "no client keys in use");
         assert!(rep
             .notes
             .iter()
@@ -427,5 +445,35 @@ mod tests {
             "{table}"
         );
         assert_eq!(csv_field("a,\"b\""), "\"a,\"\"b\"\"\"");
+        assert!(!table.contains("caller") && json.get("by_caller").is_none());
+    }
+
+    #[test]
+    fn spend_per_client_key() {
+        let mut recs = mixed();
+        for (i, r) in recs.iter_mut().enumerate() {
+            r.caller = Some(if i < 3 { "billing" } else { "search" }.into());
+        }
+        recs[9].caller = None; // before keys were configured
+        let rep = aggregate(recs.clone(), 0, u64::MAX);
+        let by: Vec<(&str, u64)> = rep
+            .by_caller
+            .iter()
+            .map(|r| (r.name.as_str(), r.requests))
+            .collect();
+        assert_eq!(
+            by,
+            [("search", 6), ("billing", 3)],
+            "by spend, largest first"
+        );
+        let billing: f64 = recs[..3].iter().filter_map(|r| r.cost_usd).sum();
+        assert!((rep.by_caller[1].spend_usd - billing).abs() < 1e-12);
+        let table = render(&rep, Format::Table);
+        assert!(
+            table.contains("caller") && table.contains("billing"),
+            "{table}"
+        );
+        let csv = render(&rep, Format::Csv);
+        assert_eq!(csv.lines().filter(|l| l.starts_with("caller,")).count(), 2);
     }
 }

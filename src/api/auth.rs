@@ -15,15 +15,25 @@ use crate::error::ApiError;
 /// Paths a load balancer or a Prometheus scraper reads without a key.
 const OPEN_PATHS: &[&str] = &["/healthz", "/readyz", "/metrics"];
 
-pub async fn require_key(State(s): State<Arc<AppState>>, req: Request, next: Next) -> Response {
+/// The name of the key a request came with (`[server] api_keys`), for its audit record.
+#[derive(Clone)]
+pub struct Caller(pub Arc<str>);
+
+pub async fn require_key(State(s): State<Arc<AppState>>, mut req: Request, next: Next) -> Response {
     let keys = &s.config.server.api_keys;
     if keys.is_empty() || OPEN_PATHS.contains(&req.uri().path()) {
         return next.run(req).await;
     }
-    match presented_key(req.headers()) {
-        Some(k) if keys.accepts(k) => next.run(req).await,
-        Some(_) => ApiError::Unauthorized { missing: false }.into_response(),
-        None => ApiError::Unauthorized { missing: true }.into_response(),
+    let caller = match presented_key(req.headers()) {
+        Some(k) => keys.caller(k).cloned(),
+        None => return ApiError::Unauthorized { missing: true }.into_response(),
+    };
+    match caller {
+        Some(name) => {
+            req.extensions_mut().insert(Caller(name));
+            next.run(req).await
+        }
+        None => ApiError::Unauthorized { missing: false }.into_response(),
     }
 }
 

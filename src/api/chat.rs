@@ -20,8 +20,8 @@ use crate::pipeline::{self, CacheControl, Meta, Reply, RequestCtx, StreamItem};
 /// the pipeline records the route and the final status on it.
 pub async fn completions(State(s): State<Arc<AppState>>, req: Request) -> Response {
     let started = Instant::now();
-    let (request_id, span) = super::request_span(&req);
-    handle(s, req, request_id, started, span.clone())
+    let (request_id, caller, span) = super::request_span(&req);
+    handle(s, req, (request_id, caller), started, span.clone())
         .instrument(span)
         .await
 }
@@ -29,7 +29,7 @@ pub async fn completions(State(s): State<Arc<AppState>>, req: Request) -> Respon
 async fn handle(
     s: Arc<AppState>,
     req: Request,
-    request_id: Arc<str>,
+    (request_id, caller): (Arc<str>, Option<Arc<str>>),
     started: Instant,
     span: tracing::Span,
 ) -> Response {
@@ -38,6 +38,7 @@ async fn handle(
             chat,
             RequestCtx {
                 request_id,
+                caller,
                 cache,
                 route_hint,
                 tier_hint,

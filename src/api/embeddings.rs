@@ -14,7 +14,7 @@ use crate::pipeline::{self, RequestCtx};
 
 pub async fn create(State(s): State<Arc<AppState>>, req: Request) -> Response {
     let started = Instant::now();
-    let (request_id, span) = super::request_span(&req);
+    let (request_id, caller, span) = super::request_span(&req);
     async move {
         let (body, model) = match parse(&s, req).await {
             Ok(x) => x,
@@ -27,6 +27,7 @@ pub async fn create(State(s): State<Arc<AppState>>, req: Request) -> Response {
         };
         let ctx = RequestCtx {
             request_id,
+            caller,
             route_hint: None,
             tier_hint: None,
             cache: pipeline::CacheControl::default(),

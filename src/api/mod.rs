@@ -15,18 +15,20 @@ use crate::app::RequestId;
 /// The request's id (set by the request-id middleware) and the `request` span the call runs
 /// in (info level, so the id is on every log line inside it; the pipeline records the route
 /// and the final status on it).
-fn request_span(req: &axum::extract::Request) -> (Arc<str>, tracing::Span) {
+fn request_span(req: &axum::extract::Request) -> (Arc<str>, Option<Arc<str>>, tracing::Span) {
     let request_id = req
         .extensions()
         .get::<RequestId>()
         .map(|r| r.0.clone())
         .unwrap_or_else(|| Arc::from("unknown"));
+    let caller = req.extensions().get::<auth::Caller>().map(|c| c.0.clone());
     let span = tracing::info_span!(
         "request",
         request_id = &*request_id,
+        caller = caller.as_deref(),
         route = tracing::field::Empty,
         status = tracing::field::Empty,
         error = tracing::field::Empty,
     );
-    (request_id, span)
+    (request_id, caller, span)
 }

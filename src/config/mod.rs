@@ -128,14 +128,27 @@ pub struct ServerConfig {
     pub api_keys: ApiKeys,
 }
 
-/// The gateway's client keys, kept only as SHA-256 digests: a presented key is hashed and the
-/// digests compared, so neither the keys nor the comparison's timing are in memory or exposed.
+/// The gateway's client keys, kept only as SHA-256 digests (a presented key is hashed and the
+/// digests compared), each with the caller name the audit records for its requests.
 #[derive(Clone, Default, PartialEq)]
-pub struct ApiKeys(Vec<[u8; 32]>);
+pub struct ApiKeys(Vec<([u8; 32], std::sync::Arc<str>)>);
 
 impl ApiKeys {
-    pub fn new<'a>(keys: impl IntoIterator<Item = &'a str>) -> ApiKeys {
-        ApiKeys(keys.into_iter().map(Self::digest).collect())
+    /// `(name, key)`; a key without a name is named `key-` and the first 8 hex digits of its
+    /// digest (stable, and says nothing usable about the key).
+    pub fn new<'a>(keys: impl IntoIterator<Item = (Option<&'a str>, &'a str)>) -> ApiKeys {
+        ApiKeys(
+            keys.into_iter()
+                .map(|(name, key)| {
+                    let d = Self::digest(key);
+                    let name = match name {
+                        Some(n) => n.to_owned(),
+                        None => format!("key-{}", hex::encode(&d[..4])),
+                    };
+                    (d, name.into())
+                })
+                .collect(),
+        )
     }
 
     pub fn is_empty(&self) -> bool {
@@ -146,9 +159,10 @@ impl ApiKeys {
         self.0.len()
     }
 
-    pub fn accepts(&self, key: &str) -> bool {
+    /// The caller name of `key`, when it is one of the keys.
+    pub fn caller(&self, key: &str) -> Option<&std::sync::Arc<str>> {
         let d = Self::digest(key);
-        self.0.contains(&d)
+        self.0.iter().find(|(k, _)| *k == d).map(|(_, name)| name)
     }
 
     fn digest(key: &str) -> [u8; 32] {

@@ -49,7 +49,15 @@ pub struct RawServer {
     pub shutdown_grace_secs: Option<u64>,
     /// Keys clients must send (`Authorization: Bearer ...` or `x-api-key`); `${VAR}` is
     /// replaced by the variable's value.
-    pub api_keys: Option<Vec<String>>,
+    pub api_keys: Option<RawApiKeys>,
+}
+
+/// A list of keys, or keys by caller name (the name the audit records for the key's requests).
+#[derive(Debug, Deserialize, Clone)]
+#[serde(untagged)]
+pub enum RawApiKeys {
+    List(Vec<String>),
+    Named(IndexMap<String, String>),
 }
 
 #[derive(Debug, Default, Deserialize, Clone)]

@@ -7,7 +7,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use super::raw::{
-    RawConfig, RawPolicy, RawProvider, RawRoute, RawRule, RawTarget, RawTelemetry, RawTier,
+    RawApiKeys, RawConfig, RawPolicy, RawProvider, RawRoute, RawRule, RawTarget, RawTelemetry,
+    RawTier,
 };
 use super::*;
 
@@ -139,11 +140,22 @@ impl Validator<'_> {
             ));
             SocketAddr::from(([127, 0, 0, 1], 8080))
         });
-        let mut keys = Vec::new();
-        for (i, k) in s.api_keys.iter().flatten().enumerate() {
-            let path = format!("server.api_keys[{i}]");
+        let mut keys: Vec<(Option<String>, String)> = Vec::new();
+        let entries: Vec<(String, Option<&String>, &String)> = match &s.api_keys {
+            None => Vec::new(),
+            Some(RawApiKeys::List(list)) => list
+                .iter()
+                .enumerate()
+                .map(|(i, k)| (format!("server.api_keys[{i}]"), None, k))
+                .collect(),
+            Some(RawApiKeys::Named(named)) => named
+                .iter()
+                .map(|(n, k)| (format!("server.api_keys.{n}"), Some(n), k))
+                .collect(),
+        };
+        for (path, name, k) in entries {
             match self.interpolate(&path, k) {
-                Some(k) if !k.trim().is_empty() => keys.push(k),
+                Some(k) if !k.trim().is_empty() => keys.push((name.cloned(), k.trim().to_owned())),
                 Some(_) => self.problem(format!("{path}: empty key")),
                 // An unreadable key must not leave the gateway open.
                 None => self.problem(format!(
@@ -157,7 +169,7 @@ impl Validator<'_> {
             data_dir: PathBuf::from(s.data_dir.as_deref().unwrap_or("./data")),
             models_dir: PathBuf::from(s.models_dir.as_deref().unwrap_or("./models")),
             shutdown_grace: Duration::from_secs(s.shutdown_grace_secs.unwrap_or(30)),
-            api_keys: ApiKeys::new(keys.iter().map(|k| k.trim())),
+            api_keys: ApiKeys::new(keys.iter().map(|(n, k)| (n.as_deref(), k.as_str()))),
         }
     }
 
@@ -615,9 +627,19 @@ mod tests {
         let text = format!("[server]\napi_keys = [\"${{SET_KEY}}\", \" literal \"]\n{PROVIDERS}");
         let keys = check(&text).unwrap().server.api_keys;
         assert_eq!(keys.len(), 2);
-        assert!(keys.accepts("sk-test") && keys.accepts("literal"));
-        assert!(!keys.accepts("sk-tes") && !keys.accepts(""));
+        let name = |k: &str| keys.caller(k).map(|n| n.to_string());
+        assert_eq!(
+            name("literal"),
+            Some("key-829f8d84".into()),
+            "named by its digest (sha256sum)"
+        );
+        assert!(name("sk-test").is_some() && name("sk-test") != name("literal"));
+        assert_eq!(name("sk-tes"), None);
+        assert_eq!(name(""), None);
         assert_eq!(format!("{keys:?}"), "ApiKeys(2 keys)", "never printed");
+        let text = format!("[server.api_keys]\nbilling = \"${{SET_KEY}}\"\n{PROVIDERS}");
+        let keys = check(&text).unwrap().server.api_keys;
+        assert_eq!(keys.caller("sk-test").map(|n| &**n), Some("billing"));
         assert!(check(PROVIDERS).unwrap().server.api_keys.is_empty());
 
         let text = format!("[server]\napi_keys = [\"${{MISSING_KEY}}\", \"\"]\n{PROVIDERS}");
@@ -627,6 +649,11 @@ mod tests {
                 "server.api_keys[0]: names an environment variable that is not set",
                 "server.api_keys[1]: empty key"
             ]
+        );
+        let text = format!("[server.api_keys]\nops = \"${{MISSING_KEY}}\"\n{PROVIDERS}");
+        assert_eq!(
+            check(&text).unwrap_err(),
+            ["server.api_keys.ops: names an environment variable that is not set"]
         );
     }
 

@@ -28,6 +28,8 @@ pub use record::RequestInfo;
 /// What the client asked for besides the body.
 pub struct RequestCtx {
     pub request_id: Arc<str>,
+    /// The name of the client key the request came with (`[server] api_keys`).
+    pub caller: Option<Arc<str>>,
     /// `x-sluice-route`
     pub route_hint: Option<String>,
     /// `x-sluice-tier`

@@ -439,3 +439,52 @@ async fn a_stream_cut_after_output_is_recorded_as_failed_with_its_attempt() {
         "{rec}"
     );
 }
+
+#[tokio::test]
+async fn requests_are_recorded_with_their_client_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = format!("[server.api_keys]\nsearch = \"sk-a\"\nbilling = \"sk-b\"\n{ROUTES}");
+    let g = Gateway::start_cached(&config, dir.path()).await;
+    let mut ids = Vec::new();
+    for (key, text) in [("sk-a", "first"), ("sk-b", "second"), ("sk-b", "third")] {
+        let r = g
+            .http
+            .post(g.url("/v1/chat/completions"))
+            .bearer_auth(key)
+            .json(&ask("support", text))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        ids.push(header(r.headers(), "x-request-id").to_owned());
+        let _ = r.bytes().await;
+    }
+    g.state.audit.flush().await.unwrap();
+    let recs = export(dir.path());
+    let caller = |id: &str| {
+        let r = recs.iter().find(|r| r["request_id"] == id).unwrap();
+        r["caller"].as_str().unwrap().to_owned()
+    };
+    assert_eq!(
+        ids.iter().map(|id| caller(id)).collect::<Vec<_>>(),
+        ["search", "billing", "billing"]
+    );
+    let report: Value = serde_json::from_str(
+        &run_report(&ReportArgs {
+            selection: selection(dir.path()),
+            format: ReportFormat::Json,
+        })
+        .unwrap(),
+    )
+    .unwrap();
+    let by: Vec<(&str, u64)> = report["by_caller"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| (r["name"].as_str().unwrap(), r["requests"].as_u64().unwrap()))
+        .collect();
+    assert!(
+        by.contains(&("billing", 2)) && by.contains(&("search", 1)),
+        "{by:?}"
+    );
+}
