@@ -40,7 +40,7 @@ pub struct AuditRecord {
     /// When the request arrived, unix milliseconds.
     pub time_ms: u64,
     pub request_id: String,
-    /// Gateway key id of the caller, once keys exist.
+    /// The client key the request came with (its name in `[server] api_keys`).
     pub caller: Option<String>,
     /// Route name, `passthrough`, or `none` when the request failed before routing.
     pub route: String,
