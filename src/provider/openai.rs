@@ -55,15 +55,7 @@ impl OpenAi {
             .post(&self.url, &self.headers, body, opts.first_byte_timeout)
             .await?;
         let left = opts.first_byte_timeout.saturating_sub(started.elapsed());
-        let bytes = read_body(resp, left).await?;
-        let parsed: ChatResponse = serde_json::from_slice(&bytes)
-            .map_err(|e| ProviderError::Protocol(format!("chat.completion: {e}")))?;
-        if parsed.choices.is_empty() {
-            return Err(ProviderError::Protocol(
-                "chat.completion without choices".into(),
-            ));
-        }
-        Ok(parsed)
+        parse_completion(&read_body(resp, left).await?)
     }
 
     /// `POST /embeddings`: the client's body with the target's model id, the answer as is.
@@ -96,10 +88,19 @@ impl OpenAi {
             stream: true,
         })
         .map_err(|e| ProviderError::Protocol(e.to_string()))?;
+        let started = tokio::time::Instant::now();
         let resp = self
             .up
             .post(&self.url, &self.headers, body, opts.first_byte_timeout)
             .await?;
+        // Some OpenAI-compatible servers answer a streaming request with one JSON completion:
+        // relayed as the stream of its parts rather than failed over.
+        if is_json(resp.headers()) {
+            let left = opts.first_byte_timeout.saturating_sub(started.elapsed());
+            let whole = parse_completion(&read_body(resp, left).await?)?;
+            let chunks = crate::chat::replay_chunks(&whole, &whole.id, true);
+            return Ok(Box::pin(futures::stream::iter(chunks.into_iter().map(Ok))));
+        }
         let mut bytes = resp.bytes_stream();
         Ok(Box::pin(async_stream::stream! {
             let mut parser = SseParser::default();
@@ -135,6 +136,23 @@ impl OpenAi {
 }
 
 /// One `data:` payload: a chunk, or an in-stream error object.
+fn parse_completion(bytes: &[u8]) -> Result<ChatResponse, ProviderError> {
+    let parsed: ChatResponse = serde_json::from_slice(bytes)
+        .map_err(|e| ProviderError::Protocol(format!("chat.completion: {e}")))?;
+    if parsed.choices.is_empty() {
+        return Err(ProviderError::Protocol(
+            "chat.completion without choices".into(),
+        ));
+    }
+    Ok(parsed)
+}
+
+fn is_json(h: &HeaderMap) -> bool {
+    h.get(reqwest::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.trim_start().starts_with("application/json"))
+}
+
 fn parse_chunk(data: &str) -> Result<ChatChunk, ProviderError> {
     match serde_json::from_str::<ChatChunk>(data) {
         Ok(c) => Ok(c),

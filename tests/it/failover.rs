@@ -206,6 +206,23 @@ fn stream_req(model: &str) -> serde_json::Value {
 }
 
 #[tokio::test]
+async fn a_json_answer_to_a_stream_request_is_relayed_as_a_stream() {
+    let g = with_primary("no-stream", "").await;
+    let mut req = stream_req("r");
+    req["stream_options"] = json!({"include_usage": true});
+    let resp = g.post(&req).await;
+    assert_eq!(resp.status(), 200);
+    assert_eq!(header(resp.headers(), "x-sluice-target"), "oa/primary");
+    let sse = Sse::read(resp).await;
+    assert!(sse.done() && sse.error().is_none(), "{:?}", sse.data);
+    assert!(sse.content().starts_with("Mock answer to:"));
+    let usage = sse.json().into_iter().find(|c| c["usage"].is_object());
+    assert!(usage.is_some_and(|u| u["usage"]["completion_tokens"].as_u64() > Some(0)));
+    assert_eq!(g.mock.count(&primary("no-stream")), 1);
+    assert_eq!(g.mock.count("b"), 0);
+}
+
+#[tokio::test]
 async fn stream_failure_before_output_fails_over_invisibly() {
     for fault in ["status-500", "slow-first-token-3000ms", "cut-after-0"] {
         let g = with_primary(fault, "[routes.r.policy]\nmax_retries = 0").await;

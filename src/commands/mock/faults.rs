@@ -19,6 +19,7 @@
 //! | `stall-after-<n>`          | stream: n content chunks, then hang (until shutdown)          |
 //! | `malformed-after-<n>`      | stream: n content chunks, one invalid JSON event, clean end   |
 //! | `no-done`                  | stream: everything but the terminator (`[DONE]` / `message_stop`) |
+//! | `no-stream`                | OpenAI: answer a streaming request with one JSON completion    |
 //! | `context-length`           | 400 context-length error                                      |
 //! | `window-<n>`               | the same, only when the prompt estimate exceeds n tokens      |
 //! | `content-filter`           | 400 content-policy error                                      |
@@ -43,6 +44,7 @@ pub(super) struct Faults {
     pub stall_after: Option<usize>,
     pub malformed_after: Option<usize>,
     pub no_done: bool,
+    pub no_stream: bool,
     pub context_length: bool,
     pub window: Option<u32>,
     pub content_filter: bool,
@@ -70,6 +72,7 @@ impl Faults {
             "reset" => self.reset = true,
             "stall-headers" => self.stall_headers = true,
             "no-done" => self.no_done = true,
+            "no-stream" => self.no_stream = true,
             "context-length" => self.context_length = true,
             "content-filter" => self.content_filter = true,
             _ => self.apply_numeric(token),

@@ -42,7 +42,7 @@ pub(super) async fn chat_completions(
         tool_call_id: answer.tool.as_ref().map(|_| new_id("call_")),
         answer,
     };
-    if req.stream {
+    if req.stream && !faults.no_stream {
         let frames = reply.frames(req.stream_options.is_some_and(|o| o.include_usage));
         let play = Playback::new(&faults, shared.opts.token_pace_ms);
         stream::sse(frames, play, shared.shutdown.clone())
