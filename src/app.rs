@@ -1,6 +1,7 @@
 //! The gateway's state and HTTP surface.
 //!
 //! A chat request passes these stages, in this order (folders of `src/` follow it):
+//! 0. `guard/`: client keys (`[server] api_keys`), before any handler.
 //! 1. `api/`: parse and validate the OpenAI-shaped body; request id; headers in.
 //! 2. `pipeline`: the whole flow on one screen: cache lookup -> plan -> run -> write back.
 //! 3. `cache/`: exact fingerprint, then semantic match inside the request's namespace.
@@ -158,7 +159,7 @@ pub fn app(state: Arc<AppState>) -> Router {
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
-            api::auth::require_key,
+            crate::guard::auth::require_key,
         ))
         .layer(axum::middleware::from_fn(request_id))
         .with_state(state)

@@ -10,6 +10,7 @@ pub mod app;
 pub mod cache;
 pub mod cli;
 pub mod commands;
+pub mod guard;
 pub mod pipeline;
 pub mod provider;
 pub mod router;

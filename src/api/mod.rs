@@ -1,7 +1,6 @@
 //! Thin axum handlers: wire format in, `chat` types to the pipeline, wire format out.
 
 pub mod admin;
-pub mod auth;
 pub mod chat;
 pub mod embeddings;
 pub mod health;
@@ -21,7 +20,10 @@ fn request_span(req: &axum::extract::Request) -> (Arc<str>, Option<Arc<str>>, tr
         .get::<RequestId>()
         .map(|r| r.0.clone())
         .unwrap_or_else(|| Arc::from("unknown"));
-    let caller = req.extensions().get::<auth::Caller>().map(|c| c.0.clone());
+    let caller = req
+        .extensions()
+        .get::<crate::guard::auth::Caller>()
+        .map(|c| c.0.clone());
     let span = tracing::info_span!(
         "request",
         request_id = &*request_id,

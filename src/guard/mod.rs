@@ -1,0 +1,4 @@
+//! Layers in front of the handlers that decide whether a request is let in at all (HTTP
+//! concerns, so axum middleware): client keys.
+
+pub mod auth;
