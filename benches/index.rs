@@ -213,16 +213,20 @@ fn exact_scan(points: &[Arc<[f32]>], query: &[f32], k: usize) -> Vec<(u64, f32)>
     // Worst first.
     let mut top: Vec<(f32, u64)> = Vec::with_capacity(k + 1);
     for (id, p) in points.iter().enumerate() {
-        let sim = dot(query, p);
-        if top.len() < k || sim > top[0].0 {
-            let at = top.partition_point(|e| e.0 < sim);
-            top.insert(at, (sim, id as u64));
-            if top.len() > k {
-                top.remove(0);
-            }
-        }
+        keep_best(&mut top, k, dot(query, p), id as u64);
     }
     top.into_iter().rev().map(|(s, id)| (id, s)).collect()
+}
+
+/// Puts `(sim, id)` into `top` (the best `k` so far, worst first) if it belongs there.
+fn keep_best(top: &mut Vec<(f32, u64)>, k: usize, sim: f32, id: u64) {
+    if top.len() < k || sim > top[0].0 {
+        let at = top.partition_point(|e| e.0 < sim);
+        top.insert(at, (sim, id));
+        if top.len() > k {
+            top.remove(0);
+        }
+    }
 }
 
 /// Exact top-`K` ids of every query, on all cores (points outer, queries inner: the points
@@ -239,14 +243,7 @@ fn brute_force(points: &[Arc<[f32]>], queries: &[Vec<f32>]) -> Vec<Vec<(u64, f32
                     let mut best = vec![Vec::<(f32, u64)>::with_capacity(K + 1); qs.len()];
                     for (id, p) in points.iter().enumerate() {
                         for (q, top) in qs.iter().zip(best.iter_mut()) {
-                            let sim = dot(q, p);
-                            if top.len() < K || sim > top[0].0 {
-                                let at = top.partition_point(|e| e.0 < sim);
-                                top.insert(at, (sim, id as u64));
-                                if top.len() > K {
-                                    top.remove(0);
-                                }
-                            }
+                            keep_best(top, K, dot(q, p), id as u64);
                         }
                     }
                     best.into_iter()

@@ -280,7 +280,7 @@ pub fn parse_sweep(s: &str) -> Result<Vec<f32>, String> {
         .collect())
 }
 
-/// Non-blank lines of a workload file.
+/// A workload's `group`: a string, or a number read as its text.
 fn string_or_number<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
     struct Group;
     impl serde::de::Visitor<'_> for Group {
@@ -304,6 +304,7 @@ fn string_or_number<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D:
     d.deserialize_any(Group)
 }
 
+/// Non-blank lines of a workload file.
 pub fn read_workload(path: &Path) -> Result<Vec<WorkloadLine>, String> {
     let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
     // Editors and PowerShell on Windows start UTF-8 files with a byte order mark.

@@ -134,7 +134,7 @@ pub async fn chat(
             if let (Some(log), Some(choice)) = (&mut info.prompt, resp.choices.first()) {
                 log.answer = PromptLog::digest(&choice.message.text());
             }
-            record::finish(s, &info, &meta, 200, None, resp.usage, None);
+            record::finish(s, &mut info, &meta, 200, None, resp.usage, None);
             Ok(Reply::Complete(resp))
         }
         Ok(Reply::Stream(events)) => Ok(Reply::Stream(stream::recorded(
@@ -144,7 +144,7 @@ pub async fn chat(
             events,
         ))),
         Err(e) => {
-            record::failed(s, &info, &meta, &e);
+            record::failed(s, &mut info, &meta, &e);
             Err(e)
         }
     };
@@ -168,10 +168,10 @@ impl Unfinished<'_> {
 
 impl Drop for Unfinished<'_> {
     fn drop(&mut self) {
-        if let Some(info) = self.info.take() {
+        if let Some(mut info) = self.info.take() {
             record::finish(
                 self.s,
-                &info,
+                &mut info,
                 &self.meta,
                 499,
                 Some("client_closed"),
@@ -315,7 +315,7 @@ pub async fn embeddings(
     model: &str,
     ctx: RequestCtx,
 ) -> (Meta, Result<serde_json::Value, ApiError>) {
-    let info = RequestInfo::other(model, &ctx);
+    let mut info = RequestInfo::other(model, &ctx);
     let mut meta = Meta::default();
     let result = match s.router.plan_embeddings(model) {
         Err(e) => Err(e),
@@ -342,7 +342,7 @@ pub async fn embeddings(
             let prompt = v["usage"]["prompt_tokens"].as_u64().unwrap_or(0) as u32;
             record::finish(
                 s,
-                &info,
+                &mut info,
                 &meta,
                 200,
                 None,
@@ -350,7 +350,7 @@ pub async fn embeddings(
                 None,
             );
         }
-        Err(e) => record::failed(s, &info, &meta, e),
+        Err(e) => record::failed(s, &mut info, &meta, e),
     }
     (meta, result)
 }

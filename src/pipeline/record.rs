@@ -74,15 +74,7 @@ fn prompt_log(req: &ChatRequest) -> PromptLog {
         if !context.is_empty() {
             context.push('\n');
         }
-        let role = match m.role {
-            Role::System => "system",
-            Role::Developer => "developer",
-            Role::User => "user",
-            Role::Assistant => "assistant",
-            Role::Tool => "tool",
-            Role::Function => "function",
-        };
-        context.push_str(role);
+        context.push_str(m.role.as_str());
         context.push_str(": ");
         context.push_str(&m.text());
     }
@@ -96,7 +88,7 @@ fn prompt_log(req: &ChatRequest) -> PromptLog {
 }
 
 /// Record a request that ended in `e`.
-pub(super) fn failed(s: &AppState, info: &RequestInfo, meta: &Meta, e: &ApiError) {
+pub(super) fn failed(s: &AppState, info: &mut RequestInfo, meta: &Meta, e: &ApiError) {
     finish(
         s,
         info,
@@ -109,10 +101,11 @@ pub(super) fn failed(s: &AppState, info: &RequestInfo, meta: &Meta, e: &ApiError
 }
 
 /// Record a finished request. `usage` is the provider's (or the cached answer's); without it,
-/// usage is estimated from the prompt and `output_chars` and marked as estimated.
+/// usage is estimated from the prompt and `output_chars` and marked as estimated. The prompt
+/// log moves into the record (a request is recorded once).
 pub(super) fn finish(
     s: &AppState,
-    info: &RequestInfo,
+    info: &mut RequestInfo,
     meta: &Meta,
     status: u16,
     error: Option<&'static str>,
@@ -184,6 +177,6 @@ pub(super) fn finish(
         ttft_ms: meta.ttft.map(|d| d.as_millis() as u64),
         status,
         error: error.map(str::to_owned),
-        prompt: info.prompt.clone(),
+        prompt: info.prompt.take(),
     });
 }

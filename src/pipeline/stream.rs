@@ -228,7 +228,7 @@ impl StreamRecorder {
         }
         record::finish(
             &self.s,
-            &self.info,
+            &mut self.info,
             &self.meta,
             status,
             error,

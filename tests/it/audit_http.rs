@@ -63,6 +63,14 @@ fn export_as(dir: &Path, format: ExportFormat) -> Vec<Value> {
         .collect()
 }
 
+fn report(dir: &Path) -> Value {
+    let args = ReportArgs {
+        selection: selection(dir),
+        format: ReportFormat::Json,
+    };
+    serde_json::from_str(&run_report(&args).unwrap()).unwrap()
+}
+
 /// Sends `body`, reads the whole answer (a stream to its end), lets the cache commit; returns
 /// the request id.
 async fn send(g: &Gateway, body: &Value) -> String {
@@ -170,14 +178,7 @@ async fn mixed_run_is_recorded_once_per_request_and_adds_up() {
     assert!(streamed["output_tokens"].as_u64().unwrap() > 0);
 
     // The report's totals are the sums of the records.
-    let report: Value = serde_json::from_str(
-        &run_report(&ReportArgs {
-            selection: selection(dir.path()),
-            format: ReportFormat::Json,
-        })
-        .unwrap(),
-    )
-    .unwrap();
+    let report = report(dir.path());
     let total = &report["total"];
     let sum = |f: &str| {
         recs.iter()
@@ -469,14 +470,7 @@ async fn requests_are_recorded_with_their_client_key() {
         ids.iter().map(|id| caller(id)).collect::<Vec<_>>(),
         ["search", "billing", "billing"]
     );
-    let report: Value = serde_json::from_str(
-        &run_report(&ReportArgs {
-            selection: selection(dir.path()),
-            format: ReportFormat::Json,
-        })
-        .unwrap(),
-    )
-    .unwrap();
+    let report = report(dir.path());
     let by: Vec<(&str, u64)> = report["by_caller"]
         .as_array()
         .unwrap()

@@ -328,15 +328,7 @@ async fn per_request_controls() {
     let r = send("sometimes", "x").await.unwrap();
     assert_eq!(r.status(), 400);
 
-    let stats: Value = g
-        .http
-        .get(g.url("/admin/cache/stats"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let stats: Value = g.get_json("/admin/cache/stats").await;
     assert_eq!(stats["entries"], 1);
     let del: Value = g
         .http
@@ -382,14 +374,6 @@ async fn errors_and_cut_streams_are_never_cached() {
             .unwrap();
         assert_eq!(r.status(), 504, "{route}");
     }
-    let stats: Value = g
-        .http
-        .get(g.url("/admin/cache/stats"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let stats: Value = g.get_json("/admin/cache/stats").await;
     assert_eq!(stats["entries"], 0);
 }

@@ -100,15 +100,7 @@ async fn routes_by_name_header_rule_and_passthrough() {
 #[tokio::test]
 async fn models_and_health_endpoints() {
     let g = Gateway::start(ROUTES).await;
-    let v: serde_json::Value = g
-        .http
-        .get(g.url("/v1/models"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let v: serde_json::Value = g.get_json("/v1/models").await;
     assert_eq!(v["object"], "list");
     let ids: Vec<&str> = v["data"]
         .as_array()
@@ -134,15 +126,7 @@ async fn models_and_health_endpoints() {
     let missing = g.http.get(g.url("/v1/models/nope")).send().await.unwrap();
     assert_eq!(missing.status(), 404);
     // Clients whose base URL has no `/v1` (as for `/chat/completions`).
-    let bare: serde_json::Value = g
-        .http
-        .get(g.url("/models"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let bare: serde_json::Value = g.get_json("/models").await;
     assert_eq!(bare, v);
     assert_eq!(
         g.http.get(g.url("/healthz")).send().await.unwrap().status(),

@@ -151,6 +151,12 @@ impl Gateway {
         (status, headers, v)
     }
 
+    /// GET `path` and return its JSON body.
+    pub async fn get_json(&self, path: &str) -> Value {
+        let r = self.http.get(self.url(path)).send().await.unwrap();
+        r.json::<Value>().await.expect("JSON body")
+    }
+
     /// Stop accepting and wait for in-flight requests to drain.
     pub async fn shutdown(mut self) {
         if let Some(tx) = self.stop.take() {
