@@ -17,9 +17,10 @@ use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use sluice::cache::{
-    CacheKey, CachePolicy, CacheSettings, Embedder, HitKind, KeyScope, LookupOutcome, SemanticCache,
+    CacheKey, CacheSettings, Embedder, HitKind, KeyScope, LookupOutcome, SemanticCache,
 };
 use sluice::chat::{ChatRequest, ChatResponse};
+use sluice::config::CachePolicy;
 
 const MODELS_DIR: &str = "models";
 /// Entries in the searched bucket (more than `EXACT_SCAN_MAX`, 2,048, so it has a graph).
@@ -34,7 +35,6 @@ const PARAPHRASE: &str = "What can I do to increase my credit score?";
 const NEAR_MISS: &str = "How do I decrease my credit score?";
 
 const SCOPE: KeyScope = KeyScope {
-    tenant: Some("acme"),
     route: "support",
     target: "tier:cheap",
 };

@@ -148,7 +148,6 @@ fn bench_cache_key(c: &mut Criterion) {
         ]
     }));
     let scope = KeyScope {
-        tenant: Some("acme"),
         route: "support",
         target: "tier:cheap",
     };

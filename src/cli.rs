@@ -5,6 +5,8 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
+use crate::config::DEFAULT_SIMILARITY_THRESHOLD;
+
 #[derive(Debug, Parser)]
 #[command(
     name = "sluice",
@@ -33,10 +35,10 @@ pub enum Command {
     #[command(subcommand)]
     Cache(CacheCommand),
     /// Spend, tokens, blended cost per 1M tokens, cache hit rate and latency from the audit store.
-    Report(crate::commands::report::ReportArgs),
+    Report(ReportArgs),
     /// Raw audit records.
     #[command(subcommand)]
-    Audit(crate::commands::report::AuditCommand),
+    Audit(AuditCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -59,9 +61,9 @@ pub enum CacheCommand {
 #[derive(Debug, Subcommand)]
 pub enum BenchCommand {
     /// Cache quality on a labelled workload: hits, precision, recall and false hits per threshold.
-    Cache(crate::commands::bench_cache::CacheArgs),
+    Cache(CacheArgs),
     /// Gateway overhead against calling the mock directly, interleaved in one run.
-    Load(crate::commands::bench_load::LoadArgs),
+    Load(LoadArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -99,4 +101,141 @@ pub enum ConfigCommand {
     },
     /// Print the embedded default config.
     Default,
+}
+
+// -- sluice report, sluice audit export --
+
+/// Where the store is and which records to read.
+#[derive(Debug, Clone, clap::Args)]
+pub struct Selection {
+    /// Directory of the cache and audit database [default: server.data_dir of --config, ./data]
+    #[arg(long, env = "SLUICE_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Config file whose server.data_dir to use when --data-dir is not given.
+    #[arg(long, env = "SLUICE_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Start of the window: unix seconds or ms, YYYY-MM-DD[THH:MM[:SS]][Z] (UTC), or an age
+    /// such as 2h, 7d [default: everything]
+    #[arg(long, conflicts_with = "last")]
+    pub since: Option<String>,
+    /// End of the window (same forms as --since) [default: now]
+    #[arg(long, conflicts_with = "last")]
+    pub until: Option<String>,
+    /// Window ending now: 30m, 24h, 7d, 2w.
+    #[arg(long)]
+    pub last: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ReportFormat {
+    Table,
+    Json,
+    Csv,
+}
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct ReportArgs {
+    #[command(flatten)]
+    pub selection: Selection,
+    #[arg(long, value_enum, default_value_t = ReportFormat::Table)]
+    pub format: ReportFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ExportFormat {
+    /// One JSON object per line, every field (and `prompt` when prompts were logged).
+    Jsonl,
+    /// A `sluice bench cache` workload of the successful requests whose prompts were logged
+    /// (`[accounting] log_prompts = true`): a what-if replay of real traffic.
+    Workload,
+}
+
+#[derive(Debug, clap::Subcommand)]
+pub enum AuditCommand {
+    /// Print the audit records of a window, oldest first: raw (jsonl), or as a `sluice bench
+    /// cache` workload (see `sluice bench cache --help`, REAL TRAFFIC).
+    Export(ExportArgs),
+}
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct ExportArgs {
+    #[command(flatten)]
+    pub selection: Selection,
+    #[arg(long, value_enum, default_value_t = ExportFormat::Jsonl)]
+    pub format: ExportFormat,
+}
+
+// -- sluice bench cache --
+
+const LONG_HELP: &str = "\
+WORKLOAD
+  One JSON object per line: {\"prompt\": str, \"group\": str} plus optional \"system\" (a system
+  prompt sent before the prompt), \"route\" (default \"bench\"; also the model name) and \"kind\"
+  (a label for the per-kind breakdown). Lines are replayed in file order; lines with the same
+  group deserve the same answer, so a hit on an entry stored by another group is a false hit.
+  Nothing is sent upstream: a miss stores a synthetic answer naming its line.
+
+REAL TRAFFIC (what-if replay at other thresholds)
+  Run the gateway with `[accounting] log_prompts = true`, then
+    sluice audit export --data-dir DATA --last 7d --format workload > traffic.jsonl
+  writes the successful requests in this format: \"system\" = system prompt and earlier turns,
+  \"route\" = the request's route, \"kind\" = what the cache did in production, and \"group\" =
+  a digest of the answer served (same answer text, same group). A replayed hit between requests
+  whose production answers differed counts as false, so precision is a lower bound. Namespace
+  fields other than the route, system prompt and earlier turns (temperature, tools, response
+  format) are not logged.
+
+SWEEP
+  Every line is embedded once; each threshold then runs the cache's decision procedure over those
+  vectors, and the real cache is replayed at the recommended threshold to check it (the report
+  gives the number of decisions that differ, and the lookup latency of that replay).
+
+DECISIONS (--decisions OUT.jsonl)
+  One line per lookup (per threshold with --sweep): {\"index\", \"hit\", \"matched_index\",
+  \"similarity\", \"threshold\", \"outcome\"}. index counts non-blank workload lines from 0;
+  similarity is the hit's (1.0 for exact), the best candidate's on a below-threshold miss, else
+  null; outcome is exact, semantic, below_threshold, guard or empty.";
+
+#[derive(Debug, clap::Args)]
+#[command(after_long_help = LONG_HELP)]
+pub struct CacheArgs {
+    /// Labelled workload, JSON lines (see --help).
+    #[arg(long)]
+    pub workload: PathBuf,
+    /// Similarity threshold under test (the cache's default).
+    #[arg(long, default_value_t = DEFAULT_SIMILARITY_THRESHOLD, conflicts_with = "sweep")]
+    pub threshold: f32,
+    /// Thresholds FROM:TO:STEP, e.g. 0.70:0.95:0.05.
+    #[arg(long)]
+    pub sweep: Option<String>,
+    /// Print JSON instead of tables.
+    #[arg(long)]
+    pub json: bool,
+    /// Write one JSON line per lookup to this file.
+    #[arg(long)]
+    pub decisions: Option<PathBuf>,
+    /// Embedding model and ONNX Runtime (scripts/fetch-models.sh).
+    #[arg(long, default_value = "models")]
+    pub models_dir: PathBuf,
+}
+
+// -- sluice bench load --
+
+#[derive(Debug, clap::Args)]
+pub struct LoadArgs {
+    /// Request pairs (direct + gateway) per measurement.
+    #[arg(long, default_value_t = 1000)]
+    pub requests: usize,
+    /// The mock upstream's latency before answering, in milliseconds.
+    #[arg(long, default_value_t = 20)]
+    pub upstream_latency_ms: u64,
+    /// Concurrency levels of the throughput sweep.
+    #[arg(long, value_delimiter = ',', default_value = "1,8,32,64")]
+    pub concurrency: Vec<usize>,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+    /// Embedding model and ONNX Runtime (scripts/fetch-models.sh) for the cache phases.
+    #[arg(long, default_value = "models")]
+    pub models_dir: PathBuf,
 }

@@ -2,22 +2,11 @@
 //! (`{"error":{"message","type","param","code"}}`) with its HTTP status and a metric label.
 
 use std::borrow::Cow;
+use std::sync::Arc;
 
+use crate::outcome::Attempt;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use serde::Serialize;
-
-/// One attempt at one target, kept for the final error and the audit record.
-#[derive(Debug, Clone, Serialize, PartialEq)]
-pub struct Attempt {
-    /// `provider/model`
-    pub target: String,
-    /// Upstream HTTP status, when one arrived.
-    pub status: Option<u16>,
-    /// `ok`, or a short reason (`timeout: first byte`, `connection reset`, `HTTP 503: ...`).
-    pub outcome: String,
-    pub elapsed_ms: u64,
-}
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -54,7 +43,8 @@ pub enum ApiError {
     },
     #[error("{}", all_failed_message(.attempts, *.deadline))]
     AllTargetsFailed {
-        attempts: Vec<Attempt>,
+        /// Shared with the request's audit record.
+        attempts: Arc<[Attempt]>,
         /// The route's deadline ran out.
         deadline: bool,
     },
@@ -184,7 +174,7 @@ impl ApiError {
             "code": self.code(),
         });
         if let ApiError::AllTargetsFailed { attempts, .. } = self {
-            err["attempts"] = serde_json::to_value(attempts).unwrap_or_default();
+            err["attempts"] = serde_json::to_value(&attempts[..]).unwrap_or_default();
         }
         serde_json::json!({ "error": err })
     }
@@ -196,13 +186,6 @@ impl IntoResponse for ApiError {
         if status.is_server_error() {
             tracing::warn!(error = %self, label = self.metric_label(), "request failed");
         }
-        let mut resp = (status, axum::Json(self.body())).into_response();
-        resp.extensions_mut()
-            .insert(ErrorLabel(self.metric_label()));
-        resp
+        (status, axum::Json(self.body())).into_response()
     }
 }
-
-/// Attached to error responses so middleware can count them by a fixed label.
-#[derive(Debug, Clone, Copy)]
-pub struct ErrorLabel(pub &'static str);

@@ -1,7 +1,7 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use sluice::cli::{BenchCommand, CacheCommand, Cli, Command, ConfigCommand};
+use sluice::cli::{AuditCommand, BenchCommand, CacheCommand, Cli, Command, ConfigCommand};
 use sluice::commands;
 
 fn main() -> ExitCode {
@@ -24,15 +24,7 @@ fn main() -> ExitCode {
     let result: Result<(), String> = runtime.block_on(async {
         match cli.command {
             Command::Serve(args) => commands::serve::run(args).await,
-            Command::Mock(args) => commands::mock::run(
-                args.listen,
-                commands::mock::MockOptions {
-                    latency_ms: args.latency_ms,
-                    token_pace_ms: args.token_pace_ms,
-                },
-            )
-            .await
-            .map_err(|e| e.to_string()),
+            Command::Mock(args) => commands::mock::run(args).await,
             Command::Config(ConfigCommand::Check { path }) => commands::config_check(&path),
             Command::Bench(BenchCommand::Cache(args)) => commands::bench_cache::run(args).await,
             Command::Bench(BenchCommand::Load(args)) => commands::bench_load::run(args).await,
@@ -45,7 +37,7 @@ fn main() -> ExitCode {
                     .map_err(|e| e.to_string())
             }
             Command::Report(args) => commands::report::run_report(&args).map(|s| print!("{s}")),
-            Command::Audit(commands::report::AuditCommand::Export(args)) => {
+            Command::Audit(AuditCommand::Export(args)) => {
                 commands::report::run_export(&args, &mut std::io::stdout().lock()).map(|_| ())
             }
             Command::Config(ConfigCommand::Default) => {

@@ -102,6 +102,7 @@ pub struct CacheEntry {
     /// Semantic search scope: namespace + fingerprint of the long document, if any.
     pub bucket: [u8; 32],
     pub route: String,
+    /// Always `None` (a reserved field, kept so that stored entries keep their layout).
     pub tenant: Option<String>,
     /// Model the answer came from (as the upstream reported it).
     pub model: String,

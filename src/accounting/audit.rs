@@ -19,9 +19,9 @@ use redb::{ConcurrencyMode, ReadOnlyDatabase, ReadableDatabase, TableError};
 use serde::{Deserialize, Serialize};
 use sha2::Digest;
 
-use crate::error::Attempt;
+use crate::outcome::Attempt;
+use crate::outcome::CacheOutcome;
 pub use crate::store::AUDIT_RECORDS;
-use crate::telemetry::metrics::CacheOutcome;
 
 /// How processes share the database: the gateway writes, `sluice report` reads concurrently.
 pub const CONCURRENCY_MODE: ConcurrencyMode = ConcurrencyMode::SingleWriter;
@@ -125,7 +125,7 @@ impl From<&Attempt> for AuditAttempt {
         AuditAttempt {
             target: a.target.clone(),
             status: a.status,
-            outcome: a.outcome.clone(),
+            outcome: a.outcome.to_string(),
             elapsed_ms: a.elapsed_ms,
         }
     }
@@ -339,13 +339,16 @@ pub(crate) mod tests {
         let a = Attempt {
             target: "a/b".into(),
             status: Some(503),
-            outcome: "HTTP 503".into(),
+            outcome: crate::outcome::Outcome::Failed {
+                class: crate::outcome::FailureClass::Retryable,
+                detail: "HTTP 503".into(),
+            },
             elapsed_ms: 7,
         };
         let c = AuditAttempt::from(&a);
         assert_eq!(
-            (c.target.as_str(), c.status, c.elapsed_ms),
-            ("a/b", Some(503), 7)
+            (c.target.as_str(), c.status, c.outcome.as_str(), c.elapsed_ms),
+            ("a/b", Some(503), "HTTP 503", 7)
         );
     }
 }

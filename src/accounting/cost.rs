@@ -15,10 +15,10 @@
 
 use crate::chat::Usage;
 use crate::config::{Config, Price, RouteId, TargetId};
-use crate::telemetry::metrics::CacheOutcome;
+use crate::outcome::CacheOutcome;
 
 use super::prices::{self, ModelPrice};
-use super::{AccountingSettings, Mode, RouteAccounting};
+use crate::config::{AccountingSettings, Mode, RouteAccounting};
 
 /// Token counts of one request. `input` includes `cached_input` (OpenAI's convention).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

@@ -16,7 +16,7 @@ use serde::Serialize;
 
 use super::audit::AuditRecord;
 use super::prices::PRICES_AS_OF;
-use crate::telemetry::metrics::CacheOutcome;
+use crate::outcome::CacheOutcome;
 
 pub const NOTES: &[&str] = &[
     "blended $/1M tokens = spend / (input + output tokens) * 1e6, over requests with a known cost; cache hits count the tokens they served at $0",

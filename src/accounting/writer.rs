@@ -21,7 +21,8 @@ use redb::{Database, ReadableDatabase, ReadableTable, TableError};
 use tokio::sync::{mpsc, oneshot};
 
 use super::audit::{AuditError, AuditRecord};
-use super::{unix_ms_now, AccountingSettings};
+use super::unix_ms_now;
+use crate::config::AccountingSettings;
 use crate::store::{AUDIT_META, AUDIT_RECORDS};
 
 const NEXT_SEQ: &str = "next_seq";

@@ -7,8 +7,8 @@ use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use crate::app::AppState;
 use crate::error::ApiError;
+use crate::state::AppState;
 
 /// Prometheus text exposition.
 pub async fn metrics(State(s): State<Arc<AppState>>) -> impl axum::response::IntoResponse {

@@ -11,10 +11,10 @@ use futures::StreamExt;
 use tracing::Instrument;
 
 use super::sse;
-use crate::app::AppState;
 use crate::chat::ChatRequest;
 use crate::error::ApiError;
 use crate::pipeline::{self, CacheControl, Meta, Reply, RequestCtx, StreamItem};
+use crate::state::AppState;
 
 /// One `request` span per call (info level: the request id is on every log line inside it);
 /// the pipeline records the route and the final status on it.

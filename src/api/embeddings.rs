@@ -8,9 +8,9 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value};
 use tracing::Instrument;
 
-use crate::app::AppState;
 use crate::error::ApiError;
 use crate::pipeline::{self, RequestCtx};
+use crate::state::AppState;
 
 pub async fn create(State(s): State<Arc<AppState>>, req: Request) -> Response {
     let started = Instant::now();

@@ -9,7 +9,7 @@ pub mod sse;
 
 use std::sync::Arc;
 
-use crate::app::RequestId;
+use crate::state::RequestId;
 
 /// The request's id (set by the request-id middleware) and the `request` span the call runs
 /// in (info level, so the id is on every log line inside it; the pipeline records the route

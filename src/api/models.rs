@@ -7,8 +7,8 @@ use axum::extract::{Path, State};
 use axum::Json;
 use serde_json::{json, Value};
 
-use crate::app::AppState;
 use crate::error::ApiError;
+use crate::state::AppState;
 
 pub async fn list(State(s): State<Arc<AppState>>) -> Json<Value> {
     Json(json!({"object": "list", "data": entries(&s)}))

@@ -1,7 +1,7 @@
 //! Vector search, one index per bucket (namespace + document fingerprint).
 //!
 //! Why per bucket and not one global HNSW with a namespace filter: a namespace is every
-//! output-changing field of the request (tenant, route, model, system prompt, earlier turns,
+//! output-changing field of the request (route, model, system prompt, earlier turns,
 //! sampling parameters...), so real traffic has many small namespaces and a few big ones
 //! (one system prompt serving thousands of questions). A filtered global graph degrades badly
 //! when the filter keeps a tiny fraction of the points (the walk has to visit most of the graph

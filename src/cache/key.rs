@@ -1,7 +1,7 @@
 //! Cache keys: a request reduced to what decides its answer.
 //!
 //! * **namespace** = sha256 over a canonical JSON of everything that changes the output except the
-//!   last user turn: tenant, route, the model/tier identity the route resolved, the model the
+//!   last user turn: route, the model/tier identity the route resolved, the model the
 //!   client asked for, every earlier message (system prompt, turns, tool calls and results), tools
 //!   and tool_choice, response_format, temperature (omitted is the provider default, distinct from
 //!   0), top_p, the output cap, stop sequences, seed, n, and every other request field in `extra`
@@ -39,7 +39,6 @@ pub const TRANSPORT_FIELDS: &[&str] = &[
 /// Who asks and where the request goes, as resolved by the gateway.
 #[derive(Debug, Clone, Copy)]
 pub struct KeyScope<'a> {
-    pub tenant: Option<&'a str>,
     pub route: &'a str,
     /// Identity of the model or tier serving the route (e.g. "tier:cheap" or "openai/gpt-4o-mini").
     pub target: &'a str,
@@ -53,7 +52,6 @@ pub struct CacheKey {
     pub(crate) fingerprint: [u8; 32],
     pub(crate) bucket: [u8; 32],
     pub(crate) route: String,
-    pub(crate) tenant: Option<String>,
     pub(crate) parts: PromptParts,
     pub(crate) temperature: Option<f64>,
     pub(crate) multi_turn: bool,
@@ -86,7 +84,6 @@ impl CacheKey {
             fingerprint,
             bucket,
             route: scope.route.to_owned(),
-            tenant: scope.tenant.map(str::to_owned),
             parts,
             temperature: req.temperature,
             multi_turn,
@@ -162,7 +159,6 @@ fn namespace(req: &ChatRequest, earlier: &[Message], last: &Message, scope: &Key
     });
     let doc = serde_json::json!({
         "v": 1,
-        "tenant": scope.tenant,
         "route": scope.route,
         "target": scope.target,
         "model": req.model,
@@ -231,7 +227,6 @@ mod tests {
     }
 
     const SCOPE: KeyScope = KeyScope {
-        tenant: Some("acme"),
         route: "chat",
         target: "tier:cheap",
     };
@@ -288,15 +283,15 @@ mod tests {
         )
         .unwrap();
         assert_ne!(other_scope.namespace, b.namespace);
-        let other_tenant = CacheKey::new(
+        let other_target = CacheKey::new(
             &req(base()),
             &KeyScope {
-                tenant: None,
+                target: "tier:premium",
                 ..SCOPE
             },
         )
         .unwrap();
-        assert_ne!(other_tenant.namespace, b.namespace);
+        assert_ne!(other_target.namespace, b.namespace);
     }
 
     #[test]

@@ -24,7 +24,6 @@ pub mod index;
 pub mod key;
 mod lexicon;
 mod outcome;
-pub mod policy;
 pub mod prompt;
 mod tokens;
 mod writer;
@@ -45,7 +44,6 @@ pub use key::{CacheKey, KeyScope};
 pub use outcome::{
     CacheHit, CacheStats, HitKind, LookupOutcome, MissReason, PairReport, RouteStats,
 };
-pub use policy::CachePolicy;
 
 use catalog::Catalog;
 use hot::Hot;
@@ -53,6 +51,7 @@ use outcome::Counters;
 use writer::{Op, PendingHits, PendingInsert, Writer};
 
 use crate::chat::{unix_now, ChatResponse};
+use crate::config::CachePolicy;
 use crate::store::Store;
 
 /// Candidates examined per semantic lookup (best first) before giving up. Generous, because
@@ -386,7 +385,6 @@ impl SemanticCache {
             namespace: key.namespace,
             bucket: key.bucket,
             route: key.route,
-            tenant: key.tenant,
             vector: key.vector.into_inner(),
             text: key.parts.instruction,
             response_json,

@@ -57,7 +57,6 @@ pub(crate) struct PendingInsert {
     pub namespace: [u8; 32],
     pub bucket: [u8; 32],
     pub route: String,
-    pub tenant: Option<String>,
     pub text: String,
     /// None: embed before writing (empty `text` is never embedded).
     pub vector: Option<Vec<f32>>,
@@ -177,7 +176,7 @@ impl Writer {
                 namespace: p.namespace,
                 bucket: p.bucket,
                 route: p.route,
-                tenant: p.tenant,
+                tenant: None,
                 model: p.model,
                 text: p.text,
                 vector: p.vector.unwrap_or_default(),

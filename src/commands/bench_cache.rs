@@ -16,7 +16,7 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt::Write as _;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
@@ -24,12 +24,13 @@ use serde_json::json;
 
 use crate::cache::embed::cosine;
 use crate::cache::index::EXACT_SCAN_MAX;
-use crate::cache::policy::DEFAULT_SIMILARITY_THRESHOLD;
 use crate::cache::{
-    CacheKey, CachePolicy, CacheSettings, Embedder, EmbedderConfig, Features, GuardMismatch,
-    HitKind, KeyScope, LookupOutcome, MissReason, SemanticCache,
+    CacheKey, CacheSettings, Embedder, EmbedderConfig, Features, GuardMismatch, HitKind, KeyScope,
+    LookupOutcome, MissReason, SemanticCache,
 };
 use crate::chat::{ChatRequest, ChatResponse};
+use crate::cli::CacheArgs;
+use crate::config::CachePolicy;
 use crate::store::Store;
 
 /// Route, model and target of lines that name no route.
@@ -40,58 +41,6 @@ const MAX_FALSE_HIT_RATE: f64 = 0.01;
 /// the sweep's check against the real cache reports disagreements.
 const CANDIDATES: usize = 32;
 const DOCUMENT_INSTRUCTION_THRESHOLD: f32 = 0.5;
-
-const LONG_HELP: &str = "\
-WORKLOAD
-  One JSON object per line: {\"prompt\": str, \"group\": str} plus optional \"system\" (a system
-  prompt sent before the prompt), \"route\" (default \"bench\"; also the model name) and \"kind\"
-  (a label for the per-kind breakdown). Lines are replayed in file order; lines with the same
-  group deserve the same answer, so a hit on an entry stored by another group is a false hit.
-  Nothing is sent upstream: a miss stores a synthetic answer naming its line.
-
-REAL TRAFFIC (what-if replay at other thresholds)
-  Run the gateway with `[accounting] log_prompts = true`, then
-    sluice audit export --data-dir DATA --last 7d --format workload > traffic.jsonl
-  writes the successful requests in this format: \"system\" = system prompt and earlier turns,
-  \"route\" = the request's route, \"kind\" = what the cache did in production, and \"group\" =
-  a digest of the answer served (same answer text, same group). A replayed hit between requests
-  whose production answers differed counts as false, so precision is a lower bound. Namespace
-  fields other than the route, system prompt and earlier turns (temperature, tools, response
-  format) are not logged.
-
-SWEEP
-  Every line is embedded once; each threshold then runs the cache's decision procedure over those
-  vectors, and the real cache is replayed at the recommended threshold to check it (the report
-  gives the number of decisions that differ, and the lookup latency of that replay).
-
-DECISIONS (--decisions OUT.jsonl)
-  One line per lookup (per threshold with --sweep): {\"index\", \"hit\", \"matched_index\",
-  \"similarity\", \"threshold\", \"outcome\"}. index counts non-blank workload lines from 0;
-  similarity is the hit's (1.0 for exact), the best candidate's on a below-threshold miss, else
-  null; outcome is exact, semantic, below_threshold, guard or empty.";
-
-#[derive(Debug, clap::Args)]
-#[command(after_long_help = LONG_HELP)]
-pub struct CacheArgs {
-    /// Labelled workload, JSON lines (see --help).
-    #[arg(long)]
-    pub workload: PathBuf,
-    /// Similarity threshold under test (the cache's default).
-    #[arg(long, default_value_t = DEFAULT_SIMILARITY_THRESHOLD, conflicts_with = "sweep")]
-    pub threshold: f32,
-    /// Thresholds FROM:TO:STEP, e.g. 0.70:0.95:0.05.
-    #[arg(long)]
-    pub sweep: Option<String>,
-    /// Print JSON instead of tables.
-    #[arg(long)]
-    pub json: bool,
-    /// Write one JSON line per lookup to this file.
-    #[arg(long)]
-    pub decisions: Option<PathBuf>,
-    /// Embedding model and ONNX Runtime (scripts/fetch-models.sh).
-    #[arg(long, default_value = "models")]
-    pub models_dir: PathBuf,
-}
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct WorkloadLine {
@@ -126,7 +75,6 @@ impl WorkloadLine {
             serde_json::from_value(json!({"model": self.route(), "messages": messages}))
                 .map_err(|e| e.to_string())?;
         let scope = KeyScope {
-            tenant: None,
             route: self.route(),
             target: DEFAULT_ROUTE,
         };

@@ -18,24 +18,7 @@ use std::time::{Duration, Instant};
 use futures::StreamExt;
 use serde_json::{json, Value};
 
-#[derive(Debug, clap::Args)]
-pub struct LoadArgs {
-    /// Request pairs (direct + gateway) per measurement.
-    #[arg(long, default_value_t = 1000)]
-    pub requests: usize,
-    /// The mock upstream's latency before answering, in milliseconds.
-    #[arg(long, default_value_t = 20)]
-    pub upstream_latency_ms: u64,
-    /// Concurrency levels of the throughput sweep.
-    #[arg(long, value_delimiter = ',', default_value = "1,8,32,64")]
-    pub concurrency: Vec<usize>,
-    /// Print JSON instead of a table.
-    #[arg(long)]
-    pub json: bool,
-    /// Embedding model and ONNX Runtime (scripts/fetch-models.sh) for the cache phases.
-    #[arg(long, default_value = "models")]
-    pub models_dir: PathBuf,
-}
+use crate::cli::LoadArgs;
 
 struct Procs {
     children: Vec<Child>,

@@ -7,68 +7,9 @@ use std::path::{Path, PathBuf};
 use crate::accounting::audit::{self, AuditRecord};
 use crate::accounting::report::{self, Format};
 use crate::accounting::unix_ms_now;
+use crate::cli::{ExportArgs, ExportFormat, ReportArgs, ReportFormat, Selection};
 use crate::config::Config;
 use crate::store::DB_FILE;
-
-/// Where the store is and which records to read.
-#[derive(Debug, Clone, clap::Args)]
-pub struct Selection {
-    /// Directory of the cache and audit database [default: server.data_dir of --config, ./data]
-    #[arg(long, env = "SLUICE_DATA_DIR")]
-    pub data_dir: Option<PathBuf>,
-    /// Config file whose server.data_dir to use when --data-dir is not given.
-    #[arg(long, env = "SLUICE_CONFIG")]
-    pub config: Option<PathBuf>,
-    /// Start of the window: unix seconds or ms, YYYY-MM-DD[THH:MM[:SS]][Z] (UTC), or an age
-    /// such as 2h, 7d [default: everything]
-    #[arg(long, conflicts_with = "last")]
-    pub since: Option<String>,
-    /// End of the window (same forms as --since) [default: now]
-    #[arg(long, conflicts_with = "last")]
-    pub until: Option<String>,
-    /// Window ending now: 30m, 24h, 7d, 2w.
-    #[arg(long)]
-    pub last: Option<String>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum ReportFormat {
-    Table,
-    Json,
-    Csv,
-}
-
-#[derive(Debug, Clone, clap::Args)]
-pub struct ReportArgs {
-    #[command(flatten)]
-    pub selection: Selection,
-    #[arg(long, value_enum, default_value_t = ReportFormat::Table)]
-    pub format: ReportFormat,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum ExportFormat {
-    /// One JSON object per line, every field (and `prompt` when prompts were logged).
-    Jsonl,
-    /// A `sluice bench cache` workload of the successful requests whose prompts were logged
-    /// (`[accounting] log_prompts = true`): a what-if replay of real traffic.
-    Workload,
-}
-
-#[derive(Debug, clap::Subcommand)]
-pub enum AuditCommand {
-    /// Print the audit records of a window, oldest first: raw (jsonl), or as a `sluice bench
-    /// cache` workload (see `sluice bench cache --help`, REAL TRAFFIC).
-    Export(ExportArgs),
-}
-
-#[derive(Debug, Clone, clap::Args)]
-pub struct ExportArgs {
-    #[command(flatten)]
-    pub selection: Selection,
-    #[arg(long, value_enum, default_value_t = ExportFormat::Jsonl)]
-    pub format: ExportFormat,
-}
 
 /// `sluice report`: the rendered report.
 pub fn run_report(args: &ReportArgs) -> Result<String, String> {

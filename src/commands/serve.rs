@@ -7,10 +7,11 @@ use std::time::Duration;
 
 use tokio::net::TcpListener;
 
-use crate::app::{app, AppState};
+use crate::app::app;
 use crate::cli::ServeArgs;
-use crate::commands::mock;
 use crate::config::{Config, ProviderKind};
+use crate::sim;
+use crate::state::AppState;
 use crate::telemetry;
 
 /// How long shutdown waits for the last spans to reach the OTLP collector.
@@ -44,7 +45,7 @@ pub async fn run(args: ServeArgs) -> Result<(), String> {
              the providers' credit"
         );
     }
-    let served = serve(listener, state, shutdown_signal()).await;
+    let served = serve(listener, state, super::shutdown_signal()).await;
     if let Some(t) = traces {
         match tokio::time::timeout(TRACE_FLUSH_TIMEOUT, t.flush()).await {
             Ok(Ok(())) => {}
@@ -90,13 +91,11 @@ pub async fn serve(
 
 /// Providers without their API key (and `simulate_without_key`) are served by the built-in
 /// mock, started in-process on a free loopback port.
-async fn start_simulated_providers(
-    config: &mut Config,
-) -> Result<Option<mock::MockHandle>, String> {
+async fn start_simulated_providers(config: &mut Config) -> Result<Option<sim::MockHandle>, String> {
     if !config.providers.iter().any(|p| p.simulated) {
         return Ok(None);
     }
-    let handle = mock::spawn(([127, 0, 0, 1], 0).into(), mock::MockOptions::default())
+    let handle = sim::spawn(([127, 0, 0, 1], 0).into(), sim::MockOptions::default())
         .await
         .map_err(|e| format!("cannot start the simulated provider: {e}"))?;
     for p in config.providers.iter_mut().filter(|p| p.simulated) {
@@ -112,25 +111,4 @@ async fn start_simulated_providers(
         );
     }
     Ok(Some(handle))
-}
-
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => {},
-        _ = term => {},
-    }
 }

@@ -4,6 +4,8 @@
 //! `${VAR}` in secrets, base URLs and headers is replaced from the environment; CLI flags
 //! (`--listen`, `--data-dir`) override last.
 
+mod accounting;
+mod cache;
 mod raw;
 mod validate;
 
@@ -14,8 +16,8 @@ use std::time::Duration;
 
 pub use raw::RawConfig;
 
-pub use crate::accounting::{AccountingSettings, Mode, RouteAccounting};
-pub use crate::cache::policy::CachePolicy;
+pub use accounting::{AccountingSettings, Mode, RouteAccounting, DEFAULT_RETENTION_DAYS};
+pub use cache::{CachePolicy, DEFAULT_SIMILARITY_THRESHOLD};
 
 /// The embedded default config: OpenAI and Anthropic when their keys are set, otherwise the
 /// built-in simulated providers, so `sluice serve` works offline out of the box.
@@ -129,9 +131,10 @@ pub struct ServerConfig {
 }
 
 /// The gateway's client keys, kept only as SHA-256 digests (a presented key is hashed and the
-/// digests compared), each with the caller name the audit records for its requests.
+/// digests compared), each with the caller name the audit records for its requests. Cheap to
+/// clone (the client-key guard holds its own handle).
 #[derive(Clone, Default, PartialEq)]
-pub struct ApiKeys(Vec<([u8; 32], std::sync::Arc<str>)>);
+pub struct ApiKeys(std::sync::Arc<[([u8; 32], std::sync::Arc<str>)]>);
 
 impl ApiKeys {
     /// `(name, key)`; a key without a name is named `key-` and the first 8 hex digits of its

@@ -16,7 +16,7 @@ pub struct RawConfig {
     /// The cache policy of every route (`CachePolicy` fields), unless a route overrides fields.
     pub cache: toml::Table,
     /// Audit settings (`AccountingSettings`).
-    pub accounting: crate::accounting::AccountingSettings,
+    pub accounting: super::AccountingSettings,
     /// Trace export.
     pub telemetry: RawTelemetry,
 }

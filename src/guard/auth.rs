@@ -9,7 +9,7 @@ use axum::http::HeaderMap;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
-use crate::app::AppState;
+use crate::config::ApiKeys;
 use crate::error::ApiError;
 
 /// Paths a load balancer or a Prometheus scraper reads without a key.
@@ -19,8 +19,7 @@ const OPEN_PATHS: &[&str] = &["/healthz", "/readyz", "/metrics"];
 #[derive(Clone)]
 pub struct Caller(pub Arc<str>);
 
-pub async fn require_key(State(s): State<Arc<AppState>>, mut req: Request, next: Next) -> Response {
-    let keys = &s.config.server.api_keys;
+pub async fn require_key(State(keys): State<ApiKeys>, mut req: Request, next: Next) -> Response {
     if keys.is_empty() || OPEN_PATHS.contains(&req.uri().path()) {
         return next.run(req).await;
     }

@@ -16,13 +16,16 @@ use tracing::field::Empty;
 use tracing::Instrument;
 
 use crate::accounting::audit::PromptLog;
-use crate::app::AppState;
-use crate::cache::{CacheKey, CachePolicy, HitKind, KeyScope, SemanticCache};
+use crate::cache::{CacheKey, HitKind, KeyScope, SemanticCache};
 use crate::chat::{self, ChatChunk, ChatRequest, ChatResponse, Usage};
-use crate::config::{Mode, RouteId, TargetId};
-use crate::error::{ApiError, Attempt};
-use crate::router::Plan;
+use crate::config::{CachePolicy, Mode, RouteId, TargetId};
+use crate::error::ApiError;
+use crate::outcome::{Attempt, CacheOutcome};
+use crate::provider::ProviderError;
+use crate::router::{FailReason, Failure, Plan, RouteError};
+use crate::state::AppState;
 
+use record::Ending;
 pub use record::RequestInfo;
 
 /// What the client asked for besides the body.
@@ -63,17 +66,15 @@ impl Default for CacheControl {
     }
 }
 
-/// What the cache did for a request (`x-sluice-cache`).
-pub use crate::telemetry::metrics::CacheOutcome as CacheStatus;
-
 /// How the request was served: becomes response headers, metrics and the audit record.
 #[derive(Default, Clone)]
 pub struct Meta {
     pub route: Option<Arc<str>>,
     pub route_id: Option<RouteId>,
     pub target: Option<TargetId>,
-    pub attempts: Vec<Attempt>,
-    pub cache: CacheStatus,
+    /// Every upstream attempt (shared with the error that lists them, if the request failed).
+    pub attempts: Arc<[Attempt]>,
+    pub cache: CacheOutcome,
     pub similarity: Option<f32>,
     /// Time spent in upstream calls (all attempts).
     pub upstream: Option<Duration>,
@@ -134,7 +135,7 @@ pub async fn chat(
             if let (Some(log), Some(choice)) = (&mut info.prompt, resp.choices.first()) {
                 log.answer = PromptLog::digest(&choice.message.text());
             }
-            record::finish(s, &mut info, &meta, 200, None, resp.usage, None);
+            record::finish(s, &mut info, &meta, Ending::answered(resp.usage));
             Ok(Reply::Complete(resp))
         }
         Ok(Reply::Stream(events)) => Ok(Reply::Stream(stream::recorded(
@@ -169,15 +170,7 @@ impl Unfinished<'_> {
 impl Drop for Unfinished<'_> {
     fn drop(&mut self) {
         if let Some(mut info) = self.info.take() {
-            record::finish(
-                self.s,
-                &mut info,
-                &self.meta,
-                499,
-                Some("client_closed"),
-                None,
-                None,
-            );
+            record::finish(self.s, &mut info, &self.meta, Ending::CLIENT_CLOSED);
         }
     }
 }
@@ -190,7 +183,8 @@ async fn serve(
 ) -> Result<Reply, ApiError> {
     let plan = s
         .router
-        .plan(&req, ctx.route_hint.as_deref(), ctx.tier_hint.as_deref())?;
+        .plan(&req, ctx.route_hint.as_deref(), ctx.tier_hint.as_deref())
+        .map_err(route_error)?;
     meta.route = Some(plan.route_name.clone());
     meta.route_id = plan.route;
     ctx.span.record("route", &*plan.route_name);
@@ -199,11 +193,9 @@ async fn serve(
     let mut write_back = None;
     if let Some((cache, key, policy)) = cache_for(s, &plan, &req) {
         if !ctx.cache.read {
-            meta.cache = CacheStatus::Bypass;
-        } else {
-            if let Some(hit) = lookup(s, cache, &key, policy, meta).await {
-                return Ok(stream::replay(hit, &req));
-            }
+            meta.cache = CacheOutcome::Bypass;
+        } else if let Some(hit) = lookup(s, cache, &key, policy, meta).await {
+            return Ok(stream::replay(hit, &req));
         }
         if ctx.cache.write {
             write_back = Some(WriteBack {
@@ -220,38 +212,100 @@ async fn serve(
 
     // 2. Run the plan (failover loop), 3. write back.
     if !req.stream {
-        return match s.router.complete(&plan, &req, &s.providers).await {
-            Ok(done) => {
-                meta.target = Some(done.target);
-                meta.upstream = Some(upstream_time(&done.attempts, done.upstream_ms));
-                meta.attempts = done.attempts;
-                if let Some(wb) = write_back {
-                    wb.store(&done.response);
-                }
-                Ok(Reply::Complete(done.response))
-            }
-            Err(f) => {
-                meta.upstream = Some(upstream_time(&f.attempts, 0.0));
-                meta.attempts = f.attempts;
-                Err(f.error)
-            }
-        };
+        let done = s
+            .router
+            .complete(&plan, &req, &s.providers)
+            .await
+            .map_err(|f| meta.failed(s, f))?;
+        meta.answered(done.target, done.attempts, done.upstream_ms);
+        if let Some(wb) = write_back {
+            wb.store(&done.value);
+        }
+        return Ok(Reply::Complete(done.value));
     }
     let deadline = tokio::time::Instant::from_std(ctx.started) + plan.policy.total_timeout;
-    match s.router.start_stream(&plan, &req, &s.providers).await {
-        Ok(mut started) => {
-            meta.target = Some(started.target);
-            meta.ttft = Some(ctx.started.elapsed());
-            meta.upstream = Some(upstream_time(&started.attempts, started.first_token_ms));
-            meta.attempts = std::mem::take(&mut started.attempts);
-            let events = stream::relay(s.clone(), started, deadline, write_back);
-            Ok(Reply::Stream(events))
-        }
-        Err(f) => {
-            meta.upstream = Some(upstream_time(&f.attempts, 0.0));
-            meta.attempts = f.attempts;
-            Err(f.error)
-        }
+    let started = s
+        .router
+        .start_stream(&plan, &req, &s.providers)
+        .await
+        .map_err(|f| meta.failed(s, f))?;
+    meta.ttft = Some(ctx.started.elapsed());
+    meta.answered(started.target, started.attempts, started.upstream_ms);
+    let committed = stream::Committed {
+        target: started.target,
+        first_token_ms: started.upstream_ms,
+        started: started.value,
+    };
+    Ok(Reply::Stream(stream::relay(
+        s.clone(),
+        committed,
+        deadline,
+        write_back,
+    )))
+}
+
+impl Meta {
+    /// A target answered after `attempts` (the last one its own, which took `ok_ms`).
+    fn answered(&mut self, target: TargetId, attempts: Vec<Attempt>, ok_ms: f64) {
+        self.target = Some(target);
+        self.upstream = Some(upstream_time(&attempts, ok_ms));
+        self.attempts = attempts.into();
+    }
+
+    /// The plan failed: keeps its attempts and returns the client's error.
+    fn failed(&mut self, s: &AppState, f: Failure) -> ApiError {
+        self.upstream = Some(upstream_time(&f.attempts, 0.0));
+        self.attempts = f.attempts.into();
+        failure_error(s, f.reason, &self.attempts)
+    }
+}
+
+/// A routing failure as the client's error.
+fn route_error(e: RouteError) -> ApiError {
+    let message = e.to_string();
+    match e {
+        RouteError::UnknownRoute(_) => ApiError::BadRequest {
+            message,
+            param: None,
+            code: Some("route_not_found"),
+        },
+        RouteError::UnknownTier { .. } => ApiError::BadRequest {
+            message,
+            param: None,
+            code: Some("tier_not_found"),
+        },
+        RouteError::ModelNotFound(model) => ApiError::ModelNotFound(model),
+    }
+}
+
+/// The failover loop's verdict as the client's error: the one place where upstream outcomes
+/// become statuses.
+fn failure_error(s: &AppState, reason: FailReason, attempts: &Arc<[Attempt]>) -> ApiError {
+    match reason {
+        FailReason::Exhausted { deadline } => ApiError::AllTargetsFailed {
+            attempts: attempts.clone(),
+            deadline,
+        },
+        FailReason::Rejected { target, error } => match error {
+            ProviderError::Status {
+                status,
+                kind,
+                code,
+                message,
+                retry_after: _,
+            } => ApiError::Upstream {
+                status,
+                message,
+                kind,
+                code,
+                target: s.config.target(target).name.clone(),
+            },
+            // The loop rejects only on statuses; anything else is a bug worth a 500.
+            e @ (ProviderError::Connect(_)
+            | ProviderError::Timeout(_)
+            | ProviderError::Protocol(_)
+            | ProviderError::StreamCut(_)) => ApiError::Internal(e.to_string()),
+        },
     }
 }
 
@@ -264,7 +318,7 @@ async fn lookup(
     policy: &CachePolicy,
     meta: &mut Meta,
 ) -> Option<ChatResponse> {
-    meta.cache = CacheStatus::Miss;
+    meta.cache = CacheOutcome::Miss;
     let span = tracing::debug_span!(
         "cache.lookup",
         outcome = Empty,
@@ -298,8 +352,8 @@ async fn lookup(
         return None;
     };
     meta.cache = match hit.kind {
-        HitKind::Exact => CacheStatus::HitExact,
-        HitKind::Semantic => CacheStatus::HitSemantic,
+        HitKind::Exact => CacheOutcome::HitExact,
+        HitKind::Semantic => CacheOutcome::HitSemantic,
     };
     meta.similarity = Some(hit.similarity);
     span.record("outcome", meta.cache.as_str());
@@ -317,38 +371,24 @@ pub async fn embeddings(
 ) -> (Meta, Result<serde_json::Value, ApiError>) {
     let mut info = RequestInfo::other(model, &ctx);
     let mut meta = Meta::default();
-    let result = match s.router.plan_embeddings(model) {
-        Err(e) => Err(e),
-        Ok(plan) => {
-            meta.route = Some(plan.route_name.clone());
-            ctx.span.record("route", &*plan.route_name);
-            match s.router.embeddings(&plan, &body, &s.providers).await {
-                Ok((target, value, attempts, ms)) => {
-                    meta.target = Some(target);
-                    meta.upstream = Some(upstream_time(&attempts, ms));
-                    meta.attempts = attempts;
-                    Ok(value)
-                }
-                Err(f) => {
-                    meta.upstream = Some(upstream_time(&f.attempts, 0.0));
-                    meta.attempts = f.attempts;
-                    Err(f.error)
-                }
-            }
-        }
-    };
+    let result = async {
+        let plan = s.router.plan_embeddings(model).map_err(route_error)?;
+        meta.route = Some(plan.route_name.clone());
+        ctx.span.record("route", &*plan.route_name);
+        let done = s
+            .router
+            .embeddings(&plan, &body, &s.providers)
+            .await
+            .map_err(|f| meta.failed(s, f))?;
+        meta.answered(done.target, done.attempts, done.upstream_ms);
+        Ok::<_, ApiError>(done.value)
+    }
+    .await;
     match &result {
         Ok(v) => {
             let prompt = v["usage"]["prompt_tokens"].as_u64().unwrap_or(0) as u32;
-            record::finish(
-                s,
-                &mut info,
-                &meta,
-                200,
-                None,
-                Some(Usage::new(prompt, 0)),
-                None,
-            );
+            let usage = Usage::new(prompt, 0);
+            record::finish(s, &mut info, &meta, Ending::answered(Some(usage)));
         }
         Err(e) => record::failed(s, &mut info, &meta, e),
     }
@@ -360,7 +400,7 @@ pub async fn embeddings(
 fn upstream_time(attempts: &[Attempt], ok_ms: f64) -> Duration {
     let failed: u64 = attempts
         .iter()
-        .filter(|a| a.outcome != "ok")
+        .filter(|a| !a.outcome.is_ok())
         .map(|a| a.elapsed_ms)
         .sum();
     Duration::from_secs_f64((failed as f64 + ok_ms) / 1000.0)
@@ -396,7 +436,6 @@ fn cache_for<'a>(
     let key = CacheKey::new(
         req,
         &KeyScope {
-            tenant: None,
             route: &plan.route_name,
             target,
         },

@@ -6,10 +6,10 @@ use std::time::Instant;
 use super::{estimate_usage, Meta, RequestCtx};
 use crate::accounting::audit::PromptLog;
 use crate::accounting::{unix_ms_now, AuditAttempt, AuditRecord, CostInput, TokenUsage};
-use crate::app::AppState;
 use crate::chat::{ChatRequest, Role, Usage};
 use crate::error::ApiError;
 use crate::router::PASSTHROUGH;
+use crate::state::AppState;
 use crate::telemetry::metrics::{Observation, RouteSlot};
 
 /// What the record needs from the request, taken before the request moves on.
@@ -87,31 +87,61 @@ fn prompt_log(req: &ChatRequest) -> PromptLog {
     }
 }
 
-/// Record a request that ended in `e`.
-pub(super) fn failed(s: &AppState, info: &mut RequestInfo, meta: &Meta, e: &ApiError) {
-    finish(
-        s,
-        info,
-        meta,
-        e.status_code().as_u16(),
-        Some(e.metric_label()),
-        None,
-        None,
-    );
+/// How a request ended, for its record.
+pub(super) struct Ending {
+    /// The status the client got (200 for a stream that started, whatever happened later).
+    pub status: u16,
+    /// `ApiError::metric_label()` of a failure.
+    pub error: Option<&'static str>,
+    /// The provider's usage (or the cached answer's); `None`: estimated from the prompt and
+    /// `output_chars`, and marked as estimated.
+    pub usage: Option<Usage>,
+    pub output_chars: usize,
 }
 
-/// Record a finished request. `usage` is the provider's (or the cached answer's); without it,
-/// usage is estimated from the prompt and `output_chars` and marked as estimated. The prompt
-/// log moves into the record (a request is recorded once).
-pub(super) fn finish(
-    s: &AppState,
-    info: &mut RequestInfo,
-    meta: &Meta,
-    status: u16,
-    error: Option<&'static str>,
-    usage: Option<Usage>,
-    output_chars: Option<usize>,
-) {
+impl Ending {
+    /// The client went away before the end (nginx's 499 "client closed request").
+    pub const CLIENT_CLOSED: Ending = Ending {
+        status: 499,
+        error: Some("client_closed"),
+        usage: None,
+        output_chars: 0,
+    };
+
+    /// A complete non-streaming answer.
+    pub fn answered(usage: Option<Usage>) -> Ending {
+        Ending {
+            status: 200,
+            error: None,
+            usage,
+            output_chars: 0,
+        }
+    }
+
+    pub fn failed(e: &ApiError) -> Ending {
+        Ending {
+            status: e.status_code().as_u16(),
+            error: Some(e.metric_label()),
+            usage: None,
+            output_chars: 0,
+        }
+    }
+}
+
+/// Record a request that ended in `e`.
+pub(super) fn failed(s: &AppState, info: &mut RequestInfo, meta: &Meta, e: &ApiError) {
+    finish(s, info, meta, Ending::failed(e));
+}
+
+/// Record a finished request. The prompt log moves into the record (a request is recorded
+/// once).
+pub(super) fn finish(s: &AppState, info: &mut RequestInfo, meta: &Meta, end: Ending) {
+    let Ending {
+        status,
+        error,
+        usage,
+        output_chars,
+    } = end;
     let total = info.started.elapsed();
     info.span.record("status", status);
     if status >= 500 {
@@ -125,7 +155,7 @@ pub(super) fn finish(
     let (usage, estimated) = match usage {
         Some(u) => (u, false),
         None if meta.target.is_some() => (
-            estimate_usage(info.prompt_tokens_estimate, output_chars.unwrap_or(0)),
+            estimate_usage(info.prompt_tokens_estimate, output_chars),
             true,
         ),
         // Nothing was generated (refused before or by every upstream).

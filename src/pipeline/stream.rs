@@ -8,14 +8,24 @@ use std::time::Instant;
 
 use futures::{Stream, StreamExt};
 
-use super::record::{self, RequestInfo};
+use super::record::{self, Ending, RequestInfo};
 use super::{EventStream, Meta, Reply, StreamItem, WriteBack};
 use crate::accounting::audit::PromptLog;
-use crate::app::AppState;
 use crate::chat::{self, ChatRequest, ChatResponse, StreamAssembler, Usage};
-use crate::error::{ApiError, Attempt};
+use crate::config::TargetId;
+use crate::error::ApiError;
+use crate::outcome::{Attempt, Outcome};
 use crate::provider::{ProviderError, TimeoutStage};
-use crate::router::StreamStarted;
+use crate::router::Started;
+use crate::state::AppState;
+
+/// A stream the request is committed to: its target produced output.
+pub(super) struct Committed {
+    pub target: TargetId,
+    /// From the start of its attempt to its first output.
+    pub first_token_ms: f64,
+    pub started: Started,
+}
 
 /// A cached answer, as a fresh completion (new id, now) or as a replayed SSE stream.
 pub(super) fn replay(mut resp: ChatResponse, req: &ChatRequest) -> Reply {
@@ -40,17 +50,15 @@ pub(super) fn replay(mut resp: ChatResponse, req: &ChatRequest) -> Reply {
 /// [`recorded`] puts it in place of that attempt's `ok` among the earlier ones.
 pub(super) fn relay(
     s: Arc<AppState>,
-    started: StreamStarted,
+    committed_to: Committed,
     deadline: tokio::time::Instant,
     write_back: Option<WriteBack>,
 ) -> EventStream {
-    let StreamStarted {
+    let Committed {
         target,
-        first,
-        mut rest,
         first_token_ms,
-        ..
-    } = started;
+        started: Started { first, mut rest },
+    } = committed_to;
     let committed = Instant::now();
     Box::pin(async_stream::stream! {
         let mut assembled = write_back.as_ref().map(|_| StreamAssembler::default());
@@ -86,13 +94,13 @@ pub(super) fn relay(
             let name = &s.config.target(target).name;
             tracing::warn!(target = %name, error = %err, "stream failed after output was sent");
             yield StreamItem::Error(ApiError::AllTargetsFailed {
-                attempts: vec![Attempt {
+                attempts: Arc::from([Attempt {
                     target: name.clone(),
                     status: err.status(),
-                    outcome: format!("stream interrupted after output was sent: {err}"),
+                    outcome: Outcome::Interrupted { detail: err.to_string() },
                     elapsed_ms: (first_token_ms + committed.elapsed().as_secs_f64() * 1000.0)
                         .round() as u64,
-                }],
+                }]),
                 deadline: matches!(err, ProviderError::Timeout(TimeoutStage::Total)),
             });
             return;
@@ -150,13 +158,13 @@ pub(super) fn recorded(
                     yield StreamItem::Chunk(c);
                 }
                 StreamItem::Done => {
-                    rec.finish(200, None);
+                    rec.finish(Ending::answered(None));
                     yield StreamItem::Done;
                     return;
                 }
                 StreamItem::Error(mut e) => {
                     rec.commit_failure(&mut e);
-                    rec.finish(e.status_code().as_u16(), Some(e.metric_label()));
+                    rec.finish(Ending::failed(&e));
                     yield StreamItem::Error(e);
                     return;
                 }
@@ -201,46 +209,49 @@ impl StreamRecorder {
         let ApiError::AllTargetsFailed { attempts, .. } = e else {
             return;
         };
-        let [failed] = attempts.as_mut_slice() else {
+        let [failed] = &attempts[..] else {
             return;
         };
-        let so_far = &mut self.meta.attempts;
-        if so_far
+        // The failure path only: the list is copied once.
+        let mut all = self.meta.attempts.to_vec();
+        if all
             .last()
-            .is_some_and(|a| a.outcome == "ok" && a.target == failed.target)
+            .is_some_and(|a| a.outcome.is_ok() && a.target == failed.target)
         {
-            so_far.pop();
+            all.pop();
         }
-        so_far.push(failed.clone());
-        attempts.clone_from(so_far);
+        all.push(failed.clone());
+        self.meta.attempts = all.into();
+        *attempts = self.meta.attempts.clone();
     }
 
-    fn finish(&mut self, status: u16, error: Option<&'static str>) {
+    /// Records the stream once; `end.usage` and `end.output_chars` come from what was relayed.
+    fn finish(&mut self, end: Ending) {
         if self.done {
             return;
         }
         self.done = true;
         // Only an answer served in full gets a digest.
-        if let (200, None, Some(log), Some((hasher, seen))) =
-            (status, error, &mut self.info.prompt, self.answer.take())
-        {
+        if let (200, None, Some(log), Some((hasher, seen))) = (
+            end.status,
+            end.error,
+            &mut self.info.prompt,
+            self.answer.take(),
+        ) {
             log.answer = PromptLog::digest_of(hasher, seen);
         }
-        record::finish(
-            &self.s,
-            &mut self.info,
-            &self.meta,
-            status,
-            error,
-            self.usage,
-            Some(self.output_chars),
-        );
+        let end = Ending {
+            usage: self.usage,
+            output_chars: self.output_chars,
+            ..end
+        };
+        record::finish(&self.s, &mut self.info, &self.meta, end);
     }
 }
 
 impl Drop for StreamRecorder {
     /// The client went away before the end: recorded with nginx's 499 "client closed request".
     fn drop(&mut self) {
-        self.finish(499, Some("client_closed"));
+        self.finish(Ending::CLIENT_CLOSED);
     }
 }

@@ -2,12 +2,11 @@
 //! OpenAI's chat format and Anthropic's (system prompt, roles, tool calls and results, images,
 //! stop reasons, usage, and the streaming events `message_start` .. `message_stop`).
 
-use futures::StreamExt;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use serde_json::{json, Map, Value};
 
-use super::sse::SseParser;
-use super::{read_body, sensitive, CallOptions, ChunkStream, ProviderError, Upstream};
+use super::sse::{chunk_stream, Step};
+use super::{sensitive, CallOptions, ChunkStream, ProviderError, Upstream};
 use crate::chat::{
     self, ChatChunk, ChatRequest, ChatResponse, Choice, ChunkChoice, Content, Delta, Message, Role,
     Usage,
@@ -46,16 +45,12 @@ impl Anthropic {
         req: &ChatRequest,
         opts: CallOptions<'_>,
     ) -> Result<ChatResponse, ProviderError> {
-        let body = serde_json::to_vec(&to_anthropic(req, opts.model, false))
-            .map_err(|e| ProviderError::Protocol(e.to_string()))?;
-        let started = tokio::time::Instant::now();
-        let resp = self
+        let out = to_anthropic(req, opts.model, false);
+        let sent = self
             .up
-            .post(&self.url, &self.headers, body, opts.first_byte_timeout)
+            .send(&self.url, &self.headers, &out, opts.first_byte_timeout)
             .await?;
-        let left = opts.first_byte_timeout.saturating_sub(started.elapsed());
-        let bytes = read_body(resp, left).await?;
-        let msg: wire::MessagesResponse = serde_json::from_slice(&bytes)
+        let msg: wire::MessagesResponse = serde_json::from_slice(&sent.body().await?)
             .map_err(|e| ProviderError::Protocol(format!("message: {e}")))?;
         Ok(from_anthropic(msg))
     }
@@ -65,53 +60,20 @@ impl Anthropic {
         req: &ChatRequest,
         opts: CallOptions<'_>,
     ) -> Result<ChunkStream, ProviderError> {
-        let body = serde_json::to_vec(&to_anthropic(req, opts.model, true))
-            .map_err(|e| ProviderError::Protocol(e.to_string()))?;
-        let resp = self
+        let out = to_anthropic(req, opts.model, true);
+        let sent = self
             .up
-            .post(&self.url, &self.headers, body, opts.first_byte_timeout)
+            .send(&self.url, &self.headers, &out, opts.first_byte_timeout)
             .await?;
-        let mut bytes = resp.bytes_stream();
-        Ok(Box::pin(async_stream::stream! {
-            let mut parser = SseParser::default();
-            let mut state = StreamState::default();
-            loop {
-                match parser.next_event() {
-                    Err(e) => { yield Err(ProviderError::Protocol(e.to_string())); return; }
-                    Ok(Some(ev)) => {
-                        let event: wire::StreamEvent = match serde_json::from_str(&ev.data) {
-                            Ok(e) => e,
-                            Err(e) => {
-                                yield Err(ProviderError::Protocol(format!("bad event: {e}")));
-                                return;
-                            }
-                        };
-                        match state.translate(event) {
-                            Step::Chunk(c) => yield Ok(c),
-                            Step::Nothing => {}
-                            Step::End(last) => {
-                                if let Some(c) = last { yield Ok(c); }
-                                return;
-                            }
-                            Step::Fail(e) => { yield Err(e); return; }
-                        }
-                        continue;
-                    }
-                    Ok(None) => {}
-                }
-                match bytes.next().await {
-                    Some(Ok(b)) => parser.push(&b),
-                    Some(Err(e)) => {
-                        yield Err(ProviderError::StreamCut(format!("connection broke: {e}")));
-                        return;
-                    }
-                    None => {
-                        yield Err(ProviderError::StreamCut("stream ended without message_stop".into()));
-                        return;
-                    }
-                }
-            }
-        }))
+        let mut state = StreamState::default();
+        Ok(chunk_stream(
+            sent.resp,
+            "message_stop",
+            move |ev| match serde_json::from_str::<wire::StreamEvent>(&ev.data) {
+                Ok(event) => state.translate(event),
+                Err(e) => Step::Fail(ProviderError::Protocol(format!("bad event: {e}"))),
+            },
+        ))
     }
 }
 
@@ -326,14 +288,6 @@ struct StreamState {
     tool_blocks: Vec<(u32, usize)>,
 }
 
-enum Step {
-    Chunk(ChatChunk),
-    Nothing,
-    /// The stream is complete; emit the final usage chunk if any.
-    End(Option<ChatChunk>),
-    Fail(ProviderError),
-}
-
 impl StreamState {
     fn chunk(&self, delta: Delta, finish: Option<&str>) -> ChatChunk {
         ChatChunk {
@@ -410,7 +364,7 @@ impl StreamState {
                         None,
                     ))
                 }
-                _ => Step::Nothing,
+                _ => Step::Skip,
             },
             E::MessageDelta { delta, usage } => {
                 self.usage.output_tokens = usage.output_tokens;
@@ -448,7 +402,7 @@ impl StreamState {
                 message: error.message,
             }),
             E::ContentBlockStart { .. } | E::ContentBlockStop { .. } | E::Ping | E::Unknown => {
-                Step::Nothing
+                Step::Skip
             }
         }
     }

@@ -138,15 +138,18 @@ impl Upstream {
         reqwest::Url::parse(&text).map_err(|e| format!("{text}: {e}"))
     }
 
-    /// POST `body` to `url` and wait for the response headers (within `first_byte`).
-    /// Non-2xx answers come back as classified `ProviderError::Status`.
-    pub async fn post(
+    /// The request preamble of every call: serialize `body`, POST it to `url` and wait for the
+    /// response headers (within `first_byte`). Non-2xx answers come back as classified
+    /// `ProviderError::Status`.
+    pub async fn send(
         &self,
         url: &reqwest::Url,
         headers: &HeaderMap,
-        body: Vec<u8>,
+        body: &impl serde::Serialize,
         first_byte: Duration,
-    ) -> Result<reqwest::Response, ProviderError> {
+    ) -> Result<Sent, ProviderError> {
+        let deadline = tokio::time::Instant::now() + first_byte;
+        let body = serde_json::to_vec(body).map_err(|e| ProviderError::Protocol(e.to_string()))?;
         let send = self
             .http
             .post(url.clone())
@@ -155,15 +158,33 @@ impl Upstream {
             .header(reqwest::header::CONTENT_TYPE, "application/json")
             .body(body)
             .send();
-        let resp = match tokio::time::timeout(first_byte, send).await {
+        let resp = match tokio::time::timeout_at(deadline, send).await {
             Err(_) => return Err(ProviderError::Timeout(TimeoutStage::FirstByte)),
             Ok(Err(e)) => return Err(ProviderError::from_reqwest(&e)),
             Ok(Ok(r)) => r,
         };
         if resp.status().is_success() {
-            return Ok(resp);
+            return Ok(Sent { resp, deadline });
         }
         Err(error::from_error_response(resp).await)
+    }
+}
+
+/// An upstream's 2xx answer, its body not read yet.
+pub(crate) struct Sent {
+    pub resp: reqwest::Response,
+    /// The first-byte limit, which also bounds reading a non-streaming body.
+    deadline: tokio::time::Instant,
+}
+
+impl Sent {
+    /// The whole (non-streaming) body, within what is left of the first-byte limit.
+    pub async fn body(self) -> Result<bytes::Bytes, ProviderError> {
+        match tokio::time::timeout_at(self.deadline, self.resp.bytes()).await {
+            Err(_) => Err(ProviderError::Timeout(TimeoutStage::FirstByte)),
+            Ok(Err(e)) => Err(ProviderError::StreamCut(format!("reading body: {e}"))),
+            Ok(Ok(b)) => Ok(b),
+        }
     }
 }
 
@@ -172,18 +193,6 @@ pub(crate) fn sensitive(value: &Secret) -> Result<HeaderValue, String> {
         .map_err(|_| "a header value holds characters HTTP does not allow".to_owned())?;
     v.set_sensitive(true);
     Ok(v)
-}
-
-/// Read a whole (non-streaming) body within `limit`.
-pub(crate) async fn read_body(
-    resp: reqwest::Response,
-    limit: Duration,
-) -> Result<bytes::Bytes, ProviderError> {
-    match tokio::time::timeout(limit, resp.bytes()).await {
-        Err(_) => Err(ProviderError::Timeout(TimeoutStage::FirstByte)),
-        Ok(Err(e)) => Err(ProviderError::StreamCut(format!("reading body: {e}"))),
-        Ok(Ok(b)) => Ok(b),
-    }
 }
 
 /// Until the first chunk with content (or a finish reason), the wait is bounded by

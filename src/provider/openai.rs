@@ -3,14 +3,13 @@
 //! The canonical types already are OpenAI's format, so the request is serialised as it came
 //! (unknown fields included) with the target's model id; only gateway-owned fields change.
 
-use futures::StreamExt;
 use reqwest::header::{HeaderMap, AUTHORIZATION};
 use serde::ser::{SerializeMap, Serializer};
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use super::sse::SseParser;
-use super::{read_body, sensitive, CallOptions, ChunkStream, ProviderError, Upstream};
+use super::sse::{chunk_stream, Step};
+use super::{sensitive, CallOptions, ChunkStream, ProviderError, Upstream};
 use crate::chat::{ChatChunk, ChatRequest, ChatResponse};
 use crate::config::Secret;
 
@@ -43,19 +42,16 @@ impl OpenAi {
         req: &ChatRequest,
         opts: CallOptions<'_>,
     ) -> Result<ChatResponse, ProviderError> {
-        let body = serde_json::to_vec(&Outgoing {
+        let out = Outgoing {
             req,
             model: opts.model,
             stream: false,
-        })
-        .map_err(|e| ProviderError::Protocol(e.to_string()))?;
-        let started = tokio::time::Instant::now();
-        let resp = self
+        };
+        let sent = self
             .up
-            .post(&self.url, &self.headers, body, opts.first_byte_timeout)
+            .send(&self.url, &self.headers, &out, opts.first_byte_timeout)
             .await?;
-        let left = opts.first_byte_timeout.saturating_sub(started.elapsed());
-        parse_completion(&read_body(resp, left).await?)
+        parse_completion(&sent.body().await?)
     }
 
     /// `POST /embeddings`: the client's body with the target's model id, the answer as is.
@@ -65,15 +61,16 @@ impl OpenAi {
         model: &str,
         timeout: std::time::Duration,
     ) -> Result<Value, ProviderError> {
-        let body = serde_json::to_vec(&WithModel { body, model })
-            .map_err(|e| ProviderError::Protocol(e.to_string()))?;
-        let started = tokio::time::Instant::now();
-        let resp = self
+        let sent = self
             .up
-            .post(&self.embeddings_url, &self.headers, body, timeout)
+            .send(
+                &self.embeddings_url,
+                &self.headers,
+                &WithModel { body, model },
+                timeout,
+            )
             .await?;
-        let bytes = read_body(resp, timeout.saturating_sub(started.elapsed())).await?;
-        serde_json::from_slice(&bytes)
+        serde_json::from_slice(&sent.body().await?)
             .map_err(|e| ProviderError::Protocol(format!("embeddings: {e}")))
     }
 
@@ -82,60 +79,35 @@ impl OpenAi {
         req: &ChatRequest,
         opts: CallOptions<'_>,
     ) -> Result<ChunkStream, ProviderError> {
-        let body = serde_json::to_vec(&Outgoing {
+        let out = Outgoing {
             req,
             model: opts.model,
             stream: true,
-        })
-        .map_err(|e| ProviderError::Protocol(e.to_string()))?;
-        let started = tokio::time::Instant::now();
-        let resp = self
+        };
+        let sent = self
             .up
-            .post(&self.url, &self.headers, body, opts.first_byte_timeout)
+            .send(&self.url, &self.headers, &out, opts.first_byte_timeout)
             .await?;
         // Some OpenAI-compatible servers answer a streaming request with one JSON completion:
         // relayed as the stream of its parts rather than failed over.
-        if is_json(resp.headers()) {
-            let left = opts.first_byte_timeout.saturating_sub(started.elapsed());
-            let whole = parse_completion(&read_body(resp, left).await?)?;
+        if is_json(sent.resp.headers()) {
+            let whole = parse_completion(&sent.body().await?)?;
             let chunks = crate::chat::replay_chunks(&whole, &whole.id, true);
             return Ok(Box::pin(futures::stream::iter(chunks.into_iter().map(Ok))));
         }
-        let mut bytes = resp.bytes_stream();
-        Ok(Box::pin(async_stream::stream! {
-            let mut parser = SseParser::default();
-            loop {
-                match parser.next_event() {
-                    Err(e) => { yield Err(ProviderError::Protocol(e.to_string())); return; }
-                    Ok(Some(ev)) => {
-                        if ev.data == "[DONE]" {
-                            return;
-                        }
-                        match parse_chunk(&ev.data) {
-                            Ok(chunk) => yield Ok(chunk),
-                            Err(e) => { yield Err(e); return; }
-                        }
-                        continue;
-                    }
-                    Ok(None) => {}
-                }
-                match bytes.next().await {
-                    Some(Ok(b)) => parser.push(&b),
-                    Some(Err(e)) => {
-                        yield Err(ProviderError::StreamCut(format!("connection broke: {e}")));
-                        return;
-                    }
-                    None => {
-                        yield Err(ProviderError::StreamCut("stream ended without [DONE]".into()));
-                        return;
-                    }
-                }
+        Ok(chunk_stream(sent.resp, "[DONE]", |ev| {
+            if ev.data == "[DONE]" {
+                return Step::End(None);
+            }
+            match parse_chunk(&ev.data) {
+                Ok(chunk) => Step::Chunk(chunk),
+                Err(e) => Step::Fail(e),
             }
         }))
     }
 }
 
-/// One `data:` payload: a chunk, or an in-stream error object.
+/// A whole `chat.completion` body.
 fn parse_completion(bytes: &[u8]) -> Result<ChatResponse, ProviderError> {
     let parsed: ChatResponse = serde_json::from_slice(bytes)
         .map_err(|e| ProviderError::Protocol(format!("chat.completion: {e}")))?;
@@ -153,6 +125,7 @@ fn is_json(h: &HeaderMap) -> bool {
         .is_some_and(|v| v.trim_start().starts_with("application/json"))
 }
 
+/// One `data:` payload: a chunk, or an in-stream error object.
 fn parse_chunk(data: &str) -> Result<ChatChunk, ProviderError> {
     match serde_json::from_str::<ChatChunk>(data) {
         Ok(c) => Ok(c),

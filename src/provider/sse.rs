@@ -1,6 +1,65 @@
-//! A small incremental Server-Sent Events parser for upstream streams.
+//! Upstream Server-Sent Events: a small incremental parser, and the one event loop both adapters
+//! run ([`chunk_stream`]): bytes in, events out, each turned into canonical chunks by the
+//! adapter's `decode`.
 
 use bytes::{Buf, BytesMut};
+use futures::StreamExt;
+
+use super::{ChunkStream, ProviderError};
+use crate::chat::ChatChunk;
+
+/// What an adapter makes of one upstream event.
+pub(crate) enum Step {
+    Chunk(ChatChunk),
+    /// Nothing for the client (pings, block boundaries).
+    Skip,
+    /// The upstream's end marker, with a last chunk (final usage) when it carries one.
+    End(Option<ChatChunk>),
+    Fail(ProviderError),
+}
+
+/// The upstream event loop: reads `resp`'s body, parses events and hands each to `decode`.
+/// The stream ends (`None`) only after `decode` saw the end marker; a body that ends or breaks
+/// before it yields `StreamCut` first (`end_marker` names it in the message).
+pub(crate) fn chunk_stream(
+    resp: reqwest::Response,
+    end_marker: &'static str,
+    mut decode: impl FnMut(SseEvent) -> Step + Send + 'static,
+) -> ChunkStream {
+    let mut bytes = resp.bytes_stream();
+    Box::pin(async_stream::stream! {
+        let mut parser = SseParser::default();
+        loop {
+            match parser.next_event() {
+                Err(e) => { yield Err(ProviderError::Protocol(e.to_string())); return; }
+                Ok(Some(ev)) => {
+                    match decode(ev) {
+                        Step::Chunk(c) => yield Ok(c),
+                        Step::Skip => {}
+                        Step::End(last) => {
+                            if let Some(c) = last { yield Ok(c); }
+                            return;
+                        }
+                        Step::Fail(e) => { yield Err(e); return; }
+                    }
+                    continue;
+                }
+                Ok(None) => {}
+            }
+            match bytes.next().await {
+                Some(Ok(b)) => parser.push(&b),
+                Some(Err(e)) => {
+                    yield Err(ProviderError::StreamCut(format!("connection broke: {e}")));
+                    return;
+                }
+                None => {
+                    yield Err(ProviderError::StreamCut(format!("stream ended without {end_marker}")));
+                    return;
+                }
+            }
+        }
+    })
+}
 
 /// One SSE event: the `event:` name (if any) and its `data:` lines joined by `\n`.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -2,95 +2,128 @@
 //! with jittered backoff, honours `Retry-After`, moves to larger context windows, stops at the
 //! first error that is the client's, and keeps every attempt for the final error and the audit.
 
+use std::future::Future;
 use std::time::Instant;
 
 use futures::StreamExt;
 use tracing::field::Empty;
 use tracing::Instrument;
 
-use super::{backoff, Plan, Router};
 use serde_json::{Map, Value};
 
+use super::{backoff, Plan, Router};
 use crate::chat::{ChatChunk, ChatRequest, ChatResponse};
 use crate::config::TargetId;
-use crate::error::{ApiError, Attempt};
+use crate::outcome::{Attempt, FailureClass, Outcome};
 use crate::provider::{
     chunk_has_output, CallOptions, ChunkStream, ErrorClass, Provider, ProviderError, TimeoutStage,
 };
 
-/// A non-streaming answer and how it was obtained.
-pub struct Completed {
-    pub response: ChatResponse,
+/// A successful call and how it was obtained.
+pub struct Done<T> {
+    pub value: T,
     pub target: TargetId,
+    /// Every attempt, the successful one last.
     pub attempts: Vec<Attempt>,
-    /// Time spent in the successful upstream call.
+    /// Time spent in the successful upstream call (for a stream: until its first output).
     pub upstream_ms: f64,
 }
 
-/// A stream that has produced its first output: from here on it is committed to this target.
-pub struct StreamStarted {
-    pub target: TargetId,
-    pub attempts: Vec<Attempt>,
+/// A stream that has produced its first output: from here on it is committed to its target.
+pub struct Started {
     /// Chunks read while waiting for the first output (role chunk, then the first content).
     pub first: Vec<ChatChunk>,
     pub rest: ChunkStream,
-    /// Time from the start of the successful attempt to its first output.
-    pub first_token_ms: f64,
 }
 
-/// A failed request with every attempt made.
+/// A failed call with every attempt made.
 pub struct Failure {
-    pub error: ApiError,
     pub attempts: Vec<Attempt>,
+    pub reason: FailReason,
 }
 
-/// What the loop sends; one attempt of any kind is `attempt_once`.
-#[derive(Clone, Copy)]
-enum Call<'a> {
-    Complete(&'a ChatRequest),
-    Stream(&'a ChatRequest),
-    /// An OpenAI `/embeddings` body.
-    Embeddings(&'a Map<String, Value>),
+/// Why the loop gave up.
+#[derive(Debug)]
+pub enum FailReason {
+    /// Every target failed or was skipped (circuit open); `deadline`: the total deadline ran out.
+    Exhausted { deadline: bool },
+    /// A target refused the request itself (a 4xx that is the client's, or a prompt too long
+    /// for every window): relayed to the client.
+    Rejected {
+        target: TargetId,
+        error: ProviderError,
+    },
 }
 
-enum Outcome {
-    Complete(ChatResponse),
-    Stream(Vec<ChatChunk>, ChunkStream),
-    Embeddings(Value),
-}
-
-async fn attempt_once(
-    call: Call<'_>,
-    p: &Provider,
-    opts: CallOptions<'_>,
-) -> Result<Outcome, ProviderError> {
-    match call {
-        Call::Complete(req) => p.complete(req, opts).await.map(Outcome::Complete),
-        Call::Embeddings(body) => p
-            .embeddings(body, opts.model, opts.first_byte_timeout)
-            .await
-            .map(Outcome::Embeddings),
-        Call::Stream(req) => {
-            let mut s = p.stream(req, opts).await?;
-            let mut first = Vec::new();
-            loop {
-                match s.next().await {
-                    Some(Ok(c)) => {
-                        let out = chunk_has_output(&c);
-                        first.push(c);
-                        if out {
-                            return Ok(Outcome::Stream(first, s));
-                        }
-                    }
-                    Some(Err(e)) => return Err(e),
-                    None => {
-                        return Err(ProviderError::Protocol(
-                            "stream ended before any output".into(),
-                        ))
-                    }
+/// Read a stream until its first output; failures until then fail over invisibly.
+async fn first_output(mut s: ChunkStream) -> Result<Started, ProviderError> {
+    let mut first = Vec::new();
+    loop {
+        match s.next().await {
+            Some(Ok(c)) => {
+                let out = chunk_has_output(&c);
+                first.push(c);
+                if out {
+                    return Ok(Started { first, rest: s });
                 }
             }
+            Some(Err(e)) => return Err(e),
+            None => {
+                return Err(ProviderError::Protocol(
+                    "stream ended before any output".into(),
+                ))
+            }
         }
+    }
+}
+
+/// One kind of upstream call: what one attempt at one provider sends and gets.
+trait Call {
+    type Out;
+    fn once<'a>(
+        &'a self,
+        p: &'a Provider,
+        opts: CallOptions<'a>,
+    ) -> impl Future<Output = Result<Self::Out, ProviderError>> + Send + 'a;
+}
+
+struct Complete<'r>(&'r ChatRequest);
+
+impl Call for Complete<'_> {
+    type Out = ChatResponse;
+    fn once<'a>(
+        &'a self,
+        p: &'a Provider,
+        opts: CallOptions<'a>,
+    ) -> impl Future<Output = Result<ChatResponse, ProviderError>> + Send + 'a {
+        p.complete(self.0, opts)
+    }
+}
+
+struct Stream<'r>(&'r ChatRequest);
+
+impl Call for Stream<'_> {
+    type Out = Started;
+    async fn once<'a>(
+        &'a self,
+        p: &'a Provider,
+        opts: CallOptions<'a>,
+    ) -> Result<Started, ProviderError> {
+        first_output(p.stream(self.0, opts).await?).await
+    }
+}
+
+/// An OpenAI `/embeddings` body.
+struct Embeddings<'r>(&'r Map<String, Value>);
+
+impl Call for Embeddings<'_> {
+    type Out = Value;
+    fn once<'a>(
+        &'a self,
+        p: &'a Provider,
+        opts: CallOptions<'a>,
+    ) -> impl Future<Output = Result<Value, ProviderError>> + Send + 'a {
+        p.embeddings(self.0, opts.model, opts.first_byte_timeout)
     }
 }
 
@@ -100,17 +133,8 @@ impl Router {
         plan: &Plan,
         req: &ChatRequest,
         providers: &[Provider],
-    ) -> Result<Completed, Failure> {
-        let (target, out, attempts, ms) = self.run(plan, providers, Call::Complete(req)).await?;
-        let Outcome::Complete(response) = out else {
-            unreachable!("complete mode yields complete outcomes")
-        };
-        Ok(Completed {
-            response,
-            target,
-            attempts,
-            upstream_ms: ms,
-        })
+    ) -> Result<Done<ChatResponse>, Failure> {
+        self.run(plan, providers, Complete(req)).await
     }
 
     /// Start a stream and wait for its first output; failures until then fail over invisibly.
@@ -119,18 +143,8 @@ impl Router {
         plan: &Plan,
         req: &ChatRequest,
         providers: &[Provider],
-    ) -> Result<StreamStarted, Failure> {
-        let (target, out, attempts, ms) = self.run(plan, providers, Call::Stream(req)).await?;
-        let Outcome::Stream(first, rest) = out else {
-            unreachable!("stream mode yields stream outcomes")
-        };
-        Ok(StreamStarted {
-            target,
-            attempts,
-            first,
-            rest,
-            first_token_ms: ms,
-        })
+    ) -> Result<Done<Started>, Failure> {
+        self.run(plan, providers, Stream(req)).await
     }
 
     /// An embeddings call through the same loop (retries, failover, breakers).
@@ -139,20 +153,17 @@ impl Router {
         plan: &Plan,
         body: &Map<String, Value>,
         providers: &[Provider],
-    ) -> Result<(TargetId, Value, Vec<Attempt>, f64), Failure> {
-        let (target, out, attempts, ms) = self.run(plan, providers, Call::Embeddings(body)).await?;
-        let Outcome::Embeddings(v) = out else {
-            unreachable!("embeddings calls yield embeddings")
-        };
-        Ok((target, v, attempts, ms))
+    ) -> Result<Done<Value>, Failure> {
+        self.run(plan, providers, Embeddings(body)).await
     }
 
-    async fn run(
+    /// The loop: `call` is one attempt at one provider.
+    async fn run<C: Call>(
         &self,
         plan: &Plan,
         providers: &[Provider],
-        call: Call<'_>,
-    ) -> Result<(TargetId, Outcome, Vec<Attempt>, f64), Failure> {
+        call: C,
+    ) -> Result<Done<C::Out>, Failure> {
         let cfg = &*self.config;
         let policy = &plan.policy;
         let deadline = tokio::time::Instant::now() + policy.total_timeout;
@@ -188,48 +199,55 @@ impl Router {
                     status = Empty,
                     error = Empty,
                 );
-                let result = tokio::time::timeout_at(deadline, attempt_once(call, provider, opts))
+                let result = tokio::time::timeout_at(deadline, call.once(provider, opts))
                     .instrument(span.clone())
                     .await;
                 let ms = started.elapsed().as_secs_f64() * 1000.0;
                 let entered = span.enter();
                 let err = match result {
-                    Ok(Ok(v)) => {
+                    Ok(Ok(value)) => {
                         span.record("outcome", "ok");
                         health.breaker.on_success();
                         health.observe_latency(ms);
-                        attempts.push(attempt(&tc.name, None, "ok".into(), ms));
-                        return Ok((target, v, attempts, ms));
+                        attempts.push(attempt(&tc.name, None, Outcome::Ok, ms));
+                        return Ok(Done {
+                            value,
+                            target,
+                            attempts,
+                            upstream_ms: ms,
+                        });
                     }
                     Ok(Err(e)) => e,
                     Err(_) => {
                         let e = ProviderError::Timeout(TimeoutStage::Total);
-                        span.record("outcome", "deadline");
+                        let class = FailureClass::Deadline;
+                        span.record("outcome", class.as_str());
                         span.record("error", tracing::field::display(&e));
                         health.breaker.on_failure();
-                        attempts.push(attempt(&tc.name, None, e.to_string(), ms));
-                        return Err(all_failed(attempts, true));
+                        attempts.push(attempt(&tc.name, None, failed(class, &e), ms));
+                        return Err(exhausted(attempts, true));
                     }
                 };
-                span.record("outcome", class_label(&err.class()));
+                let class = failure_class(err.class());
+                span.record("outcome", class.as_str());
                 if let Some(status) = err.status() {
                     span.record("status", status);
                 }
                 span.record("error", tracing::field::display(&err));
-                attempts.push(attempt(&tc.name, err.status(), short(&err), ms));
+                attempts.push(attempt(&tc.name, err.status(), failed(class, &err), ms));
                 tracing::info!(target = %tc.name, error = %err, retry, "upstream attempt failed");
                 drop(entered);
                 drop(span);
                 match err.class() {
                     ErrorClass::Reject => {
                         health.breaker.on_success(); // it answered: the target is up
-                        return Err(rejected(err, &tc.name, attempts));
+                        return Err(rejected(err, target, attempts));
                     }
                     ErrorClass::ContextLength => {
                         health.breaker.on_success();
                         let mut next = self.larger_windows(plan, target, &tried);
                         if next.is_empty() {
-                            return Err(rejected(err, &tc.name, attempts));
+                            return Err(rejected(err, target, attempts));
                         }
                         next.reverse();
                         queue = next;
@@ -266,11 +284,11 @@ impl Router {
             }
         }
         let deadline_hit = tokio::time::Instant::now() >= deadline;
-        Err(all_failed(attempts, deadline_hit))
+        Err(exhausted(attempts, deadline_hit))
     }
 }
 
-fn attempt(target: &str, status: Option<u16>, outcome: String, ms: f64) -> Attempt {
+fn attempt(target: &str, status: Option<u16>, outcome: Outcome, ms: f64) -> Attempt {
     Attempt {
         target: target.to_owned(),
         status,
@@ -279,55 +297,39 @@ fn attempt(target: &str, status: Option<u16>, outcome: String, ms: f64) -> Attem
     }
 }
 
-/// An attempt's `outcome` on its span (a fixed set).
-fn class_label(c: &ErrorClass) -> &'static str {
+fn failure_class(c: ErrorClass) -> FailureClass {
     match c {
-        ErrorClass::Retry => "retryable",
-        ErrorClass::RateLimited(_) => "rate_limited",
-        ErrorClass::ContextLength => "context_length",
-        ErrorClass::Reject => "rejected",
+        ErrorClass::Retry => FailureClass::Retryable,
+        ErrorClass::RateLimited(_) => FailureClass::RateLimited,
+        ErrorClass::ContextLength => FailureClass::ContextLength,
+        ErrorClass::Reject => FailureClass::Rejected,
     }
 }
 
-fn short(e: &ProviderError) -> String {
-    let mut s = e.to_string();
-    if s.len() > 300 {
+/// A failed attempt's outcome; its detail is the error's text, cut at 300 bytes.
+fn failed(class: FailureClass, e: &ProviderError) -> Outcome {
+    let mut detail = e.to_string();
+    if detail.len() > 300 {
         let mut cut = 300;
-        while !s.is_char_boundary(cut) {
+        while !detail.is_char_boundary(cut) {
             cut -= 1;
         }
-        s.truncate(cut);
-        s.push('…');
+        detail.truncate(cut);
+        detail.push('…');
     }
-    s
+    Outcome::Failed { class, detail }
 }
 
-fn all_failed(attempts: Vec<Attempt>, deadline: bool) -> Failure {
+fn exhausted(attempts: Vec<Attempt>, deadline: bool) -> Failure {
     Failure {
-        error: ApiError::AllTargetsFailed {
-            attempts: attempts.clone(),
-            deadline,
-        },
         attempts,
+        reason: FailReason::Exhausted { deadline },
     }
 }
 
-fn rejected(err: ProviderError, target: &str, attempts: Vec<Attempt>) -> Failure {
-    let error = match err {
-        ProviderError::Status {
-            status,
-            kind,
-            code,
-            message,
-            ..
-        } => ApiError::Upstream {
-            status,
-            message,
-            kind,
-            code,
-            target: target.to_owned(),
-        },
-        other => ApiError::Internal(other.to_string()),
-    };
-    Failure { error, attempts }
+fn rejected(error: ProviderError, target: TargetId, attempts: Vec<Attempt>) -> Failure {
+    Failure {
+        attempts,
+        reason: FailReason::Rejected { target, error },
+    }
 }

@@ -12,10 +12,23 @@ use rand::Rng;
 
 use crate::chat::{ChatRequest, Role};
 use crate::config::{Config, Policy, RouteConfig, RouteId, Rule, Strategy, TargetId};
-use crate::error::ApiError;
 
 pub use breaker::{Breaker, BreakerState};
-pub use failover::{Completed, StreamStarted};
+pub use failover::{Done, FailReason, Failure, Started};
+
+/// Why no plan could be made for a request.
+#[derive(Debug, thiserror::Error)]
+pub enum RouteError {
+    /// `x-sluice-route` names no route.
+    #[error("Unknown route `{0}` in x-sluice-route")]
+    UnknownRoute(String),
+    /// `x-sluice-tier` names no tier of the route.
+    #[error("Route `{route}` has no tier `{tier}`")]
+    UnknownTier { route: String, tier: String },
+    /// The model is neither a route nor a model of a configured provider.
+    #[error("no route or model `{0}`")]
+    ModelNotFound(String),
+}
 
 /// Route label used for plain model names that are no route.
 pub const PASSTHROUGH: &str = "passthrough";
@@ -84,20 +97,19 @@ impl Router {
         req: &ChatRequest,
         route_hint: Option<&str>,
         tier_hint: Option<&str>,
-    ) -> Result<Plan, ApiError> {
+    ) -> Result<Plan, RouteError> {
         let cfg = &*self.config;
         let route_id = match route_hint {
-            Some(name) => Some(cfg.route(name).ok_or_else(|| ApiError::BadRequest {
-                message: format!("Unknown route `{name}` in x-sluice-route"),
-                param: None,
-                code: Some("route_not_found"),
-            })?),
+            Some(name) => Some(
+                cfg.route(name)
+                    .ok_or_else(|| RouteError::UnknownRoute(name.to_owned()))?,
+            ),
             None => cfg.route(&req.model),
         };
         let Some(route_id) = route_id else {
             let targets: Vec<TargetId> = cfg.targets_for_model(&req.model).collect();
             if targets.is_empty() {
-                return Err(ApiError::ModelNotFound(req.model.clone()));
+                return Err(RouteError::ModelNotFound(req.model.clone()));
             }
             return Ok(Plan {
                 route: None,
@@ -130,10 +142,9 @@ impl Router {
                 .tiers
                 .iter()
                 .position(|x| x.name == t)
-                .ok_or_else(|| ApiError::BadRequest {
-                    message: format!("Route `{}` has no tier `{t}`", route.name),
-                    param: None,
-                    code: Some("tier_not_found"),
+                .ok_or_else(|| RouteError::UnknownTier {
+                    route: route.name.clone(),
+                    tier: t.to_owned(),
                 })?,
             None => pick_tier(route, req),
         };
@@ -147,7 +158,7 @@ impl Router {
     }
 
     /// Plan for an embeddings call: the OpenAI-compatible targets serving `model`.
-    pub fn plan_embeddings(&self, model: &str) -> Result<Plan, ApiError> {
+    pub fn plan_embeddings(&self, model: &str) -> Result<Plan, RouteError> {
         let cfg = &*self.config;
         let targets: Vec<TargetId> = cfg
             .targets_for_model(model)
@@ -156,7 +167,7 @@ impl Router {
             })
             .collect();
         if targets.is_empty() {
-            return Err(ApiError::ModelNotFound(model.to_owned()));
+            return Err(RouteError::ModelNotFound(model.to_owned()));
         }
         Ok(Plan {
             route: None,
@@ -441,7 +452,7 @@ mod tests {
                 None,
             )
             .unwrap_err();
-        assert!(matches!(e, ApiError::ModelNotFound(_)));
+        assert!(matches!(e, RouteError::ModelNotFound(_)));
     }
 
     #[test]

@@ -17,9 +17,8 @@ use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
-
 use crate::config::{Config, RouteId, TargetId};
+use crate::outcome::CacheOutcome;
 
 pub const REQUESTS: &str = "sluice_requests_total";
 pub const TOKENS: &str = "sluice_tokens_total";
@@ -69,48 +68,6 @@ const LATENCY_BUCKETS_US: &[u64] = &[
 const FAST_BUCKETS_US: &[u64] = &[
     25, 50, 100, 250, 500, 1_000, 2_500, 5_000, 10_000, 25_000, 50_000, 100_000, 250_000, 1_000_000,
 ];
-
-/// How the cache treated a request.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum CacheOutcome {
-    Miss,
-    HitExact,
-    HitSemantic,
-    /// The client or the route asked not to use the cache.
-    Bypass,
-    /// No cache (disabled, observe mode, uncacheable request).
-    #[default]
-    Off,
-}
-
-impl CacheOutcome {
-    pub const ALL: [CacheOutcome; 5] = [
-        CacheOutcome::Miss,
-        CacheOutcome::HitExact,
-        CacheOutcome::HitSemantic,
-        CacheOutcome::Bypass,
-        CacheOutcome::Off,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            CacheOutcome::Miss => "miss",
-            CacheOutcome::HitExact => "hit-exact",
-            CacheOutcome::HitSemantic => "hit-semantic",
-            CacheOutcome::Bypass => "bypass",
-            CacheOutcome::Off => "off",
-        }
-    }
-
-    pub fn is_hit(self) -> bool {
-        matches!(self, CacheOutcome::HitExact | CacheOutcome::HitSemantic)
-    }
-
-    fn index(self) -> usize {
-        self as usize
-    }
-}
 
 /// Which route label a request counts under.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

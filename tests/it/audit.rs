@@ -5,12 +5,12 @@
 use std::path::Path;
 
 use sluice::accounting::audit::AuditAttempt;
-use sluice::accounting::{unix_ms_now, AccountingSettings, AuditLog, AuditRecord};
-use sluice::commands::report::{
-    run_export, run_report, ExportArgs, ExportFormat, ReportArgs, ReportFormat, Selection,
-};
+use sluice::accounting::{unix_ms_now, AuditLog, AuditRecord};
+use sluice::cli::{ExportArgs, ExportFormat, ReportArgs, ReportFormat, Selection};
+use sluice::commands::report::{run_export, run_report};
+use sluice::config::AccountingSettings;
+use sluice::outcome::CacheOutcome;
 use sluice::store::Store;
-use sluice::telemetry::metrics::CacheOutcome;
 
 fn record(i: u64, now: u64) -> AuditRecord {
     let hit = i % 4 == 0;

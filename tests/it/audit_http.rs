@@ -4,10 +4,9 @@
 use std::path::Path;
 
 use serde_json::{json, Value};
+use sluice::cli::{ExportArgs, ExportFormat, ReportArgs, ReportFormat, Selection};
 use sluice::commands::bench_cache::{evaluate, Mode};
-use sluice::commands::report::{
-    run_export, run_report, ExportArgs, ExportFormat, ReportArgs, ReportFormat, Selection,
-};
+use sluice::commands::report::{run_export, run_report};
 
 use crate::support::{ask, header, Gateway, Sse};
 
@@ -249,10 +248,9 @@ async fn mixed_run_is_recorded_once_per_request_and_adds_up() {
 
 #[tokio::test]
 async fn sigterm_right_after_a_response_loses_no_record() {
-    let mock =
-        sluice::commands::mock::spawn(crate::support::loopback_any_port(), Default::default())
-            .await
-            .unwrap();
+    let mock = sluice::sim::spawn(crate::support::loopback_any_port(), Default::default())
+        .await
+        .unwrap();
     let dir = tempfile::tempdir().unwrap();
     let cfg = dir.path().join("gw.toml");
     std::fs::write(

@@ -7,9 +7,10 @@ use std::time::Duration;
 
 use serde_json::json;
 use sluice::cache::{
-    CacheError, CacheKey, CachePolicy, CacheSettings, HitKind, KeyScope, MissReason, SemanticCache,
+    CacheError, CacheKey, CacheSettings, HitKind, KeyScope, MissReason, SemanticCache,
 };
 use sluice::chat::{ChatRequest, ChatResponse};
+use sluice::config::CachePolicy;
 use sluice::store::{Store, DB_FILE};
 
 use super::support;
@@ -28,7 +29,6 @@ fn open(dir: &std::path::Path) -> SemanticCache {
 }
 
 const SCOPE: KeyScope = KeyScope {
-    tenant: Some("acme"),
     route: "support",
     target: "tier:cheap",
 };
@@ -206,13 +206,6 @@ async fn output_changing_fields_and_scope_separate_entries() {
             "route",
             KeyScope {
                 route: "sales",
-                ..SCOPE
-            },
-        ),
-        (
-            "tenant",
-            KeyScope {
-                tenant: Some("other"),
                 ..SCOPE
             },
         ),

@@ -8,6 +8,7 @@ mod cache_http;
 mod conformance;
 mod failover;
 mod gateway;
+mod layers;
 mod mock;
 mod otlp;
 mod support;

@@ -5,7 +5,7 @@ use std::time::Duration;
 use futures::StreamExt;
 use serde_json::{json, Value};
 use sluice::chat::{ChatChunk, ChatRequest, ChatResponse};
-use sluice::commands::mock::{self, MockHandle, MockOptions};
+use sluice::sim::{self as mock, MockHandle, MockOptions};
 use sluice::wire::anthropic::{MessagesRequest, MessagesResponse, StreamEvent};
 
 /// `127.0.0.1:0`: a free loopback port.

@@ -5,10 +5,10 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 
 use serde_json::Value;
-use sluice::app::AppState;
 use sluice::cache::{Embedder, EmbedderConfig};
-use sluice::commands::mock::{self, MockHandle, MockOptions};
 use sluice::config::Config;
+use sluice::sim::{self as mock, MockHandle, MockOptions};
+use sluice::state::AppState;
 use tokio::sync::oneshot;
 
 /// `127.0.0.1:0`: bind a free loopback port.
