@@ -24,10 +24,11 @@ use criterion::{criterion_group, criterion_main, Criterion};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use sluice::api::sse;
-use sluice::cache::{CacheKey, Features, KeyScope};
+use sluice::cache::{CacheKey, KeyScope};
 use sluice::chat::{self, ChatRequest, ChatResponse};
 use sluice::config::Config;
 use sluice::router::Router;
+use sluice::text::Features;
 
 const SEED: u64 = 0x5eed_0006;
 const ARTICLE_WORDS: usize = 1_500;

@@ -23,6 +23,7 @@ pub mod provider;
 pub mod router;
 pub mod sim;
 pub mod state;
+pub mod text;
 
 // -- ground floor --
 pub mod chat;

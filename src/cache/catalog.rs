@@ -6,9 +6,9 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use super::guards::Features;
 use super::index::Index;
 use crate::store::CacheEntry;
+use crate::text::Features;
 
 pub struct Meta {
     pub fingerprint: [u8; 32],

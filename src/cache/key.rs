@@ -21,8 +21,8 @@ use std::sync::OnceLock;
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
-use super::prompt::{self, PromptParts};
 use crate::chat::{ChatRequest, Content, Message, Role};
+use crate::text::prompt::{self, PromptParts};
 
 /// `extra` fields that do not change the answer.
 pub const TRANSPORT_FIELDS: &[&str] = &[

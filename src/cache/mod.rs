@@ -18,14 +18,10 @@ mod assets;
 mod catalog;
 pub mod embed;
 mod error;
-pub mod guards;
 mod hot;
 pub mod index;
 pub mod key;
-mod lexicon;
 mod outcome;
-pub mod prompt;
-mod tokens;
 mod writer;
 
 use std::path::PathBuf;
@@ -39,7 +35,6 @@ use tokio::sync::oneshot;
 
 pub use embed::{Embedder, EmbedderConfig};
 pub use error::CacheError;
-pub use guards::{Features, GuardMismatch};
 pub use key::{CacheKey, KeyScope};
 pub use outcome::{
     CacheHit, CacheStats, HitKind, LookupOutcome, MissReason, PairReport, RouteStats,
@@ -53,6 +48,7 @@ use writer::{Op, PendingHits, PendingInsert, Writer};
 use crate::chat::{unix_now, ChatResponse};
 use crate::config::CachePolicy;
 use crate::store::Store;
+use crate::text::Features;
 
 /// Candidates examined per semantic lookup (best first) before giving up. Generous, because
 /// entries that differ only in a number ("product 17" / "product 71") are nearly identical

@@ -7,8 +7,8 @@ use std::time::Duration;
 use parking_lot::Mutex;
 use serde::Serialize;
 
-use super::GuardMismatch;
 use crate::chat::ChatResponse;
+use crate::text::GuardMismatch;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]

@@ -25,13 +25,14 @@ use serde_json::json;
 use crate::cache::embed::cosine;
 use crate::cache::index::EXACT_SCAN_MAX;
 use crate::cache::{
-    CacheKey, CacheSettings, Embedder, EmbedderConfig, Features, GuardMismatch, HitKind, KeyScope,
-    LookupOutcome, MissReason, SemanticCache,
+    CacheKey, CacheSettings, Embedder, EmbedderConfig, HitKind, KeyScope, LookupOutcome,
+    MissReason, SemanticCache,
 };
 use crate::chat::{ChatRequest, ChatResponse};
 use crate::cli::CacheArgs;
 use crate::config::CachePolicy;
 use crate::store::Store;
+use crate::text::{Features, GuardMismatch};
 
 /// Route, model and target of lines that name no route.
 const DEFAULT_ROUTE: &str = "bench";

@@ -1361,7 +1361,7 @@ const HELD_OUT: &[(&str, &str, bool)] = &[
 
 type Scored = (
     f32,
-    Result<(), sluice::cache::GuardMismatch>,
+    Result<(), sluice::text::GuardMismatch>,
     bool,
     &'static str,
     &'static str,

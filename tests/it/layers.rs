@@ -18,7 +18,7 @@ const LAYERS: &[&[&str]] = &[
     &["pipeline"],
     &["state"],
     &["cache", "router", "accounting"],
-    &["provider", "sim"],
+    &["provider", "sim", "text"],
     // -- the ground floor --
     &["telemetry"],
     &["store"],
