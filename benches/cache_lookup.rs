@@ -35,6 +35,8 @@ const PARAPHRASE: &str = "What can I do to increase my credit score?";
 const NEAR_MISS: &str = "How do I decrease my credit score?";
 
 const SCOPE: KeyScope = KeyScope {
+    owner: None,
+    simulated: &[],
     route: "support",
     target: "tier:cheap",
 };
@@ -150,11 +152,11 @@ fn bench_lookup(c: &mut Criterion) {
     rt.block_on(async {
         for text in prompts() {
             let answer = format!("Answer to: {text}");
-            assert!(cache.insert(key(&text), &response(&answer), &policy, None));
+            assert!(cache.insert(key(&text), &response(&answer), &policy, None, None));
         }
         cache.flush().await.expect("flush");
     });
-    let stats = cache.stats();
+    let stats = cache.stats(&sluice::cache::Visibility::All);
     println!(
         "cache_lookup: {} entries, {} graph(s), filled in {:.1}s",
         stats.entries,
@@ -175,7 +177,7 @@ fn bench_lookup(c: &mut Criterion) {
     let cache = SemanticCache::open(&settings).expect("reopen the cache");
     println!(
         "cache_lookup: reopened with {} entries in {:.2}s (the model load alone: {:.2}s)",
-        cache.stats().entries,
+        cache.stats(&sluice::cache::Visibility::All).entries,
         t.elapsed().as_secs_f64(),
         model_load.as_secs_f64()
     );

@@ -149,6 +149,8 @@ fn bench_cache_key(c: &mut Criterion) {
         ]
     }));
     let scope = KeyScope {
+        owner: None,
+        simulated: &[],
         route: "support",
         target: "tier:cheap",
     };

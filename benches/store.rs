@@ -29,7 +29,7 @@ fn entry(id: u64, rng: &mut StdRng) -> CacheEntry {
         namespace: [7; 32],
         bucket: [9; 32],
         route: "support".into(),
-        tenant: None,
+        owner: None,
         model: "gpt-4o-mini-2024-07-18".into(),
         text: format!("How do I reset my password on device number {id}?"),
         vector: (0..DIM).map(|_| rng.random_range(-0.1..0.1)).collect(),
@@ -37,6 +37,7 @@ fn entry(id: u64, rng: &mut StdRng) -> CacheEntry {
         created_unix: 1_700_000_000,
         expires_unix: u64::MAX,
         size_bytes: 4096,
+        mentions: String::new(),
     }
 }
 

@@ -173,7 +173,15 @@ WORKLOAD
   prompt sent before the prompt), \"route\" (default \"bench\"; also the model name) and \"kind\"
   (a label for the per-kind breakdown). Lines are replayed in file order; lines with the same
   group deserve the same answer, so a hit on an entry stored by another group is a false hit.
-  Nothing is sent upstream: a miss stores a synthetic answer naming its line.
+  Nothing is sent upstream: a simulated upstream answers every line with its group's answer (a
+  consistent model), so the cache's verification of gray-zone candidates (--verify) can learn.
+
+TRAFFIC (--traffic N)
+  Instead of the file order, N requests drawn from the workload: groups by a Zipf law (--zipf,
+  seeded by --seed), each group's lines uniformly. Reports the hit rate per 1,000 requests
+  against its ceiling (1 - first appearances of groups / requests), precision, and precision of
+  hits on a line's first appearance vs on its repeats. --judge-error P verifies with a simulated
+  judge that is wrong with probability P instead of comparing answers.
 
 REAL TRAFFIC (what-if replay at other thresholds)
   Run the gateway with `[accounting] log_prompts = true`, then
@@ -194,7 +202,9 @@ DECISIONS (--decisions OUT.jsonl)
   One line per lookup (per threshold with --sweep): {\"index\", \"hit\", \"matched_index\",
   \"similarity\", \"threshold\", \"outcome\"}. index counts non-blank workload lines from 0;
   similarity is the hit's (1.0 for exact), the best candidate's on a below-threshold miss, else
-  null; outcome is exact, semantic, below_threshold, guard or empty.";
+  null; outcome is exact, semantic (guards and similarity), frame (equal task frames), learned
+  (a verified gray-zone kind), gray (a miss, verified against the fresh answer),
+  below_threshold, guard or empty.";
 
 #[derive(Debug, clap::Args)]
 #[command(after_long_help = LONG_HELP)]
@@ -217,6 +227,33 @@ pub struct CacheArgs {
     /// Embedding model and ONNX Runtime (scripts/fetch-models.sh).
     #[arg(long, default_value = "models")]
     pub models_dir: PathBuf,
+    /// Verification of gray-zone candidates (the cache's default: agreement).
+    #[arg(long, value_enum, default_value_t = BenchVerify::Agreement)]
+    pub verify: BenchVerify,
+    /// Allowed error of learned hits (the cache's default).
+    #[arg(long, default_value_t = crate::config::cache::DEFAULT_MAX_ERROR)]
+    pub max_error: f64,
+    /// Traffic mode: this many requests drawn from the workload (see --help).
+    #[arg(long, conflicts_with = "sweep")]
+    pub traffic: Option<usize>,
+    /// Traffic mode: the Zipf exponent over groups.
+    #[arg(long, default_value_t = 1.0)]
+    pub zipf: f64,
+    /// Traffic mode: the seed of the request stream (and of the simulated judge).
+    #[arg(long, default_value_t = 7)]
+    pub seed: u64,
+    /// Verify with a simulated judge that is wrong with this probability (instead of comparing
+    /// answers).
+    #[arg(long)]
+    pub judge_error: Option<f64>,
+}
+
+/// `--verify` of `sluice bench cache`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BenchVerify {
+    Off,
+    Agreement,
 }
 
 // -- sluice bench load --

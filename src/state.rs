@@ -29,7 +29,33 @@ pub struct AppState {
     pub audit: AuditLog,
     pub accountant: Accountant,
     pub metrics: Metrics,
+    /// Judge calls per route in the current minute (`[cache] judge_per_minute`).
+    pub judge_budget: MinuteBudget,
     shutting_down: AtomicBool,
+}
+
+/// Counts per key within the current minute: a cap on background calls (judges).
+#[derive(Default)]
+pub struct MinuteBudget(parking_lot::Mutex<std::collections::HashMap<String, (u64, u32)>>);
+
+impl MinuteBudget {
+    /// Takes one unit of `key`'s budget of `per_minute`; false when it is spent.
+    pub fn take(&self, key: &str, per_minute: u32) -> bool {
+        let minute = crate::chat::unix_now() / 60;
+        let mut m = self.0.lock();
+        if !m.contains_key(key) {
+            m.insert(key.to_owned(), (minute, 0));
+        }
+        let e = m.get_mut(key).expect("inserted above");
+        if e.0 != minute {
+            *e = (minute, 0);
+        }
+        if e.1 >= per_minute {
+            return false;
+        }
+        e.1 += 1;
+        true
+    }
 }
 
 impl AppState {
@@ -100,6 +126,7 @@ impl AppState {
             audit,
             accountant,
             metrics,
+            judge_budget: MinuteBudget::default(),
             shutting_down: AtomicBool::new(false),
         }))
     }

@@ -40,8 +40,10 @@ pub fn existing(data_dir: &Path) -> Result<PathBuf, StoreError> {
     }
 }
 /// Layout version of the whole file (tables and record encodings). Bump it on any change that an
-/// older or newer sluice could misread.
-pub const FORMAT_VERSION: u32 = 1;
+/// older or newer sluice could misread. Version 1 files (cache entries without owner and operand
+/// mentions) are upgraded at open by dropping their cache tables: cached answers are disposable,
+/// audit records are kept as they are.
+pub const FORMAT_VERSION: u32 = 2;
 
 /// `format_version` (u32, little endian) and other small facts about the file.
 pub const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
@@ -54,6 +56,9 @@ pub const CACHE_RESPONSES: TableDefinition<u64, &[u8]> = TableDefinition::new("c
 /// id -> (hit count, unix seconds of the last hit). Apart from the entry so that counting a hit
 /// rewrites 16 bytes, not the vector and the response.
 pub const CACHE_HITS: TableDefinition<u64, (u64, u64)> = TableDefinition::new("cache_hits");
+/// route -> the route's verified gray-zone observations (`cache::Learner`, packed u64s, little
+/// endian).
+pub const CACHE_LEARNED: TableDefinition<&str, &[u8]> = TableDefinition::new("cache_learned");
 
 // -- audit -- (src/accounting: `audit.rs` has the record and its encoding, `writer.rs` the writer)
 /// (unix ms, seq) -> format byte + bincode `accounting::AuditRecord`. Append-only; `seq` never
@@ -102,8 +107,8 @@ pub struct CacheEntry {
     /// Semantic search scope: namespace + fingerprint of the long document, if any.
     pub bucket: [u8; 32],
     pub route: String,
-    /// Always `None` (a reserved field, kept so that stored entries keep their layout).
-    pub tenant: Option<String>,
+    /// The cache scope's owner (`caller:<name>`, `user:<id>`); `None` for a shared route.
+    pub owner: Option<String>,
     /// Model the answer came from (as the upstream reported it).
     pub model: String,
     /// The text that was embedded: the last user turn, or its instruction part.
@@ -114,6 +119,8 @@ pub struct CacheEntry {
     pub expires_unix: u64,
     /// Bytes this entry occupies (record + response), for `max_bytes`.
     pub size_bytes: u64,
+    /// Text of the prompt's short operands (quotes, data, code), for the focus guard.
+    pub mentions: String,
 }
 
 /// One entry as loaded, with its hit statistics.
@@ -220,10 +227,21 @@ impl Store {
         })
     }
 
-    /// A fresh file gets the current version; any other file must already carry it.
+    /// A fresh file gets the current version; a version 1 file is upgraded (its cache dropped);
+    /// any other file must already carry the current version.
     fn check_format(&self) -> Result<(), StoreError> {
-        if self.snapshot()?.check_format()? {
-            return Ok(());
+        match self.snapshot()?.check_format() {
+            Ok(true) => return Ok(()),
+            Ok(false) => {}
+            Err(StoreError::Incompatible { found, .. }) if found == "1" => {
+                let dropped = self.cache_purge(None)?.len();
+                tracing::warn!(
+                    file = %self.path.display(),
+                    dropped,
+                    "store format 1 upgraded to {FORMAT_VERSION}: cached answers dropped (the audit is kept)"
+                );
+            }
+            Err(e) => return Err(e),
         }
         self.meta_set(FORMAT_KEY, &FORMAT_VERSION.to_le_bytes())
     }
@@ -253,6 +271,26 @@ impl Store {
     /// Every cache entry with its hit statistics, in id order.
     pub fn cache_entries(&self) -> Result<Vec<StoredEntry>, StoreError> {
         self.snapshot()?.cache_entries()
+    }
+
+    /// Entry `id`'s record.
+    pub fn cache_entry(&self, id: u64) -> Result<Option<CacheEntry>, StoreError> {
+        let read = self.db.begin_read().map_err(|e| self.err(e))?;
+        let t = match read.open_table(CACHE_ENTRIES) {
+            Ok(t) => t,
+            Err(TableError::TableDoesNotExist(_)) => return Ok(None),
+            Err(e) => return Err(self.err(e)),
+        };
+        let Some(bytes) = t.get(id).map_err(|e| self.err(e))? else {
+            return Ok(None);
+        };
+        decode(bytes.value())
+            .map(Some)
+            .map_err(|detail| StoreError::Record {
+                path: self.path.clone(),
+                id,
+                detail,
+            })
     }
 
     /// The stored response JSON of entry `id`.
@@ -337,6 +375,7 @@ impl Store {
             w.delete_table(CACHE_ENTRIES).map_err(|e| self.err(e))?;
             w.delete_table(CACHE_RESPONSES).map_err(|e| self.err(e))?;
             w.delete_table(CACHE_HITS).map_err(|e| self.err(e))?;
+            w.delete_table(CACHE_LEARNED).map_err(|e| self.err(e))?;
             w.commit().map_err(|e| self.err(e))?;
         } else {
             self.cache_write(&CacheWriteBatch {
@@ -345,6 +384,41 @@ impl Store {
             })?;
         }
         Ok(ids)
+    }
+
+    /// Every route's saved learner state (packed counts).
+    pub fn cache_learned(&self) -> Result<Vec<(String, Vec<u64>)>, StoreError> {
+        let read = self.db.begin_read().map_err(|e| self.err(e))?;
+        let t = match read.open_table(CACHE_LEARNED) {
+            Ok(t) => t,
+            Err(TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
+            Err(e) => return Err(self.err(e)),
+        };
+        let mut out = Vec::new();
+        for row in t.iter().map_err(|e| self.err(e))? {
+            let (k, v) = row.map_err(|e| self.err(e))?;
+            let packed = v
+                .value()
+                .chunks_exact(8)
+                .map(|c| u64::from_le_bytes(c.try_into().unwrap_or([0; 8])))
+                .collect();
+            out.push((k.value().to_owned(), packed));
+        }
+        Ok(out)
+    }
+
+    /// Saves routes' learner states in one transaction.
+    pub fn set_cache_learned(&self, states: &[(&str, Vec<u64>)]) -> Result<(), StoreError> {
+        let w = self.db.begin_write().map_err(|e| self.err(e))?;
+        {
+            let mut t = w.open_table(CACHE_LEARNED).map_err(|e| self.err(e))?;
+            for (route, packed) in states {
+                let bytes: Vec<u8> = packed.iter().flat_map(|v| v.to_le_bytes()).collect();
+                t.insert(*route, bytes.as_slice())
+                    .map_err(|e| self.err(e))?;
+            }
+        }
+        w.commit().map_err(|e| self.err(e))
     }
 
     fn all_cache_ids(&self) -> Result<Vec<u64>, StoreError> {
@@ -568,7 +642,7 @@ mod tests {
             namespace: [2; 32],
             bucket: [3; 32],
             route: route.into(),
-            tenant: None,
+            owner: None,
             model: "m".into(),
             text: "hello".into(),
             vector: vec![0.5; 4],
@@ -576,6 +650,7 @@ mod tests {
             created_unix: 10,
             expires_unix: 20,
             size_bytes: 100,
+            mentions: String::new(),
         }
     }
 

@@ -3,11 +3,13 @@
 use std::sync::Arc;
 
 use axum::extract::{Query, State};
-use axum::Json;
+use axum::{Extension, Json};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
+use crate::cache::Visibility;
 use crate::error::ApiError;
+use crate::guard::auth::Caller;
 use crate::state::AppState;
 
 /// Prometheus text exposition.
@@ -23,7 +25,7 @@ pub async fn metrics(State(s): State<Arc<AppState>>) -> impl axum::response::Int
         .collect();
     let body = s.metrics.render(&crate::telemetry::metrics::Gauges {
         breaker_states: &breakers,
-        cache_entries: s.cache.as_ref().map(|c| c.stats().entries),
+        cache_entries: s.cache.as_ref().map(|c| c.len()),
         audit_dropped: s.audit.dropped(),
     });
     (
@@ -35,11 +37,26 @@ pub async fn metrics(State(s): State<Arc<AppState>>) -> impl axum::response::Int
     )
 }
 
-pub async fn cache_stats(State(s): State<Arc<AppState>>) -> Json<Value> {
+/// What a caller may see of the cache: with client keys, its own scope and the shared entries
+/// (never another caller's); without keys, everything.
+fn visibility(s: &AppState, caller: Option<&Caller>) -> Visibility {
+    match caller {
+        Some(c) if !s.config.server.api_keys.is_empty() => {
+            Visibility::Owner(format!("caller:{}", c.0))
+        }
+        _ => Visibility::All,
+    }
+}
+
+pub async fn cache_stats(
+    State(s): State<Arc<AppState>>,
+    caller: Option<Extension<Caller>>,
+) -> Json<Value> {
     match &s.cache {
         None => Json(json!({"enabled": false})),
         Some(c) => {
-            let mut v = serde_json::to_value(c.stats()).unwrap_or_default();
+            let visible = visibility(&s, caller.as_deref());
+            let mut v = serde_json::to_value(c.stats(&visible)).unwrap_or_default();
             v["enabled"] = json!(true);
             Json(v)
         }
@@ -54,13 +71,14 @@ pub struct PurgeQuery {
 /// `DELETE /admin/cache` (everything) or `DELETE /admin/cache?route=NAME`.
 pub async fn cache_purge(
     State(s): State<Arc<AppState>>,
+    caller: Option<Extension<Caller>>,
     Query(q): Query<PurgeQuery>,
 ) -> Result<Json<Value>, ApiError> {
     let Some(c) = &s.cache else {
         return Ok(Json(json!({"deleted": 0})));
     };
     let deleted = c
-        .purge(q.route.as_deref())
+        .purge(q.route.as_deref(), visibility(&s, caller.as_deref()))
         .await
         .map_err(|e| ApiError::Internal(e.to_string()))?;
     Ok(Json(json!({"deleted": deleted, "route": q.route})))

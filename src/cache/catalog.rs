@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
+use super::decide::Veto;
 use super::index::Index;
 use crate::store::CacheEntry;
 use crate::text::Features;
@@ -14,7 +15,11 @@ pub struct Meta {
     pub fingerprint: [u8; 32],
     pub bucket: [u8; 32],
     pub route: Arc<str>,
+    /// The cache scope's owner (`caller:<name>`, `user:<id>`), `None` for shared entries.
+    pub owner: Option<Arc<str>>,
     pub features: Features,
+    /// Verified evidence that this entry's answer is wrong for close prompts.
+    pub veto: Veto,
     pub created_unix: u64,
     pub expires_unix: u64,
     pub size_bytes: u64,
@@ -46,6 +51,8 @@ pub struct Catalog {
     entries: HashMap<u64, Meta>,
     pub index: Index,
     routes: HashMap<Arc<str>, RouteUsage>,
+    /// Per route and owner: what each scope holds (statistics are shown per scope).
+    owners: HashMap<(Arc<str>, Option<Arc<str>>), RouteUsage>,
 }
 
 impl Catalog {
@@ -54,9 +61,16 @@ impl Catalog {
             Some((k, _)) => k.clone(),
             None => Arc::from(e.route.as_str()),
         };
+        let owner: Option<Arc<str>> = e.owner.as_deref().map(Arc::from);
         let usage = self.routes.entry(route.clone()).or_default();
         usage.entries += 1;
         usage.bytes += e.size_bytes;
+        let scoped = self
+            .owners
+            .entry((route.clone(), owner.clone()))
+            .or_default();
+        scoped.entries += 1;
+        scoped.bytes += e.size_bytes;
         // The vector is empty for long documents without an instruction: exact match only.
         if !e.vector.is_empty() {
             self.index
@@ -69,7 +83,9 @@ impl Catalog {
                 fingerprint: e.fingerprint,
                 bucket: e.bucket,
                 route,
-                features: Features::extract(&e.text),
+                owner,
+                features: Features::extract_with(&e.text, &e.mentions),
+                veto: Veto::default(),
                 created_unix: e.created_unix,
                 expires_unix: e.expires_unix,
                 size_bytes: e.size_bytes,
@@ -90,6 +106,14 @@ impl Catalog {
             u.bytes = u.bytes.saturating_sub(meta.size_bytes);
             if u.entries == 0 {
                 self.routes.remove(&meta.route);
+            }
+        }
+        let scope = (meta.route.clone(), meta.owner.clone());
+        if let Some(u) = self.owners.get_mut(&scope) {
+            u.entries = u.entries.saturating_sub(1);
+            u.bytes = u.bytes.saturating_sub(meta.size_bytes);
+            if u.entries == 0 {
+                self.owners.remove(&scope);
             }
         }
         Some(meta)
@@ -117,8 +141,11 @@ impl Catalog {
         self.entries.len()
     }
 
-    pub fn routes(&self) -> impl Iterator<Item = (&str, RouteUsage)> {
-        self.routes.iter().map(|(k, v)| (k.as_ref(), *v))
+    /// What each route and owner holds.
+    pub fn usage(&self) -> impl Iterator<Item = ((&str, Option<&str>), RouteUsage)> {
+        self.owners
+            .iter()
+            .map(|((r, o), v)| ((r.as_ref(), o.as_deref()), *v))
     }
 
     pub fn route_usage(&self, route: &str) -> RouteUsage {
@@ -133,10 +160,11 @@ impl Catalog {
             .collect()
     }
 
-    pub fn ids_of_route(&self, route: &str) -> Vec<u64> {
+    /// Entries of `route` (any when `None`) that `keep` selects by owner.
+    pub fn ids_where(&self, route: Option<&str>, owner: &dyn Fn(Option<&str>) -> bool) -> Vec<u64> {
         self.entries
             .iter()
-            .filter(|(_, m)| &*m.route == route)
+            .filter(|(_, m)| route.is_none_or(|r| &*m.route == r) && owner(m.owner.as_deref()))
             .map(|(id, _)| *id)
             .collect()
     }

@@ -1,16 +1,18 @@
 //! Cache keys: a request reduced to what decides its answer.
 //!
 //! * **namespace** = sha256 over a canonical JSON of everything that changes the output except the
-//!   last user turn: route, the model/tier identity the route resolved, the model the
+//!   last user turn: the owner (the cache scope: a caller, a user, or none for a shared route),
+//!   which providers of the plan are the built-in simulator (a simulated answer never serves
+//!   once a real key is set), route, the model/tier identity the route resolved, the model the
 //!   client asked for, every earlier message (system prompt, turns, tool calls and results), tools
 //!   and tool_choice, response_format, temperature (omitted is the provider default, distinct from
 //!   0), top_p, the output cap, stop sequences, seed, n, and every other request field in `extra`
 //!   except transport ones ([`TRANSPORT_FIELDS`]). `stream`, `stream_options`, `user` and
 //!   `metadata` are left out: they change how the answer is delivered or billed, not what it says.
-//! * **fingerprint** = sha256(namespace + the whitespace-normalised last user turn, split into
-//!   instruction + document fingerprint for long texts, see [`super::prompt`]). Equal
-//!   fingerprints are served without embedding.
-//! * **bucket** = sha256(namespace + document fingerprint): the scope of semantic search.
+//! * **fingerprint** = sha256(namespace + the last user turn's instruction + its operand
+//!   fingerprint, see [`crate::text::prompt`]). Equal fingerprints are served without embedding.
+//! * **bucket** = sha256(namespace + operand fingerprint): the scope of semantic search, so the
+//!   operands (code, data, quotations, documents) of a candidate are always the query's own.
 //!
 //! Not cacheable (`None`): no messages, a last message that is not a user turn (a tool result
 //! continuation), a last user turn with non-text parts (images, audio: the text alone does not
@@ -22,7 +24,7 @@ use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
 use crate::chat::{ChatRequest, Content, Message, Role};
-use crate::text::prompt::{self, PromptParts};
+use crate::text::{self, Parsed};
 
 /// `extra` fields that do not change the answer.
 pub const TRANSPORT_FIELDS: &[&str] = &[
@@ -39,9 +41,14 @@ pub const TRANSPORT_FIELDS: &[&str] = &[
 /// Who asks and where the request goes, as resolved by the gateway.
 #[derive(Debug, Clone, Copy)]
 pub struct KeyScope<'a> {
+    /// Whose entries these are (`caller:<name>`, `user:<id>`); `None` on a shared route. A hard
+    /// part of the namespace: no lookup ever sees another owner's entries.
+    pub owner: Option<&'a str>,
     pub route: &'a str,
     /// Identity of the model or tier serving the route (e.g. "tier:cheap" or "openai/gpt-4o-mini").
     pub target: &'a str,
+    /// Providers of the plan that the built-in simulator answers for (sorted).
+    pub simulated: &'a [&'a str],
 }
 
 /// A request's cache identity. Built once per request; the embedding computed by a semantic
@@ -52,7 +59,8 @@ pub struct CacheKey {
     pub(crate) fingerprint: [u8; 32],
     pub(crate) bucket: [u8; 32],
     pub(crate) route: String,
-    pub(crate) parts: PromptParts,
+    pub(crate) owner: Option<String>,
+    pub(crate) parsed: Parsed,
     pub(crate) temperature: Option<f64>,
     pub(crate) multi_turn: bool,
     pub(crate) vector: OnceLock<Vec<f32>>,
@@ -71,11 +79,16 @@ impl CacheKey {
         if text.trim().is_empty() {
             return None;
         }
-        let parts = prompt::split(&text);
+        let parsed = text::parse(&text);
         let namespace = namespace(req, earlier, last, scope);
-        let doc = parts.document.unwrap_or([0; 32]);
-        let bucket = hash(&[b"bucket", &namespace, &doc]);
-        let fingerprint = hash(&[b"exact", &namespace, parts.instruction.as_bytes(), &doc]);
+        let operands = parsed.operands.unwrap_or([0; 32]);
+        let bucket = hash(&[b"bucket", &namespace, &operands]);
+        let fingerprint = hash(&[
+            b"exact",
+            &namespace,
+            parsed.instruction.as_bytes(),
+            &operands,
+        ]);
         let multi_turn = earlier
             .iter()
             .any(|m| !matches!(m.role, Role::System | Role::Developer));
@@ -84,7 +97,8 @@ impl CacheKey {
             fingerprint,
             bucket,
             route: scope.route.to_owned(),
-            parts,
+            owner: scope.owner.map(str::to_owned),
+            parsed,
             temperature: req.temperature,
             multi_turn,
             vector: OnceLock::new(),
@@ -108,14 +122,29 @@ impl CacheKey {
         self.multi_turn
     }
 
-    /// The text compared semantically: the last user turn, or its instruction part.
+    /// The text compared semantically: the last user turn's instruction (operands as `§`).
     pub fn query_text(&self) -> &str {
-        &self.parts.instruction
+        &self.parsed.instruction
     }
 
-    /// True when the last user turn carries a long document (matched by exact fingerprint).
+    /// True when the last user turn carries a document (matched by exact fingerprint).
     pub fn has_document(&self) -> bool {
-        self.parts.document.is_some()
+        self.parsed.document
+    }
+
+    /// True when the last user turn has operands (code, data, quotes, a document).
+    pub fn has_operands(&self) -> bool {
+        self.parsed.operands.is_some()
+    }
+
+    /// The text of the prompt's short operands, which the focus guard reads.
+    pub fn mentions(&self) -> &str {
+        &self.parsed.mentions
+    }
+
+    /// The cache scope's owner (`caller:<name>`, `user:<id>`), `None` on a shared route.
+    pub fn owner(&self) -> Option<&str> {
+        self.owner.as_deref()
     }
 }
 
@@ -158,7 +187,9 @@ fn namespace(req: &ChatRequest, earlier: &[Message], last: &Message, scope: &Key
         v
     });
     let doc = serde_json::json!({
-        "v": 1,
+        "v": 2,
+        "owner": scope.owner,
+        "simulated": scope.simulated,
         "route": scope.route,
         "target": scope.target,
         "model": req.model,
@@ -227,8 +258,10 @@ mod tests {
     }
 
     const SCOPE: KeyScope = KeyScope {
+        owner: Some("caller:acme"),
         route: "chat",
         target: "tier:cheap",
+        simulated: &[],
     };
 
     fn base() -> Value {
@@ -292,6 +325,24 @@ mod tests {
         )
         .unwrap();
         assert_ne!(other_target.namespace, b.namespace);
+        let other_owner = CacheKey::new(
+            &req(base()),
+            &KeyScope {
+                owner: Some("caller:other"),
+                ..SCOPE
+            },
+        )
+        .unwrap();
+        assert_ne!(other_owner.namespace, b.namespace);
+        let simulated = CacheKey::new(
+            &req(base()),
+            &KeyScope {
+                simulated: &["openai"],
+                ..SCOPE
+            },
+        )
+        .unwrap();
+        assert_ne!(simulated.namespace, b.namespace);
     }
 
     #[test]

@@ -2,20 +2,25 @@
 //! request.
 //!
 //! Stages, in lookup order:
-//! 1. [`key`]: the request becomes a [`CacheKey`]: namespace (everything but the last user turn),
-//!    exact fingerprint, and search bucket; long prompts are split by [`prompt`].
+//! 1. [`key`]: the request becomes a [`CacheKey`]: namespace (the owner's scope and everything
+//!    but the last user turn), exact fingerprint, and search bucket (namespace + operand
+//!    fingerprint: `crate::text::prompt`).
 //! 2. Exact: an entry with the same fingerprint is served without embedding.
-//! 3. Semantic: the query text is embedded ([`embed`], a batching worker thread), the bucket is
-//!    searched ([`index`]: exact scan or HNSW), and the best candidate above the policy's
-//!    threshold that also passes every structural guard ([`guards`]) is served.
+//! 3. Semantic: the instruction is embedded ([`embed`], a batching worker thread), the bucket is
+//!    searched ([`index`]: exact scan or HNSW), and [`decide`] picks a hit, a gray-zone candidate
+//!    to verify, or a miss, with the text rules of `crate::text` (guards, task frames).
+//! 4. Verification: a gray-zone candidate is served as a miss; when the fresh answer is written
+//!    back, the writer compares it with the candidate's answer and records the observation in
+//!    the route's [`Learner`] (and a veto on the entry when they differ).
 //!
 //! Inserts are queued to a writer thread (`writer.rs`) that embeds, evicts and writes to the redb
 //! store (`crate::store`) in batches, then updates the in-memory catalog (`catalog.rs`), which is
-//! rebuilt from the store at open. Semantic matching safety rests on the guards and, for long
-//! documents, on exact content fingerprints: see [`guards`] and [`prompt`].
+//! rebuilt from the store at open. The engine knows no English: what makes two prompts the same
+//! question is `crate::text`'s business.
 
 mod assets;
 mod catalog;
+pub mod decide;
 pub mod embed;
 mod error;
 mod hot;
@@ -33,12 +38,14 @@ use parking_lot::{Mutex, RwLock};
 use serde::{Deserialize, Serialize};
 use tokio::sync::oneshot;
 
+pub use decide::{Decision, Gray, HitBy, Learner, Thresholds};
 pub use embed::{Embedder, EmbedderConfig};
 pub use error::CacheError;
 pub use key::{CacheKey, KeyScope};
 pub use outcome::{
-    CacheHit, CacheStats, HitKind, LookupOutcome, MissReason, PairReport, RouteStats,
+    CacheHit, CacheStats, HitKind, LookupOutcome, MissReason, PairReport, RouteStats, Verification,
 };
+pub use writer::answer_text;
 
 use catalog::Catalog;
 use hot::Hot;
@@ -49,17 +56,6 @@ use crate::chat::{unix_now, ChatResponse};
 use crate::config::CachePolicy;
 use crate::store::Store;
 use crate::text::Features;
-
-/// Candidates examined per semantic lookup (best first) before giving up. Generous, because
-/// entries that differ only in a number ("product 17" / "product 71") are nearly identical
-/// vectors: the one the guards accept can rank below several the guards refuse.
-const CANDIDATES: usize = 32;
-/// Similarity an instruction needs when the document it is about matched exactly. Equivalent
-/// instructions are short and worded freely ("Summarize this:" vs "Please summarize the following
-/// article:" is 0.62, "Give me a summary of this article:" 0.56), while the task is carried by
-/// the guards (task words, numbers, negation, content words); different tasks measured 0.18-0.53
-/// and were all refused by a guard. See `tests/it/cache.rs`.
-const DOCUMENT_INSTRUCTION_THRESHOLD: f32 = 0.5;
 
 /// Where the cache keeps its data and finds its model.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -114,7 +110,26 @@ struct Inner {
     hits: Arc<PendingHits>,
     writes: mpsc::SyncSender<Op>,
     counters: Counters,
+    /// Verified gray-zone observations, per route (shared with the writer, which records them).
+    learners: Arc<Learners>,
     writer: Mutex<Option<std::thread::JoinHandle<()>>>,
+}
+
+/// The routes' learners, created on first use and saved by the writer.
+#[derive(Default)]
+pub(crate) struct Learners(RwLock<std::collections::HashMap<Arc<str>, Arc<Learner>>>);
+
+impl Learners {
+    pub(crate) fn get(&self, route: &str) -> Option<Arc<Learner>> {
+        self.0.read().get(route).cloned()
+    }
+
+    pub(crate) fn get_or_create(&self, route: &str) -> Arc<Learner> {
+        if let Some(l) = self.get(route) {
+            return l;
+        }
+        self.0.write().entry(Arc::from(route)).or_default().clone()
+    }
 }
 
 impl Drop for Inner {
@@ -192,6 +207,10 @@ impl SemanticCache {
             }
         }
         let catalog = Arc::new(RwLock::new(catalog));
+        let learners = Arc::new(Learners::default());
+        for (route, packed) in store.cache_learned()? {
+            learners.get_or_create(&route).restore(&packed);
+        }
         let (writes, rx) = mpsc::sync_channel(settings.write_queue.max(16));
         let hits = Arc::new(PendingHits::default());
         let writer = Writer {
@@ -200,6 +219,8 @@ impl SemanticCache {
             catalog: catalog.clone(),
             next_id: store.next_cache_id()?,
             hits: hits.clone(),
+            learners: learners.clone(),
+            learned_dirty: Vec::new(),
         };
         let handle = std::thread::Builder::new()
             .name("sluice-cache-writer".into())
@@ -214,6 +235,7 @@ impl SemanticCache {
                 hits,
                 writes,
                 counters: Counters::default(),
+                learners,
                 writer: Mutex::new(Some(handle)),
             }),
         })
@@ -252,7 +274,7 @@ impl SemanticCache {
         }
         let outcome = self.find(key, policy).await?;
         let kind = outcome.hit.as_ref().map(|h| h.kind);
-        self.inner.counters.record(&key.route, kind);
+        self.inner.counters.record(&key.route, key.owner(), kind);
         if let Some(hit) = &outcome.hit {
             let now = unix_now();
             if let Some(m) = self.inner.catalog.read().get(hit.entry_id) {
@@ -281,22 +303,21 @@ impl SemanticCache {
                         response: ChatResponse::clone(&response),
                         similarity: 1.0,
                         kind: HitKind::Exact,
+                        by: None,
                         entry_id: id,
                         embed_time: None,
                         search_time: None,
                     }),
-                    miss: None,
-                    embed_time: None,
-                    search_time: None,
+                    ..LookupOutcome::default()
                 });
             }
         }
-        if bucket_len == 0 || key.parts.instruction.is_empty() || policy.similarity_threshold >= 1.0
-        {
+        let instruction = &key.parsed.instruction;
+        if bucket_len == 0 || instruction.is_empty() || policy.similarity_threshold >= 1.0 {
             return Ok(LookupOutcome::miss(MissReason::Empty));
         }
         let start = Instant::now();
-        let vector = match self.inner.embedder.embed(&key.parts.instruction).await {
+        let vector = match self.inner.embedder.embed(instruction).await {
             Ok(v) => v,
             Err(CacheError::Overloaded) => return Ok(LookupOutcome::miss(MissReason::Overloaded)),
             Err(e) => return Err(e),
@@ -304,43 +325,47 @@ impl SemanticCache {
         let embed_time = start.elapsed();
         let _ = key.vector.set(vector.clone());
         let inner = self.inner.clone();
-        let text = key.parts.instruction.clone();
-        let bucket = key.bucket;
-        let threshold = if key.has_document() {
-            policy
-                .similarity_threshold
-                .min(DOCUMENT_INSTRUCTION_THRESHOLD)
-        } else {
-            policy.similarity_threshold
+        let query = Query {
+            text: instruction.clone(),
+            mentions: key.parsed.mentions.clone(),
+            bucket: key.bucket,
+            operands: key.has_operands(),
+            thresholds: Thresholds::new(
+                policy.similarity_threshold,
+                key.has_document(),
+                policy.learned_max_error(),
+            ),
+            learner: self.inner.learners.get(&key.route),
         };
         let start = Instant::now();
-        let found = tokio::task::spawn_blocking(move || {
-            search_bucket(&inner, &bucket, &vector, &text, threshold, now)
-        })
-        .await
-        .map_err(|_| CacheError::WorkerStopped("lookup"))??;
+        let found =
+            tokio::task::spawn_blocking(move || search_bucket(&inner, &query, &vector, now))
+                .await
+                .map_err(|_| CacheError::WorkerStopped("lookup"))??;
         let search_time = start.elapsed();
-        Ok(match found {
-            Found::Hit(id, sim, response) => LookupOutcome {
-                hit: Some(CacheHit {
+        let mut outcome = LookupOutcome {
+            embed_time: Some(embed_time),
+            search_time: Some(search_time),
+            ..LookupOutcome::default()
+        };
+        match found {
+            Found::Hit(id, similarity, by, response) => {
+                outcome.hit = Some(CacheHit {
                     response: ChatResponse::clone(&response),
-                    similarity: sim,
+                    similarity,
                     kind: HitKind::Semantic,
+                    by: Some(by),
                     entry_id: id,
                     embed_time: Some(embed_time),
                     search_time: Some(search_time),
-                }),
-                miss: None,
-                embed_time: Some(embed_time),
-                search_time: Some(search_time),
-            },
-            Found::Miss(reason) => LookupOutcome {
-                hit: None,
-                miss: Some(reason),
-                embed_time: Some(embed_time),
-                search_time: Some(search_time),
-            },
-        })
+                });
+            }
+            Found::Miss(reason, verify) => {
+                outcome.miss = Some(reason);
+                outcome.verify = verify;
+            }
+        }
+        Ok(outcome)
     }
 
     /// The answer of entry `id`: from the hot tier, else read from redb on the blocking pool.
@@ -355,16 +380,26 @@ impl SemanticCache {
     }
 
     /// Queues `response` as the answer for `key` (returns at once; false when the policy or the
-    /// response does not allow caching, or the write queue is full). `ttl_override` replaces the
-    /// policy's TTL (e.g. from a request header).
+    /// response does not allow caching, or the write queue is full). `ttl` can only shorten the
+    /// policy's TTL (e.g. from a request header). `verify`: the gray-zone candidate the lookup
+    /// named; the writer compares its answer with `response` (even when `response` itself is
+    /// not stored) and records what it finds.
     pub fn insert(
         &self,
         key: CacheKey,
         response: &ChatResponse,
         policy: &CachePolicy,
-        ttl_override: Option<Duration>,
+        ttl: Option<Duration>,
+        verify: Option<Verification>,
     ) -> bool {
-        let ttl_secs = ttl_override.map_or(policy.ttl_secs, |d| d.as_secs());
+        let ttl_secs = ttl.map_or(policy.ttl_secs, |d| d.as_secs().min(policy.ttl_secs));
+        if let Some(v) = verify {
+            self.send(Op::Verify {
+                route: key.route.clone(),
+                verification: v,
+                answer: writer::answer_text(response),
+            });
+        }
         if !policy.enabled
             || ttl_secs == 0
             || !policy.allows_temperature(key.temperature)
@@ -381,8 +416,10 @@ impl SemanticCache {
             namespace: key.namespace,
             bucket: key.bucket,
             route: key.route,
+            owner: key.owner,
             vector: key.vector.into_inner(),
-            text: key.parts.instruction,
+            text: key.parsed.instruction,
+            mentions: key.parsed.mentions,
             response_json,
             usage: response.usage,
             model: response.model.clone(),
@@ -393,14 +430,43 @@ impl SemanticCache {
         self.send(Op::Insert(Box::new(pending)))
     }
 
+    /// Records a verdict on a gray-zone candidate reached elsewhere (a judge): `agreed` says
+    /// whether the cached answer was right for the new prompt.
+    pub fn observe(&self, route: &str, v: Verification, agreed: bool) {
+        self.send(Op::Observe {
+            route: route.to_owned(),
+            verification: v,
+            agreed,
+        });
+    }
+
+    /// Entry `id`'s instruction and answer (for a judge), read on the blocking pool.
+    pub async fn entry(&self, id: u64) -> Result<Option<(String, Arc<ChatResponse>)>, CacheError> {
+        let inner = self.inner.clone();
+        tokio::task::spawn_blocking(move || {
+            let Some(entry) = inner.store.cache_entry(id)? else {
+                return Ok(None);
+            };
+            Ok(read_response(&inner, id)?.map(|r| (entry.text, r)))
+        })
+        .await
+        .map_err(|_| CacheError::WorkerStopped("lookup"))?
+    }
+
+    /// (agreed, disagreed) verified observations of `route`'s gray zone of `kind` at
+    /// `similarity` or above.
+    pub fn learned(&self, route: &str, kind: Gray, similarity: f32) -> (u64, u64) {
+        self.inner
+            .learners
+            .get(route)
+            .map_or((0, 0), |l| l.counts_from(kind, similarity))
+    }
+
     fn send(&self, op: Op) -> bool {
         match self.inner.writes.try_send(op) {
             Ok(()) => true,
             Err(_) => {
-                self.inner
-                    .counters
-                    .dropped_writes
-                    .fetch_add(1, Ordering::Relaxed);
+                self.inner.counters.dropped();
                 false
             }
         }
@@ -424,11 +490,13 @@ impl SemanticCache {
             .map_err(CacheError::Embed)
     }
 
-    /// Deletes the entries of `route` (all when None); returns how many.
-    pub async fn purge(&self, route: Option<&str>) -> Result<u64, CacheError> {
+    /// Deletes the entries of `route` (all when None) that `visible` lets the caller see (by
+    /// owner); returns how many.
+    pub async fn purge(&self, route: Option<&str>, visible: Visibility) -> Result<u64, CacheError> {
         let (reply, rx) = oneshot::channel();
         self.send_waiting(Op::Purge {
             route: route.map(str::to_owned),
+            visible,
             reply,
         })
         .await?;
@@ -437,33 +505,51 @@ impl SemanticCache {
         deleted
     }
 
-    pub fn stats(&self) -> CacheStats {
+    /// Statistics of the entries and lookups `visible` lets the caller see.
+    pub fn stats(&self, visible: &Visibility) -> CacheStats {
         let c = &self.inner.counters;
         let mut stats = CacheStats {
-            exact_hits: c.exact_hits.load(Ordering::Relaxed),
-            semantic_hits: c.semantic_hits.load(Ordering::Relaxed),
-            misses: c.misses.load(Ordering::Relaxed),
             dropped_writes: c.dropped_writes.load(Ordering::Relaxed),
             ..CacheStats::default()
         };
-        stats.hits = stats.exact_hits + stats.semantic_hits;
         {
             let cat = self.inner.catalog.read();
-            stats.entries = cat.len() as u64;
             stats.graphs = cat.index.graphs() as u64;
-            for (route, usage) in cat.routes() {
+            for ((route, owner), usage) in cat.usage() {
+                if !visible.sees(owner) {
+                    continue;
+                }
                 let r = stats.routes.entry(route.to_owned()).or_default();
-                r.entries = usage.entries;
-                r.bytes = usage.bytes;
+                r.entries += usage.entries;
+                r.bytes += usage.bytes;
+                stats.entries += usage.entries;
                 stats.bytes += usage.bytes;
             }
         }
-        for (route, (hits, misses)) in c.routes.lock().iter() {
-            let r = stats.routes.entry(route.clone()).or_default();
-            r.hits = *hits;
-            r.misses = *misses;
+        for (route, owners) in c.routes.lock().iter() {
+            for (owner, n) in owners {
+                if !visible.sees((!owner.is_empty()).then_some(owner.as_str())) {
+                    continue;
+                }
+                let r = stats.routes.entry(route.clone()).or_default();
+                r.hits += n.exact + n.semantic;
+                r.misses += n.misses;
+                stats.exact_hits += n.exact;
+                stats.semantic_hits += n.semantic;
+                stats.misses += n.misses;
+            }
         }
+        stats.hits = stats.exact_hits + stats.semantic_hits;
         stats
+    }
+
+    /// Number of stored entries (all owners): for the entries gauge.
+    pub fn len(&self) -> u64 {
+        self.inner.catalog.read().len() as u64
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
     }
 
     /// Similarity of two texts and the guards' verdict: why two prompts would (not) share an
@@ -482,54 +568,95 @@ impl SemanticCache {
     }
 }
 
-/// Result of searching one bucket.
-enum Found {
-    /// (entry id, similarity, answer)
-    Hit(u64, f32, Arc<ChatResponse>),
-    Miss(MissReason),
+/// Which owners' entries a caller may see in statistics and purge.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Visibility {
+    /// Every entry (no client keys, or an administrator).
+    All,
+    /// Shared entries and those of this owner (`caller:<name>`).
+    Owner(String),
 }
 
-/// The best candidate of `bucket` at or above `threshold` that every guard accepts (runs on the
-/// blocking pool: index search, guard checks, and the answer from the hot tier or redb).
-fn search_bucket(
-    inner: &Inner,
-    bucket: &[u8; 32],
-    vector: &[f32],
-    text: &str,
-    threshold: f32,
-    now: u64,
-) -> Result<Found, CacheError> {
-    let features = Features::extract(text);
-    let cat = inner.catalog.read();
-    let Some(b) = cat.index.bucket(bucket) else {
-        return Ok(Found::Miss(MissReason::Empty));
-    };
-    let live = |id: u64| cat.get(id).is_some_and(|m| m.live(now));
-    let candidates = b.search(vector, CANDIDATES, live);
-    let mut miss = MissReason::BelowThreshold(candidates.first().map_or(0.0, |c| c.1));
-    for (id, sim) in candidates {
-        if sim < threshold {
-            break;
-        }
-        let Some(meta) = cat.get(id) else { continue };
-        match features.agree(&meta.features) {
-            Ok(()) => {
-                drop(cat);
-                let answer = match inner.hot.get(id) {
-                    Some(r) => Some(r),
-                    None => read_response(inner, id)?,
-                };
-                return Ok(match answer {
-                    Some(r) => Found::Hit(id, sim, r),
-                    None => Found::Miss(MissReason::Empty),
-                });
-            }
-            // Report the best candidate's objection.
-            Err(g) if !matches!(miss, MissReason::Guard(_)) => miss = MissReason::Guard(g),
-            Err(_) => {}
+impl Visibility {
+    pub fn sees(&self, owner: Option<&str>) -> bool {
+        match self {
+            Visibility::All => true,
+            Visibility::Owner(me) => owner.is_none_or(|o| o == me),
         }
     }
-    Ok(Found::Miss(miss))
+}
+
+/// What a semantic search needs from the lookup (moved to the blocking pool).
+struct Query {
+    text: String,
+    mentions: String,
+    bucket: [u8; 32],
+    operands: bool,
+    thresholds: Thresholds,
+    learner: Option<Arc<Learner>>,
+}
+
+/// Result of searching one bucket.
+enum Found {
+    /// (entry id, similarity, how, answer)
+    Hit(u64, f32, HitBy, Arc<ChatResponse>),
+    Miss(MissReason, Option<Verification>),
+}
+
+/// Searches the bucket and decides ([`decide::decide`]) on the blocking pool: index search,
+/// text rules, and the answer from the hot tier or redb.
+fn search_bucket(inner: &Inner, q: &Query, vector: &[f32], now: u64) -> Result<Found, CacheError> {
+    let features = Features::extract_with(&q.text, &q.mentions);
+    let cat = inner.catalog.read();
+    let Some(b) = cat.index.bucket(&q.bucket) else {
+        return Ok(Found::Miss(MissReason::Empty, None));
+    };
+    let live = |id: u64| cat.get(id).is_some_and(|m| m.live(now));
+    let found = b.search(vector, decide::CANDIDATES, live);
+    let candidates = found.iter().filter_map(|&(id, similarity)| {
+        let meta = cat.get(id)?;
+        Some(decide::Candidate {
+            id,
+            similarity,
+            features: &meta.features,
+            vetoed_at_or_below: meta.veto.get(),
+        })
+    });
+    let decision = decide::decide(
+        &features,
+        q.operands,
+        candidates,
+        q.thresholds,
+        q.learner.as_deref(),
+    );
+    drop(cat);
+    Ok(match decision {
+        Decision::Hit { id, similarity, by } => {
+            let answer = match inner.hot.get(id) {
+                Some(r) => Some(r),
+                None => read_response(inner, id)?,
+            };
+            match answer {
+                Some(r) => Found::Hit(id, similarity, by, r),
+                None => Found::Miss(MissReason::Empty, None),
+            }
+        }
+        Decision::Verify {
+            id,
+            similarity,
+            gray,
+            guard,
+        } => Found::Miss(
+            MissReason::Gray(gray, guard),
+            Some(Verification {
+                entry_id: id,
+                similarity,
+                gray,
+            }),
+        ),
+        Decision::Miss { guard: Some(g), .. } => Found::Miss(MissReason::Guard(g), None),
+        Decision::Miss { best, guard: None } => Found::Miss(MissReason::BelowThreshold(best), None),
+    })
 }
 
 /// The answer of entry `id` read from redb, then kept in the hot tier. Blocking.

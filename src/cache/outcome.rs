@@ -7,6 +7,7 @@ use std::time::Duration;
 use parking_lot::Mutex;
 use serde::Serialize;
 
+use super::decide::{Gray, HitBy};
 use crate::chat::ChatResponse;
 use crate::text::GuardMismatch;
 
@@ -23,6 +24,8 @@ pub struct CacheHit {
     /// 1.0 for exact hits.
     pub similarity: f32,
     pub kind: HitKind,
+    /// How a semantic hit was decided (`None` for exact hits).
+    pub by: Option<HitBy>,
     pub entry_id: u64,
     /// Time spent embedding the query (semantic path only).
     pub embed_time: Option<Duration>,
@@ -43,6 +46,9 @@ pub enum MissReason {
     BelowThreshold(f32),
     /// Candidates above the threshold, all refused by a guard (the best one's).
     Guard(GuardMismatch),
+    /// A gray-zone candidate, to be verified against the fresh answer (with the guard that
+    /// objected, if one did).
+    Gray(Gray, Option<GuardMismatch>),
     /// The embedding queue is full.
     Overloaded,
 }
@@ -55,16 +61,28 @@ impl MissReason {
             MissReason::Empty => "empty",
             MissReason::BelowThreshold(_) => "below_threshold",
             MissReason::Guard(_) => "guard",
+            MissReason::Gray(..) => "gray",
             MissReason::Overloaded => "overloaded",
         }
     }
 }
 
+/// A gray-zone candidate named by a lookup, to verify against the fresh answer: pass it back to
+/// [`super::SemanticCache::insert`] (or [`super::SemanticCache::observe`] for a judge's verdict).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Verification {
+    pub entry_id: u64,
+    pub similarity: f32,
+    pub gray: Gray,
+}
+
 /// A lookup's result with its timings (for metrics).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct LookupOutcome {
     pub hit: Option<CacheHit>,
     pub miss: Option<MissReason>,
+    /// A miss in the gray zone: the candidate to verify.
+    pub verify: Option<Verification>,
     pub embed_time: Option<Duration>,
     pub search_time: Option<Duration>,
 }
@@ -72,10 +90,8 @@ pub struct LookupOutcome {
 impl LookupOutcome {
     pub(super) fn miss(reason: MissReason) -> Self {
         LookupOutcome {
-            hit: None,
             miss: Some(reason),
-            embed_time: None,
-            search_time: None,
+            ..LookupOutcome::default()
         }
     }
 }
@@ -111,29 +127,42 @@ pub struct PairReport {
     pub guards: Result<(), GuardMismatch>,
 }
 
+/// Lookups of one route and owner since open.
+#[derive(Debug, Clone, Copy, Default)]
+pub(super) struct Lookups {
+    pub(super) exact: u64,
+    pub(super) semantic: u64,
+    pub(super) misses: u64,
+}
+
 #[derive(Default)]
 pub(super) struct Counters {
-    pub(super) exact_hits: AtomicU64,
-    pub(super) semantic_hits: AtomicU64,
-    pub(super) misses: AtomicU64,
     pub(super) dropped_writes: AtomicU64,
-    /// route -> (hits, misses)
-    pub(super) routes: Mutex<BTreeMap<String, (u64, u64)>>,
+    /// route -> owner ("" for shared entries) -> lookups
+    pub(super) routes: Mutex<BTreeMap<String, BTreeMap<String, Lookups>>>,
 }
 
 impl Counters {
-    pub(super) fn record(&self, route: &str, hit: Option<HitKind>) {
-        match hit {
-            Some(HitKind::Exact) => self.exact_hits.fetch_add(1, Ordering::Relaxed),
-            Some(HitKind::Semantic) => self.semantic_hits.fetch_add(1, Ordering::Relaxed),
-            None => self.misses.fetch_add(1, Ordering::Relaxed),
-        };
+    pub(super) fn record(&self, route: &str, owner: Option<&str>, hit: Option<HitKind>) {
         let mut routes = self.routes.lock();
-        let r = routes.entry(route.to_owned()).or_default();
-        if hit.is_some() {
-            r.0 += 1;
-        } else {
-            r.1 += 1;
+        let owner = owner.unwrap_or("");
+        // Looked up by reference first: the common case allocates nothing.
+        if !routes.contains_key(route) {
+            routes.insert(route.to_owned(), BTreeMap::new());
         }
+        let owners = routes.get_mut(route).expect("inserted above");
+        if !owners.contains_key(owner) {
+            owners.insert(owner.to_owned(), Lookups::default());
+        }
+        let r = owners.get_mut(owner).expect("inserted above");
+        match hit {
+            Some(HitKind::Exact) => r.exact += 1,
+            Some(HitKind::Semantic) => r.semantic += 1,
+            None => r.misses += 1,
+        }
+    }
+
+    pub(super) fn dropped(&self) {
+        self.dropped_writes.fetch_add(1, Ordering::Relaxed);
     }
 }

@@ -8,6 +8,10 @@
 //! operation (which would wake this thread on every hit). The writer saves them with the next
 //! transaction, or within [`HIT_FLUSH`] when idle, or at shutdown. A kill -9 can lose the last
 //! few seconds of hit counts, never an entry.
+//!
+//! Verification also happens here: a gray-zone candidate's answer (read from the store) is
+//! compared with the fresh answer the request got ([`agree`]); the verdict goes into the route's
+//! [`Learner`] (saved with the next transaction) and, when they differ, a veto on the entry.
 
 use std::collections::HashMap;
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
@@ -20,8 +24,8 @@ use tokio::sync::oneshot;
 use super::catalog::Catalog;
 use super::embed::Embedder;
 use super::index::build_graph;
-use super::CacheError;
-use crate::chat::{unix_now, Usage};
+use super::{CacheError, Learners, Verification, Visibility};
+use crate::chat::{unix_now, ChatResponse, Usage};
 use crate::store::{encode, CacheEntry, CacheWriteBatch, Store};
 
 /// Most operations folded into one transaction.
@@ -57,7 +61,9 @@ pub(crate) struct PendingInsert {
     pub namespace: [u8; 32],
     pub bucket: [u8; 32],
     pub route: String,
+    pub owner: Option<String>,
     pub text: String,
+    pub mentions: String,
     /// None: embed before writing (empty `text` is never embedded).
     pub vector: Option<Vec<f32>>,
     pub response_json: Vec<u8>,
@@ -73,7 +79,20 @@ pub(crate) enum Op {
     Flush(oneshot::Sender<Result<(), String>>),
     Purge {
         route: Option<String>,
+        visible: Visibility,
         reply: oneshot::Sender<Result<u64, CacheError>>,
+    },
+    /// Compare a gray-zone candidate's answer with the fresh `answer` ([`answer_text`]).
+    Verify {
+        route: String,
+        verification: Verification,
+        answer: Option<String>,
+    },
+    /// A verdict reached elsewhere (a judge).
+    Observe {
+        route: String,
+        verification: Verification,
+        agreed: bool,
     },
     /// Commit what is queued before it, then stop.
     Shutdown,
@@ -85,6 +104,9 @@ pub(crate) struct Writer {
     pub catalog: Arc<RwLock<Catalog>>,
     pub next_id: u64,
     pub hits: Arc<PendingHits>,
+    pub learners: Arc<Learners>,
+    /// Routes whose learner changed since it was last saved.
+    pub learned_dirty: Vec<String>,
 }
 
 impl Writer {
@@ -135,12 +157,30 @@ impl Writer {
                     }
                     let _ = reply.send(last_error.take().map_or(Ok(()), Err));
                 }
-                Op::Purge { route, reply } => {
+                Op::Purge {
+                    route,
+                    visible,
+                    reply,
+                } => {
                     if let Err(e) = self.commit(std::mem::take(&mut inserts)) {
                         tracing::error!(error = %e, "cache write failed");
                     }
-                    let _ = reply.send(self.purge(route.as_deref()));
+                    let _ = reply.send(self.purge(route.as_deref(), &visible));
                 }
+                Op::Verify {
+                    route,
+                    verification,
+                    answer,
+                } => {
+                    if let Some(agreed) = self.verify(&verification, answer.as_deref()) {
+                        self.observe(route, verification, agreed);
+                    }
+                }
+                Op::Observe {
+                    route,
+                    verification,
+                    agreed,
+                } => self.observe(route, verification, agreed),
                 Op::Shutdown => {
                     stop = true;
                     break;
@@ -153,8 +193,52 @@ impl Writer {
         stop
     }
 
+    /// Whether the cached answer of the candidate agrees with the fresh one; `None` when that
+    /// cannot be told (an answer too long to compare by text, or the entry is gone).
+    fn verify(&self, v: &Verification, fresh: Option<&str>) -> Option<bool> {
+        let fresh = fresh?;
+        let json = self.store.cache_response(v.entry_id).ok()??;
+        let cached: ChatResponse = serde_json::from_slice(&json).ok()?;
+        let cached = answer_text(&cached)?;
+        Some(cached == fresh)
+    }
+
+    fn observe(&mut self, route: String, v: Verification, agreed: bool) {
+        self.learners
+            .get_or_create(&route)
+            .observe(v.gray, v.similarity, agreed);
+        if !agreed {
+            if let Some(m) = self.catalog.read().get(v.entry_id) {
+                m.veto.raise(v.similarity);
+            }
+        }
+        if !self.learned_dirty.contains(&route) {
+            self.learned_dirty.push(route);
+        }
+    }
+
+    /// Saves the learners that changed.
+    fn save_learned(&mut self) -> Result<(), CacheError> {
+        if self.learned_dirty.is_empty() {
+            return Ok(());
+        }
+        let states: Vec<(String, Vec<u64>)> = self
+            .learned_dirty
+            .iter()
+            .filter_map(|r| Some((r.clone(), self.learners.get(r)?.snapshot())))
+            .collect();
+        let refs: Vec<(&str, Vec<u64>)> = states
+            .iter()
+            .map(|(r, v)| (r.as_str(), v.clone()))
+            .collect();
+        self.store.set_cache_learned(&refs)?;
+        self.learned_dirty.clear();
+        Ok(())
+    }
+
     /// Writes `inserts` and every unsaved hit in one transaction.
     fn commit(&mut self, inserts: Vec<PendingInsert>) -> Result<(), CacheError> {
+        self.save_learned()?;
         let hits = self.hits.take();
         if inserts.is_empty() && hits.is_empty() {
             return Ok(());
@@ -176,7 +260,7 @@ impl Writer {
                 namespace: p.namespace,
                 bucket: p.bucket,
                 route: p.route,
-                tenant: None,
+                owner: p.owner,
                 model: p.model,
                 text: p.text,
                 vector: p.vector.unwrap_or_default(),
@@ -184,6 +268,7 @@ impl Writer {
                 created_unix: now,
                 expires_unix: now.saturating_add(p.ttl_secs),
                 size_bytes: 0,
+                mentions: p.mentions,
             };
             entry.size_bytes = (encode(&entry).len() + p.response_json.len()) as u64;
             let row = (id, entry, p.response_json, p.max_entries, p.max_bytes);
@@ -298,16 +383,23 @@ impl Writer {
         }
     }
 
-    fn purge(&mut self, route: Option<&str>) -> Result<u64, CacheError> {
-        let ids = self.store.cache_purge(route)?;
+    fn purge(&mut self, route: Option<&str>, visible: &Visibility) -> Result<u64, CacheError> {
+        if route.is_none() && *visible == Visibility::All {
+            let ids = self.store.cache_purge(None)?;
+            *self.catalog.write() = Catalog::default();
+            return Ok(ids.len() as u64);
+        }
+        let ids = self
+            .catalog
+            .read()
+            .ids_where(route, &|owner| visible.sees(owner));
+        self.store.cache_write(&CacheWriteBatch {
+            deletes: ids.clone(),
+            ..CacheWriteBatch::default()
+        })?;
         let mut cat = self.catalog.write();
-        match route {
-            None => *cat = Catalog::default(),
-            Some(r) => {
-                for id in cat.ids_of_route(r) {
-                    cat.remove(id);
-                }
-            }
+        for id in &ids {
+            cat.remove(*id);
         }
         Ok(ids.len() as u64)
     }
@@ -333,4 +425,35 @@ impl Writer {
             Err(e) => tracing::error!(error = %e, "cache expiry failed"),
         }
     }
+}
+
+/// Longest normalised answer compared by text: labels, numbers and short answers. Two long
+/// free-text answers to the same question rarely match word for word, so their agreement says
+/// nothing (a judge can verify those).
+pub const MAX_COMPARED_ANSWER_CHARS: usize = 300;
+
+/// An answer's text for agreement: the first choice's text (and tool calls), lower-cased, with
+/// punctuation and whitespace runs made single spaces; `None` when it is empty or too long to
+/// compare.
+pub fn answer_text(r: &ChatResponse) -> Option<String> {
+    let choice = r.choices.first()?;
+    let mut text = choice.message.text();
+    if let Some(calls) = &choice.message.tool_calls {
+        text.push_str(&serde_json::to_string(calls).unwrap_or_default());
+    }
+    let mut out = String::with_capacity(text.len());
+    for w in text
+        .split(|c: char| !c.is_alphanumeric() && c != '.' && c != '-')
+        .map(|w| w.trim_matches(['.', '-']))
+        .filter(|w| !w.is_empty())
+    {
+        if !out.is_empty() {
+            out.push(' ');
+        }
+        out.extend(w.chars().flat_map(char::to_lowercase));
+        if out.len() > MAX_COMPARED_ANSWER_CHARS {
+            return None;
+        }
+    }
+    (!out.is_empty()).then_some(out)
 }

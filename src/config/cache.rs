@@ -4,6 +4,42 @@ use serde::{Deserialize, Serialize};
 
 use crate::chat::ChatResponse;
 
+/// Allowed error rate of learned hits (gray-zone candidates served because verified
+/// observations of their kind bound the error below it).
+pub const DEFAULT_MAX_ERROR: f64 = 0.01;
+/// Judge calls per minute per route, at most.
+pub const DEFAULT_JUDGE_PER_MINUTE: u32 = 30;
+
+/// Whose entries a request may be served from.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CacheScope {
+    /// The client key's caller (`[server] api_keys`); without client keys every request is the
+    /// same anonymous caller.
+    #[default]
+    Caller,
+    /// The request's end user: its `user` field, or `metadata.<user_key>`. A request that names
+    /// no user is not cached.
+    User,
+    /// Every caller of the route shares entries (explicit opt-in).
+    Shared,
+}
+
+/// How gray-zone candidates (close, but not close enough, or refused only for different content
+/// words) are verified.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Verify {
+    /// Not at all: gray-zone candidates are plain misses.
+    Off,
+    /// The fresh answer is compared with the cached one (short answers: labels, numbers).
+    #[default]
+    Agreement,
+    /// Agreement, and for longer answers a configured judge target is asked, off the
+    /// response path.
+    Judge,
+}
+
 /// Default cosine similarity a semantic hit needs, on top of the structural guards.
 ///
 /// Measured on the labelled pairs of `tests/it/cache.rs` (`threshold_evidence`; 96 development
@@ -43,6 +79,17 @@ pub struct CachePolicy {
     pub max_bytes: u64,
     /// Also store answers cut off by `max_tokens` (`finish_reason: "length"`).
     pub cache_length_cutoffs: bool,
+    /// Whose entries serve a request (see [`CacheScope`]).
+    pub scope: CacheScope,
+    /// With `scope = "user"`: the `metadata` key naming the user (default: the `user` field).
+    pub user_key: Option<String>,
+    pub verify: Verify,
+    /// Allowed error rate of learned hits; 0 never serves an unverified gray-zone candidate.
+    pub max_error: f64,
+    /// With `verify = "judge"`: the `provider/model` target asked whether a cached answer
+    /// serves a new prompt.
+    pub judge: Option<String>,
+    pub judge_per_minute: u32,
 }
 
 impl Default for CachePolicy {
@@ -56,6 +103,12 @@ impl Default for CachePolicy {
             max_entries: DEFAULT_MAX_ENTRIES,
             max_bytes: DEFAULT_MAX_BYTES,
             cache_length_cutoffs: false,
+            scope: CacheScope::default(),
+            user_key: None,
+            verify: Verify::default(),
+            max_error: DEFAULT_MAX_ERROR,
+            judge: None,
+            judge_per_minute: DEFAULT_JUDGE_PER_MINUTE,
         }
     }
 }
@@ -80,7 +133,31 @@ impl CachePolicy {
                 "{prefix}: max_entries and max_bytes must be positive"
             ));
         }
+        if !(0.0..=0.5).contains(&self.max_error) {
+            return Err(format!(
+                "{prefix}.max_error: {} is outside 0.0..=0.5",
+                self.max_error
+            ));
+        }
+        if self.verify == Verify::Judge && self.judge.is_none() {
+            return Err(format!(
+                "{prefix}.judge: verify = \"judge\" needs a judge target (\"provider/model\")"
+            ));
+        }
+        if self.user_key.is_some() && self.scope != CacheScope::User {
+            return Err(format!(
+                "{prefix}.user_key: only used with scope = \"user\""
+            ));
+        }
         Ok(())
+    }
+
+    /// The error bound of learned hits: 0 when verification is off.
+    pub fn learned_max_error(&self) -> f64 {
+        match self.verify {
+            Verify::Off => 0.0,
+            Verify::Agreement | Verify::Judge => self.max_error,
+        }
     }
 
     /// Whether a request sampled at `temperature` (None = provider default) may use the cache.

@@ -5,7 +5,7 @@
 //! (`--listen`, `--data-dir`) override last.
 
 mod accounting;
-mod cache;
+pub mod cache;
 mod raw;
 mod validate;
 
@@ -17,7 +17,7 @@ use std::time::Duration;
 pub use raw::RawConfig;
 
 pub use accounting::{AccountingSettings, Mode, RouteAccounting, DEFAULT_RETENTION_DAYS};
-pub use cache::{CachePolicy, DEFAULT_SIMILARITY_THRESHOLD};
+pub use cache::{CachePolicy, CacheScope, Verify, DEFAULT_SIMILARITY_THRESHOLD};
 
 /// The embedded default config: OpenAI and Anthropic when their keys are set, otherwise the
 /// built-in simulated providers, so `sluice serve` works offline out of the box.

@@ -79,6 +79,21 @@ pub(super) fn validate(raw: RawConfig, env: Env) -> Result<Config, Vec<String>> 
             routes.push(route);
         }
     }
+    // A judge must be a configured target.
+    let policies = std::iter::once(("cache".to_owned(), &cache)).chain(
+        routes
+            .iter()
+            .map(|r| (format!("routes.{}.cache", r.name), &r.cache)),
+    );
+    for (path, p) in policies {
+        if let Some(j) = &p.judge {
+            if !targets.iter().any(|t| t.name == *j) {
+                v.problem(format!(
+                    "{path}.judge: \"{j}\" is not a configured target (\"provider/model\")"
+                ));
+            }
+        }
+    }
     for name in raw.routes.keys() {
         if targets.iter().any(|t| t.model == *name) {
             v.problem(format!(

@@ -4,6 +4,8 @@
 //! (`cache.lookup`, `attempt` in the router, `cache.write_back`, `audit.record`); see
 //! `telemetry` for why debug.
 
+mod cached;
+mod judge;
 mod record;
 mod stream;
 
@@ -12,17 +14,14 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures::Stream;
-use tracing::field::Empty;
-use tracing::Instrument;
 
 use crate::accounting::audit::PromptLog;
-use crate::cache::{CacheKey, HitKind, KeyScope, SemanticCache};
 use crate::chat::{self, ChatChunk, ChatRequest, ChatResponse, Usage};
-use crate::config::{CachePolicy, Mode, RouteId, TargetId};
+use crate::config::{RouteId, TargetId};
 use crate::error::ApiError;
 use crate::outcome::{Attempt, CacheOutcome};
 use crate::provider::ProviderError;
-use crate::router::{FailReason, Failure, Plan, RouteError};
+use crate::router::{FailReason, Failure, RouteError};
 use crate::state::AppState;
 
 use record::Ending;
@@ -95,25 +94,6 @@ pub enum StreamItem {
 }
 
 pub type EventStream = Pin<Box<dyn Stream<Item = StreamItem> + Send>>;
-
-/// A fresh answer's way into the cache once it is known to be complete.
-struct WriteBack {
-    cache: SemanticCache,
-    key: CacheKey,
-    policy: CachePolicy,
-    ttl: Option<Duration>,
-}
-
-impl WriteBack {
-    /// Queued, not awaited: the write happens off the response path (the span covers the
-    /// policy checks, serialization and queueing, not the database write).
-    fn store(self, resp: &ChatResponse) {
-        let span = tracing::debug_span!("cache.write_back", queued = Empty);
-        let _in = span.enter();
-        let queued = self.cache.insert(self.key, resp, &self.policy, self.ttl);
-        span.record("queued", queued);
-    }
-}
 
 /// Serve one request and record it (audit + metrics): non-streaming replies now, streams when
 /// they end (or their client goes away).
@@ -190,22 +170,10 @@ async fn serve(
     ctx.span.record("route", &*plan.route_name);
 
     // 1. Cache lookup.
-    let mut write_back = None;
-    if let Some((cache, key, policy)) = cache_for(s, &plan, &req) {
-        if !ctx.cache.read {
-            meta.cache = CacheOutcome::Bypass;
-        } else if let Some(hit) = lookup(s, cache, &key, policy, meta).await {
-            return Ok(stream::replay(hit, &req));
-        }
-        if ctx.cache.write {
-            write_back = Some(WriteBack {
-                cache: cache.clone(),
-                key,
-                policy: policy.clone(),
-                ttl: ctx.cache.ttl,
-            });
-        }
-    }
+    let write_back = match cached::lookup(s, &plan, &req, ctx, meta).await {
+        cached::Lookup::Hit(hit) => return Ok(stream::replay(hit, &req)),
+        cached::Lookup::Miss(write_back) => write_back,
+    };
     if ctx.cache.only_if_cached {
         return Err(ApiError::CacheMiss);
     }
@@ -309,58 +277,6 @@ fn failure_error(s: &AppState, reason: FailReason, attempts: &Arc<[Attempt]>) ->
     }
 }
 
-/// Look the request up in its own span; sets `meta.cache` and `meta.similarity`. A failed
-/// lookup counts as a miss.
-async fn lookup(
-    s: &AppState,
-    cache: &SemanticCache,
-    key: &CacheKey,
-    policy: &CachePolicy,
-    meta: &mut Meta,
-) -> Option<ChatResponse> {
-    meta.cache = CacheOutcome::Miss;
-    let span = tracing::debug_span!(
-        "cache.lookup",
-        outcome = Empty,
-        miss_reason = Empty,
-        similarity = Empty
-    );
-    let result = cache
-        .lookup_outcome(key, policy)
-        .instrument(span.clone())
-        .await;
-    let _in = span.enter();
-    let outcome = match result {
-        Ok(o) => o,
-        Err(e) => {
-            span.record("outcome", "error");
-            tracing::warn!(error = %e, "cache lookup failed; treating as a miss");
-            return None;
-        }
-    };
-    if let Some(d) = outcome.embed_time {
-        s.metrics.observe_embedding(d);
-    }
-    if let Some(d) = outcome.search_time {
-        s.metrics.observe_index_lookup(d);
-    }
-    let Some(hit) = outcome.hit else {
-        span.record("outcome", meta.cache.as_str());
-        if let Some(m) = &outcome.miss {
-            span.record("miss_reason", m.metric_label());
-        }
-        return None;
-    };
-    meta.cache = match hit.kind {
-        HitKind::Exact => CacheOutcome::HitExact,
-        HitKind::Semantic => CacheOutcome::HitSemantic,
-    };
-    meta.similarity = Some(hit.similarity);
-    span.record("outcome", meta.cache.as_str());
-    span.record("similarity", f64::from(hit.similarity));
-    Some(hit.response)
-}
-
 /// `POST /v1/embeddings`: pass-through to the OpenAI-compatible providers serving the model,
 /// through the same failover loop, recorded like any call.
 pub async fn embeddings(
@@ -404,43 +320,6 @@ fn upstream_time(attempts: &[Attempt], ok_ms: f64) -> Duration {
         .map(|a| a.elapsed_ms)
         .sum();
     Duration::from_secs_f64((failed as f64 + ok_ms) / 1000.0)
-}
-
-/// The cache, key and policy for this request, when caching applies at all.
-fn cache_for<'a>(
-    s: &'a AppState,
-    plan: &Plan,
-    req: &ChatRequest,
-) -> Option<(&'a SemanticCache, CacheKey, &'a CachePolicy)> {
-    let cache = s.cache.as_ref()?;
-    let (policy, mode) = match plan.route {
-        Some(r) => {
-            let r = &s.config.routes[r.0];
-            (&r.cache, r.accounting.mode)
-        }
-        None => (&s.config.cache, s.config.passthrough_accounting.mode),
-    };
-    if !policy.enabled || mode == Mode::Observe {
-        return None;
-    }
-    // The namespace includes what serves the request: the tier of a route (its targets may
-    // fail over among themselves, all answering for that tier), or the requested model.
-    let tier_scope;
-    let target = match (plan.route, plan.tier) {
-        (Some(r), Some(t)) => {
-            tier_scope = format!("tier:{}", s.config.routes[r.0].tiers[t].name);
-            tier_scope.as_str()
-        }
-        _ => req.model.as_str(),
-    };
-    let key = CacheKey::new(
-        req,
-        &KeyScope {
-            route: &plan.route_name,
-            target,
-        },
-    )?;
-    Some((cache, key, policy))
 }
 
 /// Usage to record when the provider reported none: estimated, and marked so.

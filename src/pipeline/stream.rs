@@ -8,8 +8,9 @@ use std::time::Instant;
 
 use futures::{Stream, StreamExt};
 
+use super::cached::WriteBack;
 use super::record::{self, Ending, RequestInfo};
-use super::{EventStream, Meta, Reply, StreamItem, WriteBack};
+use super::{EventStream, Meta, Reply, StreamItem};
 use crate::accounting::audit::PromptLog;
 use crate::chat::{self, ChatRequest, ChatResponse, StreamAssembler, Usage};
 use crate::config::TargetId;
@@ -52,7 +53,7 @@ pub(super) fn relay(
     s: Arc<AppState>,
     committed_to: Committed,
     deadline: tokio::time::Instant,
-    write_back: Option<WriteBack>,
+    write_back: Option<Box<WriteBack>>,
 ) -> EventStream {
     let Committed {
         target,

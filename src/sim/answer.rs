@@ -63,6 +63,29 @@ impl Answer {
         }
     }
 
+    /// Exactly `text`, one piece per word (the `answer-<text>` fault).
+    pub fn fixed(text: &str) -> Answer {
+        let words: Vec<&str> = text.split(' ').collect();
+        let last = words.len().saturating_sub(1);
+        let pieces: Vec<String> = words
+            .iter()
+            .enumerate()
+            .map(|(i, w)| {
+                if i == last {
+                    (*w).to_owned()
+                } else {
+                    format!("{w} ")
+                }
+            })
+            .collect();
+        Answer {
+            completion_tokens: pieces.len() as u32,
+            pieces,
+            tool: None,
+            finish: Finish::Stop,
+        }
+    }
+
     pub fn text(&self) -> String {
         self.pieces.concat()
     }

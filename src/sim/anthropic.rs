@@ -34,7 +34,10 @@ pub(super) async fn messages(
         Ok(faults) => faults,
         Err(r) => return refusal(r),
     };
-    let answer = Answer::new(&prompt, faults.words);
+    let answer = match &faults.answer {
+        Some(text) => Answer::fixed(text),
+        None => Answer::new(&prompt, faults.words),
+    };
     let reply = Reply {
         id: new_id("msg_"),
         model: req.model,

@@ -24,6 +24,7 @@
 //! | `window-<n>`               | the same, only when the prompt estimate exceeds n tokens      |
 //! | `content-filter`           | 400 content-policy error                                      |
 //! | `tokens-<n>`               | the answer has n words (default 24)                           |
+//! | `answer-<text>`            | the answer is exactly `<text>` (`_` for spaces), whatever the prompt |
 
 use std::str::FromStr;
 
@@ -49,6 +50,8 @@ pub(super) struct Faults {
     pub window: Option<u32>,
     pub content_filter: bool,
     pub words: Option<usize>,
+    /// A fixed answer text.
+    pub answer: Option<String>,
 }
 
 impl Faults {
@@ -67,6 +70,10 @@ impl Faults {
     }
 
     fn apply(&mut self, token: &str) {
+        if let Some(text) = token.strip_prefix("answer-") {
+            self.answer = Some(text.replace('_', " "));
+            return;
+        }
         match token {
             "fail" => self.status = Some(500),
             "reset" => self.reset = true,

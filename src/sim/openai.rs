@@ -33,7 +33,10 @@ pub(super) async fn chat_completions(
         Ok(faults) => faults,
         Err(r) => return refusal(r),
     };
-    let answer = Answer::new(&prompt, faults.words);
+    let answer = match &faults.answer {
+        Some(text) => Answer::fixed(text),
+        None => Answer::new(&prompt, faults.words),
+    };
     let reply = Reply {
         id: new_completion_id(),
         created: unix_now(),

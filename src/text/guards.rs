@@ -37,6 +37,7 @@
 mod math;
 mod quantities;
 mod relations;
+mod structure;
 mod words;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -48,6 +49,7 @@ use super::tokens::{
 };
 use quantities::{bound_at, degrees_agree, numbers_agree, ordinal, Degree, Number};
 use relations::{Participants, Slot};
+use structure::{Disagreement, Structure};
 use words::{
     content_word, direction_of, entity_of, is_document_reference, is_name, is_shouting,
     is_stopword_acronym, marker_name, normalize, push_name, DETERMINERS, PHRASE_WORDS,
@@ -58,13 +60,23 @@ use words::{
 pub enum GuardMismatch {
     Numbers,
     Operators,
+    /// Code or math symbols differ (`==` / `===`).
+    Symbols,
     Entities,
     Negation,
     Direction,
     Degree,
     Relation,
+    /// The question is about another of the things both prompts mention.
+    Focus,
+    /// Where / when / who / why / how many.
+    Asked,
+    /// "all" / "a single".
+    Quantifier,
     Task,
     Content,
+    /// Task frames of two instructions over the same operands differ.
+    Frame,
 }
 
 impl GuardMismatch {
@@ -72,6 +84,11 @@ impl GuardMismatch {
         match self {
             GuardMismatch::Numbers => "numbers",
             GuardMismatch::Operators => "operators",
+            GuardMismatch::Symbols => "symbols",
+            GuardMismatch::Focus => "focus",
+            GuardMismatch::Asked => "asked",
+            GuardMismatch::Quantifier => "quantifier",
+            GuardMismatch::Frame => "frame",
             GuardMismatch::Entities => "entities",
             GuardMismatch::Negation => "negation",
             GuardMismatch::Direction => "direction",
@@ -80,6 +97,12 @@ impl GuardMismatch {
             GuardMismatch::Task => "task",
             GuardMismatch::Content => "content",
         }
+    }
+
+    /// A hard mismatch is never served, whatever the similarity or what was learned; a soft one
+    /// (different content words only) may be a paraphrase: worth verifying.
+    pub fn is_hard(&self) -> bool {
+        !matches!(self, GuardMismatch::Content)
     }
 }
 
@@ -118,10 +141,21 @@ pub struct Features {
     bound: Option<&'static str>,
     /// While extracting: the name run being read, by its last token ("New York City").
     run: Option<(usize, String)>,
+    /// What is asked (focus, asked type, ordered pairs, quantifiers, symbols).
+    structure: Structure,
+    /// The instruction's task frame, when it has one (see [`super::frame`]).
+    frame: Option<super::frame::Frame>,
 }
 
 impl Features {
+    /// The features of an instruction that has no operands.
     pub fn extract(text: &str) -> Features {
+        Self::extract_with(text, "")
+    }
+
+    /// The features of an instruction; `mentions` is the text of its short operands (quotes,
+    /// data, code), which the focus guard reads.
+    pub fn extract_with(text: &str, mentions: &str) -> Features {
         let folded;
         let text = if text.to_lowercase().contains("tl;dr") {
             folded = replace_ci(text, "tl;dr", "tldr");
@@ -158,6 +192,8 @@ impl Features {
         }
         f.entities.dedup();
         f.roles = relations::roles(&slots);
+        f.structure = Structure::extract(text, mentions);
+        f.frame = super::frame::parse(text);
         let words: Vec<Option<(String, String)>> = tokens
             .iter()
             .map(|t| {
@@ -525,6 +561,10 @@ impl Features {
         Some(i + used)
     }
 
+    pub fn frame(&self) -> Option<&super::frame::Frame> {
+        self.frame.as_ref()
+    }
+
     /// Ok when `self` and `other` may share an answer, else the first guard that disagrees.
     pub fn agree(&self, other: &Features) -> Result<(), GuardMismatch> {
         if !numbers_agree(self, other) || !units_agree(self, other) {
@@ -532,6 +572,15 @@ impl Features {
         }
         if self.operators != other.operators {
             return Err(GuardMismatch::Operators);
+        }
+        if let Err(d) = self.structure.agree(&other.structure) {
+            return Err(match d {
+                Disagreement::Symbols => GuardMismatch::Symbols,
+                Disagreement::Focus => GuardMismatch::Focus,
+                Disagreement::Asked => GuardMismatch::Asked,
+                Disagreement::Quantifier => GuardMismatch::Quantifier,
+                Disagreement::Pairs => GuardMismatch::Relation,
+            });
         }
         if self.negations != other.negations {
             return Err(GuardMismatch::Negation);

@@ -402,9 +402,14 @@ async fn logged_prompts_export_as_a_replayable_workload() {
     let path = dir.path().join("traffic.jsonl");
     let text: String = lines.iter().map(|l| format!("{l}\n")).collect();
     std::fs::write(&path, text).unwrap();
-    let report = evaluate(&path, &Mode::Threshold(0.80), &crate::support::embedder())
-        .await
-        .unwrap();
+    let report = evaluate(
+        &path,
+        &Mode::Threshold(0.80),
+        Default::default(),
+        &crate::support::embedder(),
+    )
+    .await
+    .unwrap();
     assert_eq!(report.lines, 5);
     let run = &report.runs[0];
     assert_eq!(run.decisions[1].matched_index, Some(0));

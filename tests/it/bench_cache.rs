@@ -110,10 +110,10 @@ async fn replay_counts_are_consistent_and_the_sweep_matches_separate_runs() {
     let lines = workload();
     let embedder = support::embedder();
 
-    let low = evaluate(&path, &Mode::Threshold(0.70), &embedder)
+    let low = evaluate(&path, &Mode::Threshold(0.70), Default::default(), &embedder)
         .await
         .unwrap();
-    let high = evaluate(&path, &Mode::Threshold(0.90), &embedder)
+    let high = evaluate(&path, &Mode::Threshold(0.90), Default::default(), &embedder)
         .await
         .unwrap();
     assert_eq!(low.lines, lines.len());
@@ -133,9 +133,14 @@ async fn replay_counts_are_consistent_and_the_sweep_matches_separate_runs() {
         assert!(!d[14].hit, "{:?}", d[14]);
     }
 
-    let sweep = evaluate(&path, &Mode::Sweep(vec![0.70, 0.80, 0.90]), &embedder)
-        .await
-        .unwrap();
+    let sweep = evaluate(
+        &path,
+        &Mode::Sweep(vec![0.70, 0.80, 0.90]),
+        Default::default(),
+        &embedder,
+    )
+    .await
+    .unwrap();
     assert_eq!(sweep.runs.len(), 3);
     let check = sweep.check.as_ref().expect("a sweep checks the real cache");
     assert_eq!(check.disagreements, 0, "{check:?}");

@@ -29,6 +29,8 @@ fn open(dir: &std::path::Path) -> SemanticCache {
 }
 
 const SCOPE: KeyScope = KeyScope {
+    owner: None,
+    simulated: &[],
     route: "support",
     target: "tier:cheap",
 };
@@ -78,7 +80,7 @@ fn answer(hit: &sluice::cache::CacheHit) -> String {
 async fn seed(cache: &SemanticCache, pairs: &[(&str, &str)]) {
     let policy = CachePolicy::default();
     for (q, a) in pairs {
-        assert!(cache.insert(key(q), &response(a), &policy, None));
+        assert!(cache.insert(key(q), &response(a), &policy, None, None));
     }
     cache.flush().await.unwrap();
 }
@@ -151,7 +153,7 @@ async fn exact_paraphrase_and_near_misses() {
             out.hit.map(|h| answer(&h))
         );
     }
-    let stats = cache.stats();
+    let stats = cache.stats(&sluice::cache::Visibility::All);
     assert_eq!(stats.entries, 6);
     assert_eq!(stats.exact_hits, 1);
     assert_eq!(stats.semantic_hits, paraphrases.len() as u64);
@@ -165,7 +167,7 @@ async fn output_changing_fields_and_scope_separate_entries() {
     let cache = open(dir.path());
     let policy = CachePolicy::default();
     let q = "How do I reset my password?";
-    assert!(cache.insert(key(q), &response("base"), &policy, None));
+    assert!(cache.insert(key(q), &response("base"), &policy, None, None));
     cache.flush().await.unwrap();
 
     let mut system = request(q);
@@ -205,6 +207,8 @@ async fn output_changing_fields_and_scope_separate_entries() {
         (
             "route",
             KeyScope {
+                owner: None,
+                simulated: &[],
                 route: "sales",
                 ..SCOPE
             },
@@ -262,7 +266,7 @@ async fn long_documents_match_on_content_and_instruction() {
     let policy = CachePolicy::default();
     let summarize = format!("Summarize this:\n\n{ARTICLE}");
     assert!(key(&summarize).has_document());
-    assert!(cache.insert(key(&summarize), &response("SUMMARY"), &policy, None));
+    assert!(cache.insert(key(&summarize), &response("SUMMARY"), &policy, None, None));
     cache.flush().await.unwrap();
 
     // Same article: re-wrapped lines, extra spaces, a mail footer.
@@ -345,6 +349,8 @@ async fn entries_survive_restart_and_purge_by_route() {
     let dir = tempfile::tempdir().unwrap();
     let policy = CachePolicy::default();
     let sales = KeyScope {
+        owner: None,
+        simulated: &[],
         route: "sales",
         ..SCOPE
     };
@@ -356,11 +362,11 @@ async fn entries_survive_restart_and_purge_by_route() {
             &sales,
         )
         .unwrap();
-        assert!(cache.insert(k, &response("A:discounts"), &policy, None));
+        assert!(cache.insert(k, &response("A:discounts"), &policy, None, None));
         cache.flush().await.unwrap();
     }
     let cache = open(dir.path());
-    assert_eq!(cache.stats().entries, 2);
+    assert_eq!(cache.stats(&sluice::cache::Visibility::All).entries, 2);
     let hit = cache
         .lookup(&key("What are the steps to reset my password?"), &policy)
         .await
@@ -371,7 +377,13 @@ async fn entries_survive_restart_and_purge_by_route() {
         "index rebuilt from the store"
     );
 
-    assert_eq!(cache.purge(Some("support")).await.unwrap(), 1);
+    assert_eq!(
+        cache
+            .purge(Some("support"), sluice::cache::Visibility::All)
+            .await
+            .unwrap(),
+        1
+    );
     assert!(cache
         .lookup(&key("How do I reset my password?"), &policy)
         .await
@@ -392,7 +404,12 @@ async fn entries_survive_restart_and_purge_by_route() {
         "{report}"
     );
     assert_eq!(sluice::commands::cache::purge(dir.path(), None).unwrap(), 1);
-    assert_eq!(open(dir.path()).stats().entries, 0);
+    assert_eq!(
+        open(dir.path())
+            .stats(&sluice::cache::Visibility::All)
+            .entries,
+        0
+    );
     // A mistyped directory is an error, not a new empty database.
     let typo = dir.path().join("typo");
     assert!(sluice::commands::cache::purge(&typo, None).is_err());
@@ -412,7 +429,8 @@ async fn ttl_expiry_eviction_and_storage_policy() {
         key(q),
         &response("short-lived"),
         &policy,
-        Some(Duration::from_secs(1))
+        Some(Duration::from_secs(1)),
+        None
     ));
     cache.flush().await.unwrap();
     assert!(cache.lookup(&key(q), &policy).await.unwrap().is_some());
@@ -435,10 +453,13 @@ async fn ttl_expiry_eviction_and_storage_policy() {
         "What is the capital of Italy?",
         "What is the capital of Spain?",
     ] {
-        assert!(cache.insert(key(q), &response(q), &small, None));
+        assert!(cache.insert(key(q), &response(q), &small, None, None));
         cache.flush().await.unwrap();
     }
-    assert_eq!(cache.stats().routes["support"].entries, 2);
+    assert_eq!(
+        cache.stats(&sluice::cache::Visibility::All).routes["support"].entries,
+        2
+    );
     assert!(cache
         .lookup(&key("What is the capital of France?"), &small)
         .await
@@ -452,19 +473,19 @@ async fn ttl_expiry_eviction_and_storage_policy() {
 
     // Only complete answers are stored, unless length cut-offs are allowed.
     let cut = response_with("partial", "length");
-    assert!(!cache.insert(key("Explain TCP"), &cut, &policy, None));
+    assert!(!cache.insert(key("Explain TCP"), &cut, &policy, None, None));
     let lenient = CachePolicy {
         cache_length_cutoffs: true,
         ..CachePolicy::default()
     };
-    assert!(cache.insert(key("Explain TCP"), &cut, &lenient, None));
+    assert!(cache.insert(key("Explain TCP"), &cut, &lenient, None, None));
     // Policy gates.
     let hot = CacheKey::new(
         &request_with("Explain UDP", json!({"temperature": 1.5})),
         &SCOPE,
     )
     .unwrap();
-    assert!(!cache.insert(hot, &response("x"), &policy, None));
+    assert!(!cache.insert(hot, &response("x"), &policy, None, None));
     let off = CachePolicy {
         enabled: false,
         ..CachePolicy::default()
@@ -619,10 +640,16 @@ async fn large_bucket_uses_the_graph() {
     let n = sluice::cache::index::EXACT_SCAN_MAX + 88;
     for i in 0..n {
         let q = format!("What is the price of product {i}?");
-        assert!(cache.insert(key(&q), &response(&format!("price-{i}")), &policy, None));
+        assert!(cache.insert(
+            key(&q),
+            &response(&format!("price-{i}")),
+            &policy,
+            None,
+            None
+        ));
     }
     cache.flush().await.unwrap();
-    let stats = cache.stats();
+    let stats = cache.stats(&sluice::cache::Visibility::All);
     assert_eq!((stats.entries, stats.graphs), (n as u64, 1));
     for i in [3, 317, n - 1] {
         let q = format!("Tell me the price of product {i}.");

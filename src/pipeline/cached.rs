@@ -1,0 +1,220 @@
+//! The pipeline's side of the cache: whose entries a request may see (its scope), the lookup in
+//! its own span, and the write-back of a fresh answer (which also carries the verification of a
+//! gray-zone candidate, and starts a judge when the route asks for one).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tracing::field::Empty;
+use tracing::Instrument;
+
+use super::{Meta, RequestCtx};
+use crate::cache::{CacheKey, HitKind, KeyScope, SemanticCache, Verification};
+use crate::chat::{ChatRequest, ChatResponse};
+use crate::config::{CachePolicy, CacheScope, Mode, Verify};
+use crate::outcome::CacheOutcome;
+use crate::router::Plan;
+use crate::state::AppState;
+
+pub(super) enum Lookup {
+    Hit(ChatResponse),
+    /// A miss, and how the fresh answer goes into the cache (if it may).
+    Miss(Option<Box<WriteBack>>),
+}
+
+/// A fresh answer's way into the cache once it is known to be complete.
+pub(super) struct WriteBack {
+    s: Arc<AppState>,
+    cache: SemanticCache,
+    key: CacheKey,
+    policy: CachePolicy,
+    /// Only shortens the policy's TTL.
+    ttl: Option<Duration>,
+    /// Store the answer (false: only verify).
+    store: bool,
+    verify: Option<Verification>,
+}
+
+impl WriteBack {
+    /// Queued, not awaited: the write happens off the response path (the span covers the
+    /// policy checks, serialization and queueing, not the database write).
+    pub(super) fn store(self, resp: &ChatResponse) {
+        let span = tracing::debug_span!("cache.write_back", queued = Empty);
+        let _in = span.enter();
+        if let (Some(v), Verify::Judge) = (self.verify, self.policy.verify) {
+            super::judge::spawn(&self.s, &self.key, &self.policy, v, resp);
+        }
+        if !self.store {
+            if let Some(v) = self.verify {
+                // Verification alone: nothing is stored.
+                let mut policy = self.policy.clone();
+                policy.enabled = false;
+                self.cache.insert(self.key, resp, &policy, None, Some(v));
+            }
+            return;
+        }
+        let queued = self
+            .cache
+            .insert(self.key, resp, &self.policy, self.ttl, self.verify);
+        span.record("queued", queued);
+    }
+}
+
+/// Looks the request up (in its own span, setting `meta.cache` and `meta.similarity`); a failed
+/// lookup counts as a miss.
+pub(super) async fn lookup(
+    s: &Arc<AppState>,
+    plan: &Plan,
+    req: &ChatRequest,
+    ctx: &RequestCtx,
+    meta: &mut Meta,
+) -> Lookup {
+    let Some((cache, key, policy)) = cache_for(s, plan, req, ctx) else {
+        return Lookup::Miss(None);
+    };
+    // A request that skips the lookup (`refresh`, `no-cache`) writes only into its own scope:
+    // on a shared route its answer is not stored, so nobody can plant an answer for others.
+    let shared = policy.scope == CacheScope::Shared;
+    let write = ctx.cache.write && (ctx.cache.read || !shared);
+    let mut write_back = WriteBack {
+        s: s.clone(),
+        cache: cache.clone(),
+        key,
+        policy: policy.clone(),
+        ttl: ctx.cache.ttl,
+        store: write,
+        verify: None,
+    };
+    if !ctx.cache.read {
+        meta.cache = CacheOutcome::Bypass;
+        return Lookup::Miss(write.then(|| Box::new(write_back)));
+    }
+    meta.cache = CacheOutcome::Miss;
+    let span = tracing::debug_span!(
+        "cache.lookup",
+        outcome = Empty,
+        miss_reason = Empty,
+        similarity = Empty
+    );
+    let result = cache
+        .lookup_outcome(&write_back.key, policy)
+        .instrument(span.clone())
+        .await;
+    let _in = span.enter();
+    let outcome = match result {
+        Ok(o) => o,
+        Err(e) => {
+            span.record("outcome", "error");
+            tracing::warn!(error = %e, "cache lookup failed; treating as a miss");
+            return Lookup::Miss(write.then(|| Box::new(write_back)));
+        }
+    };
+    if let Some(d) = outcome.embed_time {
+        s.metrics.observe_embedding(d);
+    }
+    if let Some(d) = outcome.search_time {
+        s.metrics.observe_index_lookup(d);
+    }
+    let Some(hit) = outcome.hit else {
+        span.record("outcome", meta.cache.as_str());
+        if let Some(m) = &outcome.miss {
+            span.record("miss_reason", m.metric_label());
+        }
+        write_back.verify = outcome.verify.filter(|_| policy.verify != Verify::Off);
+        let useful = write || write_back.verify.is_some();
+        return Lookup::Miss(useful.then(|| Box::new(write_back)));
+    };
+    meta.cache = match hit.kind {
+        HitKind::Exact => CacheOutcome::HitExact,
+        HitKind::Semantic => CacheOutcome::HitSemantic,
+    };
+    meta.similarity = Some(hit.similarity);
+    span.record("outcome", meta.cache.as_str());
+    span.record("similarity", f64::from(hit.similarity));
+    Lookup::Hit(hit.response)
+}
+
+/// The cache, key and policy for this request, when caching applies at all.
+fn cache_for<'a>(
+    s: &'a AppState,
+    plan: &Plan,
+    req: &ChatRequest,
+    ctx: &RequestCtx,
+) -> Option<(&'a SemanticCache, CacheKey, &'a CachePolicy)> {
+    let cache = s.cache.as_ref()?;
+    let (policy, mode) = match plan.route {
+        Some(r) => {
+            let r = &s.config.routes[r.0];
+            (&r.cache, r.accounting.mode)
+        }
+        None => (&s.config.cache, s.config.passthrough_accounting.mode),
+    };
+    if !policy.enabled || mode == Mode::Observe {
+        return None;
+    }
+    let owner = owner(s, policy, req, ctx)?;
+    // The namespace includes what serves the request: the tier of a route (its targets may
+    // fail over among themselves, all answering for that tier), or the requested model.
+    let tier_scope;
+    let target = match (plan.route, plan.tier) {
+        (Some(r), Some(t)) => {
+            tier_scope = format!("tier:{}", s.config.routes[r.0].tiers[t].name);
+            tier_scope.as_str()
+        }
+        _ => req.model.as_str(),
+    };
+    // Which of the plan's providers the built-in simulator answers for: once a real key is set
+    // for one of them, what the simulator answered is no longer served.
+    let mut simulated: Vec<&str> = plan
+        .targets
+        .iter()
+        .map(|t| s.config.provider(s.config.target(*t).provider))
+        .filter(|p| p.simulated)
+        .map(|p| p.name.as_str())
+        .collect();
+    simulated.sort_unstable();
+    simulated.dedup();
+    let key = CacheKey::new(
+        req,
+        &KeyScope {
+            owner: owner.as_deref(),
+            route: &plan.route_name,
+            target,
+            simulated: &simulated,
+        },
+    )?;
+    Some((cache, key, policy))
+}
+
+/// The owner of the request's cache scope: `Some(None)` for a shared scope, `None` when the
+/// request cannot be cached (a `user` scope and no user named).
+fn owner(
+    s: &AppState,
+    policy: &CachePolicy,
+    req: &ChatRequest,
+    ctx: &RequestCtx,
+) -> Option<Option<String>> {
+    let caller = (!s.config.server.api_keys.is_empty())
+        .then_some(ctx.caller.as_deref())
+        .flatten();
+    match policy.scope {
+        CacheScope::Shared => Some(None),
+        CacheScope::Caller => Some(caller.map(|c| format!("caller:{c}"))),
+        CacheScope::User => {
+            let user = match &policy.user_key {
+                None => req.user.clone(),
+                Some(k) => req
+                    .metadata
+                    .as_ref()
+                    .and_then(|m| m.get(k))
+                    .and_then(|v| v.as_str())
+                    .map(str::to_owned),
+            }
+            .filter(|u| !u.is_empty())?;
+            Some(Some(match caller {
+                Some(c) => format!("caller:{c}/user:{user}"),
+                None => format!("user:{user}"),
+            }))
+        }
+    }
+}

@@ -1,0 +1,643 @@
+//! Task frames: what an instruction over a document asks for, whatever its wording.
+//!
+//! "TL;DR:", "I don't have time to read this, sum it up briefly" and "Write a short summary of
+//! the article below" all ask for the same thing: a short summary. A frame holds the **task**
+//! (summarize, key points, translate, headline, action items, ...), the **length** (N sentences,
+//! N words, N bullets, N paragraphs, short, detailed), the **format** (bullets, numbered list,
+//! paragraph, JSON, table), the output **language**, the **audience**, the **tone** and the
+//! **focus** ("focusing on costs"). Two instructions over the same operands with equal frames
+//! are equivalent; different frames are different requests.
+//!
+//! The parse is *total* or nothing: every word of the instruction must be read by the grammar
+//! below (a task, length, format, language, audience, tone or focus phrase, a reference to the
+//! text such as "the article below", or request framing such as "could you please"). One word it
+//! cannot place and the instruction has no frame: the cache then falls back to its guarded
+//! similarity matching. So an unknown qualifier ("... for the board, as a limerick") can never
+//! be silently ignored.
+
+use super::normalize::collapse_ws;
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Task {
+    Summarize,
+    KeyPoints,
+    Translate,
+    Headline,
+    ActionItems,
+    Sentiment,
+    Explain,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Length {
+    Sentences(u32),
+    Words(u32),
+    Bullets(u32),
+    Paragraphs(u32),
+    Short,
+    Detailed,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Format {
+    Bullets,
+    Numbered,
+    Paragraph,
+    Json,
+    Table,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
+pub struct Frame {
+    pub task: Option<Task>,
+    pub length: Option<Length>,
+    pub format: Option<Format>,
+    pub language: Option<&'static str>,
+    pub audience: Option<String>,
+    pub tone: Option<&'static str>,
+    pub focus: Option<String>,
+}
+
+const LANGUAGES: &[(&str, &str)] = &[
+    ("english", "en"),
+    ("french", "fr"),
+    ("german", "de"),
+    ("spanish", "es"),
+    ("italian", "it"),
+    ("portuguese", "pt"),
+    ("dutch", "nl"),
+    ("swedish", "sv"),
+    ("norwegian", "no"),
+    ("danish", "da"),
+    ("finnish", "fi"),
+    ("polish", "pl"),
+    ("czech", "cs"),
+    ("russian", "ru"),
+    ("ukrainian", "uk"),
+    ("greek", "el"),
+    ("turkish", "tr"),
+    ("arabic", "ar"),
+    ("hebrew", "he"),
+    ("hindi", "hi"),
+    ("chinese", "zh"),
+    ("mandarin", "zh"),
+    ("japanese", "ja"),
+    ("korean", "ko"),
+    ("vietnamese", "vi"),
+    ("thai", "th"),
+    ("indonesian", "id"),
+    ("romanian", "ro"),
+    ("hungarian", "hu"),
+    ("catalan", "ca"),
+];
+
+/// Words that refer to the text being worked on, or address the assistant: read, no meaning.
+const FILLER: &[&str] = &[
+    "this",
+    "that",
+    "these",
+    "those",
+    "it",
+    "the",
+    "following",
+    "above",
+    "below",
+    "here",
+    "text",
+    "article",
+    "articles",
+    "story",
+    "piece",
+    "passage",
+    "document",
+    "doc",
+    "email",
+    "e-mail",
+    "mail",
+    "message",
+    "thread",
+    "memo",
+    "report",
+    "post",
+    "page",
+    "content",
+    "contents",
+    "transcript",
+    "notes",
+    "note",
+    "letter",
+    "announcement",
+    "update",
+    "news",
+    "paper",
+    "item",
+    "please",
+    "pls",
+    "kindly",
+    "can",
+    "could",
+    "would",
+    "will",
+    "you",
+    "me",
+    "us",
+    "i",
+    "i'd",
+    "i'm",
+    "like",
+    "want",
+    "need",
+    "give",
+    "provide",
+    "write",
+    "create",
+    "make",
+    "produce",
+    "generate",
+    "prepare",
+    "do",
+    "get",
+    "let",
+    "have",
+    "a",
+    "an",
+    "of",
+    "to",
+    "in",
+    "into",
+    "on",
+    "as",
+    "with",
+    "and",
+    "my",
+    "our",
+    "your",
+    "just",
+    "up",
+    "down",
+    "now",
+    "here's",
+    "is",
+    "are",
+    "what",
+    "version",
+    "thanks",
+    "thank",
+    "help",
+    "something",
+    "form",
+    "format",
+    "formatted",
+    "using",
+    "read",
+    "pasted",
+    "shared",
+    "attached",
+    "included",
+    "its",
+    "whole",
+    "entire",
+    "review",
+    "comment",
+    "thread's",
+];
+
+/// Reads a frame from an instruction (operands as `§`); `None` when any word is left unread.
+pub fn parse(instruction: &str) -> Option<Frame> {
+    let text = collapse_ws(
+        &instruction
+            .to_lowercase()
+            .replace("tl;dr", "tldr")
+            .replace("tl,dr", "tldr"),
+    );
+    let words: Vec<String> = text
+        .split(|c: char| {
+            c.is_whitespace()
+                || matches!(
+                    c,
+                    ',' | '.' | ':' | ';' | '!' | '?' | '(' | ')' | '"' | '§' | '-' | '/' | '*'
+                )
+        })
+        .map(|w| w.trim_matches('\'').to_owned())
+        .filter(|w| !w.is_empty())
+        .collect();
+    if words.is_empty() {
+        return None;
+    }
+    let mut f = Frame::default();
+    let mut i = 0;
+    while i < words.len() {
+        let used = phrase(&words, i, &mut f)?;
+        i += used;
+    }
+    // A frame names a task (a bare "in French, please" is no request we can compare).
+    f.task.as_ref()?;
+    Some(f)
+}
+
+fn number(w: &str) -> Option<u32> {
+    if let Ok(n) = w.parse::<u32>() {
+        return (1..=1000).contains(&n).then_some(n);
+    }
+    Some(match w {
+        "one" | "single" => 1,
+        "two" | "couple" => 2,
+        "three" => 3,
+        "four" => 4,
+        "five" => 5,
+        "six" => 6,
+        "seven" => 7,
+        "eight" => 8,
+        "nine" => 9,
+        "ten" => 10,
+        "twenty" => 20,
+        "fifty" => 50,
+        "hundred" => 100,
+        _ => return None,
+    })
+}
+
+/// Reads one phrase at `i`; returns how many words it used, `None` when the word is unknown.
+fn phrase(w: &[String], i: usize, f: &mut Frame) -> Option<usize> {
+    let at = |k: usize| w.get(i + k).map(String::as_str).unwrap_or("");
+    let set_task = |f: &mut Frame, t: Task| -> Option<()> {
+        match &f.task {
+            Some(old) if *old != t => None,
+            _ => {
+                f.task = Some(t);
+                Some(())
+            }
+        }
+    };
+    let set_length = |f: &mut Frame, l: Length| -> Option<()> {
+        match &f.length {
+            Some(old) if *old != l => None,
+            _ => {
+                f.length = Some(l);
+                Some(())
+            }
+        }
+    };
+    let set_format = |f: &mut Frame, x: Format| -> Option<()> {
+        match f.format {
+            Some(old) if old != x => None,
+            _ => {
+                f.format = Some(x);
+                Some(())
+            }
+        }
+    };
+    let w0 = at(0);
+    // "I don't have time to read (all) this/it"
+    if w0 == "don't" || w0 == "dont" || (w0 == "do" && at(1) == "not") {
+        let k = if w0 == "do" { 2 } else { 1 };
+        if at(k) == "have" && at(k + 1) == "time" {
+            return Some(k + 2);
+        }
+        return None;
+    }
+    if w0 == "too" && at(1) == "long" {
+        // "too long; didn't read"
+        let k = if matches!(at(2), "didn't" | "didnt") && at(3) == "read" {
+            4
+        } else {
+            2
+        };
+        set_task(f, Task::Summarize)?;
+        set_length(f, Length::Short)?;
+        return Some(k);
+    }
+    match w0 {
+        "summarize" | "summarise" | "summary" | "summarization" | "summarisation" | "synopsis"
+        | "recap" | "condense" | "précis" | "precis" | "rundown" | "digest" | "overview" => {
+            set_task(f, Task::Summarize)?;
+            return Some(1);
+        }
+        "gist" => {
+            set_task(f, Task::Summarize)?;
+            set_length(f, Length::Short)?;
+            return Some(1);
+        }
+        "tldr" => {
+            set_task(f, Task::Summarize)?;
+            set_length(f, Length::Short)?;
+            return Some(1);
+        }
+        "sum" | "boil" => {
+            // "sum it up", "sum this up", "boil this down"
+            let particle = if w0 == "sum" { "up" } else { "down" };
+            let k = (1..=3).find(|&k| at(k) == particle)?;
+            if (1..k).any(|j| !matches!(at(j), "it" | "this" | "that" | "all" | "everything")) {
+                return None;
+            }
+            set_task(f, Task::Summarize)?;
+            return Some(k + 1);
+        }
+        "nutshell" => {
+            set_task(f, Task::Summarize)?;
+            set_length(f, Length::Short)?;
+            return Some(1);
+        }
+        "key" | "main" | "important" => {
+            if matches!(
+                at(1),
+                "points" | "takeaways" | "takeaway" | "facts" | "ideas" | "messages" | "highlights"
+            ) {
+                set_task(f, Task::KeyPoints)?;
+                return Some(2);
+            }
+            return None;
+        }
+        "takeaways" | "highlights" => {
+            set_task(f, Task::KeyPoints)?;
+            return Some(1);
+        }
+        "headline" | "title" => {
+            set_task(f, Task::Headline)?;
+            return Some(1);
+        }
+        "action" if at(1) == "items" => {
+            set_task(f, Task::ActionItems)?;
+            return Some(2);
+        }
+        "next" if at(1) == "steps" => {
+            set_task(f, Task::ActionItems)?;
+            return Some(2);
+        }
+        "translate" | "translation" => {
+            set_task(f, Task::Translate)?;
+            return Some(1);
+        }
+        "sentiment" => {
+            set_task(f, Task::Sentiment)?;
+            return Some(1);
+        }
+        "explain" | "explanation" => {
+            set_task(f, Task::Explain)?;
+            return Some(1);
+        }
+        "short" | "shorter" | "brief" | "briefly" | "concise" | "concisely" | "quickly"
+        | "quick" | "succinct" | "succinctly" | "compact" => {
+            set_length(f, Length::Short)?;
+            return Some(1);
+        }
+        "detailed" | "thorough" | "comprehensive" | "thoroughly" | "long" | "extended"
+        | "exhaustive" => {
+            set_length(f, Length::Detailed)?;
+            return Some(1);
+        }
+        "depth" | "detail" if i > 0 && w[i - 1] == "in" => {
+            set_length(f, Length::Detailed)?;
+            return Some(1);
+        }
+        "few" | "couple" if matches!(at(1), "sentences" | "lines") => {
+            set_length(f, Length::Short)?;
+            return Some(2);
+        }
+        "couple" if at(1) == "of" && matches!(at(2), "sentences" | "lines") => {
+            set_length(f, Length::Short)?;
+            return Some(3);
+        }
+        "bullet" | "bullets" | "bulleted" | "bullet-point" | "points" | "point" => {
+            set_format(f, Format::Bullets)?;
+            let k = if w0 == "bullet" && matches!(at(1), "points" | "point" | "list") {
+                2
+            } else {
+                1
+            };
+            return Some(k);
+        }
+        "list" | "listed" => {
+            // "as a list", "bulleted list", "list form": the format; "numbered list" below.
+            set_format(f, f.format.unwrap_or(Format::Bullets))?;
+            return Some(1);
+        }
+        "numbered" => {
+            set_format(f, Format::Numbered)?;
+            return Some(1);
+        }
+        "paragraph" | "prose" => {
+            set_format(f, Format::Paragraph)?;
+            return Some(1);
+        }
+        "json" => {
+            set_format(f, Format::Json)?;
+            return Some(1);
+        }
+        "table" | "tabular" => {
+            set_format(f, Format::Table)?;
+            return Some(1);
+        }
+        "formal" | "informal" | "casual" | "professional" | "friendly" | "neutral" => {
+            f.tone = Some(match w0 {
+                "formal" => "formal",
+                "informal" | "casual" => "casual",
+                "professional" => "professional",
+                "friendly" => "friendly",
+                _ => "neutral",
+            });
+            return Some(1);
+        }
+        "plain" | "simple" | "simply" | "layman's" | "laymans" => {
+            let k = if matches!(at(1), "english" | "language" | "terms" | "words") {
+                2
+            } else {
+                1
+            };
+            f.tone = Some("simple");
+            return Some(k);
+        }
+        "focusing" | "focussing" | "focus" | "emphasizing" | "emphasising" | "concentrating" => {
+            let k = if matches!(at(1), "on" | "upon") { 2 } else { 1 };
+            return focus(w, i + k, f).map(|n| n + k);
+        }
+        "emphasis" if at(1) == "on" => return focus(w, i + 2, f).map(|n| n + 2),
+        "only" if at(1) == "about" => return focus(w, i + 2, f).map(|n| n + 2),
+        _ => {}
+    }
+    // Lengths with a number: "in 3 sentences", "3-sentence", "5 bullet points", "100 words",
+    // "2 paragraphs", "one line", "under 50 words".
+    if let Some(n) = number(w0) {
+        let unit = at(1);
+        let l = match unit {
+            "sentence" | "sentences" | "line" | "lines" => Length::Sentences(n),
+            "word" | "words" => Length::Words(n),
+            "bullet" | "bullets" | "points" | "point" | "bullet-points" | "key" => {
+                set_format(f, Format::Bullets)?;
+                let two_words = (unit == "bullet" && matches!(at(2), "points" | "point"))
+                    || (unit == "key" && at(2) == "points");
+                let k = if two_words { 3 } else { 2 };
+                set_length(f, Length::Bullets(n))?;
+                return Some(k);
+            }
+            "paragraph" | "paragraphs" => Length::Paragraphs(n),
+            _ => return None,
+        };
+        set_length(f, l)?;
+        return Some(2);
+    }
+    if matches!(
+        w0,
+        "under"
+            | "about"
+            | "around"
+            | "approximately"
+            | "roughly"
+            | "max"
+            | "maximum"
+            | "most"
+            | "at"
+            | "no"
+            | "than"
+            | "fewer"
+            | "less"
+            | "more"
+            | "up"
+            | "within"
+            | "~"
+    ) {
+        // Bounds around a number ("in under 50 words", "no more than 3 sentences").
+        return (number(at(1)).is_some()
+            || matches!(at(1), "most" | "more" | "than" | "to" | "less" | "fewer"))
+        .then_some(1);
+    }
+    if let Some((_, code)) = LANGUAGES.iter().find(|(name, _)| *name == w0) {
+        match f.language {
+            Some(old) if old != *code => return None,
+            _ => f.language = Some(code),
+        }
+        return Some(1);
+    }
+    if w0 == "for" {
+        if matches!(at(1), "me" | "us" | "me," | "my" | "our")
+            && !matches!(
+                at(2),
+                "team" | "boss" | "manager" | "board" | "class" | "students" | "kids" | "children"
+            )
+        {
+            return Some(2);
+        }
+        return audience(w, i + 1, f).map(|n| n + 1);
+    }
+    if FILLER.contains(&w0) || w0 == "§" {
+        return Some(1);
+    }
+    None
+}
+
+/// "focusing on the financial impact" -> focus "financial impact" (at most 5 words, up to the
+/// next frame word).
+fn focus(w: &[String], from: usize, f: &mut Frame) -> Option<usize> {
+    let words = phrase_words(w, from, 5)?;
+    f.focus = Some(words.0);
+    Some(words.1)
+}
+
+/// "for a busy executive", "for a 10-year-old", "for engineers" -> audience.
+fn audience(w: &[String], from: usize, f: &mut Frame) -> Option<usize> {
+    let words = phrase_words(w, from, 4)?;
+    f.audience = Some(words.0);
+    Some(words.1)
+}
+
+/// Up to `max` words from `from`, stopping at a word the frame grammar reads itself; articles
+/// dropped. `None` when there is no word or the phrase is longer than `max`.
+fn phrase_words(w: &[String], from: usize, max: usize) -> Option<(String, usize)> {
+    let stop = |x: &str| {
+        matches!(
+            x,
+            "in" | "as"
+                | "and"
+                | "with"
+                | "using"
+                | "please"
+                | "focusing"
+                | "focus"
+                | "bullet"
+                | "bullets"
+                | "json"
+                | "table"
+                | "paragraph"
+                | "summary"
+                | "summarize"
+                | "into"
+                | "for"
+        ) || LANGUAGES.iter().any(|(n, _)| *n == x)
+            || number(x).is_some()
+    };
+    let mut out = Vec::new();
+    let mut k = from;
+    while k < w.len() && !stop(&w[k]) {
+        if !matches!(w[k].as_str(), "a" | "an" | "the" | "our" | "my" | "your") {
+            out.push(w[k].as_str());
+        }
+        k += 1;
+    }
+    if out.is_empty() || out.len() > max {
+        return None;
+    }
+    Some((out.join(" "), k - from))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn frame(s: &str) -> Frame {
+        parse(s).unwrap_or_else(|| panic!("no frame: {s}"))
+    }
+
+    #[test]
+    fn equivalent_wordings_share_a_frame() {
+        let short = frame("TL;DR:");
+        for s in [
+            "I don't have time to read this, sum it up briefly",
+            "Write a short summary of the article below",
+            "Give me a brief summary of this.",
+            "Could you please summarize this text concisely?",
+        ] {
+            assert_eq!(frame(s), short, "{s}");
+        }
+        let plain = frame("Summarize the following article:");
+        assert_eq!(frame("Please write a summary of the text below."), plain);
+        assert_ne!(plain, short);
+        assert_eq!(
+            frame("Summarize this in 3 bullet points."),
+            frame("Give me a three-bullet summary")
+        );
+    }
+
+    #[test]
+    fn different_lengths_formats_languages_and_foci_differ() {
+        let base = frame("Summarize this article in one sentence.");
+        assert_ne!(base, frame("Summarize this article in 3 sentences."));
+        assert_ne!(
+            base,
+            frame("Summarize this article in one sentence in French.")
+        );
+        assert_ne!(
+            frame("Summarize this as a bulleted list."),
+            frame("Please summarize:")
+        );
+        assert_ne!(
+            frame("Summarize this focusing on costs."),
+            frame("Summarize this focusing on risks.")
+        );
+        assert_ne!(
+            frame("Summarize this for executives."),
+            frame("Summarize this for engineers.")
+        );
+        assert_ne!(
+            frame("Summarize this"),
+            frame("List the key points of this")
+        );
+    }
+
+    #[test]
+    fn unknown_words_leave_no_frame() {
+        assert_eq!(parse("Summarize this as a limerick"), None);
+        assert_eq!(parse("What is the capital of France?"), None);
+        assert_eq!(parse("Summarize this, then rate its accuracy"), None);
+        assert_eq!(parse("in French please"), None);
+    }
+}

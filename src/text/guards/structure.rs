@@ -1,0 +1,389 @@
+//! Question structure: *what* is being asked, not only which words occur. Two prompts can share
+//! every word and still ask different questions:
+//!
+//! * **focus**: a word problem or a quoted review mentions several participants or aspects, and
+//!   the question picks one ("... How many apples does Ben have?" / "... does Ana have?"; "Sentiment
+//!   toward the battery?" / "toward the screen?"). The focus is the content words and names of
+//!   the last sentence that asks (the last one with a `?`, else the last one). Two prompts whose
+//!   foci each hold a word the other mentions only outside its focus ask about different things;
+//! * **asked type**: where / when / who / why / how many ask for different kinds of answer
+//!   ("Where was it signed?" / "In what year was it signed?");
+//! * **ordered pairs**: content words joined by a relation word, in order ("teachers *per*
+//!   student" / "students *per* teacher", "price-*to*-earnings" / "earnings-*to*-price"): a pair
+//!   reversed, or one head given another argument that both prompts mention, is another question;
+//! * **quantifiers**: "all rows" / "a single row";
+//! * **symbols**: runs of code and math symbols in order (`==` / `===`, `C++` / `C#`, `->` / `=>`),
+//!   wherever they occur (an operand detector can miss inline code; this cannot).
+//!
+//! Only closed classes of words are used (question words, prepositions, quantifiers): no topic
+//! vocabulary. Every pass is linear in the (short) instruction.
+
+use std::collections::BTreeSet;
+
+use super::super::lexicon;
+use super::words::{content_word, normalize};
+
+/// Symbols whose runs are compared in order.
+const SYMBOLS: &str = "=<>+*^~&|\\{}[]@#";
+
+/// Words that join two things in an order that matters.
+const PAIR_WORDS: &[&str] = &[
+    "per", "to", "for", "over", "into", "vs", "versus", "than", "from", "of", "against", "toward",
+    "towards", "relative", "compared",
+];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Asked {
+    Place,
+    Time,
+    Person,
+    Reason,
+    Quantity,
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Structure {
+    symbols: Vec<String>,
+    focus: BTreeSet<String>,
+    /// Every content word of the prompt, its operands' included.
+    mentions: BTreeSet<String>,
+    asked: Option<Asked>,
+    universal: bool,
+    singular: bool,
+    pairs: BTreeSet<(String, String)>,
+}
+
+/// What differs, when the structures disagree.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Disagreement {
+    Symbols,
+    Focus,
+    Asked,
+    Quantifier,
+    Pairs,
+}
+
+/// A word of the structure's vocabulary: a content word, a name, a number or a one-letter label
+/// ("car X", "tank P").
+fn key(raw: &str, sentence_start: bool) -> Option<String> {
+    if raw
+        .chars()
+        .all(|c| c.is_ascii_digit() || c == '.' || c == ',')
+        && raw.chars().any(|c| c.is_ascii_digit())
+    {
+        return Some(raw.trim_end_matches(['.', ',']).to_owned());
+    }
+    let mut chars = raw.chars();
+    if let (Some(c), None) = (chars.next(), chars.next()) {
+        let label = c.is_ascii_uppercase() && c != 'I' && !(c == 'A' && sentence_start);
+        return label.then(|| format!("label:{c}"));
+    }
+    content_word(&normalize(raw))
+}
+
+/// Words of `text` with sentence-start flags: split on anything but letters, digits, `'`, `.`/`,`
+/// inside numbers; hyphenated words split into their parts ("price-to-earnings").
+fn words(text: &str) -> Vec<(&str, bool)> {
+    let mut out = Vec::new();
+    let mut start = true;
+    let b = text.as_bytes();
+    let mut i = 0;
+    while i < text.len() {
+        let c = text[i..].chars().next().unwrap_or(' ');
+        if c.is_alphanumeric() {
+            let s = i;
+            while i < text.len() {
+                let ch = text[i..].chars().next().unwrap_or(' ');
+                let inner_num = (ch == '.' || ch == ',')
+                    && i > s
+                    && b[i - 1].is_ascii_digit()
+                    && b.get(i + 1).is_some_and(u8::is_ascii_digit);
+                if ch.is_alphanumeric() || ch == '\'' || inner_num {
+                    i += ch.len_utf8();
+                } else {
+                    break;
+                }
+            }
+            out.push((text[s..i].trim_end_matches('\''), start));
+            start = false;
+        } else {
+            if matches!(c, '.' | '?' | '!' | '\n' | ':' | ';') {
+                start = true;
+            }
+            i += c.len_utf8();
+        }
+    }
+    out
+}
+
+/// Byte ranges of the sentences of `text` (ended by `.`, `?`, `!` or a line break, not inside a
+/// number).
+fn sentences(text: &str) -> Vec<(usize, usize)> {
+    let b = text.as_bytes();
+    let mut out = Vec::new();
+    let mut start = 0;
+    for i in 0..b.len() {
+        let end = match b[i] {
+            b'?' | b'!' | b'\n' => true,
+            b'.' => {
+                !(i > 0
+                    && b[i - 1].is_ascii_digit()
+                    && b.get(i + 1).is_some_and(u8::is_ascii_digit))
+            }
+            _ => false,
+        };
+        if end {
+            if text[start..=i].chars().any(char::is_alphanumeric) {
+                out.push((start, i + 1));
+            }
+            start = i + 1;
+        }
+    }
+    if text[start..].chars().any(char::is_alphanumeric) {
+        out.push((start, text.len()));
+    }
+    out
+}
+
+fn asked_in(sentence: &str) -> Option<Asked> {
+    let lower = sentence.to_lowercase();
+    let w: Vec<&str> = lower
+        .split(|c: char| !c.is_alphanumeric() && c != '\'')
+        .filter(|w| !w.is_empty())
+        .collect();
+    for (i, word) in w.iter().enumerate() {
+        let next = w.get(i + 1).copied().unwrap_or("");
+        let asked = match (*word, next) {
+            ("where", _) => Asked::Place,
+            ("when", _) => Asked::Time,
+            (
+                "what" | "which",
+                "year" | "time" | "date" | "day" | "month" | "century" | "decade",
+            ) => Asked::Time,
+            ("who" | "whom" | "whose", _) => Asked::Person,
+            ("why", _) => Asked::Reason,
+            ("how", "come") => Asked::Reason,
+            ("how", "many" | "much" | "long" | "far" | "old" | "big" | "tall" | "often") => {
+                Asked::Quantity
+            }
+            _ => continue,
+        };
+        return Some(asked);
+    }
+    None
+}
+
+impl Structure {
+    /// `text` is the instruction (operands as `§`), `mentions` the text of its short operands.
+    pub fn extract(text: &str, mentions: &str) -> Structure {
+        let mut s = Structure {
+            symbols: symbol_runs(text),
+            ..Structure::default()
+        };
+        let sentences = sentences(text);
+        let focus = sentences
+            .iter()
+            .rev()
+            .find(|(a, b)| text[*a..*b].contains('?'))
+            .or(sentences.last())
+            .copied()
+            .unwrap_or((0, 0));
+        s.asked = asked_in(&text[focus.0..focus.1]);
+        let all = words(text);
+        let mut offset_words: Vec<(usize, Option<String>, String)> = Vec::with_capacity(all.len());
+        for (raw, start) in &all {
+            let at = raw.as_ptr() as usize - text.as_ptr() as usize;
+            let lower = raw.to_lowercase();
+            let k = key(raw, *start);
+            if let Some(k) = &k {
+                s.mentions.insert(k.clone());
+                if at >= focus.0 && at < focus.1 {
+                    s.focus.insert(k.clone());
+                }
+            }
+            match lower.as_str() {
+                "all" | "every" | "each" | "entire" | "whole" | "both" => s.universal = true,
+                "single" | "individual" | "particular" | "specific" => s.singular = true,
+                _ => {}
+            }
+            offset_words.push((at, k, lower));
+        }
+        for (raw, start) in words(mentions) {
+            if let Some(k) = key(raw, start) {
+                s.mentions.insert(k);
+            }
+        }
+        s.pairs = pairs(&offset_words);
+        s
+    }
+
+    pub fn agree(&self, other: &Structure) -> Result<(), Disagreement> {
+        if self.symbols != other.symbols {
+            return Err(Disagreement::Symbols);
+        }
+        if matches!((self.asked, other.asked), (Some(a), Some(b)) if a != b) {
+            return Err(Disagreement::Asked);
+        }
+        if (self.universal && other.singular && !other.universal)
+            || (other.universal && self.singular && !self.universal)
+        {
+            return Err(Disagreement::Quantifier);
+        }
+        let shifted = |a: &Structure, b: &Structure| {
+            a.focus.difference(&b.focus).any(|w| b.mentions.contains(w))
+        };
+        if shifted(self, other) && shifted(other, self) {
+            return Err(Disagreement::Focus);
+        }
+        if pairs_conflict(self, other) {
+            return Err(Disagreement::Pairs);
+        }
+        Ok(())
+    }
+}
+
+/// Runs of [`SYMBOLS`] (and `!=`), in order.
+fn symbol_runs(text: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut run = String::new();
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        let symbol = SYMBOLS.contains(c) || (c == '!' && chars.peek() == Some(&'='));
+        if symbol {
+            run.push(c);
+        } else if !run.is_empty() {
+            out.push(std::mem::take(&mut run));
+        }
+    }
+    if !run.is_empty() {
+        out.push(run);
+    }
+    out
+}
+
+/// (left, right) for each pair word between two keyed words at most 3 words away on each side,
+/// within one sentence.
+fn pairs(words: &[(usize, Option<String>, String)]) -> BTreeSet<(String, String)> {
+    let mut out = BTreeSet::new();
+    for (i, (_, _, w)) in words.iter().enumerate() {
+        if !PAIR_WORDS.contains(&w.as_str()) {
+            continue;
+        }
+        let left = words[i.saturating_sub(4)..i]
+            .iter()
+            .rev()
+            .find_map(|(_, k, _)| k.clone());
+        let right = words[i + 1..(i + 5).min(words.len())]
+            .iter()
+            .find_map(|(_, k, _)| k.clone());
+        if let (Some(l), Some(r)) = (left, right) {
+            if l != r && !lexicon::is_stopword(&l) {
+                out.insert((l, r));
+            }
+        }
+    }
+    out
+}
+
+/// A pair of one side reversed on the other, or one head with another argument that both sides
+/// mention ("percent of 20" / "percent of 80" when both mention 20 and 80).
+fn pairs_conflict(a: &Structure, b: &Structure) -> bool {
+    a.pairs.iter().any(|(l, r)| {
+        (b.pairs.contains(&(r.clone(), l.clone())) && !a.pairs.contains(&(r.clone(), l.clone())))
+            || b.pairs.iter().any(|(l2, r2)| {
+                l2 == l
+                    && r2 != r
+                    && a.mentions.contains(r2)
+                    && b.mentions.contains(r)
+                    && !a.pairs.contains(&(l.clone(), r2.clone()))
+                    && !b.pairs.contains(&(l.clone(), r.clone()))
+            })
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn agree(a: &str, b: &str) -> Result<(), Disagreement> {
+        Structure::extract(a, "").agree(&Structure::extract(b, ""))
+    }
+
+    #[test]
+    fn focus_on_another_participant_or_aspect() {
+        assert_eq!(
+            agree(
+                "Ana has 3 more apples than Ben. Together they have 17 apples. How many apples does Ben have?",
+                "Ana has 3 more apples than Ben. Together they have 17 apples. How many apples does Ana have?"
+            ),
+            Err(Disagreement::Focus)
+        );
+        let review =
+            "The battery easily lasts two days, but the screen is too dim to read outdoors.";
+        let a = Structure::extract(
+            "In this review — § — is the opinion of the battery positive?",
+            review,
+        );
+        let b = Structure::extract(
+            "In this review — § — is the opinion of the screen positive?",
+            review,
+        );
+        assert!(a.agree(&b).is_err());
+        // Restating the question keeps its focus.
+        assert_eq!(
+            agree(
+                "Ana has 3 more apples than Ben. Together they have 17 apples. How many apples does Ben have?",
+                "If Ana has 3 more apples than Ben and they have 17 apples together, how many apples does Ben have?"
+            ),
+            Ok(())
+        );
+        assert_eq!(
+            agree("How do I reset my password?", "password reset steps?"),
+            Ok(())
+        );
+    }
+
+    #[test]
+    fn asked_type_pairs_quantifiers_and_symbols() {
+        assert_eq!(
+            agree(
+                "Where was the Magna Carta sealed?",
+                "In what year was the Magna Carta sealed?"
+            ),
+            Err(Disagreement::Asked)
+        );
+        assert_eq!(agree("When did WW2 end?", "What year did WW2 end?"), Ok(()));
+        assert_eq!(
+            agree(
+                "A school has 480 students and 32 teachers. How many teachers are there per student?",
+                "A school has 480 students and 32 teachers. How many students are there per teacher?"
+            ),
+            Err(Disagreement::Pairs)
+        );
+        assert_eq!(
+            agree(
+                "What is a good price-to-earnings ratio?",
+                "What is a good earnings-to-price ratio?"
+            ),
+            Err(Disagreement::Pairs)
+        );
+        assert_eq!(
+            agree(
+                "How do I delete all rows from a table in SQL?",
+                "How do I delete a single row from a table in SQL?"
+            ),
+            Err(Disagreement::Quantifier)
+        );
+        assert_eq!(
+            agree(
+                "What does console.log(null == undefined) print?",
+                "What does console.log(null === undefined) print?"
+            ),
+            Err(Disagreement::Symbols)
+        );
+        assert_eq!(
+            agree("Is C++ faster than C#?", "Is C++ quicker than C#?"),
+            Ok(())
+        );
+    }
+}

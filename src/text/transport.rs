@@ -1,0 +1,367 @@
+//! Transport noise around a document: what mail clients, forwards, replies and web pages wrap
+//! around the text a summarization request is about. It is dropped from the document's
+//! *fingerprint* only (never from an instruction, never from a short prompt), and only where it
+//! can be told apart from content by its shape:
+//!
+//! * at the **top**: forward separators ("---------- Forwarded message ---------", "-----Original
+//!   Message-----", "Begin forwarded message:"), mail header lines (`From:`, `Sent:`, `To:`,
+//!   `Cc:`, `Date:`, `Subject:`, `Reply-To:`), "On <date>, <name> wrote:", and web-page chrome
+//!   (navigation lines such as "Home | World | Business" or "Home > News", cookie banners, short
+//!   chrome lines: "Skip to content", "Share this article", "Advertisement");
+//! * at the **bottom**: mail footers ("Sent from my iPhone", unsubscribe, mailing-list,
+//!   virus-scan and confidentiality notices, copyright lines), sign-off words ("Best regards,"),
+//!   separator rules, and web chrome ("Related stories" and the headlines under it, "Share this
+//!   article", "Follow us", "Advertisement", cookie banners);
+//! * **anywhere**: reply markers (`> ` at the start of a line: the marker goes, the text stays)
+//!   and lines that are only "Advertisement".
+//!
+//! A name under a sign-off is content (who wrote the mail can change its summary), and so is
+//! everything between the zones: a truncated document, or one with a number or a name changed,
+//! keeps a different fingerprint. Each rule needs a shape or phrase that does not occur in
+//! ordinary prose ("scanned for viruses", "intended only for", a `Subject:` header), not just a
+//! topic word. Linear in the document: every line is looked at a bounded number of times.
+
+/// The document's lines without transport noise, joined by `\n`. Never empty when `doc` is not.
+pub fn strip(doc: &str) -> String {
+    let lines: Vec<&str> = doc.lines().collect();
+    let mut start = 0;
+    let mut end = lines.len();
+    // Top zone.
+    let mut in_headers = false;
+    while start < end {
+        let l = lines[start].trim();
+        let header = is_header_line(l);
+        let drop = l.is_empty()
+            || is_forward_separator(l)
+            || header
+            || (in_headers && is_header_continuation(lines[start]))
+            || is_wrote_line(l)
+            || is_chrome_line(l);
+        if !drop {
+            break;
+        }
+        in_headers = header || (in_headers && is_header_continuation(lines[start]));
+        start += 1;
+    }
+    // Bottom zone.
+    if let Some(r) = related_block(&lines[start..end]) {
+        end = start + r;
+    }
+    while end > start {
+        let l = lines[end - 1].trim();
+        if !(l.is_empty() || is_footer_line(l) || is_separator(l) || is_chrome_line(l)) {
+            break;
+        }
+        end -= 1;
+    }
+    if start >= end {
+        return doc.to_owned();
+    }
+    let mut out = String::with_capacity(doc.len());
+    for line in &lines[start..end] {
+        let line = strip_reply_marker(line);
+        if line.trim().eq_ignore_ascii_case("advertisement") {
+            continue;
+        }
+        if !out.is_empty() {
+            out.push('\n');
+        }
+        out.push_str(line);
+    }
+    out
+}
+
+/// `> text`, `>> text`, `> > text` -> `text`.
+fn strip_reply_marker(line: &str) -> &str {
+    let t = line.trim_start();
+    if !t.starts_with('>') {
+        return line;
+    }
+    t.trim_start_matches(['>', ' '])
+}
+
+fn is_forward_separator(l: &str) -> bool {
+    let core = l.trim_matches(|c: char| c == '-' || c == '_' || c == '=' || c.is_whitespace());
+    let lower = core.to_ascii_lowercase();
+    matches!(
+        lower.as_str(),
+        "forwarded message"
+            | "original message"
+            | "begin forwarded message:"
+            | "begin forwarded message"
+            | "forwarded message follows"
+    ) || (l.starts_with("-----") && lower.contains("forwarded"))
+}
+
+/// `From: ...`, `Subject: ...`: a mail header (the field name, a colon, something after it).
+fn is_header_line(l: &str) -> bool {
+    const FIELDS: &[&str] = &[
+        "from", "sent", "to", "cc", "bcc", "date", "subject", "reply-to", "fwd", "fw",
+    ];
+    let Some((name, value)) = l.split_once(':') else {
+        return false;
+    };
+    l.len() <= 400
+        && !value.trim().is_empty()
+        && FIELDS.contains(&name.trim().to_ascii_lowercase().as_str())
+}
+
+/// A folded header line (starts with whitespace) right after a header.
+fn is_header_continuation(raw: &str) -> bool {
+    raw.starts_with([' ', '\t']) && !raw.trim().is_empty() && raw.len() <= 400
+}
+
+/// "On Mon, 3 Jun 2024 at 10:12, Ann Lee <ann@example.com> wrote:"
+fn is_wrote_line(l: &str) -> bool {
+    l.len() <= 300 && l.starts_with("On ") && l.ends_with("wrote:")
+}
+
+/// Web-page chrome: navigation, cookie banners and short chrome phrases.
+fn is_chrome_line(l: &str) -> bool {
+    if l.len() > 400 {
+        return false;
+    }
+    let lower = l.to_lowercase();
+    let trimmed = lower.trim_end_matches(['.', '!', ':', ' ']);
+    const PHRASES: &[&str] = &[
+        "skip to content",
+        "skip to main content",
+        "menu",
+        "main menu",
+        "search",
+        "sign in",
+        "log in",
+        "login",
+        "subscribe",
+        "sign up",
+        "share",
+        "share this",
+        "share this article",
+        "share this story",
+        "share on facebook",
+        "share on twitter",
+        "advertisement",
+        "sponsored",
+        "listen to this article",
+        "print",
+        "email",
+        "comments",
+        "show comments",
+        "follow us",
+        "back to top",
+        "accept all cookies",
+        "accept cookies",
+        "manage cookies",
+        "cookie settings",
+        "read more",
+    ];
+    if PHRASES.contains(&trimmed) {
+        return true;
+    }
+    // "Follow us on Twitter", "Share on WhatsApp"
+    if lower.starts_with("follow us on ") && lower.split_whitespace().count() <= 8 {
+        return true;
+    }
+    // Navigation: short segments between separators ("Home | World | Business", "Home > News").
+    let segments = |sep: char| -> bool {
+        let parts: Vec<&str> = l.split(sep).map(str::trim).collect();
+        parts.len() >= 3
+            && parts
+                .iter()
+                .all(|p| !p.is_empty() && p.split_whitespace().count() <= 3)
+    };
+    if segments('|') || segments('>') || segments('»') || segments('›') || segments('/') {
+        return true;
+    }
+    // A cookie banner names cookies and asks for consent.
+    lower.contains("cookie")
+        && [
+            "accept",
+            "consent",
+            "we use",
+            "preferences",
+            "privacy policy",
+        ]
+        .iter()
+        .any(|p| lower.contains(p))
+}
+
+/// Where a trailing "Related stories" block starts (a heading, then only short lines).
+fn related_block(lines: &[&str]) -> Option<usize> {
+    const HEADINGS: &[&str] = &[
+        "related stories",
+        "related articles",
+        "related",
+        "related coverage",
+        "more stories",
+        "more from",
+        "read next",
+        "read more",
+        "you may also like",
+        "you might also like",
+        "recommended",
+        "most read",
+        "more on this story",
+    ];
+    // Only the last 30 lines are looked at.
+    let from = lines.len().saturating_sub(30);
+    for (i, line) in lines.iter().enumerate().skip(from) {
+        let h = line.trim().to_lowercase();
+        let h = h.trim_end_matches([':', '.', ' ']);
+        if HEADINGS.contains(&h) || (h.starts_with("more from ") && h.len() <= 40) {
+            let rest_short = lines[i + 1..]
+                .iter()
+                .all(|l| l.split_whitespace().count() <= 16);
+            if rest_short && i > 0 {
+                return Some(i);
+            }
+        }
+    }
+    None
+}
+
+/// A separator rule: `--`, `-----`, `_____`, `=====`, `***`.
+fn is_separator(l: &str) -> bool {
+    (l == "--" || l.len() >= 3) && l.chars().all(|c| matches!(c, '-' | '_' | '=' | '*' | '~'))
+}
+
+/// A line that mail clients, newsletters, mailing lists and corporate mail add at the end.
+pub(crate) fn is_footer_line(line: &str) -> bool {
+    let l = line.trim().to_lowercase();
+    if l.is_empty() || l.len() > 400 {
+        return false;
+    }
+    if is_sign_off(&l) {
+        return true;
+    }
+    const STARTS: &[&str] = &[
+        "sent from my ",
+        "sent from outlook",
+        "sent from yahoo",
+        "sent from mail for",
+        "sent with proton",
+        "get outlook for",
+        "©",
+        "view this email in",
+        "view in browser",
+        "view it in your browser",
+        "click here to unsubscribe",
+        "to unsubscribe",
+        "unsubscribe",
+        "manage your preferences",
+        "manage preferences",
+        "update your preferences",
+        "you are receiving this",
+        "you're receiving this",
+        "you received this",
+        "this email was sent to",
+        "this e-mail was sent to",
+    ];
+    const PHRASES: &[&str] = &[
+        "all rights reserved",
+        "unsubscribe",
+        "scanned for viruses",
+        "checked for viruses",
+        "virus-free",
+        "intended only for",
+        "intended solely for",
+        "intended recipient",
+        "named recipient",
+        "received this in error",
+        "received it in error",
+        "received this message in error",
+        "received this e-mail in error",
+        "received this email in error",
+        "please consider the environment before printing",
+    ];
+    let confidential = l.strip_prefix("confidential").is_some_and(|rest| {
+        rest.is_empty() || rest.starts_with(':') || rest.starts_with(" notice")
+    });
+    // "Copyright 2024 Example Ltd", "(c) 2024 ...", but not "Copyright law protects ...".
+    let copyright = ["copyright", "(c) "].iter().any(|p| {
+        l.strip_prefix(p).is_some_and(|rest| {
+            let rest = rest.trim_start_matches([' ', '©']);
+            rest.len() >= 4 && rest.as_bytes()[..4].iter().all(u8::is_ascii_digit)
+        })
+    });
+    STARTS.iter().any(|s| l.starts_with(s))
+        || copyright
+        || PHRASES.iter().any(|p| l.contains(p))
+        || (l.len() <= 80 && l.contains("mailing list"))
+        || confidential
+}
+
+/// "Thanks!", "Best regards,", "Cheers" ...
+fn is_sign_off(line: &str) -> bool {
+    let l = line
+        .trim()
+        .trim_end_matches(['!', ',', '.', ' '])
+        .to_lowercase();
+    matches!(
+        l.as_str(),
+        "thanks"
+            | "thank you"
+            | "thanks a lot"
+            | "thanks so much"
+            | "thank you so much"
+            | "many thanks"
+            | "thanks in advance"
+            | "thx"
+            | "cheers"
+            | "regards"
+            | "best regards"
+            | "kind regards"
+            | "warm regards"
+            | "warmest regards"
+            | "best"
+            | "all the best"
+            | "best wishes"
+            | "sincerely"
+            | "yours sincerely"
+            | "yours truly"
+            | "yours"
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const BODY: &str = "The council met on Tuesday.\nIt approved 4.2 million for roads.\nThe mayor, Anna Berg, spoke.";
+
+    #[test]
+    fn forwarded_replied_and_web_wrapped_documents_strip_to_the_body() {
+        let forwarded = format!(
+            "---------- Forwarded message ---------\nFrom: Ann Lee <ann@example.com>\nDate: Mon, 3 Jun 2024 at 10:12\nSubject: Council\nTo: Bob <bob@example.com>\n\n{BODY}\n\nSent from my iPhone"
+        );
+        assert_eq!(strip(&forwarded), BODY);
+        let replied = format!(
+            "On Mon, 3 Jun 2024 at 10:12, Ann Lee <ann@example.com> wrote:\n{}",
+            BODY.lines()
+                .map(|l| format!("> {l}"))
+                .collect::<Vec<_>>()
+                .join("\n")
+        );
+        assert_eq!(strip(&replied), BODY);
+        let web = format!(
+            "Skip to content\nHome | World | Business | Sport\nWe use cookies to improve your experience. Accept all?\n\n{BODY}\n\nShare this article\n\nRelated stories\nRoads plan delayed again\nMayor faces questions"
+        );
+        assert_eq!(strip(&web), BODY);
+    }
+
+    #[test]
+    fn names_and_content_between_the_zones_stay() {
+        let signed = format!("{BODY}\n\nBest regards,\nHelena Kowalczyk");
+        assert_eq!(
+            strip(&signed),
+            format!("{BODY}\n\nBest regards,\nHelena Kowalczyk")
+        );
+        let other = format!("{BODY}\n\nBest regards,\nHelena Novak");
+        assert_ne!(strip(&signed), strip(&other));
+        // A header-like line in the middle is content.
+        let mid = format!("{BODY}\nSubject: roads\nMore text.");
+        assert_eq!(strip(&mid), mid);
+        // Only noise: the document is kept whole.
+        assert_eq!(strip("Sent from my iPhone"), "Sent from my iPhone");
+    }
+}
