@@ -10,7 +10,7 @@ use axum::http::HeaderValue;
 use axum::middleware::Next;
 use axum::response::Response;
 
-use crate::accounting::{Accountant, AuditLog};
+use crate::accounting::{Accountant, AuditLog, PriceMap};
 use crate::cache::{CacheSettings, Embedder, SemanticCache};
 use crate::config::Config;
 use crate::provider::Provider;
@@ -50,8 +50,6 @@ impl AppState {
             .iter()
             .map(|p| Provider::new(p, config.defaults.connect_timeout))
             .collect::<Result<Vec<_>, _>>()?;
-        let accountant = Accountant::new(&config, &config.accounting, &config.route_accounting())
-            .map_err(|p| format!("invalid config:\n  {}", p.join("\n  ")))?;
         let wants_cache = config.cache.enabled || config.routes.iter().any(|r| r.cache.enabled);
         let wants_store = wants_cache || config.accounting.enabled;
         let settings = CacheSettings {
@@ -60,37 +58,47 @@ impl AppState {
             ..CacheSettings::default()
         };
         let accounting = config.accounting.clone();
-        // Opening the store and loading the model block: off the async runtime.
-        let (cache, audit) = tokio::task::spawn_blocking(move || -> Result<_, String> {
-            let store = if wants_store {
-                Some(Store::open(&settings.data_dir).map_err(|e| e.to_string())?)
-            } else {
-                None
-            };
-            let audit = match &store {
-                Some(st) => {
-                    AuditLog::open(st.clone(), &accounting).map_err(|e| format!("audit: {e}"))?
-                }
-                None => AuditLog::disabled(),
-            };
-            let cache = match (&store, wants_cache) {
-                (Some(st), true) => {
-                    let embedder = match embedder {
-                        Some(e) => e,
-                        None => Embedder::load(&settings.embedder_config())
-                            .map_err(|e| format!("cache: {e}"))?,
-                    };
-                    Some(
-                        SemanticCache::open_with(st.clone(), embedder, &settings)
-                            .map_err(|e| format!("cache: {e}"))?,
-                    )
-                }
-                _ => None,
-            };
-            Ok((cache, audit))
-        })
-        .await
-        .map_err(|e| format!("startup: {e}"))??;
+        // Opening the store, reading the price map and loading the model block: off the async
+        // runtime.
+        let (cache, audit, price_map) =
+            tokio::task::spawn_blocking(move || -> Result<_, String> {
+                let price_map = PriceMap::load(&accounting, &settings.data_dir)?;
+                let store = if wants_store {
+                    Some(Store::open(&settings.data_dir).map_err(|e| e.to_string())?)
+                } else {
+                    None
+                };
+                let audit = match &store {
+                    Some(st) => AuditLog::open(st.clone(), &accounting)
+                        .map_err(|e| format!("audit: {e}"))?,
+                    None => AuditLog::disabled(),
+                };
+                let cache = match (&store, wants_cache) {
+                    (Some(st), true) => {
+                        let embedder = match embedder {
+                            Some(e) => e,
+                            None => Embedder::load(&settings.embedder_config())
+                                .map_err(|e| format!("cache: {e}"))?,
+                        };
+                        Some(
+                            SemanticCache::open_with(st.clone(), embedder, &settings)
+                                .map_err(|e| format!("cache: {e}"))?,
+                        )
+                    }
+                    _ => None,
+                };
+                Ok((cache, audit, price_map))
+            })
+            .await
+            .map_err(|e| format!("startup: {e}"))??;
+        let accountant = Accountant::new(
+            &config,
+            &config.accounting,
+            &config.route_accounting(),
+            price_map.as_ref(),
+        )
+        .map_err(|p| format!("invalid config:\n  {}", p.join("\n  ")))?;
+        log_prices(&config, &accountant, price_map.as_ref());
         let metrics = Metrics::new(&config);
         Ok(Arc::new(AppState {
             router: router::Router::new(config.clone()),
@@ -123,6 +131,31 @@ impl AppState {
 
     pub fn is_shutting_down(&self) -> bool {
         self.shutting_down.load(Ordering::Relaxed)
+    }
+}
+
+/// Says at startup where prices come from, and which targets have none (their spend will show
+/// as unknown, never as 0).
+fn log_prices(config: &Config, accountant: &Accountant, map: Option<&PriceMap>) {
+    match map {
+        Some(m) => tracing::info!(
+            file = %m.origin.file,
+            source = %m.origin.source,
+            loaded = %crate::accounting::format_utc_ms(m.origin.loaded_at_ms),
+            models = m.origin.models,
+            skipped = m.origin.skipped,
+            "price map loaded"
+        ),
+        None => tracing::info!(
+            as_of = crate::accounting::PRICES_AS_OF,
+            "prices: built-in table and config (no price map)"
+        ),
+    }
+    for t in accountant.unpriced_targets() {
+        tracing::warn!(
+            model = %config.target(t).name,
+            "no price (config, price map or built-in table): its spend is counted as unknown"
+        );
     }
 }
 

@@ -52,7 +52,7 @@ use writer::{Op, PendingHits, PendingInsert, Writer};
 
 use crate::chat::{unix_now, ChatResponse};
 use crate::config::CachePolicy;
-use crate::store::Store;
+use crate::store::{Store, StoredUsage};
 
 /// Candidates examined per semantic lookup (best first) before giving up. Generous, because
 /// entries that differ only in a number ("product 17" / "product 71") are nearly identical
@@ -388,7 +388,7 @@ impl SemanticCache {
             vector: key.vector.into_inner(),
             text: key.parts.instruction,
             response_json,
-            usage: response.usage,
+            usage: response.usage.as_ref().map(StoredUsage::from),
             model: response.model.clone(),
             ttl_secs,
             max_entries: policy.max_entries,

@@ -41,16 +41,7 @@ pub fn run_export(args: &ExportArgs, out: &mut dyn Write) -> Result<u64, String>
     for r in audit::read(&db, since..until).map_err(|e| e.to_string())? {
         let r: AuditRecord = r.map_err(|e| e.to_string())?;
         let line = match args.format {
-            ExportFormat::Jsonl => {
-                let mut v = serde_json::to_value(&r).map_err(|e| e.to_string())?;
-                if let (Some(p), Some(obj)) = (&r.prompt, v.as_object_mut()) {
-                    obj.insert(
-                        "prompt".into(),
-                        serde_json::to_value(p).map_err(|e| e.to_string())?,
-                    );
-                }
-                v
-            }
+            ExportFormat::Jsonl => r.to_json(),
             ExportFormat::Workload => {
                 if r.is_error() {
                     continue;

@@ -17,7 +17,7 @@ use tracing::Instrument;
 
 use crate::accounting::audit::PromptLog;
 use crate::cache::{CacheKey, HitKind, KeyScope, SemanticCache};
-use crate::chat::{self, ChatChunk, ChatRequest, ChatResponse, Usage};
+use crate::chat::{self, ChatChunk, ChatRequest, ChatResponse, TokenUsage, Usage};
 use crate::config::{CachePolicy, Mode, RouteId, TargetId};
 use crate::error::ApiError;
 use crate::outcome::{Attempt, CacheOutcome};
@@ -135,7 +135,8 @@ pub async fn chat(
             if let (Some(log), Some(choice)) = (&mut info.prompt, resp.choices.first()) {
                 log.answer = PromptLog::digest(&choice.message.text());
             }
-            record::finish(s, &mut info, &meta, Ending::answered(resp.usage));
+            let usage = resp.usage.as_ref().map(Usage::tokens);
+            record::finish(s, &mut info, &meta, Ending::answered(usage));
             Ok(Reply::Complete(resp))
         }
         Ok(Reply::Stream(events)) => Ok(Reply::Stream(stream::recorded(
@@ -386,8 +387,8 @@ pub async fn embeddings(
     .await;
     match &result {
         Ok(v) => {
-            let prompt = v["usage"]["prompt_tokens"].as_u64().unwrap_or(0) as u32;
-            let usage = Usage::new(prompt, 0);
+            let prompt = chat::count_of(&v["usage"]["prompt_tokens"]).unwrap_or(0);
+            let usage = TokenUsage::new(prompt, 0);
             record::finish(s, &mut info, &meta, Ending::answered(Some(usage)));
         }
         Err(e) => record::failed(s, &mut info, &meta, e),
@@ -444,8 +445,8 @@ fn cache_for<'a>(
 }
 
 /// Usage to record when the provider reported none: estimated, and marked so.
-fn estimate_usage(prompt_tokens: u32, output_chars: usize) -> Usage {
-    Usage::new(
+fn estimate_usage(prompt_tokens: u32, output_chars: usize) -> TokenUsage {
+    TokenUsage::new(
         prompt_tokens,
         chat::estimate_tokens_from_chars(output_chars),
     )

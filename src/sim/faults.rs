@@ -24,8 +24,11 @@
 //! | `window-<n>`               | the same, only when the prompt estimate exceeds n tokens      |
 //! | `content-filter`           | 400 content-policy error                                      |
 //! | `tokens-<n>`               | the answer has n words (default 24)                           |
+//! | `cached-<n>`, `cache-write-<n>`, `cache-write-1h-<n>`, `reasoning-<n>`, `extra-fields` | usage details and unknown fields (see `usage`) |
 
 use std::str::FromStr;
+
+use super::usage::UsageTokens;
 
 /// The header carrying extra fault tokens.
 pub const FAULT_HEADER: &str = "x-mock-fault";
@@ -49,6 +52,8 @@ pub(super) struct Faults {
     pub window: Option<u32>,
     pub content_filter: bool,
     pub words: Option<usize>,
+    /// Usage details to report.
+    pub usage: UsageTokens,
 }
 
 impl Faults {
@@ -100,6 +105,8 @@ impl Faults {
             self.window = Some(v);
         } else if let Some(v) = num(t, "tokens-", "") {
             self.words = Some(v);
+        } else {
+            self.usage.apply(t);
         }
     }
 }
