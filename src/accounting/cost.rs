@@ -191,6 +191,23 @@ fn base_price(
         .or_else(|| prices::lookup(model).map(|(n, p)| (PriceBase::BuiltIn(n), p)))
 }
 
+/// The effective price of a model id that no target names (`sluice prices list MODEL`): the map's
+/// or the built-in table's, with derived fields filled.
+pub fn model_price(map: Option<&PriceMap>, model: &str) -> (Option<ModelPrice>, PriceOrigin) {
+    let (base, price) = match base_price(map, None, model) {
+        Some((b, p)) => (Some(b), p),
+        None => (None, Price::default()),
+    };
+    let (price, derived) = resolve(Price::default(), price, false);
+    let origin = PriceOrigin {
+        base,
+        config: Vec::new(),
+        derived,
+        unknown: price.is_none(),
+    };
+    (price, origin)
+}
+
 /// A target's price and its origin.
 fn price_target(
     config: &Config,
@@ -428,8 +445,7 @@ fn reference_price(
             return Some(p);
         }
     }
-    let (_, base) = base_price(map, None, name)?;
-    resolve(Price::default(), base, false).0
+    model_price(map, name).0
 }
 
 #[cfg(test)]
