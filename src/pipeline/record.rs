@@ -167,6 +167,8 @@ pub(super) fn finish(s: &AppState, info: &mut RequestInfo, meta: &Meta, end: End
         cache: meta.cache,
         usage,
     });
+    // A hit's usage is the original answer's: its cache reads were that call's.
+    let upstream_answered = meta.target.is_some() && !meta.cache.is_hit();
     let slot = match (meta.route_id, &meta.route) {
         (Some(r), _) => RouteSlot::Route(r),
         (None, Some(name)) if &**name == PASSTHROUGH => RouteSlot::Passthrough,
@@ -179,6 +181,16 @@ pub(super) fn finish(s: &AppState, info: &mut RequestInfo, meta: &Meta, end: End
         cache: meta.cache,
         input_tokens: usage.input,
         output_tokens: usage.output,
+        cache_read_tokens: if upstream_answered {
+            usage.cache_read
+        } else {
+            0
+        },
+        cache_write_tokens: if upstream_answered {
+            usage.cache_write
+        } else {
+            0
+        },
         cost_usd: costs.cost_usd,
         cost_avoided_usd: costs.cost_avoided_usd,
         total,

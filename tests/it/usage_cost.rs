@@ -276,6 +276,26 @@ async fn openai_usage_details_are_relayed_priced_and_replayed() {
     let scost = check_miss_record(record(&recs, &smiss.id), 40, 16, 0, &smiss.usage);
     check_hit_record(record(&recs, &shit.id), scost);
     assert_eq!(record(&recs, &smiss.id)["reasoning_tokens"], 8);
+
+    // Prometheus counts the provider's cache reads and writes of the two misses only.
+    let metrics = g
+        .http
+        .get(g.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for (kind, want) in [("read", 80), ("write", 32)] {
+        let line = format!(
+            "sluice_provider_cache_tokens_total{{route=\"via_openai\",target=\"oa/detailed\",kind=\"{kind}\"}} {want}"
+        );
+        assert!(
+            metrics.lines().any(|l| l == line),
+            "{line} not in\n{metrics}"
+        );
+    }
 }
 
 #[tokio::test]
@@ -492,4 +512,30 @@ tiers.main = ["oa/my-finetune"]
     })
     .unwrap();
     assert!(table.contains("Prices now in effect: price map"), "{table}");
+}
+
+#[tokio::test]
+async fn a_configured_price_map_is_read_at_startup_and_must_exist() {
+    let dir = tempfile::tempdir().unwrap();
+    let map = dir.path().join("prices.json");
+    let config = format!(
+        "[server]\ndata_dir = \"{}\"\n[accounting]\nprice_map = \"{}\"\n\
+         [providers.oa.models]\n\"gpt-4o-mini\" = {{}}\n[routes.r]\ntiers.t = [\"oa/gpt-4o-mini\"]\n",
+        dir.path().join("data").display(),
+        map.display()
+    );
+    let text = format!("{}\n{config}", crate::support::BASE_CONFIG)
+        .replace("{MOCK}", "http://127.0.0.1:9");
+    let cfg = sluice::config::Config::parse(&text, "test").unwrap();
+    let Err(e) = sluice::state::AppState::new(cfg).await else {
+        panic!("started without its price map")
+    };
+    assert!(e.contains("prices.json"), "{e}");
+
+    std::fs::write(&map, MAP).unwrap();
+    let g = Gateway::start(&config).await;
+    let m = g.get_json("/v1/models/gpt-4o-mini").await;
+    assert_eq!(m["sluice"]["output_per_mtok"], 4.0);
+    assert_eq!(m["sluice"]["price_source"], "map");
+    assert_eq!(g.state.accountant.price_map().unwrap().via, "config");
 }
