@@ -183,7 +183,13 @@ fn table(lines: &[Line], map: Option<&PriceMap>) -> String {
                 }
             }
         }
-        let _ = writeln!(out, "  {:<15}  {}", l.origin.source(), l.origin.detail());
+        let detail = l.origin.detail();
+        let source = l.origin.source();
+        if detail.is_empty() {
+            let _ = writeln!(out, "  {source}");
+        } else {
+            let _ = writeln!(out, "  {source:<15}  {detail}");
+        }
     }
     out
 }
