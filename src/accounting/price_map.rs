@@ -71,6 +71,8 @@ pub struct MapOrigin {
     pub loaded_at_ms: u64,
     /// sha256 of the source file as read.
     pub sha256: String,
+    /// When the source file was last modified (unix ms), if the file system says.
+    pub modified_ms: Option<u64>,
     /// Entries with an input and an output price.
     pub models: usize,
     /// Entries without them, or with a price that is not a number >= 0.
@@ -85,8 +87,11 @@ impl MapOrigin {
         } else {
             "[accounting] price_map".to_owned()
         };
+        let modified = self.modified_ms.map_or(String::new(), |m| {
+            format!(", file of {}", super::format_utc_ms(m))
+        });
         format!(
-            "price map {} ({from}, loaded {}, {} models, sha256 {})",
+            "price map {} ({from}{modified}, loaded {}, {} models, sha256 {})",
             self.file,
             super::format_utc_ms(self.loaded_at_ms),
             self.models,
@@ -126,7 +131,11 @@ impl PriceMap {
         let bytes =
             std::fs::read(path).map_err(|e| format!("price map {}: {e}", path.display()))?;
         let shown = path.display().to_string();
-        Self::parse(&bytes, &shown, via).map(|(m, _)| m)
+        let (mut map, _) = Self::parse(&bytes, &shown, via)?;
+        if via == "config" {
+            map.origin.modified_ms = modified_ms(path);
+        }
+        Ok(map)
     }
 
     /// `sluice prices import`: check `source`, then write its prices to `<data_dir>/price_map.json`
@@ -139,6 +148,7 @@ impl PriceMap {
             .display()
             .to_string();
         let (mut map, mut kept) = Self::parse(&bytes, &shown, "import")?;
+        map.origin.modified_ms = modified_ms(source);
         let target = data_dir.join(IMPORTED_FILE);
         map.origin.file = target.display().to_string();
         map.origin.loaded_at_ms = super::unix_ms_now();
@@ -169,6 +179,7 @@ impl PriceMap {
             via,
             loaded_at_ms: super::unix_ms_now(),
             sha256: hex::encode(sha2::Sha256::digest(bytes)),
+            modified_ms: None,
             models: 0,
             skipped: 0,
         };
@@ -190,6 +201,7 @@ impl PriceMap {
                         origin.loaded_at_ms = t;
                     }
                     imported_skipped = o.get("skipped").and_then(Value::as_u64);
+                    origin.modified_ms = o.get("modified_ms").and_then(Value::as_u64);
                 }
                 continue;
             }
@@ -244,6 +256,13 @@ impl PriceMap {
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
     }
+}
+
+/// A file's modification time, unix ms.
+fn modified_ms(path: &Path) -> Option<u64> {
+    let t = std::fs::metadata(path).ok()?.modified().ok()?;
+    let d = t.duration_since(std::time::UNIX_EPOCH).ok()?;
+    u64::try_from(d.as_millis()).ok()
 }
 
 /// An entry's price per 1M tokens: `None` when it has no input or output token price (images,
@@ -373,6 +392,10 @@ mod tests {
         assert!(back.origin.source.ends_with("prices.json"));
         assert_eq!(back.len(), 3);
         assert!(back.origin.describe().contains("imported from"));
+        assert!(back
+            .origin
+            .modified_ms
+            .is_some_and(|m| m <= imported.origin.loaded_at_ms));
         // The config's map wins over the imported one.
         let configured = AccountingSettings {
             price_map: Some(src.clone()),

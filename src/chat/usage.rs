@@ -106,7 +106,9 @@ impl TokenUsage {
 
     /// Prompt tokens neither read from nor written to the provider's cache.
     pub fn uncached_input(&self) -> u32 {
-        self.input - self.cache_read - self.cache_write
+        self.input
+            .saturating_sub(self.cache_read)
+            .saturating_sub(self.cache_write)
     }
 
     pub fn total(&self) -> u64 {
