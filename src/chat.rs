@@ -399,6 +399,14 @@ impl StreamAssembler {
         }
     }
 
+    pub fn usage(&self) -> Option<&Usage> {
+        self.usage.as_ref()
+    }
+
+    pub fn model(&self) -> &str {
+        &self.model
+    }
+
     /// The answer as one `chat.completion`; `None` when it cannot be represented faithfully
     /// (tool calls) or nothing arrived.
     pub fn finish(self) -> Option<ChatResponse> {

@@ -50,47 +50,13 @@ impl AppState {
             .iter()
             .map(|p| Provider::new(p, config.defaults.connect_timeout))
             .collect::<Result<Vec<_>, _>>()?;
-        let wants_cache = config.cache.enabled || config.routes.iter().any(|r| r.cache.enabled);
-        let wants_store = wants_cache || config.accounting.enabled;
-        let settings = CacheSettings {
-            data_dir: config.server.data_dir.clone(),
-            models_dir: config.server.models_dir.clone(),
-            ..CacheSettings::default()
+        // Reading the price map (a file of a few MB at most) blocks: off the async runtime.
+        let price_map = {
+            let (settings, dir) = (config.accounting.clone(), config.server.data_dir.clone());
+            tokio::task::spawn_blocking(move || PriceMap::load(&settings, &dir))
+                .await
+                .map_err(|e| format!("startup: {e}"))??
         };
-        let accounting = config.accounting.clone();
-        // Opening the store, reading the price map and loading the model block: off the async
-        // runtime.
-        let (cache, audit, price_map) =
-            tokio::task::spawn_blocking(move || -> Result<_, String> {
-                let price_map = PriceMap::load(&accounting, &settings.data_dir)?;
-                let store = if wants_store {
-                    Some(Store::open(&settings.data_dir).map_err(|e| e.to_string())?)
-                } else {
-                    None
-                };
-                let audit = match &store {
-                    Some(st) => AuditLog::open(st.clone(), &accounting)
-                        .map_err(|e| format!("audit: {e}"))?,
-                    None => AuditLog::disabled(),
-                };
-                let cache = match (&store, wants_cache) {
-                    (Some(st), true) => {
-                        let embedder = match embedder {
-                            Some(e) => e,
-                            None => Embedder::load(&settings.embedder_config())
-                                .map_err(|e| format!("cache: {e}"))?,
-                        };
-                        Some(
-                            SemanticCache::open_with(st.clone(), embedder, &settings)
-                                .map_err(|e| format!("cache: {e}"))?,
-                        )
-                    }
-                    _ => None,
-                };
-                Ok((cache, audit, price_map))
-            })
-            .await
-            .map_err(|e| format!("startup: {e}"))??;
         let accountant = Accountant::new(
             &config,
             &config.accounting,
@@ -99,6 +65,45 @@ impl AppState {
         )
         .map_err(|p| format!("invalid config:\n  {}", p.join("\n  ")))?;
         log_prices(&config, &accountant, price_map.as_ref());
+        let wants_cache = config.cache.enabled || config.routes.iter().any(|r| r.cache.enabled);
+        let wants_store = wants_cache || config.accounting.enabled;
+        let settings = CacheSettings {
+            data_dir: config.server.data_dir.clone(),
+            models_dir: config.server.models_dir.clone(),
+            ..CacheSettings::default()
+        };
+        let accounting = config.accounting.clone();
+        // Opening the store and loading the model block: off the async runtime.
+        let (cache, audit) = tokio::task::spawn_blocking(move || -> Result<_, String> {
+            let store = if wants_store {
+                Some(Store::open(&settings.data_dir).map_err(|e| e.to_string())?)
+            } else {
+                None
+            };
+            let audit = match &store {
+                Some(st) => {
+                    AuditLog::open(st.clone(), &accounting).map_err(|e| format!("audit: {e}"))?
+                }
+                None => AuditLog::disabled(),
+            };
+            let cache = match (&store, wants_cache) {
+                (Some(st), true) => {
+                    let embedder = match embedder {
+                        Some(e) => e,
+                        None => Embedder::load(&settings.embedder_config())
+                            .map_err(|e| format!("cache: {e}"))?,
+                    };
+                    Some(
+                        SemanticCache::open_with(st.clone(), embedder, &settings)
+                            .map_err(|e| format!("cache: {e}"))?,
+                    )
+                }
+                _ => None,
+            };
+            Ok((cache, audit))
+        })
+        .await
+        .map_err(|e| format!("startup: {e}"))??;
         let metrics = Metrics::new(&config);
         Ok(Arc::new(AppState {
             router: router::Router::new(config.clone()),
