@@ -3,9 +3,10 @@
 //! - `prices`: the built-in dated price table and model-name lookup.
 //! - `price_map`: prices from a map in LiteLLM's format (`[accounting] price_map`, or imported
 //!   into the data directory by `sluice prices import`), with where and when it was loaded.
-//! - `cost`: resolved prices per target (config over map over table, each field with its
-//!   origin), the cost of a request in parts (uncached input, cache reads, cache writes,
-//!   output) and the cost it avoided against the route's reference model.
+//! - `resolve`: which price applies to a model, field by field (config over map over table,
+//!   the rest derived), and where it came from.
+//! - `cost`: resolved prices per target, the cost of a request in parts (uncached input, cache
+//!   reads, cache writes, output) and the cost it avoided against the route's reference model.
 //! - `audit`: the audit record, its table in the store, and reading it back (also from another
 //!   process while the gateway runs).
 //! - `writer`: `AuditLog`, the background writer that batches records into redb off the
@@ -18,12 +19,14 @@ pub mod cost;
 pub mod price_map;
 pub mod prices;
 pub mod report;
+pub mod resolve;
 pub mod writer;
 
 pub use audit::{AuditAttempt, AuditRecord, UsageDetail};
-pub use cost::{Accountant, CostInput, CostParts, Costs, PriceOrigin, TokenUsage};
+pub use cost::{Accountant, CostInput, CostParts, Costs, TokenUsage};
 pub use price_map::{MapOrigin, PriceMap};
 pub use prices::{ModelPrice, PRICES_AS_OF};
+pub use resolve::{PriceBase, PriceOrigin};
 pub use writer::AuditLog;
 
 /// Milliseconds since the Unix epoch (the audit clock).

@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 
 use serde_json::{json, Value};
 
-use crate::accounting::cost::model_price;
+use crate::accounting::resolve::model_price;
 use crate::accounting::{
     format_utc_ms, Accountant, ModelPrice, PriceMap, PriceOrigin, PRICES_AS_OF,
 };
