@@ -15,9 +15,9 @@ const ANTHROPIC_CACHE_WRITE: (f64, f64) = (1.25, 2.0);
 
 /// `config` over `base` (a map entry or the built-in table's), then what neither gives: cached
 /// input at the input price (no discount known: the conservative choice), cache writes at the
-/// input price (an Anthropic target: Anthropic's 1.25x, and 2x for one hour), 1-hour writes at the
-/// 5-minute price, reasoning at the output price. `None` without an input or output price; also
-/// the names of the fields that were derived.
+/// input price and 1-hour writes at the 5-minute price (an Anthropic target: 1.25x and 2x the
+/// input price, Anthropic's rule), reasoning at the output price. `None` without an input or
+/// output price; also the names of the fields that were derived.
 pub fn resolve(
     config: Price,
     base: Price,
@@ -34,14 +34,11 @@ pub fn resolve(
             rule
         })
     };
-    let (write_x, write_1h_x) = if anthropic {
-        ANTHROPIC_CACHE_WRITE
-    } else {
-        (1.0, 1.0)
-    };
+    let (x5m, x1h) = ANTHROPIC_CACHE_WRITE;
     let cached = field(p.cached_input_per_mtok, "cached_input", input);
-    let write = field(p.cache_write_per_mtok, "cache_write", input * write_x);
-    let write_1h_rule = if anthropic { input * write_1h_x } else { write };
+    let write_rule = if anthropic { input * x5m } else { input };
+    let write = field(p.cache_write_per_mtok, "cache_write", write_rule);
+    let write_1h_rule = if anthropic { input * x1h } else { write };
     let write_1h = field(p.cache_write_1h_per_mtok, "cache_write_1h", write_1h_rule);
     let reasoning = field(p.reasoning_per_mtok, "reasoning", output);
     (
