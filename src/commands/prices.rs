@@ -191,6 +191,14 @@ fn table(lines: &[Line], map: Option<&PriceMap>) -> String {
             let _ = writeln!(out, "  {source:<15}  {detail}");
         }
     }
+    let unknown = lines.iter().filter(|l| l.price.is_none()).count();
+    if unknown > 0 {
+        let _ = writeln!(
+            out,
+            "\n{unknown} without a price: their cost is recorded as unknown (never 0) and counted \
+             (`unpriced` in the report, sluice_cost_unknown_total)"
+        );
+    }
     out
 }
 
