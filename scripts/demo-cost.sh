@@ -15,8 +15,9 @@ gw_port=$(free_port)
 data=$(mktemp -d)
 "$bin" mock --listen "127.0.0.1:$mock_port" >"$data/mock.log" 2>&1 &
 mock=$!
-MOCK_URL="http://127.0.0.1:$mock_port" "$bin" serve --config examples/prompt-caching-demo.toml \
-  --listen "127.0.0.1:$gw_port" --data-dir "$data" >"$data/gateway.log" 2>&1 &
+sed "s#http://127.0.0.1:9090#http://127.0.0.1:$mock_port#" examples/prompt-caching-demo.toml >"$data/demo.toml"
+"$bin" serve --config "$data/demo.toml" --listen "127.0.0.1:$gw_port" --data-dir "$data" \
+  >"$data/gateway.log" 2>&1 &
 gw=$!
 trap 'kill $gw $mock 2>/dev/null || true; wait $gw $mock 2>/dev/null || true; rm -rf "$data"' EXIT
 for _ in $(seq 1 300); do
