@@ -5,8 +5,12 @@
 //! request fields reach OpenAI-compatible upstreams untouched (a client using a newer parameter
 //! must not be silently downgraded by the gateway).
 
+mod usage;
+
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
+
+pub use usage::{count_of, saturating_count, saturating_count_opt, TokenUsage, Usage};
 
 /// A chat-completions request as the client sent it.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -255,26 +259,9 @@ pub struct Choice {
     pub finish_reason: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub logprobs: Option<Value>,
-}
-
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
-pub struct Usage {
-    #[serde(default)]
-    pub prompt_tokens: u32,
-    #[serde(default)]
-    pub completion_tokens: u32,
-    #[serde(default)]
-    pub total_tokens: u32,
-}
-
-impl Usage {
-    pub fn new(prompt_tokens: u32, completion_tokens: u32) -> Self {
-        Usage {
-            prompt_tokens,
-            completion_tokens,
-            total_tokens: prompt_tokens + completion_tokens,
-        }
-    }
+    /// Every other field of the choice (`content_filter_results`, `native_finish_reason`, ...).
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
 }
 
 /// One streamed `chat.completion.chunk`.
@@ -309,6 +296,9 @@ pub struct ChunkChoice {
     pub finish_reason: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub logprobs: Option<Value>,
+    /// Every other field of the choice.
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
@@ -336,17 +326,34 @@ pub fn new_completion_id() -> String {
     format!("chatcmpl-{:024x}", rand::random::<u128>() >> 32)
 }
 
-/// Reassembles a streamed answer into a `ChatResponse` (for the cache and the audit): content
-/// and finish reason per choice, the usage chunk, the answering model.
+/// Reassembles a streamed answer into a `ChatResponse` (for the cache): content and finish
+/// reason per choice, the usage chunk as it came, the answering model, and the fields Sluice
+/// does not model, so that a replay carries them too: the chunks' own (merged, later values
+/// win) onto the response, the choices' onto its choices, the deltas' onto the messages (the
+/// streamed text fields [`STREAMED_TEXT`] joined piece by piece).
 #[derive(Debug, Default)]
 pub struct StreamAssembler {
     id: String,
     model: String,
     created: u64,
-    choices: Vec<(String, Option<String>)>,
+    choices: Vec<Assembled>,
     usage: Option<Usage>,
+    extra: Map<String, Value>,
     /// Tool-call deltas are not reassembled: such answers are not cacheable from a stream.
     has_tool_calls: bool,
+}
+
+/// Delta fields whose pieces concatenate to the message's field (OpenAI's `refusal`, DeepSeek's
+/// `reasoning_content`, OpenRouter's `reasoning`); any other unknown delta field keeps its
+/// latest value.
+pub const STREAMED_TEXT: [&str; 3] = ["refusal", "reasoning_content", "reasoning"];
+
+#[derive(Debug, Default, Clone)]
+struct Assembled {
+    text: String,
+    finish: Option<String>,
+    extra: Map<String, Value>,
+    message_extra: Map<String, Value>,
 }
 
 impl StreamAssembler {
@@ -356,28 +363,44 @@ impl StreamAssembler {
             self.model.clone_from(&c.model);
             self.created = c.created;
         }
-        if c.usage.is_some() {
-            self.usage = c.usage;
+        if let Some(u) = &c.usage {
+            self.usage = Some(u.clone());
         }
+        merge(&mut self.extra, &c.extra);
         for ch in &c.choices {
             let i = ch.index as usize;
             if self.choices.len() <= i {
-                self.choices.resize(i + 1, (String::new(), None));
+                self.choices.resize(i + 1, Assembled::default());
             }
+            let a = &mut self.choices[i];
             if let Some(t) = &ch.delta.content {
-                self.choices[i].0.push_str(t);
+                a.text.push_str(t);
             }
             if ch.delta.tool_calls.is_some() {
                 self.has_tool_calls = true;
             }
             if let Some(f) = &ch.finish_reason {
-                self.choices[i].1 = Some(f.clone());
+                a.finish = Some(f.clone());
+            }
+            merge(&mut a.extra, &ch.extra);
+            for (k, v) in &ch.delta.extra {
+                match (a.message_extra.get_mut(k), v) {
+                    (Some(Value::String(so_far)), Value::String(piece))
+                        if STREAMED_TEXT.contains(&k.as_str()) =>
+                    {
+                        so_far.push_str(piece)
+                    }
+                    (Some(old), _) if old == v => {}
+                    _ => {
+                        a.message_extra.insert(k.clone(), v.clone());
+                    }
+                }
             }
         }
     }
 
-    pub fn usage(&self) -> Option<Usage> {
-        self.usage
+    pub fn usage(&self) -> Option<&Usage> {
+        self.usage.as_ref()
     }
 
     pub fn model(&self) -> &str {
@@ -399,48 +422,69 @@ impl StreamAssembler {
                 .choices
                 .into_iter()
                 .enumerate()
-                .map(|(i, (text, finish))| Choice {
-                    index: i as u32,
-                    message: Message::new(Role::Assistant, text),
-                    finish_reason: finish,
-                    logprobs: None,
+                .map(|(i, a)| {
+                    let mut message = Message::new(Role::Assistant, a.text);
+                    message.extra = a.message_extra;
+                    Choice {
+                        index: i as u32,
+                        message,
+                        finish_reason: a.finish,
+                        logprobs: None,
+                        extra: a.extra,
+                    }
                 })
                 .collect(),
             usage: self.usage,
-            extra: Map::new(),
+            extra: self.extra,
         })
     }
 }
 
-/// A complete answer replayed as stream chunks: a role chunk, the content in word-group pieces,
-/// a finish chunk per choice, and (when asked) a final usage chunk with no choices.
+/// `from`'s fields into `into`, cloning only what is new or changed (a chunk repeats its
+/// `system_fingerprint` on every chunk).
+fn merge(into: &mut Map<String, Value>, from: &Map<String, Value>) {
+    for (k, v) in from {
+        if into.get(k) != Some(v) {
+            into.insert(k.clone(), v.clone());
+        }
+    }
+}
+
+/// A complete answer replayed as stream chunks: a role chunk (carrying the message's unknown
+/// fields), the content in word-group pieces, a finish chunk per choice (carrying the choice's),
+/// and (when asked) a final usage chunk with no choices and the whole usage. Every chunk
+/// carries the response's unknown top-level fields, as OpenAI repeats `system_fingerprint`.
 pub fn replay_chunks(resp: &ChatResponse, id: &str, include_usage: bool) -> Vec<ChatChunk> {
     const WORDS_PER_CHUNK: usize = 4;
     let created = unix_now();
-    let chunk = |index: u32, delta: Delta, finish: Option<String>| ChatChunk {
+    let chunk = |choices: Vec<ChunkChoice>| ChatChunk {
         id: id.to_owned(),
         object: chunk_object(),
         created,
         model: resp.model.clone(),
-        choices: vec![ChunkChoice {
+        choices,
+        usage: None,
+        extra: resp.extra.clone(),
+    };
+    let choice = |index: u32, delta: Delta| {
+        chunk(vec![ChunkChoice {
             index,
             delta,
-            finish_reason: finish,
+            finish_reason: None,
             logprobs: None,
-        }],
-        usage: None,
-        extra: Map::new(),
+            extra: Map::new(),
+        }])
     };
     let mut out = Vec::new();
     for c in &resp.choices {
-        out.push(chunk(
+        out.push(choice(
             c.index,
             Delta {
                 role: Some(Role::Assistant),
                 content: Some(String::new()),
+                extra: c.message.extra.clone(),
                 ..Delta::default()
             },
-            None,
         ));
         let text = c.message.text();
         let mut piece = String::new();
@@ -449,15 +493,15 @@ pub fn replay_chunks(resp: &ChatResponse, id: &str, include_usage: bool) -> Vec<
             piece.push_str(part);
             words += 1;
             if words == WORDS_PER_CHUNK || i == 0 {
-                out.push(chunk(c.index, delta_text(std::mem::take(&mut piece)), None));
+                out.push(choice(c.index, delta_text(std::mem::take(&mut piece))));
                 words = 0;
             }
         }
         if !piece.is_empty() {
-            out.push(chunk(c.index, delta_text(piece), None));
+            out.push(choice(c.index, delta_text(piece)));
         }
         if c.message.tool_calls.is_some() {
-            out.push(chunk(
+            out.push(choice(
                 c.index,
                 Delta {
                     tool_calls: c.message.tool_calls.as_ref().map(|calls| {
@@ -473,21 +517,20 @@ pub fn replay_chunks(resp: &ChatResponse, id: &str, include_usage: bool) -> Vec<
                     }),
                     ..Delta::default()
                 },
-                None,
             ));
         }
-        out.push(chunk(c.index, Delta::default(), c.finish_reason.clone()));
+        out.push(chunk(vec![ChunkChoice {
+            index: c.index,
+            delta: Delta::default(),
+            finish_reason: c.finish_reason.clone(),
+            logprobs: None,
+            extra: c.extra.clone(),
+        }]));
     }
     if include_usage {
-        out.push(ChatChunk {
-            id: id.to_owned(),
-            object: chunk_object(),
-            created,
-            model: resp.model.clone(),
-            choices: Vec::new(),
-            usage: resp.usage,
-            extra: Map::new(),
-        });
+        let mut last = chunk(Vec::new());
+        last.usage.clone_from(&resp.usage);
+        out.push(last);
     }
     out
 }
@@ -504,23 +547,25 @@ mod tests {
     use super::*;
 
     #[test]
-    fn replayed_chunks_reassemble_to_the_same_answer() {
-        let mut resp = ChatResponse {
-            id: "x".into(),
-            object: completion_object(),
-            created: 1,
-            model: "m".into(),
-            choices: vec![Choice {
-                index: 0,
-                message: Message::new(Role::Assistant, "One two  three\nfour five six seven."),
-                finish_reason: Some("stop".into()),
-                logprobs: None,
+    fn replayed_chunks_reassemble_to_the_same_answer_with_every_unknown_field() {
+        let mut resp: ChatResponse = serde_json::from_value(serde_json::json!({
+            "id": "x", "object": "chat.completion", "created": 1, "model": "m",
+            "system_fingerprint": "fp_1", "service_tier": "default",
+            "choices": [{
+                "index": 0, "finish_reason": "stop", "native_finish_reason": "end_turn",
+                "message": {"role": "assistant", "content": "One two  three\nfour five six seven.",
+                            "reasoning_content": "Think, then answer.", "refusal": null}
             }],
-            usage: Some(Usage::new(10, 7)),
-            extra: Map::new(),
-        };
+            "usage": {"prompt_tokens": 10, "completion_tokens": 7, "total_tokens": 17,
+                      "prompt_tokens_details": {"cached_tokens": 4, "audio_tokens": 0},
+                      "completion_tokens_details": {"reasoning_tokens": 3}}
+        }))
+        .unwrap();
         let chunks = replay_chunks(&resp, "chatcmpl-new", true);
         assert!(chunks[0].choices[0].delta.role.is_some());
+        assert!(chunks
+            .iter()
+            .all(|c| c.extra["system_fingerprint"] == "fp_1"));
         assert!(chunks.last().unwrap().choices.is_empty());
         let mut a = StreamAssembler::default();
         for c in &chunks {
@@ -528,7 +573,37 @@ mod tests {
         }
         let back = a.finish().unwrap();
         resp.id = "chatcmpl-new".into();
-        assert_eq!(back.choices, resp.choices);
-        assert_eq!(back.usage, resp.usage);
+        resp.created = back.created;
+        assert_eq!(back, resp);
+    }
+
+    #[test]
+    fn streamed_text_fields_join_and_other_delta_fields_keep_the_latest() {
+        let chunk = |delta: serde_json::Value, finish: Option<&str>| -> ChatChunk {
+            serde_json::from_value(serde_json::json!({
+                "id": "c", "model": "m", "created": 1, "provider": "p",
+                "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]
+            }))
+            .unwrap()
+        };
+        let mut a = StreamAssembler::default();
+        a.push(&chunk(
+            serde_json::json!({"role": "assistant", "reasoning_content": "Let me"}),
+            None,
+        ));
+        a.push(&chunk(
+            serde_json::json!({"reasoning_content": " think.", "annotations": [1]}),
+            None,
+        ));
+        a.push(&chunk(
+            serde_json::json!({"content": "Yes.", "annotations": [2]}),
+            Some("stop"),
+        ));
+        let r = a.finish().unwrap();
+        let m = &r.choices[0].message;
+        assert_eq!(m.extra["reasoning_content"], "Let me think.");
+        assert_eq!(m.extra["annotations"], serde_json::json!([2]));
+        assert_eq!(r.extra["provider"], "p");
+        assert_eq!(m.text(), "Yes.");
     }
 }

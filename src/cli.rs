@@ -39,6 +39,9 @@ pub enum Command {
     /// Raw audit records.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Prices: import a price map in LiteLLM's format, list each target's effective price.
+    #[command(subcommand)]
+    Prices(PricesCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -163,6 +166,56 @@ pub struct ExportArgs {
     pub selection: Selection,
     #[arg(long, value_enum, default_value_t = ExportFormat::Jsonl)]
     pub format: ExportFormat,
+}
+
+// -- sluice prices --
+
+/// Which gateway: its config (targets, `[accounting] price_map`) and data directory.
+#[derive(Debug, Clone, clap::Args)]
+pub struct Place {
+    /// Config file [default: the embedded default config]
+    #[arg(long, env = "SLUICE_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Data directory [default: server.data_dir of the config, ./data]
+    #[arg(long, env = "SLUICE_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PricesCommand {
+    /// Check a price map in the format of LiteLLM's model_prices_and_context_window.json and keep
+    /// its prices (with the date of the import) in the data directory: the gateway uses them
+    /// from its next start, over the built-in table (config prices still win).
+    Import(PricesImportArgs),
+    /// The effective price of each target (USD per 1M tokens) and where it comes from:
+    /// config, price map or built-in table, and which fields were derived.
+    List(PricesListArgs),
+}
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct PricesImportArgs {
+    /// The price map (e.g. litellm/model_prices_and_context_window_backup.json from the
+    /// litellm package, or the file from LiteLLM's repository).
+    pub file: PathBuf,
+    #[command(flatten)]
+    pub place: Place,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum PricesFormat {
+    Table,
+    Json,
+}
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct PricesListArgs {
+    /// Only targets whose name, model or upstream model is MODEL; a model no target names is
+    /// looked up in the price map and the built-in table.
+    pub model: Option<String>,
+    #[command(flatten)]
+    pub place: Place,
+    #[arg(long, value_enum, default_value_t = PricesFormat::Table)]
+    pub format: PricesFormat,
 }
 
 // -- sluice bench cache --

@@ -1,7 +1,9 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use sluice::cli::{AuditCommand, BenchCommand, CacheCommand, Cli, Command, ConfigCommand};
+use sluice::cli::{
+    AuditCommand, BenchCommand, CacheCommand, Cli, Command, ConfigCommand, PricesCommand,
+};
 use sluice::commands;
 
 fn main() -> ExitCode {
@@ -39,6 +41,12 @@ fn main() -> ExitCode {
             Command::Report(args) => commands::report::run_report(&args).map(|s| print!("{s}")),
             Command::Audit(AuditCommand::Export(args)) => {
                 commands::report::run_export(&args, &mut std::io::stdout().lock()).map(|_| ())
+            }
+            Command::Prices(PricesCommand::Import(args)) => {
+                commands::prices::import(&args).map(|s| print!("{s}"))
+            }
+            Command::Prices(PricesCommand::List(args)) => {
+                commands::prices::list(&args).map(|s| print!("{s}"))
             }
             Command::Config(ConfigCommand::Default) => {
                 print!("{}", sluice::config::DEFAULT_CONFIG);

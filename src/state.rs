@@ -10,7 +10,7 @@ use axum::http::HeaderValue;
 use axum::middleware::Next;
 use axum::response::Response;
 
-use crate::accounting::{Accountant, AuditLog};
+use crate::accounting::{Accountant, AuditLog, PriceMap};
 use crate::cache::{CacheSettings, Embedder, SemanticCache};
 use crate::config::Config;
 use crate::provider::Provider;
@@ -76,8 +76,21 @@ impl AppState {
             .iter()
             .map(|p| Provider::new(p, config.defaults.connect_timeout))
             .collect::<Result<Vec<_>, _>>()?;
-        let accountant = Accountant::new(&config, &config.accounting, &config.route_accounting())
-            .map_err(|p| format!("invalid config:\n  {}", p.join("\n  ")))?;
+        // Reading the price map (a file of a few MB at most) blocks: off the async runtime.
+        let price_map = {
+            let (settings, dir) = (config.accounting.clone(), config.server.data_dir.clone());
+            tokio::task::spawn_blocking(move || PriceMap::load(&settings, &dir))
+                .await
+                .map_err(|e| format!("startup: {e}"))??
+        };
+        let accountant = Accountant::new(
+            &config,
+            &config.accounting,
+            &config.route_accounting(),
+            price_map.as_ref(),
+        )
+        .map_err(|p| format!("invalid config:\n  {}", p.join("\n  ")))?;
+        log_prices(&config, &accountant, price_map.as_ref());
         let wants_cache = config.cache.enabled || config.routes.iter().any(|r| r.cache.enabled);
         let wants_store = wants_cache || config.accounting.enabled;
         let settings = CacheSettings {
@@ -150,6 +163,31 @@ impl AppState {
 
     pub fn is_shutting_down(&self) -> bool {
         self.shutting_down.load(Ordering::Relaxed)
+    }
+}
+
+/// Says at startup where prices come from, and which targets have none (their spend will show
+/// as unknown, never as 0).
+fn log_prices(config: &Config, accountant: &Accountant, map: Option<&PriceMap>) {
+    match map {
+        Some(m) => tracing::info!(
+            file = %m.origin.file,
+            source = %m.origin.source,
+            loaded = %crate::accounting::format_utc_ms(m.origin.loaded_at_ms),
+            models = m.origin.models,
+            skipped = m.origin.skipped,
+            "price map loaded"
+        ),
+        None => tracing::info!(
+            as_of = crate::accounting::PRICES_AS_OF,
+            "prices: built-in table and config (no price map)"
+        ),
+    }
+    for t in accountant.unpriced_targets() {
+        tracing::warn!(
+            model = %config.target(t).name,
+            "no price (config, price map or built-in table): its spend is counted as unknown"
+        );
     }
 }
 

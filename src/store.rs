@@ -114,13 +114,33 @@ pub struct CacheEntry {
     /// The text that was embedded: the last user turn, or its instruction part.
     pub text: String,
     pub vector: Vec<f32>,
-    pub usage: Option<Usage>,
+    pub usage: Option<StoredUsage>,
     pub created_unix: u64,
     pub expires_unix: u64,
     /// Bytes this entry occupies (record + response), for `max_bytes`.
     pub size_bytes: u64,
     /// Text of the prompt's short operands (quotes, data, code), for the focus guard.
     pub mentions: String,
+}
+
+/// The totals of a cached answer's usage. Its own type, not `chat::Usage`, because that one keeps
+/// the upstream's unknown fields in a flattened map, which bincode cannot encode; the whole usage
+/// is in the stored response. Three `u32`s in this order: the layout of format 1.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredUsage {
+    pub prompt_tokens: u32,
+    pub completion_tokens: u32,
+    pub total_tokens: u32,
+}
+
+impl From<&Usage> for StoredUsage {
+    fn from(u: &Usage) -> Self {
+        StoredUsage {
+            prompt_tokens: u.prompt_tokens,
+            completion_tokens: u.completion_tokens,
+            total_tokens: u.total_tokens,
+        }
+    }
 }
 
 /// One entry as loaded, with its hit statistics.
@@ -646,7 +666,7 @@ mod tests {
             model: "m".into(),
             text: "hello".into(),
             vector: vec![0.5; 4],
-            usage: Some(Usage::new(3, 4)),
+            usage: Some(StoredUsage::from(&Usage::new(3, 4))),
             created_unix: 10,
             expires_unix: 20,
             size_bytes: 100,

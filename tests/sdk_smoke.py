@@ -29,6 +29,9 @@ def test_normal_chat():
     assert c.choices[0].message.content, c
     assert c.choices[0].finish_reason == "stop"
     assert c.usage.total_tokens == c.usage.prompt_tokens + c.usage.completion_tokens
+    # The route's primary is Anthropic: its cache counts arrive in OpenAI's typed details.
+    assert c.usage.prompt_tokens_details is not None, c.usage
+    assert c.usage.prompt_tokens_details.cached_tokens == 0, c.usage
     assert r.headers["x-sluice-route"] == "simple_classification"
     assert r.headers["x-sluice-target"], r.headers
 

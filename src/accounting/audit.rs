@@ -4,7 +4,9 @@
 //! Values are a format byte followed by the bincode (serde) encoding of [`AuditRecord`]. Bincode
 //! is not self-describing: a field added to the record is a new format byte, and readers keep
 //! decoding the old ones. Format 1 is the record alone; format 2 appends the optional
-//! [`PromptLog`] (`[accounting] log_prompts`).
+//! [`PromptLog`] (`[accounting] log_prompts`); format 3 appends [`UsageDetail`] (cache reads and
+//! writes, reasoning tokens and the parts of the cost). Records of formats 1 and 2 read back
+//! with an empty detail: zero cache and reasoning tokens, no cost parts.
 //!
 //! Reading while the gateway runs: redb lets one process open the file at a time unless every
 //! process uses a multi-process [`ConcurrencyMode`]. With the store opened in `SingleWriter` mode,
@@ -19,6 +21,8 @@ use redb::{ConcurrencyMode, ReadOnlyDatabase, ReadableDatabase, TableError};
 use serde::{Deserialize, Serialize};
 use sha2::Digest;
 
+use super::cost::CostParts;
+use crate::chat::TokenUsage;
 use crate::outcome::Attempt;
 use crate::outcome::CacheOutcome;
 pub use crate::store::AUDIT_RECORDS;
@@ -28,6 +32,7 @@ pub const CONCURRENCY_MODE: ConcurrencyMode = ConcurrencyMode::SingleWriter;
 
 const FORMAT_V1: u8 = 1;
 const FORMAT_V2: u8 = 2;
+const FORMAT_V3: u8 = 3;
 /// Longest prompt or context text a prompt log keeps (a long document is kept whole up to this).
 const MAX_PROMPT_BYTES: usize = 256 * 1024;
 /// Raw client input kept in a record is capped (a model name is not a document).
@@ -53,7 +58,8 @@ pub struct AuditRecord {
     /// Similarity of a semantic hit.
     pub similarity: Option<f32>,
     pub stream: bool,
-    /// Tokens served (for a cache hit: the cached answer's usage).
+    /// Tokens served (for a cache hit: the cached answer's usage). Input includes cache reads
+    /// and writes, output includes reasoning (`detail` has those parts).
     pub input_tokens: u32,
     pub output_tokens: u32,
     /// The provider reported no usage; the counts are Sluice's estimate.
@@ -73,6 +79,37 @@ pub struct AuditRecord {
     /// see the module doc; JSON exports add it as `prompt`).
     #[serde(skip)]
     pub prompt: Option<PromptLog>,
+    /// The usage details and the cost's parts (stored after the prompt log, see the module doc;
+    /// JSON exports add its fields to the record's).
+    #[serde(skip)]
+    pub detail: UsageDetail,
+}
+
+/// What format 3 adds to a record: how the input and output split, and the parts of the cost.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct UsageDetail {
+    /// Of `input_tokens`, read from the provider's prompt cache.
+    pub cache_read_tokens: u32,
+    /// Of `input_tokens`, written to the provider's prompt cache.
+    pub cache_write_tokens: u32,
+    /// Of `cache_write_tokens`, written for one hour.
+    pub cache_write_1h_tokens: u32,
+    /// Of `output_tokens`, the model's hidden reasoning.
+    pub reasoning_tokens: u32,
+    /// The parts of `cost_usd`; `None` when it is unknown (and in records of formats 1 and 2).
+    pub cost_parts: Option<CostParts>,
+}
+
+impl UsageDetail {
+    pub fn new(usage: TokenUsage, cost_parts: Option<CostParts>) -> Self {
+        UsageDetail {
+            cache_read_tokens: usage.cache_read,
+            cache_write_tokens: usage.cache_write,
+            cache_write_1h_tokens: usage.cache_write_1h,
+            reasoning_tokens: usage.reasoning,
+            cost_parts,
+        }
+    }
 }
 
 /// What `[accounting] log_prompts` keeps of a request: enough to replay real traffic through
@@ -146,8 +183,24 @@ impl AuditRecord {
         }
     }
 
+    /// The record as one JSON object (`sluice audit export`): its fields, the detail's, and
+    /// `prompt` when it was logged.
+    pub fn to_json(&self) -> serde_json::Value {
+        // Serializing plain data into a `Value` cannot fail.
+        let mut v = serde_json::to_value(self).unwrap_or_default();
+        if let Some(obj) = v.as_object_mut() {
+            if let Ok(serde_json::Value::Object(d)) = serde_json::to_value(self.detail) {
+                obj.extend(d);
+            }
+            if let Some(p) = &self.prompt {
+                obj.insert("prompt".into(), serde_json::to_value(p).unwrap_or_default());
+            }
+        }
+        v
+    }
+
     pub(crate) fn encode(&self) -> Vec<u8> {
-        let mut out = vec![FORMAT_V2];
+        let mut out = vec![FORMAT_V3];
         if self.requested_model.len() > MAX_CLIENT_STRING {
             let mut capped = self.clone();
             capped.requested_model = truncate(&self.requested_model, MAX_CLIENT_STRING).to_owned();
@@ -156,6 +209,7 @@ impl AuditRecord {
             encode_into(self, &mut out);
         }
         encode_into(&self.prompt.as_ref().map(PromptLog::capped), &mut out);
+        encode_into(&self.detail, &mut out);
         out
     }
 
@@ -166,11 +220,17 @@ impl AuditRecord {
         };
         match bytes.split_first() {
             Some((&FORMAT_V1, body)) => record(body).map(|(r, _)| r),
-            Some((&FORMAT_V2, body)) => {
+            Some((&(v @ FORMAT_V2 | v @ FORMAT_V3), body)) => {
                 let (mut r, used) = record(body)?;
-                let (prompt, _) = bincode::serde::decode_from_slice(&body[used..], config)
+                let (prompt, more) = bincode::serde::decode_from_slice(&body[used..], config)
                     .map_err(|e| e.to_string())?;
                 r.prompt = prompt;
+                if v == FORMAT_V3 {
+                    let (detail, _) =
+                        bincode::serde::decode_from_slice(&body[used + more..], config)
+                            .map_err(|e| e.to_string())?;
+                    r.detail = detail;
+                }
                 Ok(r)
             }
             Some((v, _)) => Err(format!("unknown audit record format {v}")),
@@ -292,15 +352,26 @@ pub(crate) mod tests {
             status: 200,
             error: None,
             prompt: None,
+            detail: UsageDetail::default(),
         }
     }
 
     #[test]
-    fn format_1_records_still_decode_and_prompt_logs_round_trip() {
+    fn format_1_and_2_records_still_decode_and_prompt_logs_round_trip() {
         let r = record(2);
         let mut v1 = vec![FORMAT_V1];
         encode_into(&r, &mut v1);
         assert_eq!(AuditRecord::decode(&v1).unwrap(), r);
+        let mut r2 = record(4);
+        r2.prompt = Some(PromptLog {
+            context: String::new(),
+            prompt: "hi".into(),
+            answer: None,
+        });
+        let mut v2 = vec![FORMAT_V2];
+        encode_into(&r2, &mut v2);
+        encode_into(&r2.prompt, &mut v2);
+        assert_eq!(AuditRecord::decode(&v2).unwrap(), r2);
 
         let mut r = record(3);
         r.prompt = Some(PromptLog {
@@ -324,6 +395,30 @@ pub(crate) mod tests {
         r.similarity = Some(0.93);
         r.cache = CacheOutcome::HitSemantic;
         assert_eq!(AuditRecord::decode(&r.encode()).unwrap(), r);
+        r.detail = UsageDetail {
+            cache_read_tokens: 60,
+            cache_write_tokens: 30,
+            cache_write_1h_tokens: 10,
+            reasoning_tokens: 5,
+            cost_parts: Some(CostParts {
+                input_usd: 1e-6,
+                cache_read_usd: 2e-7,
+                cache_write_usd: 3e-6,
+                output_usd: 4e-6,
+                provider_cache_saved_usd: -5e-7,
+            }),
+        };
+        r.prompt = Some(PromptLog {
+            context: "system: x".into(),
+            prompt: "y".into(),
+            answer: None,
+        });
+        assert_eq!(AuditRecord::decode(&r.encode()).unwrap(), r);
+        let json = r.to_json();
+        assert_eq!(json["cache_read_tokens"], 60);
+        assert_eq!(json["cost_parts"]["provider_cache_saved_usd"], -5e-7);
+        assert_eq!(json["prompt"]["prompt"], "y");
+        r.prompt = None;
         r.requested_model = "é".repeat(300);
         let back = AuditRecord::decode(&r.encode()).unwrap();
         assert!(back.requested_model.len() <= MAX_CLIENT_STRING);

@@ -1,81 +1,79 @@
 //! Usage -> cost, and the cost a request avoided.
 //!
-//! Prices are resolved once at startup ([`Accountant::new`]): for each target, every field of its
-//! config `price` overrides the built-in table; a target with no input or output price at all has
-//! an unknown cost (`None`, never 0), which the caller counts in a metric.
+//! Prices are resolved once at startup ([`Accountant::new`], with `resolve`), per target and per
+//! field. A target with no input or output price at all has an unknown cost (`None`, never 0),
+//! which the caller counts in a metric.
+//!
+//! Cost of a call answered upstream, in parts ([`CostParts`]):
+//! uncached input x input price + cache reads x cached-input price + cache writes x cache-write
+//! price (1-hour writes at their own price) + output x output price (reasoning included, at the
+//! reasoning price when the model has one, else the output price).
+//! The provider's prompt cache saved: reads x (input price - cached-input price) - writes x
+//! (cache-write price - input price): negative when written prefixes were not read back enough.
 //!
 //! Cost avoided, per request:
 //! - mode `observe`: 0 (nothing was routed or cached).
-//! - cache hit (exact or semantic): the cost of the answer's usage on the route's reference model;
-//!   without one, on the target that produced the answer (`answered_by`), else on the first target
-//!   of the route's default tier. The hit itself costs 0.
+//! - cache hit (exact or semantic): the cost of the answer's usage (its cache reads and writes
+//!   included) on the route's reference model; without one, on the target that produced the
+//!   answer (`answered_by`), else on the first target of the route's default tier. The hit
+//!   itself costs 0.
 //! - answered upstream: reference cost minus actual cost (negative when a failover landed on a
 //!   pricier model than the reference); 0 when the route has no reference model.
 //! - nothing answered: 0.
 
-use crate::chat::Usage;
-use crate::config::{Config, Price, RouteId, TargetId};
+use serde::{Deserialize, Serialize};
+
+use super::price_map::{MapOrigin, PriceMap};
+use super::prices::{self, ModelPrice};
+use super::resolve::{model_price, price_target, PriceOrigin};
+use crate::config::{AccountingSettings, Config, Mode, RouteAccounting, RouteId, TargetId};
 use crate::outcome::CacheOutcome;
 
-use super::prices::{self, ModelPrice};
-use crate::config::{AccountingSettings, Mode, RouteAccounting};
+pub use crate::chat::TokenUsage;
 
-/// Token counts of one request. `input` includes `cached_input` (OpenAI's convention).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct TokenUsage {
-    pub input: u32,
-    pub output: u32,
-    pub cached_input: u32,
+/// The parts of a call's cost, USD (see the module doc).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct CostParts {
+    /// Prompt tokens neither read from nor written to the provider's cache, at the input price.
+    pub input_usd: f64,
+    pub cache_read_usd: f64,
+    pub cache_write_usd: f64,
+    /// Output tokens, reasoning included.
+    pub output_usd: f64,
+    /// What the provider's prompt cache saved on this call (not part of the cost).
+    pub provider_cache_saved_usd: f64,
 }
 
-impl TokenUsage {
-    pub fn new(input: u32, output: u32) -> Self {
-        TokenUsage {
-            input,
-            output,
-            cached_input: 0,
-        }
-    }
-
-    pub fn total(&self) -> u64 {
-        u64::from(self.input) + u64::from(self.output)
-    }
-}
-
-impl From<Usage> for TokenUsage {
-    fn from(u: Usage) -> Self {
-        TokenUsage::new(u.prompt_tokens, u.completion_tokens)
+impl CostParts {
+    pub fn total(&self) -> f64 {
+        self.input_usd + self.cache_read_usd + self.cache_write_usd + self.output_usd
     }
 }
 
 impl ModelPrice {
+    /// The cost of `usage` at this price, in parts.
+    pub fn parts(&self, usage: TokenUsage) -> CostParts {
+        let u = usage.clamped();
+        let usd = |tokens: u32, per_mtok: f64| f64::from(tokens) * per_mtok / 1e6;
+        let cache_read_usd = usd(u.cache_read, self.cached_input_per_mtok);
+        let cache_write_usd = usd(u.cache_write - u.cache_write_1h, self.cache_write_per_mtok)
+            + usd(u.cache_write_1h, self.cache_write_1h_per_mtok);
+        let at_input = |tokens| usd(tokens, self.input_per_mtok);
+        CostParts {
+            input_usd: at_input(u.uncached_input()),
+            cache_read_usd,
+            cache_write_usd,
+            output_usd: usd(u.output - u.reasoning, self.output_per_mtok)
+                + usd(u.reasoning, self.reasoning_per_mtok),
+            provider_cache_saved_usd: (at_input(u.cache_read) - cache_read_usd)
+                - (cache_write_usd - at_input(u.cache_write)),
+        }
+    }
+
     /// USD for `usage` at this price.
     pub fn cost(&self, usage: TokenUsage) -> f64 {
-        let cached = usage.cached_input.min(usage.input);
-        let fresh = usage.input - cached;
-        (f64::from(fresh) * self.input_per_mtok
-            + f64::from(cached) * self.cached_input_per_mtok
-            + f64::from(usage.output) * self.output_per_mtok)
-            / 1e6
+        self.parts(usage).total()
     }
-}
-
-/// Config price fields override the table's, field by field. Without a cached-input price,
-/// cached tokens are charged as input (the conservative choice).
-pub fn resolve(config: Price, table: Option<ModelPrice>) -> Option<ModelPrice> {
-    let input = config.input_per_mtok.or(table.map(|t| t.input_per_mtok))?;
-    let output = config
-        .output_per_mtok
-        .or(table.map(|t| t.output_per_mtok))?;
-    let cached = config
-        .cached_input_per_mtok
-        .or(table.map(|t| t.cached_input_per_mtok))
-        .unwrap_or(input);
-    Some(ModelPrice {
-        input_per_mtok: input,
-        output_per_mtok: output,
-        cached_input_per_mtok: cached,
-    })
 }
 
 /// What the accountant needs to know about one finished request.
@@ -93,6 +91,8 @@ pub struct CostInput {
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Costs {
     pub cost_usd: Option<f64>,
+    /// The parts of `cost_usd` (all 0 for a cache hit or a request nothing answered).
+    pub parts: Option<CostParts>,
     pub cost_avoided_usd: Option<f64>,
     /// The answering target has no price: count it (`Metrics` does, from the observation).
     pub price_unknown: bool,
@@ -103,9 +103,12 @@ pub struct Costs {
 pub struct Accountant {
     /// Indexed by `TargetId`.
     targets: Vec<Option<ModelPrice>>,
+    /// Indexed by `TargetId`.
+    origins: Vec<PriceOrigin>,
     /// Indexed by `RouteId`.
     routes: Vec<RouteBook>,
     passthrough: RouteBook,
+    map: Option<MapOrigin>,
 }
 
 #[derive(Debug, Clone)]
@@ -117,21 +120,19 @@ struct RouteBook {
 }
 
 impl Accountant {
-    /// `routes` is indexed like `config.routes`. Errors name the config path of every
-    /// reference model that cannot be priced.
+    /// `routes` is indexed like `config.routes`; `map` is the price map in use, if any. Errors
+    /// name the config path of every reference model that cannot be priced.
     pub fn new(
         config: &Config,
         settings: &AccountingSettings,
         routes: &[RouteAccounting],
+        map: Option<&PriceMap>,
     ) -> Result<Accountant, Vec<String>> {
-        let targets: Vec<Option<ModelPrice>> = config
+        let (targets, origins): (Vec<_>, Vec<_>) = config
             .targets
             .iter()
-            .map(|t| {
-                let table = prices::lookup(&t.upstream_model).or_else(|| prices::lookup(&t.model));
-                resolve(t.price, table)
-            })
-            .collect();
+            .map(|t| price_target(config, t, map))
+            .unzip();
         let mut problems = Vec::new();
         if routes.len() != config.routes.len() {
             problems.push(format!(
@@ -146,13 +147,16 @@ impl Accountant {
             let acc = routes.get(i).cloned().unwrap_or_default();
             let reference = match acc.reference_model.as_deref() {
                 None => None,
-                Some(name) => match reference_price(config, &targets, name) {
+                Some(name) => match reference_price(config, &targets, map, name) {
                     Some(p) => Some((name.to_owned(), p)),
                     None => {
+                        let map_note = map.map_or(String::new(), |m| {
+                            format!(", nor of the price map {}", m.origin.file)
+                        });
                         problems.push(format!(
                             "routes.{}.reference_model: cannot price \"{name}\": it is neither a \
                              configured target with a price nor a model of the built-in price \
-                             table (as of {})",
+                             table (as of {}){map_note}",
                             r.name,
                             prices::PRICES_AS_OF
                         ));
@@ -180,17 +184,29 @@ impl Accountant {
         }
         Ok(Accountant {
             targets,
+            origins,
             routes: books,
             passthrough: RouteBook {
                 mode: global_mode,
                 reference: None,
                 default_price: None,
             },
+            map: map.map(|m| m.origin.clone()),
         })
     }
 
     pub fn target_price(&self, t: TargetId) -> Option<ModelPrice> {
         self.targets.get(t.0).copied().flatten()
+    }
+
+    /// Where a target's price came from.
+    pub fn target_origin(&self, t: TargetId) -> Option<&PriceOrigin> {
+        self.origins.get(t.0)
+    }
+
+    /// The price map in use, if any.
+    pub fn price_map(&self) -> Option<&MapOrigin> {
+        self.map.as_ref()
     }
 
     /// Targets without a price (log them at startup: their spend will show as unknown).
@@ -221,11 +237,12 @@ impl Accountant {
         let book = self.book(input.route);
         let answered = input.answered_by.and_then(|t| self.target_price(t));
         let hit = input.cache.is_hit();
-        let (cost_usd, price_unknown) = match (hit, input.answered_by, answered) {
-            (true, ..) | (false, None, _) => (Some(0.0), false),
-            (false, Some(_), Some(p)) => (Some(p.cost(input.usage)), false),
+        let (parts, price_unknown) = match (hit, input.answered_by, answered) {
+            (true, ..) | (false, None, _) => (Some(CostParts::default()), false),
+            (false, Some(_), Some(p)) => (Some(p.parts(input.usage)), false),
             (false, Some(_), None) => (None, true),
         };
+        let cost_usd = parts.map(|p| p.total());
         let reference = book.reference.as_ref().map(|(_, p)| *p);
         let cost_avoided_usd = if book.mode == Mode::Observe || input.answered_by.is_none() && !hit
         {
@@ -243,16 +260,19 @@ impl Accountant {
         };
         Costs {
             cost_usd,
+            parts,
             cost_avoided_usd,
             price_unknown,
         }
     }
 }
 
-/// A reference model: a target by `provider/model`, a configured model name, or the table.
+/// A reference model: a target by `provider/model`, a configured model name, or a model of the
+/// price map or the built-in table.
 fn reference_price(
     config: &Config,
     targets: &[Option<ModelPrice>],
+    map: Option<&PriceMap>,
     name: &str,
 ) -> Option<ModelPrice> {
     if let Some(i) = config.targets.iter().position(|t| t.name == name) {
@@ -263,7 +283,7 @@ fn reference_price(
             return Some(p);
         }
     }
-    prices::lookup(name)
+    model_price(map, name).0
 }
 
 #[cfg(test)]
@@ -297,7 +317,7 @@ mod tests {
             },
             RouteAccounting::default(),
         ];
-        let acc = Accountant::new(&cfg, &AccountingSettings::default(), &routes).unwrap();
+        let acc = Accountant::new(&cfg, &AccountingSettings::default(), &routes, None).unwrap();
         (cfg, acc)
     }
 
@@ -315,15 +335,40 @@ mod tests {
             input_per_mtok: 2.5,
             output_per_mtok: 10.0,
             cached_input_per_mtok: 1.25,
+            cache_write_per_mtok: 3.125,
+            cache_write_1h_per_mtok: 5.0,
+            reasoning_per_mtok: 10.0,
         };
         assert_eq!(p.cost(TokenUsage::new(1_000_000, 0)), 2.5);
         assert_eq!(p.cost(TokenUsage::new(1000, 500)), 0.0025 + 0.005);
         let cached = TokenUsage {
-            input: 1000,
-            output: 0,
-            cached_input: 400,
+            cache_read: 400,
+            ..TokenUsage::new(1000, 0)
         };
         assert!((p.cost(cached) - (600.0 * 2.5 + 400.0 * 1.25) / 1e6).abs() < 1e-15);
+        // Every part: 1000 in = 500 uncached + 300 read + 200 written (50 for an hour); 100 out.
+        let u = TokenUsage {
+            input: 1000,
+            output: 100,
+            cache_read: 300,
+            cache_write: 200,
+            cache_write_1h: 50,
+            reasoning: 40,
+        };
+        let parts = p.parts(u);
+        assert_eq!(parts.input_usd, 500.0 * 2.5 / 1e6);
+        assert_eq!(parts.cache_read_usd, 300.0 * 1.25 / 1e6);
+        assert!((parts.cache_write_usd - (150.0 * 3.125 + 50.0 * 5.0) / 1e6).abs() < 1e-18);
+        assert_eq!(parts.output_usd, 60.0 * 10.0 / 1e6 + 40.0 * 10.0 / 1e6);
+        let saved = 300.0 * (2.5 - 1.25) / 1e6 - (150.0 * (3.125 - 2.5) + 50.0 * (5.0 - 2.5)) / 1e6;
+        assert!((parts.provider_cache_saved_usd - saved).abs() < 1e-18);
+        assert_eq!(p.cost(u), parts.total());
+        // A reasoning price of its own.
+        let r = ModelPrice {
+            reasoning_per_mtok: 20.0,
+            ..p
+        };
+        assert_eq!(r.parts(u).output_usd, 60.0 * 10.0 / 1e6 + 40.0 * 20.0 / 1e6);
 
         let (cfg, acc) = setup(None, Mode::Gateway);
         // Config field overrides the table field; the rest comes from the table.
@@ -438,12 +483,12 @@ mod tests {
             },
             RouteAccounting::default(),
         ];
-        let err = Accountant::new(&cfg, &AccountingSettings::default(), &bad).unwrap_err();
+        let err = Accountant::new(&cfg, &AccountingSettings::default(), &bad, None).unwrap_err();
         assert!(
             err[0].starts_with("routes.chat.reference_model:"),
             "{err:?}"
         );
-        let err = Accountant::new(&cfg, &AccountingSettings::default(), &[]).unwrap_err();
+        let err = Accountant::new(&cfg, &AccountingSettings::default(), &[], None).unwrap_err();
         assert!(err[0].contains("0 route settings for 2 routes"), "{err:?}");
     }
 }

@@ -1,75 +1,113 @@
 //! The built-in price table: list prices in USD per 1M tokens, standard (non-batch) tier, as
 //! published by each vendor on [`PRICES_AS_OF`]. Never fetched from the network: a price change
-//! is a code change (or a config override, which always wins).
+//! is a code change, an imported price map (`price_map`, LiteLLM's format, which wins over this
+//! table for the models it has) or a config override (which always wins).
 //!
 //! Caveats, kept here so nobody mistakes the table for a bill:
 //! - `cached_input` is the price of a prompt-cache *read* (OpenAI "cached input", Anthropic
-//!   "cache hits & refreshes", Gemini "context caching"). Anthropic's cache *writes* (1.25x input)
-//!   are not modelled.
+//!   "cache hits & refreshes", Gemini "context caching"). Anthropic's cache *writes* are 1.25x
+//!   the input price (5-minute lifetime) and 2x (1 hour), for every Claude model but Haiku 3
+//!   (writes $0.30).
 //! - Gemini 2.5 Pro is priced at its <= 200k-token prompt tier.
 //! - Lookup strips date suffixes, so an older snapshot (`gpt-3.5-turbo-0613`) gets the price of
 //!   the family's current snapshot, which may differ from what that snapshot cost.
 
+use crate::config::Price;
+
 /// Date the prices below were checked against the vendors' pricing pages.
 pub const PRICES_AS_OF: &str = "2025-08-15";
 
-/// USD per 1M tokens.
+/// USD per 1M tokens, every field known (see `cost::resolve` for how missing fields are filled).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct ModelPrice {
     pub input_per_mtok: f64,
     pub output_per_mtok: f64,
-    /// Prompt tokens served from the provider's prompt cache.
+    /// Prompt tokens read from the provider's prompt cache.
     pub cached_input_per_mtok: f64,
+    /// Prompt tokens written to the provider's prompt cache (Anthropic's 5-minute writes).
+    pub cache_write_per_mtok: f64,
+    /// Prompt tokens written to the prompt cache for one hour (Anthropic).
+    pub cache_write_1h_per_mtok: f64,
+    /// Reasoning tokens, when a model bills them apart from its other output.
+    pub reasoning_per_mtok: f64,
 }
 
-/// (canonical name, input, output, cached input). Names are lower case; lookups compare them
-/// with `.` and `-` treated alike, so `claude-3.5-haiku` finds `claude-3-5-haiku`.
-const TABLE: &[(&str, f64, f64, f64)] = &[
-    // OpenAI
-    ("gpt-5", 1.25, 10.00, 0.125),
-    ("gpt-5-mini", 0.25, 2.00, 0.025),
-    ("gpt-5-nano", 0.05, 0.40, 0.005),
-    ("gpt-4.1", 2.00, 8.00, 0.50),
-    ("gpt-4.1-mini", 0.40, 1.60, 0.10),
-    ("gpt-4.1-nano", 0.10, 0.40, 0.025),
-    ("gpt-4o", 2.50, 10.00, 1.25),
-    ("gpt-4o-mini", 0.15, 0.60, 0.075),
-    ("o1", 15.00, 60.00, 7.50),
-    ("o1-mini", 1.10, 4.40, 0.55),
-    ("o3", 2.00, 8.00, 0.50),
-    ("o3-mini", 1.10, 4.40, 0.55),
-    ("o4-mini", 1.10, 4.40, 0.275),
-    ("gpt-4-turbo", 10.00, 30.00, 10.00),
-    ("gpt-4", 30.00, 60.00, 30.00),
-    ("gpt-3.5-turbo", 0.50, 1.50, 0.50),
+/// Input, output and cache-read price, nothing else known.
+const fn p(input: f64, output: f64, cached: f64) -> Price {
+    Price {
+        input_per_mtok: Some(input),
+        output_per_mtok: Some(output),
+        cached_input_per_mtok: Some(cached),
+        cache_write_per_mtok: None,
+        cache_write_1h_per_mtok: None,
+        reasoning_per_mtok: None,
+    }
+}
+
+/// A Claude model: cache writes at 1.25x input (5 minutes) and 2x (1 hour), Anthropic's rule.
+const fn claude(input: f64, output: f64, cached: f64) -> Price {
+    Price {
+        cache_write_per_mtok: Some(input * 1.25),
+        cache_write_1h_per_mtok: Some(input * 2.0),
+        ..p(input, output, cached)
+    }
+}
+
+/// Names are lower case; lookups compare them with `.` and `-` treated alike, so
+/// `claude-3.5-haiku` finds `claude-3-5-haiku`.
+const TABLE: &[(&str, Price)] = &[
+    // OpenAI (input, output, cached input)
+    ("gpt-5", p(1.25, 10.00, 0.125)),
+    ("gpt-5-mini", p(0.25, 2.00, 0.025)),
+    ("gpt-5-nano", p(0.05, 0.40, 0.005)),
+    ("gpt-4.1", p(2.00, 8.00, 0.50)),
+    ("gpt-4.1-mini", p(0.40, 1.60, 0.10)),
+    ("gpt-4.1-nano", p(0.10, 0.40, 0.025)),
+    ("gpt-4o", p(2.50, 10.00, 1.25)),
+    ("gpt-4o-mini", p(0.15, 0.60, 0.075)),
+    ("o1", p(15.00, 60.00, 7.50)),
+    ("o1-mini", p(1.10, 4.40, 0.55)),
+    ("o3", p(2.00, 8.00, 0.50)),
+    ("o3-mini", p(1.10, 4.40, 0.55)),
+    ("o4-mini", p(1.10, 4.40, 0.275)),
+    ("gpt-4-turbo", p(10.00, 30.00, 10.00)),
+    ("gpt-4", p(30.00, 60.00, 30.00)),
+    ("gpt-3.5-turbo", p(0.50, 1.50, 0.50)),
     // Anthropic (cached = cache read)
-    ("claude-opus-4-1", 15.00, 75.00, 1.50),
-    ("claude-opus-4", 15.00, 75.00, 1.50),
-    ("claude-sonnet-4", 3.00, 15.00, 0.30),
-    ("claude-3-7-sonnet", 3.00, 15.00, 0.30),
-    ("claude-3-5-sonnet", 3.00, 15.00, 0.30),
-    ("claude-3-5-haiku", 0.80, 4.00, 0.08),
-    ("claude-3-opus", 15.00, 75.00, 1.50),
-    ("claude-3-sonnet", 3.00, 15.00, 0.30),
-    ("claude-3-haiku", 0.25, 1.25, 0.03),
+    ("claude-opus-4-1", claude(15.00, 75.00, 1.50)),
+    ("claude-opus-4", claude(15.00, 75.00, 1.50)),
+    ("claude-sonnet-4", claude(3.00, 15.00, 0.30)),
+    ("claude-3-7-sonnet", claude(3.00, 15.00, 0.30)),
+    ("claude-3-5-sonnet", claude(3.00, 15.00, 0.30)),
+    ("claude-3-5-haiku", claude(0.80, 4.00, 0.08)),
+    ("claude-3-opus", claude(15.00, 75.00, 1.50)),
+    ("claude-3-sonnet", claude(3.00, 15.00, 0.30)),
+    // The one exception to the 1.25x rule: Haiku 3 writes cost $0.30.
+    (
+        "claude-3-haiku",
+        Price {
+            cache_write_per_mtok: Some(0.30),
+            ..claude(0.25, 1.25, 0.03)
+        },
+    ),
     // Google Gemini (<= 200k prompt tier)
-    ("gemini-2.5-pro", 1.25, 10.00, 0.31),
-    ("gemini-2.5-flash", 0.30, 2.50, 0.075),
-    ("gemini-2.5-flash-lite", 0.10, 0.40, 0.025),
-    ("gemini-2.0-flash", 0.10, 0.40, 0.025),
-    ("gemini-2.0-flash-lite", 0.075, 0.30, 0.075),
+    ("gemini-2.5-pro", p(1.25, 10.00, 0.31)),
+    ("gemini-2.5-flash", p(0.30, 2.50, 0.075)),
+    ("gemini-2.5-flash-lite", p(0.10, 0.40, 0.025)),
+    ("gemini-2.0-flash", p(0.10, 0.40, 0.025)),
+    ("gemini-2.0-flash-lite", p(0.075, 0.30, 0.075)),
     // Mistral (no prompt cache: cached = input)
-    ("mistral-large", 2.00, 6.00, 2.00),
-    ("mistral-medium", 0.40, 2.00, 0.40),
-    ("mistral-small", 0.10, 0.30, 0.10),
-    ("codestral", 0.30, 0.90, 0.30),
-    ("mistral-nemo", 0.15, 0.15, 0.15),
-    ("open-mistral-nemo", 0.15, 0.15, 0.15),
-    ("ministral-8b", 0.10, 0.10, 0.10),
-    ("ministral-3b", 0.04, 0.04, 0.04),
+    ("mistral-large", p(2.00, 6.00, 2.00)),
+    ("mistral-medium", p(0.40, 2.00, 0.40)),
+    ("mistral-small", p(0.10, 0.30, 0.10)),
+    ("codestral", p(0.30, 0.90, 0.30)),
+    ("mistral-nemo", p(0.15, 0.15, 0.15)),
+    ("open-mistral-nemo", p(0.15, 0.15, 0.15)),
+    ("ministral-8b", p(0.10, 0.10, 0.10)),
+    ("ministral-3b", p(0.04, 0.04, 0.04)),
     // DeepSeek
-    ("deepseek-chat", 0.27, 1.10, 0.07),
-    ("deepseek-reasoner", 0.55, 2.19, 0.14),
+    ("deepseek-chat", p(0.27, 1.10, 0.07)),
+    ("deepseek-reasoner", p(0.55, 2.19, 0.14)),
 ];
 
 /// Vendor aliases that are neither a table name nor one after suffix stripping.
@@ -82,10 +120,10 @@ const ALIASES: &[(&str, &str)] = &[
     ("gpt-4-turbo-preview", "gpt-4-turbo"),
 ];
 
-/// The built-in price of `model`, tolerant of provider prefixes (`openai/gpt-4o`,
-/// `models/gemini-2.5-pro`, `anthropic.claude-3-haiku-20240307-v1:0`), date suffixes
-/// (`-20240307`, `-2024-08-06`, `-0125`, `-2411`), `-latest` and `@date`.
-pub fn lookup(model: &str) -> Option<ModelPrice> {
+/// The built-in price of `model` and the table name it matched, tolerant of provider prefixes
+/// (`openai/gpt-4o`, `models/gemini-2.5-pro`, `anthropic.claude-3-haiku-20240307-v1:0`), date
+/// suffixes (`-20240307`, `-2024-08-06`, `-0125`, `-2411`), `-latest` and `@date`.
+pub fn lookup(model: &str) -> Option<(&'static str, Price)> {
     let name = normalize(model);
     let name = ALIASES
         .iter()
@@ -93,12 +131,8 @@ pub fn lookup(model: &str) -> Option<ModelPrice> {
         .map_or(name.as_str(), |(_, canonical)| canonical);
     TABLE
         .iter()
-        .find(|(n, ..)| same(n, name))
-        .map(|&(_, input, output, cached)| ModelPrice {
-            input_per_mtok: input,
-            output_per_mtok: output,
-            cached_input_per_mtok: cached,
-        })
+        .find(|(n, _)| same(n, name))
+        .map(|&(n, price)| (n, price))
 }
 
 /// `.` and `-` compare equal (`gpt-4.1` vs `claude-3-5-haiku` spellings differ by vendor).
@@ -109,7 +143,10 @@ fn same(a: &str, b: &str) -> bool {
             .all(|(x, y)| x == y || (matches!(x, b'.' | b'-') && matches!(y, b'.' | b'-')))
 }
 
-fn normalize(model: &str) -> String {
+/// The family name of a model id: lower case, without provider prefix, `@`/`:` suffixes,
+/// `-latest`, `-vN` and date suffixes (`anthropic.claude-3-haiku-20240307-v1:0` ->
+/// `claude-3-haiku`).
+pub fn normalize(model: &str) -> String {
     let mut s = model.trim().to_ascii_lowercase();
     if let Some(i) = s.rfind('/') {
         s.drain(..=i);
@@ -167,7 +204,13 @@ mod tests {
     use super::*;
 
     fn price(model: &str) -> Option<(f64, f64, f64)> {
-        lookup(model).map(|p| (p.input_per_mtok, p.output_per_mtok, p.cached_input_per_mtok))
+        lookup(model).map(|(_, p)| {
+            (
+                p.input_per_mtok.unwrap(),
+                p.output_per_mtok.unwrap(),
+                p.cached_input_per_mtok.unwrap(),
+            )
+        })
     }
 
     #[test]
@@ -178,6 +221,13 @@ mod tests {
         assert_eq!(price("o3-mini"), Some((1.10, 4.40, 0.55)));
         assert_eq!(price("claude-3.5-haiku"), price("claude-3-5-haiku"));
         assert_eq!(price("claude-3-5-haiku").unwrap().0, 0.80);
+        let (name, haiku) = lookup("claude-3-haiku-20240307").unwrap();
+        assert_eq!(name, "claude-3-haiku");
+        assert_eq!(
+            (haiku.cache_write_per_mtok, haiku.cache_write_1h_per_mtok),
+            (Some(0.30), Some(0.5))
+        );
+        assert_eq!(lookup("gpt-4o").unwrap().1.cache_write_per_mtok, None);
     }
 
     #[test]

@@ -1,11 +1,18 @@
-//! Audit records -> per-route and per-model totals: requests, tokens, spend, blended cost per 1M
-//! tokens, cache hit rate, cost avoided, latency percentiles, error rate; and a total line.
+//! Audit records -> per-route, per-model and per-caller totals: requests, tokens, spend, blended
+//! cost per 1M tokens, cache hit rate, cost avoided, latency percentiles, error rate; the
+//! providers' prompt caching and what it saved, apart from Sluice's own cache savings; and a
+//! total line.
 //!
 //! Definitions (also printed with every report, see [`NOTES`]):
 //! - blended cost per 1M tokens = spend / (input + output tokens) * 1e6, both over the requests
 //!   whose cost is known. A cache hit counts the tokens it served at $0, which is how caching
 //!   lowers the blended cost.
 //! - cache hit rate = hits / (hits + misses): bypassed and uncached requests are no lookups.
+//! - provider cache share = input tokens the providers read from their prompt caches / input
+//!   tokens of the requests answered upstream; provider cache saved = those reads at the input
+//!   price minus what they cost, minus the premium paid for cache writes (see `cost`).
+//! - Sluice's cache saved = the cost avoided by cache hits; routing saved = the rest of the cost
+//!   avoided (cheaper tiers than the route's reference model, negative for pricier failovers).
 //! - error rate = requests with status >= 400 or an error (a stream that broke) / requests.
 //! - latency percentiles: nearest rank over total latency.
 
@@ -22,7 +29,8 @@ pub const NOTES: &[&str] = &[
     "blended $/1M tokens = spend / (input + output tokens) * 1e6, over requests with a known cost; cache hits count the tokens they served at $0",
     "cache hit rate = hits / (hits + misses); bypassed and uncached requests are not lookups",
     "cost avoided is measured against each route's reference model; negative when traffic cost more than the reference",
-    "costs were computed when each request was recorded, with the prices then in effect",
+    "savings: tok_in_up = input tokens of requests answered upstream, tok_cached = of those read from the providers' prompt caches (cached_pct), tok_written = written to them; prov_saved = cache reads at the input price minus their cached price, minus the premium paid for cache writes; hit_saved = cost avoided by Sluice's cache hits; route_saved = the rest of cost avoided",
+    "costs were computed when each request was recorded, with the prices then in effect; records written before audit format 3 have no cache or reasoning details",
 ];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -38,6 +46,9 @@ pub struct Report {
     pub until_ms: u64,
     /// Date of the built-in price table of this binary.
     pub prices_as_of: &'static str,
+    /// The price map now in effect for this data directory (and `--config`), if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub price_map: Option<super::price_map::MapOrigin>,
     pub notes: Vec<String>,
     pub by_route: Vec<Row>,
     pub by_model: Vec<Row>,
@@ -65,6 +76,22 @@ pub struct Row {
     pub latency_p95_ms: Option<u64>,
     pub errors: u64,
     pub error_rate: Option<f64>,
+    /// Input tokens of the requests answered upstream (not by Sluice's cache).
+    pub upstream_input_tokens: u64,
+    /// Of those, read from the providers' prompt caches.
+    pub cache_read_tokens: u64,
+    /// Of those, written to the providers' prompt caches.
+    pub cache_write_tokens: u64,
+    /// Output tokens the models spent reasoning (upstream answers).
+    pub reasoning_tokens: u64,
+    /// `cache_read_tokens / upstream_input_tokens`.
+    pub provider_cache_share: Option<f64>,
+    /// What the providers' prompt caches saved (reads minus the write premium).
+    pub provider_cache_saved_usd: f64,
+    /// The part of `cost_avoided_usd` that Sluice's cache hits avoided.
+    pub cache_hit_saved_usd: f64,
+    /// The rest of `cost_avoided_usd`: routing to cheaper tiers than the reference.
+    pub routing_saved_usd: f64,
 }
 
 #[derive(Default)]
@@ -78,8 +105,14 @@ struct Acc {
     hits: u64,
     lookups: u64,
     avoided: f64,
+    hit_avoided: f64,
     errors: u64,
     latencies: Vec<u64>,
+    upstream_input: u64,
+    cache_read: u64,
+    cache_write: u64,
+    reasoning: u64,
+    provider_saved: f64,
 }
 
 impl Acc {
@@ -95,15 +128,25 @@ impl Acc {
             }
             None => self.unknown += 1,
         }
+        let avoided = r.cost_avoided_usd.unwrap_or(0.0);
         match r.cache {
             CacheOutcome::HitExact | CacheOutcome::HitSemantic => {
                 self.hits += 1;
                 self.lookups += 1;
+                self.hit_avoided += avoided;
             }
             CacheOutcome::Miss => self.lookups += 1,
             CacheOutcome::Bypass | CacheOutcome::Off => {}
         }
-        self.avoided += r.cost_avoided_usd.unwrap_or(0.0);
+        if r.target.is_some() && !r.cache.is_hit() {
+            let d = &r.detail;
+            self.upstream_input += u64::from(r.input_tokens);
+            self.cache_read += u64::from(d.cache_read_tokens);
+            self.cache_write += u64::from(d.cache_write_tokens);
+            self.reasoning += u64::from(d.reasoning_tokens);
+            self.provider_saved += d.cost_parts.map_or(0.0, |p| p.provider_cache_saved_usd);
+        }
+        self.avoided += avoided;
         self.errors += u64::from(r.is_error());
         self.latencies.push(r.total_ms);
     }
@@ -128,6 +171,14 @@ impl Acc {
             latency_p95_ms: percentile(&self.latencies, 95),
             errors: self.errors,
             error_rate: ratio(self.errors, self.requests),
+            upstream_input_tokens: self.upstream_input,
+            cache_read_tokens: self.cache_read,
+            cache_write_tokens: self.cache_write,
+            reasoning_tokens: self.reasoning,
+            provider_cache_share: ratio(self.cache_read, self.upstream_input),
+            provider_cache_saved_usd: self.provider_saved,
+            cache_hit_saved_usd: self.hit_avoided,
+            routing_saved_usd: self.avoided - self.hit_avoided,
         }
     }
 }
@@ -187,6 +238,7 @@ pub fn aggregate(
         since_ms,
         until_ms,
         prices_as_of: PRICES_AS_OF,
+        price_map: None,
         notes,
         by_route: rows(routes),
         by_model: rows(models),
@@ -217,9 +269,28 @@ const COLUMNS: [&str; 11] = [
     "unpriced",
 ];
 
+/// The savings section: the providers' prompt caches, then Sluice's.
+const SAVINGS_COLUMNS: [&str; 9] = [
+    "spend_usd",
+    "tok_in_up",
+    "tok_cached",
+    "cached_pct",
+    "tok_written",
+    "prov_saved",
+    "cache_hits",
+    "hit_saved",
+    "route_saved",
+];
+
+fn opt(v: Option<String>) -> String {
+    v.unwrap_or_else(|| "-".into())
+}
+
+fn pct(v: Option<f64>) -> String {
+    opt(v.map(|x| format!("{:.1}%", x * 100.0)))
+}
+
 fn cells(r: &Row) -> [String; 11] {
-    let opt = |v: Option<String>| v.unwrap_or_else(|| "-".into());
-    let pct = |v: Option<f64>| opt(v.map(|x| format!("{:.1}%", x * 100.0)));
     [
         r.requests.to_string(),
         r.input_tokens.to_string(),
@@ -235,13 +306,34 @@ fn cells(r: &Row) -> [String; 11] {
     ]
 }
 
+fn savings_cells(r: &Row) -> [String; 9] {
+    [
+        format!("{:.4}", r.spend_usd),
+        r.upstream_input_tokens.to_string(),
+        r.cache_read_tokens.to_string(),
+        pct(r.provider_cache_share),
+        r.cache_write_tokens.to_string(),
+        format!("{:.4}", r.provider_cache_saved_usd),
+        r.cache_hits.to_string(),
+        format!("{:.4}", r.cache_hit_saved_usd),
+        format!("{:.4}", r.routing_saved_usd),
+    ]
+}
+
 fn render_table(report: &Report) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "Sluice audit report: {} .. {} (unix ms), built-in prices as of {}",
-        report.since_ms, report.until_ms, report.prices_as_of
+        "Sluice audit report: {} .. {} ({} .. {}), built-in prices as of {}",
+        report.since_ms,
+        report.until_ms,
+        super::format_utc_ms(report.since_ms),
+        super::format_utc_ms(report.until_ms),
+        report.prices_as_of
     );
+    if let Some(m) = &report.price_map {
+        let _ = writeln!(out, "Prices now in effect: {}", m.describe());
+    }
     let sections = [
         ("route", &report.by_route),
         ("model", &report.by_model),
@@ -255,23 +347,35 @@ fn render_table(report: &Report) -> String {
         .clone()
         .flat_map(|(h, rows)| rows.iter().map(|r| r.name.len()).chain([h.len()]))
         .max()
-        .unwrap_or(5)
-        .max(5);
-    for (heading, rows) in sections {
+        .unwrap_or(7)
+        .max(7);
+    let table = |out: &mut String,
+                 heading: &str,
+                 columns: &[&str],
+                 rows: &[&Row],
+                 cells: &dyn Fn(&Row) -> Vec<String>| {
         out.push('\n');
         let _ = write!(out, "{heading:<name_width$}");
-        for c in COLUMNS {
+        for c in columns {
             let _ = write!(out, "  {c:>11}");
         }
         out.push('\n');
-        for r in rows.iter().chain([&report.total]) {
+        for r in rows {
             let _ = write!(out, "{:<name_width$}", r.name);
             for c in cells(r) {
                 let _ = write!(out, "  {c:>11}");
             }
             out.push('\n');
         }
+    };
+    for (heading, rows) in sections {
+        let rows: Vec<&Row> = rows.iter().chain([&report.total]).collect();
+        table(&mut out, heading, &COLUMNS, &rows, &|r| cells(r).to_vec());
     }
+    let rows: Vec<&Row> = report.by_route.iter().chain([&report.total]).collect();
+    table(&mut out, "savings", &SAVINGS_COLUMNS, &rows, &|r| {
+        savings_cells(r).to_vec()
+    });
     out.push('\n');
     for n in &report.notes {
         let _ = writeln!(out, "* {n}");
@@ -281,7 +385,7 @@ fn render_table(report: &Report) -> String {
 
 fn render_csv(report: &Report) -> String {
     let mut out = String::from("section,name");
-    for c in COLUMNS {
+    for c in COLUMNS.iter().chain(&CSV_EXTRA) {
         out.push(',');
         out.push_str(c);
     }
@@ -310,6 +414,14 @@ fn render_csv(report: &Report) -> String {
             int(r.latency_p95_ms),
             num(r.error_rate),
             r.unknown_cost_requests.to_string(),
+            r.upstream_input_tokens.to_string(),
+            r.cache_read_tokens.to_string(),
+            r.cache_write_tokens.to_string(),
+            r.reasoning_tokens.to_string(),
+            num(r.provider_cache_share),
+            r.provider_cache_saved_usd.to_string(),
+            r.cache_hit_saved_usd.to_string(),
+            r.routing_saved_usd.to_string(),
         ];
         for f in fields {
             out.push(',');
@@ -319,6 +431,18 @@ fn render_csv(report: &Report) -> String {
     }
     out
 }
+
+/// CSV columns after [`COLUMNS`]: the savings figures, raw.
+const CSV_EXTRA: [&str; 8] = [
+    "tok_in_upstream",
+    "tok_cache_read",
+    "tok_cache_write",
+    "tok_reasoning",
+    "cache_read_share",
+    "provider_cache_saved_usd",
+    "cache_hit_saved_usd",
+    "routing_saved_usd",
+];
 
 fn csv_field(s: &str) -> String {
     if s.contains([',', '"', '\n']) {
@@ -437,7 +561,7 @@ mod tests {
         let csv = render(&rep, Format::Csv);
         let lines: Vec<&str> = csv.lines().collect();
         assert_eq!(lines.len(), 1 + rep.by_route.len() + rep.by_model.len() + 1);
-        assert!(lines.iter().all(|l| l.split(',').count() == 13), "{csv}");
+        assert!(lines.iter().all(|l| l.split(',').count() == 21), "{csv}");
         assert!(lines.last().unwrap().starts_with("total,TOTAL,10,"));
         let table = render(&rep, Format::Table);
         assert!(
@@ -475,5 +599,43 @@ mod tests {
         );
         let csv = render(&rep, Format::Csv);
         assert_eq!(csv.lines().filter(|l| l.starts_with("caller,")).count(), 2);
+    }
+
+    #[test]
+    fn savings_keep_the_providers_caches_apart_from_sluices() {
+        use crate::accounting::{CostParts, UsageDetail};
+        let mut recs = mixed();
+        // Record 6: answered upstream with 60 of its input tokens read from the provider's cache.
+        recs[6].detail = UsageDetail {
+            cache_read_tokens: 60,
+            cache_write_tokens: 10,
+            cost_parts: Some(CostParts {
+                provider_cache_saved_usd: 0.0004,
+                ..CostParts::default()
+            }),
+            ..UsageDetail::default()
+        };
+        recs[7].cost_avoided_usd = Some(0.003);
+        // A hit replays the original's details: they are not the provider's work this time.
+        recs[0].detail.cache_read_tokens = 99;
+        let rep = aggregate(recs.clone(), 0, u64::MAX);
+        let t = &rep.total;
+        let upstream: u64 = recs
+            .iter()
+            .filter(|r| r.target.is_some() && !r.cache.is_hit())
+            .map(|r| u64::from(r.input_tokens))
+            .sum();
+        assert_eq!(t.upstream_input_tokens, upstream);
+        assert_eq!((t.cache_read_tokens, t.cache_write_tokens), (60, 10));
+        assert!((t.provider_cache_share.unwrap() - 60.0 / upstream as f64).abs() < 1e-12);
+        assert!((t.provider_cache_saved_usd - 0.0004).abs() < 1e-15);
+        assert!((t.cache_hit_saved_usd - 0.02).abs() < 1e-12);
+        assert!((t.routing_saved_usd - 0.003).abs() < 1e-12);
+        assert!((t.cache_hit_saved_usd + t.routing_saved_usd - t.cost_avoided_usd).abs() < 1e-15);
+        let table = render(&rep, Format::Table);
+        assert!(
+            table.contains("savings") && table.contains("prov_saved"),
+            "{table}"
+        );
     }
 }

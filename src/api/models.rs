@@ -7,6 +7,7 @@ use axum::extract::{Path, State};
 use axum::Json;
 use serde_json::{json, Value};
 
+use crate::config::TargetId;
 use crate::error::ApiError;
 use crate::state::AppState;
 
@@ -45,19 +46,23 @@ fn entries(s: &AppState) -> Vec<Value> {
         }));
     }
     let mut seen = std::collections::HashSet::new();
-    for t in &cfg.targets {
+    for (i, t) in cfg.targets.iter().enumerate() {
         if !seen.insert(t.model.as_str()) {
             continue;
         }
         let p = cfg.provider(t.provider);
+        let price = s.accountant.target_price(TargetId(i));
+        let source = s.accountant.target_origin(TargetId(i)).map(|o| o.source());
         out.push(json!({
             "id": t.model, "object": "model", "created": 0, "owned_by": p.name,
             "sluice": {
                 "kind": "model",
                 "providers": cfg.targets.iter().filter(|x| x.model == t.model).map(|x| cfg.provider(x.provider).name.as_str()).collect::<Vec<_>>(),
                 "context_window": t.context_window,
-                "input_per_mtok": t.price.input_per_mtok,
-                "output_per_mtok": t.price.output_per_mtok,
+                "input_per_mtok": price.map(|p| p.input_per_mtok),
+                "output_per_mtok": price.map(|p| p.output_per_mtok),
+                "cached_input_per_mtok": price.map(|p| p.cached_input_per_mtok),
+                "price_source": source,
             }
         }));
     }

@@ -54,7 +54,7 @@ use writer::{Op, PendingHits, PendingInsert, Writer};
 
 use crate::chat::{unix_now, ChatResponse};
 use crate::config::CachePolicy;
-use crate::store::Store;
+use crate::store::{Store, StoredUsage};
 use crate::text::Features;
 
 /// Where the cache keeps its data and finds its model.
@@ -421,7 +421,7 @@ impl SemanticCache {
             text: key.parsed.instruction,
             mentions: key.parsed.mentions,
             response_json,
-            usage: response.usage,
+            usage: response.usage.as_ref().map(StoredUsage::from),
             model: response.model.clone(),
             ttl_secs,
             max_entries: policy.max_entries,

@@ -25,8 +25,8 @@ use super::catalog::Catalog;
 use super::embed::Embedder;
 use super::index::build_graph;
 use super::{CacheError, Learners, Verification, Visibility};
-use crate::chat::{unix_now, ChatResponse, Usage};
-use crate::store::{encode, CacheEntry, CacheWriteBatch, Store};
+use crate::chat::{unix_now, ChatResponse};
+use crate::store::{encode, CacheEntry, CacheWriteBatch, Store, StoredUsage};
 
 /// Most operations folded into one transaction.
 const MAX_OPS: usize = 512;
@@ -67,7 +67,7 @@ pub(crate) struct PendingInsert {
     /// None: embed before writing (empty `text` is never embedded).
     pub vector: Option<Vec<f32>>,
     pub response_json: Vec<u8>,
-    pub usage: Option<Usage>,
+    pub usage: Option<StoredUsage>,
     pub model: String,
     pub ttl_secs: u64,
     pub max_entries: u64,

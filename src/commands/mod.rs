@@ -4,6 +4,7 @@ pub mod bench_cache;
 pub mod bench_load;
 pub mod cache;
 pub mod mock;
+pub mod prices;
 pub mod report;
 pub mod serve;
 

@@ -6,9 +6,9 @@ use std::path::{Path, PathBuf};
 
 use crate::accounting::audit::{self, AuditRecord};
 use crate::accounting::report::{self, Format};
-use crate::accounting::unix_ms_now;
+use crate::accounting::{unix_ms_now, MapOrigin, PriceMap};
 use crate::cli::{ExportArgs, ExportFormat, ReportArgs, ReportFormat, Selection};
-use crate::config::Config;
+use crate::config::{AccountingSettings, Config};
 use crate::store::DB_FILE;
 
 /// `sluice report`: the rendered report.
@@ -17,7 +17,7 @@ pub fn run_report(args: &ReportArgs) -> Result<String, String> {
     let db = audit::open_reader(&path).map_err(|e| e.to_string())?;
     let records = audit::read(&db, since..until).map_err(|e| e.to_string())?;
     let mut bad = None;
-    let rep = report::aggregate(
+    let mut rep = report::aggregate(
         records.filter_map(|r| r.map_err(|e| bad = Some(e.to_string())).ok()),
         since,
         until,
@@ -25,12 +25,27 @@ pub fn run_report(args: &ReportArgs) -> Result<String, String> {
     if let Some(e) = bad {
         return Err(e);
     }
+    match current_price_map(&args.selection, &path) {
+        Ok(m) => rep.price_map = m,
+        Err(e) => rep.notes.push(format!("the price map cannot be read: {e}")),
+    }
     let format = match args.format {
         ReportFormat::Table => Format::Table,
         ReportFormat::Json => Format::Json,
         ReportFormat::Csv => Format::Csv,
     };
     Ok(report::render(&rep, format))
+}
+
+/// The price map a gateway of this data directory (and `--config`) uses now: the report's
+/// records were costed with the prices of their time, this says what is in effect.
+fn current_price_map(s: &Selection, db: &Path) -> Result<Option<MapOrigin>, String> {
+    let settings = match &s.config {
+        Some(c) => Config::load(Some(c)).map_err(|e| e.to_string())?.accounting,
+        None => AccountingSettings::default(),
+    };
+    let dir = db.parent().unwrap_or(Path::new("."));
+    Ok(PriceMap::load(&settings, dir)?.map(|m| m.origin))
 }
 
 /// `sluice audit export`: writes the records to `out`; returns how many lines it wrote.
@@ -41,16 +56,7 @@ pub fn run_export(args: &ExportArgs, out: &mut dyn Write) -> Result<u64, String>
     for r in audit::read(&db, since..until).map_err(|e| e.to_string())? {
         let r: AuditRecord = r.map_err(|e| e.to_string())?;
         let line = match args.format {
-            ExportFormat::Jsonl => {
-                let mut v = serde_json::to_value(&r).map_err(|e| e.to_string())?;
-                if let (Some(p), Some(obj)) = (&r.prompt, v.as_object_mut()) {
-                    obj.insert(
-                        "prompt".into(),
-                        serde_json::to_value(p).map_err(|e| e.to_string())?,
-                    );
-                }
-                v
-            }
+            ExportFormat::Jsonl => r.to_json(),
             ExportFormat::Workload => {
                 if r.is_error() {
                     continue;

@@ -17,6 +17,11 @@ pub struct AccountingSettings {
     /// replay of real traffic through the cache). Off by default: prompts can hold personal
     /// or confidential data.
     pub log_prompts: bool,
+    /// A price map in LiteLLM's format (`model_prices_and_context_window.json`), read at startup:
+    /// for the models it has, its prices win over the built-in table (config prices win over
+    /// both). Without it, the map last imported with `sluice prices import` into the data
+    /// directory is used, if any.
+    pub price_map: Option<std::path::PathBuf>,
 }
 
 impl Default for AccountingSettings {
@@ -26,6 +31,7 @@ impl Default for AccountingSettings {
             retention_days: DEFAULT_RETENTION_DAYS,
             mode: Mode::Gateway,
             log_prompts: false,
+            price_map: None,
         }
     }
 }

@@ -241,11 +241,56 @@ pub struct ProviderConfig {
     pub simulated: bool,
 }
 
+/// A price as one source gives it, USD per 1M tokens; a field it does not give is `None`.
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub struct Price {
     pub input_per_mtok: Option<f64>,
     pub output_per_mtok: Option<f64>,
+    /// Prompt tokens read from the provider's prompt cache.
     pub cached_input_per_mtok: Option<f64>,
+    /// Prompt tokens written to the provider's prompt cache (Anthropic: 5-minute lifetime).
+    pub cache_write_per_mtok: Option<f64>,
+    /// Prompt tokens written to the prompt cache for one hour (Anthropic).
+    pub cache_write_1h_per_mtok: Option<f64>,
+    /// Reasoning tokens, for models that bill them apart from other output.
+    pub reasoning_per_mtok: Option<f64>,
+}
+
+impl Price {
+    /// Field names as written in the config, in the order of [`Price::fields`].
+    pub const FIELDS: [&'static str; 6] = [
+        "input_per_mtok",
+        "output_per_mtok",
+        "cached_input_per_mtok",
+        "cache_write_per_mtok",
+        "cache_write_1h_per_mtok",
+        "reasoning_per_mtok",
+    ];
+
+    pub fn fields(&self) -> [Option<f64>; 6] {
+        [
+            self.input_per_mtok,
+            self.output_per_mtok,
+            self.cached_input_per_mtok,
+            self.cache_write_per_mtok,
+            self.cache_write_1h_per_mtok,
+            self.reasoning_per_mtok,
+        ]
+    }
+
+    /// Each field of `self`, else of `base`.
+    pub fn or(self, base: Price) -> Price {
+        Price {
+            input_per_mtok: self.input_per_mtok.or(base.input_per_mtok),
+            output_per_mtok: self.output_per_mtok.or(base.output_per_mtok),
+            cached_input_per_mtok: self.cached_input_per_mtok.or(base.cached_input_per_mtok),
+            cache_write_per_mtok: self.cache_write_per_mtok.or(base.cache_write_per_mtok),
+            cache_write_1h_per_mtok: self
+                .cache_write_1h_per_mtok
+                .or(base.cache_write_1h_per_mtok),
+            reasoning_per_mtok: self.reasoning_per_mtok.or(base.reasoning_per_mtok),
+        }
+    }
 }
 
 #[derive(Debug, Clone)]

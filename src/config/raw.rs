@@ -118,8 +118,14 @@ pub struct RawModel {
     pub input_per_mtok: Option<f64>,
     /// USD per 1M output tokens.
     pub output_per_mtok: Option<f64>,
-    /// USD per 1M cached input tokens.
+    /// USD per 1M input tokens read from the provider's prompt cache.
     pub cached_input_per_mtok: Option<f64>,
+    /// USD per 1M input tokens written to the provider's prompt cache (5-minute lifetime).
+    pub cache_write_per_mtok: Option<f64>,
+    /// USD per 1M input tokens written to the prompt cache for one hour.
+    pub cache_write_1h_per_mtok: Option<f64>,
+    /// USD per 1M reasoning tokens, when the model bills them apart from other output.
+    pub reasoning_per_mtok: Option<f64>,
     /// Context window in tokens.
     pub context_window: Option<u32>,
 }

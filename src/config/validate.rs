@@ -7,8 +7,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use super::raw::{
-    RawApiKeys, RawConfig, RawPolicy, RawProvider, RawRoute, RawRule, RawTarget, RawTelemetry,
-    RawTier,
+    RawApiKeys, RawConfig, RawModel, RawPolicy, RawProvider, RawRoute, RawRule, RawTarget,
+    RawTelemetry, RawTier,
 };
 use super::*;
 
@@ -48,11 +48,7 @@ pub(super) fn validate(raw: RawConfig, env: Env) -> Result<Config, Vec<String>> 
                 name: format!("{name}/{model}"),
                 model: model.clone(),
                 upstream_model: m.upstream_model.clone().unwrap_or_else(|| model.clone()),
-                price: Price {
-                    input_per_mtok: m.input_per_mtok,
-                    output_per_mtok: m.output_per_mtok,
-                    cached_input_per_mtok: m.cached_input_per_mtok,
-                },
+                price: price(m),
                 context_window: m.context_window,
             });
         }
@@ -120,6 +116,17 @@ pub(super) fn validate(raw: RawConfig, env: Env) -> Result<Config, Vec<String>> 
         })
     } else {
         Err(v.problems)
+    }
+}
+
+fn price(m: &RawModel) -> Price {
+    Price {
+        input_per_mtok: m.input_per_mtok,
+        output_per_mtok: m.output_per_mtok,
+        cached_input_per_mtok: m.cached_input_per_mtok,
+        cache_write_per_mtok: m.cache_write_per_mtok,
+        cache_write_1h_per_mtok: m.cache_write_1h_per_mtok,
+        reasoning_per_mtok: m.reasoning_per_mtok,
     }
 }
 
@@ -299,11 +306,7 @@ impl Validator<'_> {
             }
         }
         for (model, m) in &p.models {
-            for (field, v) in [
-                ("input_per_mtok", m.input_per_mtok),
-                ("output_per_mtok", m.output_per_mtok),
-                ("cached_input_per_mtok", m.cached_input_per_mtok),
-            ] {
+            for (field, v) in Price::FIELDS.into_iter().zip(price(m).fields()) {
                 if v.is_some_and(|v| !(v >= 0.0 && v.is_finite())) {
                     self.problem(format!(
                         "{path}.models.{model}.{field}: must be a price >= 0"

@@ -115,7 +115,8 @@ async fn ask(
         Ok(done) => {
             meta.answered(done.target, done.attempts, done.upstream_ms);
             let verdict = verdict(&done.value);
-            record::finish(s, &mut info, &meta, Ending::answered(done.value.usage));
+            let usage = done.value.usage.as_ref().map(crate::chat::Usage::tokens);
+            record::finish(s, &mut info, &meta, Ending::answered(usage));
             verdict
         }
         Err(f) => {

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use futures::Stream;
 
 use crate::accounting::audit::PromptLog;
-use crate::chat::{self, ChatChunk, ChatRequest, ChatResponse, Usage};
+use crate::chat::{self, ChatChunk, ChatRequest, ChatResponse, TokenUsage, Usage};
 use crate::config::{RouteId, TargetId};
 use crate::error::ApiError;
 use crate::outcome::{Attempt, CacheOutcome};
@@ -115,7 +115,8 @@ pub async fn chat(
             if let (Some(log), Some(choice)) = (&mut info.prompt, resp.choices.first()) {
                 log.answer = PromptLog::digest(&choice.message.text());
             }
-            record::finish(s, &mut info, &meta, Ending::answered(resp.usage));
+            let usage = resp.usage.as_ref().map(Usage::tokens);
+            record::finish(s, &mut info, &meta, Ending::answered(usage));
             Ok(Reply::Complete(resp))
         }
         Ok(Reply::Stream(events)) => Ok(Reply::Stream(stream::recorded(
@@ -302,8 +303,8 @@ pub async fn embeddings(
     .await;
     match &result {
         Ok(v) => {
-            let prompt = v["usage"]["prompt_tokens"].as_u64().unwrap_or(0) as u32;
-            let usage = Usage::new(prompt, 0);
+            let prompt = chat::count_of(&v["usage"]["prompt_tokens"]).unwrap_or(0);
+            let usage = TokenUsage::new(prompt, 0);
             record::finish(s, &mut info, &meta, Ending::answered(Some(usage)));
         }
         Err(e) => record::failed(s, &mut info, &meta, e),
@@ -323,8 +324,8 @@ fn upstream_time(attempts: &[Attempt], ok_ms: f64) -> Duration {
 }
 
 /// Usage to record when the provider reported none: estimated, and marked so.
-fn estimate_usage(prompt_tokens: u32, output_chars: usize) -> Usage {
-    Usage::new(
+fn estimate_usage(prompt_tokens: u32, output_chars: usize) -> TokenUsage {
+    TokenUsage::new(
         prompt_tokens,
         chat::estimate_tokens_from_chars(output_chars),
     )

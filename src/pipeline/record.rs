@@ -5,8 +5,8 @@ use std::time::Instant;
 
 use super::{estimate_usage, Meta, RequestCtx};
 use crate::accounting::audit::PromptLog;
-use crate::accounting::{unix_ms_now, AuditAttempt, AuditRecord, CostInput, TokenUsage};
-use crate::chat::{ChatRequest, Role, Usage};
+use crate::accounting::{unix_ms_now, AuditAttempt, AuditRecord, CostInput, UsageDetail};
+use crate::chat::{ChatRequest, Role, TokenUsage};
 use crate::error::ApiError;
 use crate::router::PASSTHROUGH;
 use crate::state::AppState;
@@ -93,9 +93,9 @@ pub(super) struct Ending {
     pub status: u16,
     /// `ApiError::metric_label()` of a failure.
     pub error: Option<&'static str>,
-    /// The provider's usage (or the cached answer's); `None`: estimated from the prompt and
-    /// `output_chars`, and marked as estimated.
-    pub usage: Option<Usage>,
+    /// The provider's usage (or the cached answer's), read from its `usage`; `None`: estimated
+    /// from the prompt and `output_chars`, and marked as estimated.
+    pub usage: Option<TokenUsage>,
     pub output_chars: usize,
 }
 
@@ -109,7 +109,7 @@ impl Ending {
     };
 
     /// A complete non-streaming answer.
-    pub fn answered(usage: Option<Usage>) -> Ending {
+    pub fn answered(usage: Option<TokenUsage>) -> Ending {
         Ending {
             status: 200,
             error: None,
@@ -159,15 +159,16 @@ pub(super) fn finish(s: &AppState, info: &mut RequestInfo, meta: &Meta, end: End
             true,
         ),
         // Nothing was generated (refused before or by every upstream).
-        None => (Usage::default(), false),
+        None => (TokenUsage::default(), false),
     };
-    let tokens = TokenUsage::from(usage);
     let costs = s.accountant.costs(&CostInput {
         route: meta.route_id,
         answered_by: meta.target,
         cache: meta.cache,
-        usage: tokens,
+        usage,
     });
+    // A hit's usage is the original answer's: its cache reads were that call's.
+    let upstream_answered = meta.target.is_some() && !meta.cache.is_hit();
     let slot = match (meta.route_id, &meta.route) {
         (Some(r), _) => RouteSlot::Route(r),
         (None, Some(name)) if &**name == PASSTHROUGH => RouteSlot::Passthrough,
@@ -178,8 +179,18 @@ pub(super) fn finish(s: &AppState, info: &mut RequestInfo, meta: &Meta, end: End
         target: meta.target,
         status,
         cache: meta.cache,
-        input_tokens: usage.prompt_tokens,
-        output_tokens: usage.completion_tokens,
+        input_tokens: usage.input,
+        output_tokens: usage.output,
+        cache_read_tokens: if upstream_answered {
+            usage.cache_read
+        } else {
+            0
+        },
+        cache_write_tokens: if upstream_answered {
+            usage.cache_write
+        } else {
+            0
+        },
         cost_usd: costs.cost_usd,
         cost_avoided_usd: costs.cost_avoided_usd,
         total,
@@ -197,8 +208,8 @@ pub(super) fn finish(s: &AppState, info: &mut RequestInfo, meta: &Meta, end: End
         cache: meta.cache,
         similarity: meta.similarity,
         stream: info.stream,
-        input_tokens: usage.prompt_tokens,
-        output_tokens: usage.completion_tokens,
+        input_tokens: usage.input,
+        output_tokens: usage.output,
         usage_estimated: estimated,
         cost_usd: costs.cost_usd,
         cost_avoided_usd: costs.cost_avoided_usd,
@@ -208,5 +219,6 @@ pub(super) fn finish(s: &AppState, info: &mut RequestInfo, meta: &Meta, end: End
         status,
         error: error.map(str::to_owned),
         prompt: info.prompt.take(),
+        detail: UsageDetail::new(usage, costs.parts),
     });
 }

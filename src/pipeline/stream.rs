@@ -12,7 +12,7 @@ use super::cached::WriteBack;
 use super::record::{self, Ending, RequestInfo};
 use super::{EventStream, Meta, Reply, StreamItem};
 use crate::accounting::audit::PromptLog;
-use crate::chat::{self, ChatRequest, ChatResponse, StreamAssembler, Usage};
+use crate::chat::{self, ChatRequest, ChatResponse, StreamAssembler, TokenUsage};
 use crate::config::TargetId;
 use crate::error::ApiError;
 use crate::outcome::{Attempt, Outcome};
@@ -139,8 +139,8 @@ pub(super) fn recorded(
         while let Some(item) = inner.next().await {
             match item {
                 StreamItem::Chunk(mut c) => {
-                    if c.usage.is_some() {
-                        rec.usage = c.usage;
+                    if let Some(u) = &c.usage {
+                        rec.usage = Some(u.tokens());
                     }
                     for ch in &c.choices {
                         let Some(text) = ch.delta.content.as_deref() else { continue };
@@ -196,7 +196,7 @@ struct StreamRecorder {
     s: Arc<AppState>,
     info: RequestInfo,
     meta: Meta,
-    usage: Option<Usage>,
+    usage: Option<TokenUsage>,
     output_chars: usize,
     /// `[accounting] log_prompts`: the first choice's text so far, digested.
     answer: Option<(sha2::Sha256, bool)>,

@@ -9,7 +9,6 @@ use super::sse::{chunk_stream, Step};
 use super::{sensitive, CallOptions, ChunkStream, ProviderError, Upstream};
 use crate::chat::{
     self, ChatChunk, ChatRequest, ChatResponse, Choice, ChunkChoice, Content, Delta, Message, Role,
-    Usage,
 };
 use crate::config::Secret;
 use crate::wire::anthropic as wire;
@@ -258,21 +257,12 @@ pub(crate) fn from_anthropic(msg: wire::MessagesResponse) -> ChatResponse {
             message,
             finish_reason: finish,
             logprobs: None,
+            extra: Map::new(),
         }],
-        usage: Some(usage(
-            msg.usage.input_tokens,
-            &msg.usage,
-            msg.usage.output_tokens,
-        )),
+        // Prompt tokens include the cache reads and writes, as OpenAI's do.
+        usage: Some(msg.usage.into_openai()),
         extra: Map::new(),
     }
-}
-
-/// Prompt tokens include Anthropic's cache reads and writes, as OpenAI's do.
-fn usage(input: u32, u: &wire::Usage, output: u32) -> Usage {
-    let cached =
-        u.cache_read_input_tokens.unwrap_or(0) + u.cache_creation_input_tokens.unwrap_or(0);
-    Usage::new(input + cached, output)
 }
 
 /// Streaming translation state: ids and usage arrive in `message_start`, tool-call indices are
@@ -300,6 +290,7 @@ impl StreamState {
                 delta,
                 finish_reason: finish.map(str::to_owned),
                 logprobs: None,
+                extra: Map::new(),
             }],
             usage: None,
             extra: Map::new(),
@@ -367,10 +358,7 @@ impl StreamState {
                 _ => Step::Skip,
             },
             E::MessageDelta { delta, usage } => {
-                self.usage.output_tokens = usage.output_tokens;
-                if let Some(i) = usage.input_tokens {
-                    self.usage.input_tokens = i;
-                }
+                self.usage.update(usage);
                 let finish = delta.stop_reason.map_or("stop", |r| r.to_finish_reason());
                 self.finish = Some(finish);
                 Step::Chunk(self.chunk(Delta::default(), Some(finish)))
@@ -383,11 +371,7 @@ impl StreamState {
                 }
                 let mut last = self.chunk(Delta::default(), None);
                 last.choices.clear();
-                last.usage = Some(usage(
-                    self.usage.input_tokens,
-                    &self.usage,
-                    self.usage.output_tokens,
-                ));
+                last.usage = Some(std::mem::take(&mut self.usage).into_openai());
                 Step::End(Some(last))
             }
             E::Error { error } => Step::Fail(ProviderError::Status {
@@ -473,6 +457,8 @@ mod tests {
             r.choices[0].message.tool_calls.as_ref().unwrap()[0]["function"]["arguments"],
             "{\"a\":1}"
         );
-        assert_eq!(r.usage, Some(Usage::new(12, 5)));
+        let u = r.usage.unwrap();
+        assert_eq!((u.prompt_tokens, u.completion_tokens), (12, 5));
+        assert_eq!(u.tokens().cache_read, 2);
     }
 }

@@ -41,7 +41,9 @@ pub(super) async fn messages(
     let reply = Reply {
         id: new_id("msg_"),
         model: req.model,
-        input_tokens: prompt.prompt_tokens,
+        usage: faults
+            .usage
+            .anthropic(prompt.prompt_tokens, answer.completion_tokens),
         tool_use_id: answer.tool.as_ref().map(|_| new_id("toolu_")),
         answer,
     };
@@ -99,7 +101,8 @@ fn stop_reason(finish: &Finish) -> (StopReason, Option<String>) {
 struct Reply {
     id: String,
     model: String,
-    input_tokens: u32,
+    /// The whole answer's usage (a stream's `message_start` reports 1 output token so far).
+    usage: Usage,
     answer: Answer,
     tool_use_id: Option<String>,
 }
@@ -115,10 +118,8 @@ impl Reply {
             stop_reason: None,
             stop_sequence: None,
             usage: Usage {
-                input_tokens: self.input_tokens,
                 output_tokens,
-                cache_creation_input_tokens: Some(0),
-                cache_read_input_tokens: Some(0),
+                ..self.usage.clone()
             },
         }
     }
@@ -143,7 +144,7 @@ impl Reply {
     }
 
     fn response(&self) -> MessagesResponse {
-        let mut message = self.message(vec![self.block(true)], self.answer.completion_tokens);
+        let mut message = self.message(vec![self.block(true)], self.usage.output_tokens);
         let (reason, sequence) = stop_reason(&self.answer.finish);
         message.stop_reason = Some(reason);
         message.stop_sequence = sequence;
@@ -188,9 +189,13 @@ impl Reply {
                     stop_reason: Some(stop_reason),
                     stop_sequence,
                 },
+                // Cumulative, with the input and cache counts repeated as the API does now.
                 usage: DeltaUsage {
-                    output_tokens: self.answer.completion_tokens,
-                    ..DeltaUsage::default()
+                    output_tokens: self.usage.output_tokens,
+                    input_tokens: Some(self.usage.input_tokens),
+                    cache_creation_input_tokens: self.usage.cache_creation_input_tokens,
+                    cache_read_input_tokens: self.usage.cache_read_input_tokens,
+                    extra: serde_json::Map::new(),
                 },
             }),
             frame(StreamEvent::MessageStop),

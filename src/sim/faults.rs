@@ -25,8 +25,11 @@
 //! | `content-filter`           | 400 content-policy error                                      |
 //! | `tokens-<n>`               | the answer has n words (default 24)                           |
 //! | `answer-<text>`            | the answer is exactly `<text>` (`_` for spaces), whatever the prompt |
+//! | `cached-<n>`, `cache-write-<n>`, `cache-write-1h-<n>`, `reasoning-<n>`, `extra-fields` | usage details and unknown fields (see `usage`) |
 
 use std::str::FromStr;
+
+use super::usage::UsageTokens;
 
 /// The header carrying extra fault tokens.
 pub const FAULT_HEADER: &str = "x-mock-fault";
@@ -52,6 +55,8 @@ pub(super) struct Faults {
     pub words: Option<usize>,
     /// A fixed answer text.
     pub answer: Option<String>,
+    /// Usage details to report.
+    pub usage: UsageTokens,
 }
 
 impl Faults {
@@ -107,6 +112,8 @@ impl Faults {
             self.window = Some(v);
         } else if let Some(v) = num(t, "tokens-", "") {
             self.words = Some(v);
+        } else {
+            self.usage.apply(t);
         }
     }
 }

@@ -17,6 +17,7 @@ mod conn;
 mod faults;
 mod openai;
 mod stream;
+mod usage;
 
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};

@@ -41,7 +41,11 @@ pub(super) async fn chat_completions(
         id: new_completion_id(),
         created: unix_now(),
         model: req.model,
-        usage: Usage::new(prompt.prompt_tokens, answer.completion_tokens),
+        usage: faults
+            .usage
+            .openai(prompt.prompt_tokens, answer.completion_tokens),
+        extra: faults.usage.extra("response"),
+        choice_extra: faults.usage.extra("choice"),
         tool_call_id: answer.tool.as_ref().map(|_| new_id("call_")),
         answer,
     };
@@ -107,7 +111,14 @@ struct Reply {
     answer: Answer,
     usage: Usage,
     tool_call_id: Option<String>,
+    /// Unknown top-level fields (`extra-fields`).
+    extra: Map<String, Value>,
+    /// Unknown fields of the choice (`extra-fields`).
+    choice_extra: Map<String, Value>,
 }
+
+/// What OpenAI puts on every response and chunk, and Sluice does not model.
+const SYSTEM_FINGERPRINT: &str = "fp_sluice_mock";
 
 impl Reply {
     fn response(&self) -> ChatResponse {
@@ -133,9 +144,10 @@ impl Reply {
                 message,
                 finish_reason: Some(finish_reason(&self.answer.finish).to_owned()),
                 logprobs: None,
+                extra: self.choice_extra.clone(),
             }],
-            usage: Some(self.usage),
-            extra: Map::new(),
+            usage: Some(self.usage.clone()),
+            extra: self.top_extra(),
         }
     }
 
@@ -177,18 +189,30 @@ impl Reply {
         }
     }
 
+    /// A chunk; the finishing one carries the choice's unknown fields.
     fn chunk(&self, delta: Delta, finish: Option<&str>) -> Bytes {
         let choice = ChunkChoice {
             index: 0,
             delta,
             finish_reason: finish.map(str::to_owned),
             logprobs: None,
+            extra: if finish.is_some() {
+                self.choice_extra.clone()
+            } else {
+                Map::new()
+            },
         };
         self.frame(vec![choice], None)
     }
 
     fn usage_chunk(&self) -> Bytes {
-        self.frame(Vec::new(), Some(self.usage))
+        self.frame(Vec::new(), Some(self.usage.clone()))
+    }
+
+    fn top_extra(&self) -> Map<String, Value> {
+        let mut m = self.extra.clone();
+        m.insert("system_fingerprint".into(), SYSTEM_FINGERPRINT.into());
+        m
     }
 
     fn frame(&self, choices: Vec<ChunkChoice>, usage: Option<Usage>) -> Bytes {
@@ -199,7 +223,7 @@ impl Reply {
             model: self.model.clone(),
             choices,
             usage,
-            extra: Map::new(),
+            extra: self.top_extra(),
         };
         let mut out = b"data: ".to_vec();
         serde_json::to_writer(&mut out, &chunk).expect("chunks always serialize");

@@ -22,6 +22,7 @@ use crate::outcome::CacheOutcome;
 
 pub const REQUESTS: &str = "sluice_requests_total";
 pub const TOKENS: &str = "sluice_tokens_total";
+pub const PROVIDER_CACHE_TOKENS: &str = "sluice_provider_cache_tokens_total";
 pub const COST: &str = "sluice_cost_usd_total";
 pub const COST_AVOIDED: &str = "sluice_cost_avoided_usd_total";
 pub const COST_EXTRA: &str = "sluice_cost_over_reference_usd_total";
@@ -88,6 +89,10 @@ pub struct Observation {
     pub cache: CacheOutcome,
     pub input_tokens: u32,
     pub output_tokens: u32,
+    /// Of `input_tokens`, read from / written to the provider's prompt cache (0 for requests
+    /// no upstream answered).
+    pub cache_read_tokens: u32,
+    pub cache_write_tokens: u32,
     pub cost_usd: Option<f64>,
     pub cost_avoided_usd: Option<f64>,
     pub total: Duration,
@@ -132,6 +137,8 @@ struct Cell {
     requests: [[AtomicU64; 5]; 5],
     tokens_in: AtomicU64,
     tokens_out: AtomicU64,
+    cache_read: AtomicU64,
+    cache_write: AtomicU64,
     cost: AtomicF64,
     avoided: AtomicF64,
     over_reference: AtomicF64,
@@ -204,6 +211,10 @@ impl Metrics {
         cell.tokens_in.fetch_add(u64::from(o.input_tokens), Relaxed);
         cell.tokens_out
             .fetch_add(u64::from(o.output_tokens), Relaxed);
+        cell.cache_read
+            .fetch_add(u64::from(o.cache_read_tokens), Relaxed);
+        cell.cache_write
+            .fetch_add(u64::from(o.cache_write_tokens), Relaxed);
         match o.cost_usd {
             Some(c) => cell.cost.add(c),
             None => {
@@ -327,6 +338,25 @@ impl Metrics {
                 out,
                 "{TOKENS}{{route=\"{r}\",target=\"{t}\",kind=\"output\"}} {o}"
             );
+        }
+        header(
+            out,
+            PROVIDER_CACHE_TOKENS,
+            "counter",
+            "Input tokens the answering provider read from (kind=read) or wrote to (kind=write) its prompt cache.",
+        );
+        for (r, t, c) in self.cells() {
+            let (read, write) = (c.cache_read.load(Relaxed), c.cache_write.load(Relaxed));
+            if read + write > 0 {
+                let _ = writeln!(
+                    out,
+                    "{PROVIDER_CACHE_TOKENS}{{route=\"{r}\",target=\"{t}\",kind=\"read\"}} {read}"
+                );
+                let _ = writeln!(
+                    out,
+                    "{PROVIDER_CACHE_TOKENS}{{route=\"{r}\",target=\"{t}\",kind=\"write\"}} {write}"
+                );
+            }
         }
         let floats: [(&str, &str, CellValue); 3] = [
             (COST, "Spend in USD (requests with a known price).", |c| {
@@ -606,6 +636,8 @@ mod tests {
             cache,
             input_tokens: 10,
             output_tokens: 5,
+            cache_read_tokens: 4,
+            cache_write_tokens: 1,
             cost_usd: Some(0.25),
             cost_avoided_usd: Some(0.5),
             total: Duration::from_millis(120),
@@ -679,6 +711,16 @@ mod tests {
         assert_eq!(
             get(r#"sluice_tokens_total{route="chat",target="a/small",kind="input"}"#),
             20.0
+        );
+        assert_eq!(
+            get(r#"sluice_provider_cache_tokens_total{route="chat",target="a/small",kind="read"}"#),
+            8.0
+        );
+        assert_eq!(
+            get(
+                r#"sluice_provider_cache_tokens_total{route="chat",target="a/small",kind="write"}"#
+            ),
+            2.0
         );
         assert_eq!(
             get(r#"sluice_cost_usd_total{route="chat",target="a/small"}"#),

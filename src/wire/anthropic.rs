@@ -8,9 +8,9 @@
 //! without a version bump.
 
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value};
+use serde_json::{json, Map, Value};
 
-use crate::chat::estimate_tokens_from_chars;
+use crate::chat::{self, estimate_tokens_from_chars, saturating_count, saturating_count_opt};
 
 /// The `anthropic-version` header value this format corresponds to.
 pub const API_VERSION: &str = "2023-06-01";
@@ -368,16 +368,87 @@ impl StopReason {
     }
 }
 
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
+/// Anthropic's `usage`: `input_tokens` are the prompt tokens neither read from nor written to the
+/// prompt cache. Counts saturate instead of failing the answer (see `chat::saturating_count`).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
 pub struct Usage {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "saturating_count")]
     pub input_tokens: u32,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "saturating_count")]
     pub output_tokens: u32,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "saturating_count_opt",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub cache_creation_input_tokens: Option<u32>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "saturating_count_opt",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub cache_read_input_tokens: Option<u32>,
+    /// Every other field (`cache_creation` with its 5-minute / 1-hour split, `service_tier`,
+    /// `server_tool_use`, ...), as Anthropic sent it.
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+/// Fields of OpenAI's usage shape that [`Usage::into_openai`] writes and [`Usage::from_openai`]
+/// reads back: they are not Anthropic's and are not carried over.
+const OPENAI_ONLY: [&str; 6] = [
+    "prompt_tokens_details",
+    "completion_tokens_details",
+    "cache_read_input_tokens",
+    "cache_creation_input_tokens",
+    "prompt_cache_hit_tokens",
+    "prompt_cache_miss_tokens",
+];
+
+impl Usage {
+    /// OpenAI's shape, as LiteLLM maps it (clients written against OpenAI or LiteLLM read it):
+    /// `prompt_tokens` = input + cache reads + cache writes (saturating);
+    /// `prompt_tokens_details.cached_tokens` = cache reads and `.cache_creation_tokens` = cache
+    /// writes; the two Anthropic counts also at the top as LiteLLM repeats them; every other
+    /// field as Anthropic sent it.
+    pub fn into_openai(self) -> chat::Usage {
+        let read = self.cache_read_input_tokens.unwrap_or(0);
+        let write = self.cache_creation_input_tokens.unwrap_or(0);
+        let prompt = self.input_tokens.saturating_add(read).saturating_add(write);
+        let mut u = chat::Usage::new(prompt, self.output_tokens);
+        u.extra = self.extra;
+        u.extra.insert(
+            "prompt_tokens_details".into(),
+            json!({"cached_tokens": read, "cache_creation_tokens": write}),
+        );
+        if let Some(n) = self.cache_read_input_tokens {
+            u.extra.insert("cache_read_input_tokens".into(), n.into());
+        }
+        if let Some(n) = self.cache_creation_input_tokens {
+            u.extra
+                .insert("cache_creation_input_tokens".into(), n.into());
+        }
+        u
+    }
+
+    /// Anthropic's shape of an OpenAI usage (for Anthropic clients): the exact inverse of
+    /// [`Self::into_openai`]; for an OpenAI upstream, `input_tokens` are its uncached prompt
+    /// tokens and the cache counts its reads and writes (by the names `Usage::tokens` knows).
+    pub fn from_openai(u: &chat::Usage) -> Usage {
+        let t = u.tokens();
+        Usage {
+            input_tokens: t.uncached_input(),
+            output_tokens: t.output,
+            cache_creation_input_tokens: Some(t.cache_write),
+            cache_read_input_tokens: Some(t.cache_read),
+            extra: u
+                .extra
+                .iter()
+                .filter(|(k, _)| !OPENAI_ONLY.contains(&k.as_str()))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+        }
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -471,18 +542,50 @@ pub struct MessageDelta {
     pub stop_sequence: Option<String>,
 }
 
-/// Usage in `message_delta`: cumulative `output_tokens`; newer API versions may repeat the
-/// input counts.
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
+/// Usage in `message_delta`: cumulative `output_tokens`; newer API versions repeat the input
+/// and cache counts (and may add other fields, kept in `extra`).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
 pub struct DeltaUsage {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "saturating_count")]
     pub output_tokens: u32,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "saturating_count_opt",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub input_tokens: Option<u32>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "saturating_count_opt",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub cache_creation_input_tokens: Option<u32>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "saturating_count_opt",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub cache_read_input_tokens: Option<u32>,
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+impl Usage {
+    /// Folds a `message_delta`'s usage into the `message_start` one: the delta's counts replace
+    /// the earlier ones (they are cumulative), its other fields are added.
+    pub fn update(&mut self, d: DeltaUsage) {
+        self.output_tokens = d.output_tokens;
+        if let Some(n) = d.input_tokens {
+            self.input_tokens = n;
+        }
+        if let Some(n) = d.cache_creation_input_tokens {
+            self.cache_creation_input_tokens = Some(n);
+        }
+        if let Some(n) = d.cache_read_input_tokens {
+            self.cache_read_input_tokens = Some(n);
+        }
+        self.extra.extend(d.extra);
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -606,5 +709,44 @@ mod tests {
         let unknown: StreamEvent =
             serde_json::from_str(r#"{"type":"future_event","x":1}"#).unwrap();
         assert_eq!(unknown, StreamEvent::Unknown);
+    }
+
+    #[test]
+    fn usage_maps_to_openai_and_back_unchanged() {
+        let wire = json!({
+            "input_tokens": 21, "output_tokens": 393,
+            "cache_creation_input_tokens": 188086, "cache_read_input_tokens": 1000,
+            "cache_creation": {"ephemeral_5m_input_tokens": 188000, "ephemeral_1h_input_tokens": 86},
+            "service_tier": "standard", "server_tool_use": {"web_search_requests": 0}
+        });
+        let u: Usage = serde_json::from_value(wire.clone()).unwrap();
+        let openai = u.clone().into_openai();
+        assert_eq!(openai.prompt_tokens, 21 + 188_086 + 1000);
+        assert_eq!(openai.total_tokens, 21 + 188_086 + 1000 + 393);
+        let v = serde_json::to_value(&openai).unwrap();
+        assert_eq!(v["prompt_tokens_details"]["cached_tokens"], 1000);
+        assert_eq!(v["prompt_tokens_details"]["cache_creation_tokens"], 188_086);
+        assert_eq!(v["cache_read_input_tokens"], 1000);
+        assert_eq!(v["service_tier"], "standard");
+        let t = openai.tokens();
+        assert_eq!(
+            (
+                t.input,
+                t.cache_read,
+                t.cache_write,
+                t.cache_write_1h,
+                t.uncached_input()
+            ),
+            (189_107, 1000, 188_086, 86, 21)
+        );
+        let back = Usage::from_openai(&openai);
+        assert_eq!(serde_json::to_value(&back).unwrap(), wire);
+
+        // Counts past u32 saturate rather than fail the answer.
+        let big: Usage = serde_json::from_value(json!({"input_tokens": 5_000_000_000u64,
+            "output_tokens": 1, "cache_read_input_tokens": 4_000_000_000u64}))
+        .unwrap();
+        assert_eq!(big.input_tokens, u32::MAX);
+        assert_eq!(big.into_openai().prompt_tokens, u32::MAX);
     }
 }

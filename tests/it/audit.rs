@@ -50,6 +50,7 @@ fn record(i: u64, now: u64) -> AuditRecord {
         status: if failed { 502 } else { 200 },
         error: failed.then(|| "all_targets_failed".into()),
         prompt: None,
+        detail: Default::default(),
     }
 }
 

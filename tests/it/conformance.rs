@@ -17,6 +17,7 @@ async fn gateway(p: &str) -> Gateway {
         "{p}-ctx" = {{ upstream_model = "base+context-length" }}
         "{p}-filter" = {{ upstream_model = "base+content-filter" }}
         "{p}-auth" = {{ upstream_model = "base+status-401" }}
+        "{p}-cached" = {{ upstream_model = "base+cached-20" }}
         [routes.conf]
         tiers.only = ["{p}/{p}-m"]
         "#,
@@ -101,6 +102,25 @@ pub async fn stream_include_usage(p: &str) {
     let last = chunks.last().unwrap();
     assert_eq!(last["choices"], json!([]));
     assert_eq!(last["usage"], whole["usage"]);
+}
+
+/// Prompt tokens read from the provider's cache reach the client as OpenAI's
+/// `prompt_tokens_details.cached_tokens`, counted in `prompt_tokens`, streamed or not.
+pub async fn cached_tokens_in_openai_shape(p: &str) {
+    let g = gateway(p).await;
+    let text = "Summarize the minutes of the planning meeting about the new office, the budget \
+                and the hiring plan for next year.";
+    let (status, _, whole) = g.chat(&ask(&format!("{p}-cached"), text)).await;
+    assert_eq!(status, 200, "{whole}");
+    let u = &whole["usage"];
+    assert_eq!(u["prompt_tokens_details"]["cached_tokens"], 20, "{u}");
+    assert!(u["prompt_tokens"].as_u64().unwrap() > 20);
+    let mut req = ask(&format!("{p}-cached"), text);
+    req["stream"] = json!(true);
+    req["stream_options"] = json!({"include_usage": true});
+    let sse = Sse::read(g.post(&req).await).await;
+    assert!(sse.done());
+    assert_eq!(sse.json().last().unwrap()["usage"], *u);
 }
 
 pub async fn length_cut_off(p: &str) {
@@ -192,6 +212,7 @@ macro_rules! conformance {
             #[tokio::test] async fn non_stream_round_trip() { super::non_stream_round_trip($provider).await }
             #[tokio::test] async fn stream_round_trip() { super::stream_round_trip($provider).await }
             #[tokio::test] async fn stream_include_usage() { super::stream_include_usage($provider).await }
+            #[tokio::test] async fn cached_tokens_in_openai_shape() { super::cached_tokens_in_openai_shape($provider).await }
             #[tokio::test] async fn length_cut_off() { super::length_cut_off($provider).await }
             #[tokio::test] async fn tool_call() { super::tool_call($provider).await }
             #[tokio::test] async fn stream_tool_call() { super::stream_tool_call($provider).await }

@@ -12,3 +12,4 @@ mod layers;
 mod mock;
 mod otlp;
 mod support;
+mod usage_cost;

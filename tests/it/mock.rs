@@ -147,7 +147,7 @@ async fn openai_non_stream_shape_and_usage() {
 
     let req: ChatRequest = serde_json::from_value(body).unwrap();
     let res: ChatResponse = serde_json::from_value(v.clone()).unwrap();
-    let usage = res.usage.unwrap();
+    let usage = res.usage.as_ref().unwrap();
     assert_eq!(usage.prompt_tokens, req.estimate_prompt_tokens());
     assert_eq!(usage.completion_tokens, 24);
     assert_eq!(usage.total_tokens, usage.prompt_tokens + 24);
@@ -206,7 +206,7 @@ async fn openai_stream_include_usage_ends_with_usage_chunk() {
     let chunks = chunks(&text);
     let usage_chunk = chunks.last().unwrap();
     assert!(usage_chunk.choices.is_empty());
-    let usage = serde_json::to_value(usage_chunk.usage.unwrap()).unwrap();
+    let usage = serde_json::to_value(usage_chunk.usage.as_ref().unwrap()).unwrap();
     assert_eq!(usage, full["usage"]);
     let finish = &chunks[chunks.len() - 2];
     assert_eq!(finish.choices[0].finish_reason.as_deref(), Some("stop"));
