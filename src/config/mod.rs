@@ -226,6 +226,11 @@ pub enum ProviderKind {
     Anthropic,
 }
 
+/// A request header that steers the built-in simulated provider (`x-mock-fault`, see the mock's
+/// fault tokens): the gateway forwards it to simulated providers and to no other, so a client
+/// of a demo or test gateway can make it fail on purpose.
+pub const SIM_FAULT_HEADER: &str = "x-mock-fault";
+
 #[derive(Debug, Clone)]
 pub struct ProviderConfig {
     pub name: String,

@@ -10,5 +10,6 @@ mod failover;
 mod gateway;
 mod layers;
 mod mock;
+mod mock_faults;
 mod otlp;
 mod support;
