@@ -112,6 +112,29 @@ if load_r:
         ratio = sem["p50_us"] / emb["p50_us"]
         targets.append(("semantic hit p50 vs one embedding", "<= 1.5x", f"{ratio:.2f}x", ratio <= 1.5))
 
+fail_r = load("failover.json")
+if fail_r:
+    p("## Failover: `sluice bench failover`")
+    p()
+    p("Command: `target/release/sluice bench failover --json`. Each scenario runs against a fresh mock and gateway")
+    p(f"with the built-in default timeouts, retries and breaker and a {fail_r['total_timeout_ms'] / 1000:.0f} s total deadline; route `r` has a primary")
+    p("at an OpenAI-compatible upstream and a backup at an Anthropic one. **pass** = the correct, complete answer (for")
+    p("a content filter: the upstream's error, relayed); **partial** = correct, but later than the scenario's goal, or")
+    p("a follow-up check missed (traffic back on a recovered primary, every attempt in the audit); **safe** = a clean")
+    p("error; **fail** = a truncated or wrong answer presented as a success, or a hang. `upstream` counts the")
+    p("requests the mock received.")
+    p()
+    p("| scenario | grade | time s | upstream | detail |")
+    p("|---|---|---:|---:|---|")
+    for r in fail_r["scenarios"]:
+        grade = r["grade"] if r["grade"] == "pass" else f"**{r['grade']}**"
+        p(f"| {r['title']} (`{r['id']}`) | {grade} | {r['elapsed_ms'] / 1000:.1f} | {r['upstream_requests']} | {r['detail']} |")
+    p()
+    s_ = fail_r["summary"]
+    p(f"Score: {s_['scenarios']} scenarios, {s_['pass']} pass, {s_['partial']} partial, {s_['safe']} safe, {s_['fail']} fail.")
+    p()
+    targets.append(("failover scenarios passed", "all", f"{s_['pass']} of {s_['scenarios']}", s_["pass"] == s_["scenarios"]))
+
 
 def counts_row(name, c):
     return (f"| {name} | {c['lookups']} | {c['hits']} | {c['correct']} | {c['false_hits']} | {pct(c['hit_rate'])} | "

@@ -64,6 +64,8 @@ pub enum BenchCommand {
     Cache(CacheArgs),
     /// Gateway overhead against calling the mock directly, interleaved in one run.
     Load(LoadArgs),
+    /// Every failover scenario against the mock: a pass/partial/safe/fail scorecard.
+    Failover(FailoverArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -238,4 +240,16 @@ pub struct LoadArgs {
     /// Embedding model and ONNX Runtime (scripts/fetch-models.sh) for the cache phases.
     #[arg(long, default_value = "models")]
     pub models_dir: PathBuf,
+}
+
+// -- sluice bench failover --
+
+#[derive(Debug, clap::Args)]
+pub struct FailoverArgs {
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+    /// Run only the scenarios whose id contains this text.
+    #[arg(long)]
+    pub only: Option<String>,
 }

@@ -28,6 +28,9 @@ fn main() -> ExitCode {
             Command::Config(ConfigCommand::Check { path }) => commands::config_check(&path),
             Command::Bench(BenchCommand::Cache(args)) => commands::bench_cache::run(args).await,
             Command::Bench(BenchCommand::Load(args)) => commands::bench_load::run(args).await,
+            Command::Bench(BenchCommand::Failover(args)) => {
+                commands::bench_failover::run(args).await
+            }
             Command::Cache(CacheCommand::Stats { data }) => commands::cache::stats(&data)
                 .map(|s| print!("{s}"))
                 .map_err(|e| e.to_string()),
