@@ -276,11 +276,23 @@ pub struct Usage {
 }
 
 impl Usage {
+    /// Saturating: the counts often come from an upstream.
     pub fn new(prompt_tokens: u32, completion_tokens: u32) -> Self {
         Usage {
             prompt_tokens,
             completion_tokens,
-            total_tokens: prompt_tokens + completion_tokens,
+            total_tokens: prompt_tokens.saturating_add(completion_tokens),
+        }
+    }
+
+    /// Two attempts' usage together (a resumed stream is billed for both).
+    pub fn plus(self, other: Usage) -> Usage {
+        Usage {
+            prompt_tokens: self.prompt_tokens.saturating_add(other.prompt_tokens),
+            completion_tokens: self
+                .completion_tokens
+                .saturating_add(other.completion_tokens),
+            total_tokens: self.total_tokens.saturating_add(other.total_tokens),
         }
     }
 }

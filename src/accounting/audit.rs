@@ -347,7 +347,12 @@ pub(crate) mod tests {
         };
         let c = AuditAttempt::from(&a);
         assert_eq!(
-            (c.target.as_str(), c.status, c.outcome.as_str(), c.elapsed_ms),
+            (
+                c.target.as_str(),
+                c.status,
+                c.outcome.as_str(),
+                c.elapsed_ms
+            ),
             ("a/b", Some(503), "HTTP 503", 7)
         );
     }

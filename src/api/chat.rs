@@ -12,6 +12,7 @@ use tracing::Instrument;
 
 use super::sse;
 use crate::chat::ChatRequest;
+use crate::config::SIM_FAULT_HEADER;
 use crate::error::ApiError;
 use crate::pipeline::{self, CacheControl, Meta, Reply, RequestCtx, StreamItem};
 use crate::state::AppState;
@@ -34,7 +35,13 @@ async fn handle(
     span: tracing::Span,
 ) -> Response {
     let (chat, ctx) = match prepare(&s, req).await {
-        Ok((chat, cache, route_hint, tier_hint)) => (
+        Ok(Prepared {
+            chat,
+            cache,
+            route_hint,
+            tier_hint,
+            sim_faults,
+        }) => (
             chat,
             RequestCtx {
                 request_id,
@@ -44,6 +51,7 @@ async fn handle(
                 tier_hint,
                 started,
                 span,
+                sim_faults,
             },
         ),
         Err(e) => {
@@ -63,9 +71,20 @@ async fn handle(
     resp
 }
 
-type Prepared = (ChatRequest, CacheControl, Option<String>, Option<String>);
+/// The request as the pipeline takes it.
+struct Prepared {
+    chat: ChatRequest,
+    cache: CacheControl,
+    route_hint: Option<String>,
+    tier_hint: Option<String>,
+    sim_faults: Option<String>,
+}
 
-/// Body and headers in: the canonical request, its cache controls and route / tier hints.
+/// Longest `x-mock-fault` value passed on (it only ever reaches the built-in simulator).
+const MAX_SIM_FAULTS_BYTES: usize = 1024;
+
+/// Body and headers in: the canonical request, its cache controls, route / tier hints and the
+/// simulated provider's fault tokens.
 async fn prepare(s: &AppState, req: Request) -> Result<Prepared, ApiError> {
     if s.is_shutting_down() {
         return Err(ApiError::ShuttingDown);
@@ -79,7 +98,15 @@ async fn prepare(s: &AppState, req: Request) -> Result<Prepared, ApiError> {
     let cache = cache_control(&parts.headers)?;
     let route_hint = header_str(&parts.headers, "x-sluice-route");
     let tier_hint = header_str(&parts.headers, "x-sluice-tier");
-    Ok((chat, cache, route_hint, tier_hint))
+    let sim_faults =
+        header_str(&parts.headers, SIM_FAULT_HEADER).filter(|v| v.len() <= MAX_SIM_FAULTS_BYTES);
+    Ok(Prepared {
+        chat,
+        cache,
+        route_hint,
+        tier_hint,
+        sim_faults,
+    })
 }
 
 /// `x-sluice-cache: bypass | refresh | only-if-cached`, `Cache-Control: no-store | no-cache`,

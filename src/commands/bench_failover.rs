@@ -38,8 +38,8 @@ const PROMPT: &str = "Tell me about the lighthouse keeper and the storm";
 const FLAP_INTERVAL: Duration = Duration::from_millis(200);
 /// ... until this long after the primary recovered.
 const FLAP_WATCH: Duration = Duration::from_secs(15);
-/// `flap-500ms`: three down periods and two up periods before it stays up.
-const FLAP_RECOVERED_AFTER: Duration = Duration::from_millis(2_500);
+/// `flap-1000ms`: three down periods and two up periods before it stays up.
+const FLAP_RECOVERED_AFTER: Duration = Duration::from_millis(5_000);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Grade {
@@ -83,7 +83,10 @@ pub async fn run(args: FailoverArgs) -> Result<(), String> {
         rows.push((sc, scored));
     }
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&report(&rows)).unwrap_or_default());
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&report(&rows)).unwrap_or_default()
+        );
     } else {
         print!("{}", table(&rows));
     }
@@ -162,7 +165,10 @@ impl Harness {
         let listener = tokio::net::TcpListener::bind(loopback)
             .await
             .map_err(|e| e.to_string())?;
-        let base = format!("http://{}", listener.local_addr().map_err(|e| e.to_string())?);
+        let base = format!(
+            "http://{}",
+            listener.local_addr().map_err(|e| e.to_string())?
+        );
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let st = state.clone();
         tokio::spawn(async move {
@@ -201,7 +207,13 @@ impl Drop for Harness {
 /// Built-in defaults but for the 30 s deadline; a primary at the OpenAI-compatible endpoint,
 /// a backup with a larger context window at the Anthropic one.
 fn config(sc: &Scenario, mock: &str, data: &std::path::Path) -> String {
-    let tokens = |t: &str| if t.is_empty() { String::new() } else { format!("+{t}") };
+    let tokens = |t: &str| {
+        if t.is_empty() {
+            String::new()
+        } else {
+            format!("+{t}")
+        }
+    };
     format!(
         r#"
 [server]
@@ -251,7 +263,10 @@ impl Valid {
         let b = get("/v1/messages", an).await?;
         h.mock.reset();
         let words = |t: Option<&str>| -> Vec<String> {
-            t.unwrap_or_default().split_inclusive(' ').map(str::to_owned).collect()
+            t.unwrap_or_default()
+                .split_inclusive(' ')
+                .map(str::to_owned)
+                .collect()
         };
         Ok(Valid {
             primary: words(p["choices"][0]["message"]["content"].as_str()),
@@ -329,7 +344,10 @@ async fn request(h: &Harness, sc: &Scenario) -> Observed {
         Ok(bytes) => {
             let v: Value = serde_json::from_slice(&bytes).unwrap_or_default();
             let choice = &v["choices"][0];
-            o.text = choice["message"]["content"].as_str().unwrap_or("").to_owned();
+            o.text = choice["message"]["content"]
+                .as_str()
+                .unwrap_or("")
+                .to_owned();
             o.finish = choice["finish_reason"].as_str().map(str::to_owned);
         }
     }
@@ -345,7 +363,10 @@ fn header(r: &reqwest::Response, name: &str) -> String {
 fn read_sse(bytes: &[u8], o: &mut Observed) {
     let text = String::from_utf8_lossy(bytes).replace("\r\n", "\n");
     let mut last = "";
-    for data in text.split("\n\n").filter_map(|ev| ev.strip_prefix("data: ")) {
+    for data in text
+        .split("\n\n")
+        .filter_map(|ev| ev.strip_prefix("data: "))
+    {
         last = data;
         if data == "[DONE]" {
             o.dones += 1;
@@ -356,7 +377,8 @@ fn read_sse(bytes: &[u8], o: &mut Observed) {
             o.in_band_error = true;
         }
         for c in v["choices"].as_array().into_iter().flatten() {
-            o.text.push_str(c["delta"]["content"].as_str().unwrap_or(""));
+            o.text
+                .push_str(c["delta"]["content"].as_str().unwrap_or(""));
             if let Some(f) = c["finish_reason"].as_str() {
                 o.finish = Some(f.to_owned());
             }
@@ -368,7 +390,10 @@ fn read_sse(bytes: &[u8], o: &mut Observed) {
 /// The grade of one response, and why.
 fn grade(sc: &Scenario, o: &Observed, valid: &Valid) -> (Grade, String) {
     if o.hung {
-        return (Grade::Fail, format!("no complete response within {HANG_AFTER:?}"));
+        return (
+            Grade::Fail,
+            format!("no complete response within {HANG_AFTER:?}"),
+        );
     }
     let answered = o.status == 200 && !o.in_band_error;
     let correct = answered && o.finish.as_deref() == Some("stop") && valid.accepts(&o.text);
@@ -376,14 +401,21 @@ fn grade(sc: &Scenario, o: &Observed, valid: &Valid) -> (Grade, String) {
     match sc.expect {
         Expect::ClientError(status, code) => match (o.status, o.error_code.as_deref()) {
             (s, Some(c)) if s == status && c == code => (Grade::Pass, format!("{s} {c}")),
-            _ if correct => (Grade::Partial, "answered instead of relaying the error".into()),
+            _ if correct => (
+                Grade::Partial,
+                "answered instead of relaying the error".into(),
+            ),
             (s, Some(c)) => (Grade::Safe, format!("{s} {c}")),
             (s, None) => (Grade::Fail, format!("HTTP {s} without an error body")),
         },
         Expect::Answer if correct && well_ended => match sc.goal {
             Some(goal) if o.elapsed > goal => (
                 Grade::Partial,
-                format!("correct, after {:.1} s (goal {} s)", o.elapsed.as_secs_f64(), goal.as_secs()),
+                format!(
+                    "correct, after {:.1} s (goal {} s)",
+                    o.elapsed.as_secs_f64(),
+                    goal.as_secs()
+                ),
             ),
             _ => (Grade::Pass, format!("correct answer from {}", o.target)),
         },
@@ -393,7 +425,10 @@ fn grade(sc: &Scenario, o: &Observed, valid: &Valid) -> (Grade, String) {
         ),
         Expect::Answer if o.status >= 400 => match &o.error_code {
             Some(c) => (Grade::Safe, format!("HTTP {} {c}", o.status)),
-            None => (Grade::Fail, format!("HTTP {} without an error body", o.status)),
+            None => (
+                Grade::Fail,
+                format!("HTTP {} without an error body", o.status),
+            ),
         },
         Expect::Answer if o.in_band_error && o.dones == 0 => {
             (Grade::Safe, "in-band error, no [DONE]".into())
@@ -485,12 +520,25 @@ async fn recovery(
         let now = Instant::now();
         if o.target == "oa/primary" && now > recovered {
             let back = now.saturating_duration_since(recovered);
-            let g = if back <= within { Grade::Pass } else { Grade::Partial };
-            return (g, format!("back on the primary {:.1} s after it recovered", back.as_secs_f64()));
+            let g = if back <= within {
+                Grade::Pass
+            } else {
+                Grade::Partial
+            };
+            return (
+                g,
+                format!(
+                    "back on the primary {:.1} s after it recovered",
+                    back.as_secs_f64()
+                ),
+            );
         }
     }
     (
         Grade::Partial,
-        format!("still on the backup {} s after the primary recovered", FLAP_WATCH.as_secs()),
+        format!(
+            "still on the backup {} s after the primary recovered",
+            FLAP_WATCH.as_secs()
+        ),
     )
 }

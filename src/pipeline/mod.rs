@@ -5,6 +5,7 @@
 //! `telemetry` for why debug.
 
 mod record;
+mod relay;
 mod stream;
 
 use std::pin::Pin;
@@ -22,7 +23,7 @@ use crate::config::{CachePolicy, Mode, RouteId, TargetId};
 use crate::error::ApiError;
 use crate::outcome::{Attempt, CacheOutcome};
 use crate::provider::ProviderError;
-use crate::router::{FailReason, Failure, Plan, RouteError};
+use crate::router::{FailReason, Failure, Plan, RouteError, RunOptions};
 use crate::state::AppState;
 
 use record::Ending;
@@ -41,6 +42,19 @@ pub struct RequestCtx {
     pub started: Instant,
     /// The handler's `request` span: the pipeline records the route and final status on it.
     pub span: tracing::Span,
+    /// `x-mock-fault`: passed to simulated providers only (demo and test gateways).
+    pub sim_faults: Option<String>,
+}
+
+impl RequestCtx {
+    /// What every upstream attempt of this request gets: its deadline (from its arrival) and
+    /// the fault header for simulated providers.
+    fn run_options(&self, total: Duration) -> RunOptions<'_> {
+        RunOptions {
+            deadline: tokio::time::Instant::from_std(self.started) + total,
+            sim_faults: self.sim_faults.as_deref(),
+        }
+    }
 }
 
 /// Per-request cache controls, from `x-sluice-cache`, `Cache-Control` and `x-sluice-cache-ttl`.
@@ -80,6 +94,9 @@ pub struct Meta {
     pub upstream: Option<Duration>,
     /// Streams: from the request's arrival to the first token.
     pub ttft: Option<Duration>,
+    /// A resumed stream: the targets whose part broke before `target` finished the answer,
+    /// each with the (estimated) usage of its part, which the recorded usage includes.
+    pub earlier: Vec<(TargetId, Usage)>,
 }
 
 pub enum Reply {
@@ -96,6 +113,26 @@ pub enum StreamItem {
 
 pub type EventStream = Pin<Box<dyn Stream<Item = StreamItem> + Send>>;
 
+/// What a reply stream tells its recorder: the client's items, and what they do not show.
+enum Event {
+    Out(StreamItem),
+    /// The stream broke at `from` and `to` continues it: every attempt so far, and the usage
+    /// billed for `from`'s part (estimated).
+    Resumed {
+        attempts: Arc<[Attempt]>,
+        from: TargetId,
+        billed: Usage,
+        to: TargetId,
+    },
+}
+
+type Events = Pin<Box<dyn Stream<Item = Event> + Send>>;
+
+/// What `serve` produced, before a stream is wrapped in its recorder.
+enum Served {
+    Complete(ChatResponse),
+    Stream(Events),
+}
 /// A fresh answer's way into the cache once it is known to be complete.
 struct WriteBack {
     cache: SemanticCache,
@@ -131,14 +168,14 @@ pub async fn chat(
     let result = serve(s, req, &ctx, &mut guard.meta).await;
     let (mut info, meta) = guard.disarm();
     let result = match result {
-        Ok(Reply::Complete(resp)) => {
+        Ok(Served::Complete(resp)) => {
             if let (Some(log), Some(choice)) = (&mut info.prompt, resp.choices.first()) {
                 log.answer = PromptLog::digest(&choice.message.text());
             }
             record::finish(s, &mut info, &meta, Ending::answered(resp.usage));
             Ok(Reply::Complete(resp))
         }
-        Ok(Reply::Stream(events)) => Ok(Reply::Stream(stream::recorded(
+        Ok(Served::Stream(events)) => Ok(Reply::Stream(stream::recorded(
             s.clone(),
             info,
             &meta,
@@ -180,7 +217,7 @@ async fn serve(
     req: ChatRequest,
     ctx: &RequestCtx,
     meta: &mut Meta,
-) -> Result<Reply, ApiError> {
+) -> Result<Served, ApiError> {
     let plan = s
         .router
         .plan(&req, ctx.route_hint.as_deref(), ctx.tier_hint.as_deref())
@@ -211,35 +248,42 @@ async fn serve(
     }
 
     // 2. Run the plan (failover loop), 3. write back.
+    let ro = ctx.run_options(plan.policy.total_timeout);
     if !req.stream {
         let done = s
             .router
-            .complete(&plan, &req, &s.providers)
+            .complete(&plan, &req, &s.providers, ro)
             .await
             .map_err(|f| meta.failed(s, f))?;
         meta.answered(done.target, done.attempts, done.upstream_ms);
         if let Some(wb) = write_back {
             wb.store(&done.value);
         }
-        return Ok(Reply::Complete(done.value));
+        return Ok(Served::Complete(done.value));
     }
-    let deadline = tokio::time::Instant::from_std(ctx.started) + plan.policy.total_timeout;
     let started = s
         .router
-        .start_stream(&plan, &req, &s.providers)
+        .start_stream(&plan, &req, &s.providers, ro)
         .await
         .map_err(|f| meta.failed(s, f))?;
     meta.ttft = Some(ctx.started.elapsed());
+    let origin = relay::Origin {
+        attempts: started.attempts.clone(),
+        deadline: ro.deadline,
+        sim_faults: ctx.sim_faults.clone(),
+        plan,
+        req,
+    };
     meta.answered(started.target, started.attempts, started.upstream_ms);
-    let committed = stream::Committed {
+    let committed = relay::Committed {
         target: started.target,
         first_token_ms: started.upstream_ms,
         started: started.value,
     };
-    Ok(Reply::Stream(stream::relay(
+    Ok(Served::Stream(relay::relay(
         s.clone(),
         committed,
-        deadline,
+        origin,
         write_back,
     )))
 }
@@ -304,7 +348,8 @@ fn failure_error(s: &AppState, reason: FailReason, attempts: &Arc<[Attempt]>) ->
             e @ (ProviderError::Connect(_)
             | ProviderError::Timeout(_)
             | ProviderError::Protocol(_)
-            | ProviderError::StreamCut(_)) => ApiError::Internal(e.to_string()),
+            | ProviderError::StreamCut(_)
+            | ProviderError::Diverged) => ApiError::Internal(e.to_string()),
         },
     }
 }
@@ -375,9 +420,10 @@ pub async fn embeddings(
         let plan = s.router.plan_embeddings(model).map_err(route_error)?;
         meta.route = Some(plan.route_name.clone());
         ctx.span.record("route", &*plan.route_name);
+        let ro = ctx.run_options(plan.policy.total_timeout);
         let done = s
             .router
-            .embeddings(&plan, &body, &s.providers)
+            .embeddings(&plan, &body, &s.providers, ro)
             .await
             .map_err(|f| meta.failed(s, f))?;
         meta.answered(done.target, done.attempts, done.upstream_ms);

@@ -5,8 +5,9 @@ use std::time::Instant;
 
 use super::{estimate_usage, Meta, RequestCtx};
 use crate::accounting::audit::PromptLog;
-use crate::accounting::{unix_ms_now, AuditAttempt, AuditRecord, CostInput, TokenUsage};
+use crate::accounting::{unix_ms_now, AuditAttempt, AuditRecord, CostInput, Costs, TokenUsage};
 use crate::chat::{ChatRequest, Role, Usage};
+use crate::config::TargetId;
 use crate::error::ApiError;
 use crate::router::PASSTHROUGH;
 use crate::state::AppState;
@@ -153,7 +154,7 @@ pub(super) fn finish(s: &AppState, info: &mut RequestInfo, meta: &Meta, end: End
     let span = tracing::debug_span!(parent: &info.span, "audit.record");
     let _in = span.enter();
     let (usage, estimated) = match usage {
-        Some(u) => (u, false),
+        Some(u) => (u, !meta.earlier.is_empty()),
         None if meta.target.is_some() => (
             estimate_usage(info.prompt_tokens_estimate, output_chars),
             true,
@@ -161,13 +162,7 @@ pub(super) fn finish(s: &AppState, info: &mut RequestInfo, meta: &Meta, end: End
         // Nothing was generated (refused before or by every upstream).
         None => (Usage::default(), false),
     };
-    let tokens = TokenUsage::from(usage);
-    let costs = s.accountant.costs(&CostInput {
-        route: meta.route_id,
-        answered_by: meta.target,
-        cache: meta.cache,
-        usage: tokens,
-    });
+    let costs = costs(s, meta, usage);
     let slot = match (meta.route_id, &meta.route) {
         (Some(r), _) => RouteSlot::Route(r),
         (None, Some(name)) if &**name == PASSTHROUGH => RouteSlot::Passthrough,
@@ -209,4 +204,42 @@ pub(super) fn finish(s: &AppState, info: &mut RequestInfo, meta: &Meta, end: End
         error: error.map(str::to_owned),
         prompt: info.prompt.take(),
     });
+}
+
+/// Cost and cost avoided of `usage`: all at the answering target, or for a resumed stream each
+/// earlier target's part at its price and the rest at the target that finished it (a cost is
+/// unknown when any part's is).
+fn costs(s: &AppState, meta: &Meta, usage: Usage) -> Costs {
+    let cost = |target: Option<TargetId>, u: Usage| {
+        s.accountant.costs(&CostInput {
+            route: meta.route_id,
+            answered_by: target,
+            cache: meta.cache,
+            usage: TokenUsage::from(u),
+        })
+    };
+    let mut last = usage;
+    let mut total = Costs {
+        cost_usd: Some(0.0),
+        cost_avoided_usd: Some(0.0),
+        price_unknown: false,
+    };
+    let add = |a: Option<f64>, b: Option<f64>| a.zip(b).map(|(a, b)| a + b);
+    for (target, part) in &meta.earlier {
+        last = Usage::new(
+            last.prompt_tokens.saturating_sub(part.prompt_tokens),
+            last.completion_tokens
+                .saturating_sub(part.completion_tokens),
+        );
+        let c = cost(Some(*target), *part);
+        total.cost_usd = add(total.cost_usd, c.cost_usd);
+        total.cost_avoided_usd = add(total.cost_avoided_usd, c.cost_avoided_usd);
+        total.price_unknown |= c.price_unknown;
+    }
+    let c = cost(meta.target, last);
+    Costs {
+        cost_usd: add(total.cost_usd, c.cost_usd),
+        cost_avoided_usd: add(total.cost_avoided_usd, c.cost_avoided_usd),
+        price_unknown: total.price_unknown || c.price_unknown,
+    }
 }

@@ -5,7 +5,7 @@
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use serde_json::{json, Map, Value};
 
-use super::sse::{chunk_stream, Step};
+use super::sse::{chunk_stream, Decode, SseEvent, Step};
 use super::{sensitive, CallOptions, ChunkStream, ProviderError, Upstream};
 use crate::chat::{
     self, ChatChunk, ChatRequest, ChatResponse, Choice, ChunkChoice, Content, Delta, Message, Role,
@@ -46,10 +46,7 @@ impl Anthropic {
         opts: CallOptions<'_>,
     ) -> Result<ChatResponse, ProviderError> {
         let out = to_anthropic(req, opts.model, false);
-        let sent = self
-            .up
-            .send(&self.url, &self.headers, &out, opts.first_byte_timeout)
-            .await?;
+        let sent = self.up.send(&self.url, &self.headers, &out, &opts).await?;
         let msg: wire::MessagesResponse = serde_json::from_slice(&sent.body().await?)
             .map_err(|e| ProviderError::Protocol(format!("message: {e}")))?;
         Ok(from_anthropic(msg))
@@ -61,18 +58,12 @@ impl Anthropic {
         opts: CallOptions<'_>,
     ) -> Result<ChunkStream, ProviderError> {
         let out = to_anthropic(req, opts.model, true);
-        let sent = self
-            .up
-            .send(&self.url, &self.headers, &out, opts.first_byte_timeout)
-            .await?;
-        let mut state = StreamState::default();
+        let sent = self.up.send(&self.url, &self.headers, &out, &opts).await?;
         Ok(chunk_stream(
             sent.resp,
             "message_stop",
-            move |ev| match serde_json::from_str::<wire::StreamEvent>(&ev.data) {
-                Ok(event) => state.translate(event),
-                Err(e) => Step::Fail(ProviderError::Protocol(format!("bad event: {e}"))),
-            },
+            opts.framing.clone(),
+            StreamState::default(),
         ))
     }
 }
@@ -268,11 +259,14 @@ pub(crate) fn from_anthropic(msg: wire::MessagesResponse) -> ChatResponse {
     }
 }
 
-/// Prompt tokens include Anthropic's cache reads and writes, as OpenAI's do.
+/// Prompt tokens include Anthropic's cache reads and writes, as OpenAI's do. Saturating: the
+/// figures are the upstream's.
 fn usage(input: u32, u: &wire::Usage, output: u32) -> Usage {
-    let cached =
-        u.cache_read_input_tokens.unwrap_or(0) + u.cache_creation_input_tokens.unwrap_or(0);
-    Usage::new(input + cached, output)
+    let cached = u
+        .cache_read_input_tokens
+        .unwrap_or(0)
+        .saturating_add(u.cache_creation_input_tokens.unwrap_or(0));
+    Usage::new(input.saturating_add(cached), output)
 }
 
 /// Streaming translation state: ids and usage arrive in `message_start`, tool-call indices are
@@ -288,7 +282,34 @@ struct StreamState {
     tool_blocks: Vec<(u32, usize)>,
 }
 
+impl Decode for StreamState {
+    fn event(&mut self, ev: SseEvent) -> Step {
+        match serde_json::from_str::<wire::StreamEvent>(&ev.data) {
+            Ok(event) => self.translate(event),
+            Err(e) => Step::Malformed(format!("bad event: {e}")),
+        }
+    }
+
+    /// After `message_delta` the answer is whole: its stop reason and output tokens came with
+    /// it, and the input tokens with `message_start`.
+    fn complete(&mut self) -> Option<Option<ChatChunk>> {
+        self.finish.is_some().then(|| Some(self.usage_chunk()))
+    }
+}
+
 impl StreamState {
+    /// The last chunk: no choices, the usage.
+    fn usage_chunk(&self) -> ChatChunk {
+        let mut last = self.chunk(Delta::default(), None);
+        last.choices.clear();
+        last.usage = Some(usage(
+            self.usage.input_tokens,
+            &self.usage,
+            self.usage.output_tokens,
+        ));
+        last
+    }
+
     fn chunk(&self, delta: Delta, finish: Option<&str>) -> ChatChunk {
         ChatChunk {
             id: self.id.clone(),
@@ -381,14 +402,7 @@ impl StreamState {
                         "message_stop before message_delta".into(),
                     ));
                 }
-                let mut last = self.chunk(Delta::default(), None);
-                last.choices.clear();
-                last.usage = Some(usage(
-                    self.usage.input_tokens,
-                    &self.usage,
-                    self.usage.output_tokens,
-                ));
-                Step::End(Some(last))
+                Step::End(Some(self.usage_chunk()))
             }
             E::Error { error } => Step::Fail(ProviderError::Status {
                 status: if error.kind == "overloaded_error" {

@@ -189,14 +189,20 @@ mod tests {
         assert_eq!(f.malformed_at, Some((4, 3)));
         assert_eq!(f.unknown_at, Some(2));
         assert_eq!(f.flap_ms, Some(250));
-        assert_eq!(Faults::parse("m+malformed-at-5", None, 1).malformed_at, Some((5, 1)));
+        assert_eq!(
+            Faults::parse("m+malformed-at-5", None, 1).malformed_at,
+            Some((5, 1))
+        );
     }
 
     #[test]
     fn header_tokens_may_name_their_model() {
         let header = Some("gpt-4o-mini:cut-after-5, claude:no-prefill,tokens-7");
         let f = Faults::parse("gpt-4o-mini+latency-5ms", header, 1);
-        assert_eq!((f.cut_after, f.no_prefill, f.words), (Some(5), false, Some(7)));
+        assert_eq!(
+            (f.cut_after, f.no_prefill, f.words),
+            (Some(5), false, Some(7))
+        );
         let f = Faults::parse("claude", header, 1);
         assert_eq!((f.cut_after, f.no_prefill, f.words), (None, true, Some(7)));
         let f = Faults::parse("ft:gpt-4o:acme", Some("ft:gpt-4o:acme:quota"), 1);

@@ -302,8 +302,10 @@ fn status_message(code: u16) -> &'static str {
     match code {
         400 => "Mock: bad request.",
         // Like OpenAI's: the key, partly masked, in the message (a gateway must not relay it).
-        401 => "Incorrect API key provided: sk-mock-************************abcd. You can find \
-                your API key in your account settings.",
+        401 => {
+            "Incorrect API key provided: sk-mock-************************abcd. You can find \
+                your API key in your account settings."
+        }
         403 => "Mock: permission denied.",
         404 => "Mock: the model does not exist.",
         408 => "Mock: request timed out.",

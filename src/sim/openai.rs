@@ -80,9 +80,7 @@ fn prompt_of(req: &ChatRequest) -> Prompt {
 /// request.
 fn split_continuation(messages: &[Message]) -> (&[Message], Option<(String, bool)>) {
     match messages {
-        [before @ .., last] if last.role == Role::Assistant => {
-            (before, Some((last.text(), true)))
-        }
+        [before @ .., last] if last.role == Role::Assistant => (before, Some((last.text(), true))),
         [before @ .., partial, ask]
             if partial.role == Role::Assistant
                 && ask.role == Role::User

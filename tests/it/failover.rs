@@ -101,11 +101,7 @@ async fn context_length_moves_to_a_larger_window_without_retry() {
 
 #[tokio::test]
 async fn client_errors_are_returned_without_retry_or_failover() {
-    for (fault, status) in [
-        ("content-filter", 400),
-        ("status-401", 401),
-        ("status-400", 400),
-    ] {
+    for (fault, status) in [("content-filter", 400), ("status-400", 400)] {
         let g = with_primary(fault, "").await;
         let (got, h, v) = g.chat(&ask("r", "hi")).await;
         assert_eq!(got, status, "{fault}: {v}");
@@ -202,6 +198,8 @@ async fn breaker_opens_skips_the_target_and_recovers() {
 fn stream_req(model: &str) -> serde_json::Value {
     let mut r = ask(model, "Tell me a long story about a lighthouse");
     r["stream"] = json!(true);
+    // Asked for: a stream that ends after its finish reason is complete only with its usage.
+    r["stream_options"] = json!({"include_usage": true});
     r
 }
 
@@ -240,15 +238,18 @@ async fn stream_failure_before_output_fails_over_invisibly() {
     }
 }
 
+/// With `stream_resume = "error"` (and, by default, when nothing can continue the stream: see
+/// `resume.rs`), a stream that breaks after output ends with an in-band error, never `[DONE]`.
 #[tokio::test]
 async fn stream_failure_after_output_never_ends_clean() {
     for fault in [
         "cut-after-3",
         "stall-after-3",
         "malformed-after-3",
-        "no-done",
+        "malformed-run-3-at-3",
+        "no-done+no-usage",
     ] {
-        let g = with_primary(fault, "").await;
+        let g = with_primary(fault, "[routes.r.policy]\nstream_resume = \"error\"").await;
         let resp = g.post(&stream_req("r")).await;
         assert_eq!(resp.status(), 200, "{fault}");
         assert_eq!(header(resp.headers(), "x-sluice-target"), "oa/primary");
@@ -260,11 +261,12 @@ async fn stream_failure_after_output_never_ends_clean() {
         let err = sse
             .error()
             .unwrap_or_else(|| panic!("{fault}: in-band error expected"));
+        assert_eq!(err["error"]["code"], "stream_interrupted", "{err}");
         assert!(
             err["error"]["message"]
                 .as_str()
                 .unwrap()
-                .contains("interrupted"),
+                .contains("interrupted after output was sent"),
             "{err}"
         );
         assert!(

@@ -120,7 +120,11 @@ async fn an_anthropic_prefill_must_not_end_in_whitespace() {
         b
     };
     let res = post(&m, "/v1/messages", &prefill(&whole[..3].concat())).await;
-    assert_eq!(res.status(), 400, "a trailing space is refused, as Anthropic does");
+    assert_eq!(
+        res.status(),
+        400,
+        "a trailing space is refused, as Anthropic does"
+    );
     let v: Value = res.json().await.unwrap();
     assert!(v["error"]["message"]
         .as_str()
@@ -212,7 +216,10 @@ async fn malformed_and_unknown_events_mid_stream_leave_the_rest_intact() {
     body["stream"] = json!(true);
     let text = post(&m, "/v1/messages", &body).await.text().await.unwrap();
     let names: Vec<String> = events(&text).into_iter().map(|(e, _)| e).collect();
-    assert!(names.contains(&"gateway_test_event".to_owned()), "{names:?}");
+    assert!(
+        names.contains(&"gateway_test_event".to_owned()),
+        "{names:?}"
+    );
     assert_eq!(names.last().map(String::as_str), Some("message_stop"));
 }
 
@@ -233,7 +240,11 @@ async fn no_usage_leaves_out_the_usage_chunk() {
         .collect();
     assert!(all.iter().all(|c| c.usage.is_none()));
     let last = &all.last().unwrap().choices[0];
-    assert_eq!(last.finish_reason.as_deref(), Some("stop"), "ends at the finish");
+    assert_eq!(
+        last.finish_reason.as_deref(),
+        Some("stop"),
+        "ends at the finish"
+    );
 }
 
 #[tokio::test]
@@ -310,5 +321,9 @@ async fn header_tokens_can_name_their_model() {
         .send()
         .await
         .unwrap();
-    assert_eq!(plain.status(), 502, "an unscoped token applies to every model");
+    assert_eq!(
+        plain.status(),
+        502,
+        "an unscoped token applies to every model"
+    );
 }

@@ -108,7 +108,11 @@ pub fn all() -> Vec<Scenario> {
         },
         Scenario {
             extra: Extra::Recovery(Duration::from_secs(10)),
-            ..answer("flapping-primary", "primary flaps then recovers", "flap-500ms")
+            ..answer(
+                "flapping-primary",
+                "primary flaps then recovers",
+                "flap-1000ms",
+            )
         },
         answer(
             "429-retry-after",
@@ -124,7 +128,11 @@ pub fn all() -> Vec<Scenario> {
         answer("500-once", "500 once", "status-500-once"),
         answer("503-persistent", "503 persistent", "status-503"),
         answer("connection-reset", "connection reset", "reset"),
-        answer("context-length", "context length exceeded", "context-length"),
+        answer(
+            "context-length",
+            "context length exceeded",
+            "context-length",
+        ),
         Scenario {
             expect: Expect::ClientError(400, "content_filter"),
             ..answer("content-filter", "content filter", "content-filter")
