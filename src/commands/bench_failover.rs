@@ -14,7 +14,7 @@
 //! followed by the backup's continuation of them (the mock continues after as many words as it
 //! was given); both are read from the mock directly before the scenario runs.
 
-mod scenarios;
+pub mod scenarios;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -22,7 +22,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-use self::scenarios::{Expect, Extra, Scenario};
+pub use self::scenarios::Scenario;
+use self::scenarios::{Expect, Extra};
 use crate::accounting::audit;
 use crate::cli::FailoverArgs;
 use crate::config::Config;
@@ -61,27 +62,18 @@ impl Grade {
 }
 
 /// One scenario's outcome.
-struct Scored {
-    grade: Grade,
-    status: u16,
-    elapsed: Duration,
+pub struct Scored {
+    pub grade: Grade,
+    pub status: u16,
+    pub elapsed: Duration,
     /// Requests the mock received (every attempt at every target).
-    upstream_requests: u64,
-    detail: String,
+    pub upstream_requests: u64,
+    pub detail: String,
 }
 
 pub async fn run(args: FailoverArgs) -> Result<(), String> {
-    let mut rows = Vec::new();
-    for sc in scenarios::all() {
-        if args.only.as_deref().is_some_and(|o| !sc.id.contains(o)) {
-            continue;
-        }
-        if !args.json {
-            eprintln!("== {}", sc.id);
-        }
-        let scored = run_one(&sc).await?;
-        rows.push((sc, scored));
-    }
+    let only = |id: &str| args.only.as_deref().is_none_or(|o| id.contains(o));
+    let rows = scorecard(only, !args.json).await?;
     if args.json {
         println!(
             "{}",
@@ -91,6 +83,22 @@ pub async fn run(args: FailoverArgs) -> Result<(), String> {
         print!("{}", table(&rows));
     }
     Ok(())
+}
+
+/// The scenarios whose id `only` accepts, run one after another (progress on stderr).
+pub async fn scorecard(
+    only: impl Fn(&str) -> bool,
+    progress: bool,
+) -> Result<Vec<(Scenario, Scored)>, String> {
+    let mut rows = Vec::new();
+    for sc in scenarios::all().into_iter().filter(|sc| only(sc.id)) {
+        if progress {
+            eprintln!("== {}", sc.id);
+        }
+        let scored = run_one(&sc).await?;
+        rows.push((sc, scored));
+    }
+    Ok(rows)
 }
 
 fn report(rows: &[(Scenario, Scored)]) -> Value {

@@ -793,6 +793,90 @@ mod tests {
     }
 
     #[test]
+    fn model_fallbacks_resolve_and_routes_may_be_named_like_models() {
+        let text = format!(
+            r#"{PROVIDERS}
+            [providers.openai.models."gpt-4o"]
+            fallbacks = ["anthropic/claude-3-haiku", "openai/gpt-4o-mini"]
+            [routes."gpt-4o-mini"]
+            tiers.main = ["openai/gpt-4o-mini", "anthropic/claude-3-haiku"]
+            "#
+        );
+        let cfg = check(&text).unwrap();
+        let names = |ts: &[TargetId]| -> Vec<String> {
+            ts.iter().map(|t| cfg.target(*t).name.clone()).collect()
+        };
+        assert_eq!(
+            names(&cfg.passthrough_targets("gpt-4o")),
+            [
+                "openai/gpt-4o",
+                "anthropic/claude-3-haiku",
+                "openai/gpt-4o-mini"
+            ]
+        );
+        assert_eq!(cfg.routes[0].name, "gpt-4o-mini");
+
+        let bad = format!(
+            r#"{PROVIDERS}
+            [providers.openai.models."gpt-4o"]
+            fallbacks = ["anthropic/claude-9", "gpt-4o-mini", "openai/gpt-4o"]
+            "#
+        );
+        assert_eq!(
+            check(&bad).unwrap_err(),
+            [
+                r#"providers.openai.models.gpt-4o.fallbacks[0]: provider "anthropic" lists no model "claude-9" (add it under providers.anthropic.models)"#,
+                r#"providers.openai.models.gpt-4o.fallbacks[1]: "gpt-4o-mini" must be written "provider/model""#,
+                "providers.openai.models.gpt-4o.fallbacks[2]: a model cannot be its own fallback",
+            ]
+        );
+    }
+
+    #[test]
+    fn failover_settings_have_defaults_and_are_checked() {
+        let cfg = check(PROVIDERS).unwrap();
+        assert_eq!(cfg.breaker.cooldown, Duration::from_secs(2));
+        assert_eq!(cfg.breaker.max_cooldown, Duration::from_secs(30));
+        assert_eq!(cfg.breaker.retry_budget, 0.2);
+        assert_eq!(cfg.defaults.stream_resume, StreamResume::Continue);
+        assert_eq!(cfg.defaults.max_malformed_events, 3);
+        assert!(cfg.providers[1].prefill && !cfg.providers[0].prefill);
+
+        let text = format!(
+            r#"[defaults]
+            stream_resume = "error"
+            [breaker]
+            cooldown_ms = 60000
+            {PROVIDERS}
+            [routes.r]
+            tiers.t = ["openai/gpt-4o-mini"]
+            policy = {{ stream_resume = "continue", max_malformed_events = 1 }}
+            "#
+        );
+        let cfg = check(&text).unwrap();
+        assert_eq!(cfg.defaults.stream_resume, StreamResume::Error);
+        assert_eq!(cfg.routes[0].policy.stream_resume, StreamResume::Continue);
+        assert_eq!(cfg.routes[0].policy.max_malformed_events, 1);
+        assert_eq!(
+            cfg.breaker.max_cooldown,
+            Duration::from_secs(60),
+            "never below the first"
+        );
+
+        let bad = format!(
+            "[defaults]\nstream_resume = \"retry\"\nmax_malformed_events = 0\n[breaker]\nretry_budget = -1.0\n{PROVIDERS}"
+        );
+        let problems = check(&bad).unwrap_err();
+        assert_eq!(problems.len(), 3, "{problems:?}");
+        assert!(problems[0].starts_with("defaults.stream_resume: unknown value \"retry\""));
+        assert_eq!(
+            problems[1],
+            "defaults.max_malformed_events: must be at least 1"
+        );
+        assert!(problems[2].starts_with("breaker.retry_budget: -1"));
+    }
+
+    #[test]
     fn embedded_default_config_is_valid() {
         let raw: RawConfig = toml::from_str(DEFAULT_CONFIG).expect("toml");
         let cfg = validate(raw, &|_| None).expect("valid");
