@@ -23,7 +23,7 @@ use crate::config::{StreamResume, TargetId};
 use crate::error::ApiError;
 use crate::outcome::{Attempt, Outcome, Resume};
 use crate::provider::{chunk_has_output, ProviderError, TimeoutStage};
-use crate::router::{window_end, Continued, Plan, RunOptions, Started};
+use crate::router::{window_end, Continued, Done, FailReason, Failure, Plan, RunOptions, Started};
 use crate::state::AppState;
 use crate::telemetry::metrics::RouteSlot;
 
@@ -55,6 +55,9 @@ struct Relay {
     committed: Instant,
     /// Targets whose stream broke after output (not asked to continue again).
     broken: Vec<TargetId>,
+    /// How many targets could continue the current segment (counted when it starts, not per
+    /// chunk: the wait limit is computed for every chunk).
+    candidates: usize,
     /// Choice 0's text as sent, for a continuation.
     sent: String,
     finished: bool,
@@ -79,9 +82,11 @@ pub(super) fn relay(
         first_token_ms,
         started: Started { first, mut rest },
     } = committed;
+    let candidates = s.router.resume_candidates(&origin.plan, target, &[]);
     let mut r = Relay {
         s,
         target,
+        candidates,
         segment_ms: first_token_ms,
         committed: Instant::now(),
         broken: Vec::new(),
@@ -118,33 +123,27 @@ pub(super) fn relay(
                 Err(_) => ProviderError::Timeout(TimeoutStage::Share),
             };
             r.interrupted(&err);
-            let mut deadline = matches!(err, ProviderError::Timeout(TimeoutStage::Total));
-            if r.resumable() {
-                match r.resume().await {
-                    Ok(done) => {
-                        let (resumed, from, billed) = r.spliced(done.target, done.attempts, done.upstream_ms);
-                        let Continued { how, started, skip_leading_ws } = done.value;
-                        r.splice = Some(skip_leading_ws);
-                        r.count(Some(how));
-                        yield Event::Resumed { attempts: resumed, from, billed, to: done.target };
-                        pending = started.first;
-                        rest = started.rest;
-                        continue;
-                    }
-                    Err(f) => {
-                        deadline |= matches!(f.reason, crate::router::FailReason::Exhausted { deadline: true });
-                        r.origin.attempts.extend(f.attempts);
-                        r.count(None);
-                    }
+            match r.recover(&err).await {
+                Recovery::Resumed(note, started) => {
+                    yield note;
+                    pending = started.first;
+                    rest = started.rest;
                 }
-            } else if r.enabled() {
-                r.count(None);
+                Recovery::Lost(e) => {
+                    yield Event::Out(StreamItem::Error(e));
+                    return;
+                }
             }
-            let attempts: Arc<[Attempt]> = std::mem::take(&mut r.origin.attempts).into();
-            yield Event::Out(StreamItem::Error(ApiError::StreamInterrupted { attempts, deadline }));
-            return;
         }
     })
+}
+
+/// How a break after output ended.
+enum Recovery {
+    /// Another target continues the stream from here (the note is for the recorder).
+    Resumed(Event, Started),
+    /// It could not be continued: the stream's last event.
+    Lost(ApiError),
 }
 
 impl Relay {
@@ -165,11 +164,8 @@ impl Relay {
     /// continue the stream, a share of the time left (so a stall leaves it time).
     fn wait_limit(&self) -> tokio::time::Instant {
         let deadline = self.origin.deadline;
-        if !self.resumable() {
-            return deadline;
-        }
-        let router = &self.s.router;
-        match router.resume_candidates(&self.origin.plan, self.target, &self.broken) {
+        match self.candidates {
+            _ if !self.resumable() => deadline,
             0 => deadline,
             n => window_end(tokio::time::Instant::now(), deadline, n),
         }
@@ -240,7 +236,45 @@ impl Relay {
         self.broken.push(self.target);
     }
 
-    async fn resume(&self) -> Result<crate::router::Done<Continued>, crate::router::Failure> {
+    /// After a break: a continuation at another target when one is possible and succeeds, else
+    /// the `stream_interrupted` error listing every attempt. Counted either way (when enabled).
+    async fn recover(&mut self, err: &ProviderError) -> Recovery {
+        let mut deadline = matches!(err, ProviderError::Timeout(TimeoutStage::Total));
+        if self.resumable() {
+            match self.resume().await {
+                Ok(done) => {
+                    let (attempts, from, billed) =
+                        self.spliced(done.target, done.attempts, done.upstream_ms);
+                    let Continued {
+                        how,
+                        started,
+                        skip_leading_ws,
+                    } = done.value;
+                    self.splice = Some(skip_leading_ws);
+                    self.count(Some(how));
+                    let to = done.target;
+                    let note = Event::Resumed {
+                        attempts,
+                        from,
+                        billed,
+                        to,
+                    };
+                    return Recovery::Resumed(note, started);
+                }
+                Err(f) => {
+                    deadline |= matches!(f.reason, FailReason::Exhausted { deadline: true });
+                    self.origin.attempts.extend(f.attempts);
+                }
+            }
+        }
+        if self.enabled() {
+            self.count(None);
+        }
+        let attempts: Arc<[Attempt]> = std::mem::take(&mut self.origin.attempts).into();
+        Recovery::Lost(ApiError::StreamInterrupted { attempts, deadline })
+    }
+
+    async fn resume(&self) -> Result<Done<Continued>, Failure> {
         let o = &self.origin;
         let ro = RunOptions {
             deadline: o.deadline,
@@ -283,6 +317,8 @@ impl Relay {
         self.target = to;
         self.segment_ms = ms;
         self.committed = Instant::now();
+        let router = &self.s.router;
+        self.candidates = router.resume_candidates(&self.origin.plan, to, &self.broken);
         (self.origin.attempts.clone().into(), from, part)
     }
 

@@ -4,28 +4,25 @@
 //! the first error that is the client's, and keeps every attempt for the final error and the
 //! audit.
 //!
-//! Deadline budgets: each target gets a window, a share of what is left of the request's
-//! deadline ([`window_end`]), for all its attempts and waits; the rest is kept for the targets
-//! after it, so a target that hangs never eats the fallback's time. A failure caused by the
-//! request's own deadline is not held against the target (its breaker does not count it).
+//! Each target gets a window of the request's deadline (`deadline.rs`) for all its attempts and
+//! waits. A failure caused by the request's own deadline is not held against the target (its
+//! breaker does not count it).
 
-use std::future::Future;
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::Instant;
 
-use futures::StreamExt;
 use tracing::field::Empty;
 use tracing::Instrument;
 
 use serde_json::{Map, Value};
 
-use super::{backoff, Plan, Router};
+use super::calls::{Call, Complete, Embeddings, Stream};
+use super::{backoff, window_end, Plan, Router, RunOptions};
 use crate::chat::{ChatChunk, ChatRequest, ChatResponse};
 use crate::config::{TargetConfig, TargetId};
 use crate::outcome::{Attempt, FailureClass, Outcome, ProviderFault};
 use crate::provider::{
-    chunk_has_output, CallOptions, ChunkStream, ErrorClass, Framing, Provider, ProviderError,
-    TimeoutStage,
+    CallOptions, ChunkStream, ErrorClass, Framing, Provider, ProviderError, TimeoutStage,
 };
 
 /// A successful call and how it was obtained.
@@ -64,85 +61,15 @@ pub enum FailReason {
     },
 }
 
-/// What the request brings to every attempt besides its body.
-#[derive(Debug, Clone, Copy)]
-pub struct RunOptions<'a> {
-    /// When the request must be answered: its arrival plus the route's total timeout.
-    pub deadline: tokio::time::Instant,
-    /// The client's `x-mock-fault` header (forwarded to simulated providers only).
-    pub sim_faults: Option<&'a str>,
-}
-
-/// Read a stream until its first output; failures until then fail over invisibly.
-pub(super) async fn first_output(mut s: ChunkStream) -> Result<Started, ProviderError> {
-    let mut first = Vec::new();
-    loop {
-        match s.next().await {
-            Some(Ok(c)) => {
-                let out = chunk_has_output(&c);
-                first.push(c);
-                if out {
-                    return Ok(Started { first, rest: s });
-                }
-            }
-            Some(Err(e)) => return Err(e),
-            None => {
-                return Err(ProviderError::Protocol(
-                    "stream ended before any output".into(),
-                ))
-            }
-        }
-    }
-}
-
-/// One kind of upstream call: what one attempt at one provider sends and gets.
-pub(super) trait Call {
-    type Out;
-    fn once<'a>(
-        &'a self,
-        p: &'a Provider,
-        opts: CallOptions<'a>,
-    ) -> impl Future<Output = Result<Self::Out, ProviderError>> + Send + 'a;
-}
-
-struct Complete<'r>(&'r ChatRequest);
-
-impl Call for Complete<'_> {
-    type Out = ChatResponse;
-    fn once<'a>(
-        &'a self,
-        p: &'a Provider,
-        opts: CallOptions<'a>,
-    ) -> impl Future<Output = Result<ChatResponse, ProviderError>> + Send + 'a {
-        p.complete(self.0, opts)
-    }
-}
-
-struct Stream<'r>(&'r ChatRequest);
-
-impl Call for Stream<'_> {
-    type Out = Started;
-    async fn once<'a>(
-        &'a self,
-        p: &'a Provider,
-        opts: CallOptions<'a>,
-    ) -> Result<Started, ProviderError> {
-        first_output(p.stream(self.0, opts).await?).await
-    }
-}
-
-/// An OpenAI `/embeddings` body.
-struct Embeddings<'r>(&'r Map<String, Value>);
-
-impl Call for Embeddings<'_> {
-    type Out = Value;
-    fn once<'a>(
-        &'a self,
-        p: &'a Provider,
-        opts: CallOptions<'a>,
-    ) -> impl Future<Output = Result<Value, ProviderError>> + Send + 'a {
-        p.embeddings(self.0, opts)
-    }
+/// What the loop does after a failed attempt.
+enum Next {
+    /// The request ends with the target's refusal (the client's error).
+    Stop,
+    /// These targets instead of the rest of the plan (larger context windows).
+    Replan(Vec<TargetId>),
+    MoveOn,
+    /// Another try at the same target, after this wait.
+    Retry(std::time::Duration),
 }
 
 /// How one attempt ended, for the loop to decide on.
@@ -151,24 +78,6 @@ pub(super) enum Tried<T> {
     /// The request's deadline ran out: nobody's fault, the loop ends.
     Deadline,
     Failed(ProviderError),
-}
-
-/// The end of the next target's window. The last target gets all that is left; otherwise each
-/// remaining target keeps twice the next one's share, so with two targets the first gets a
-/// third of the deadline, and a later (last-chance) target always gets more than an earlier one.
-pub fn window_end(
-    now: tokio::time::Instant,
-    deadline: tokio::time::Instant,
-    remaining: usize,
-) -> tokio::time::Instant {
-    if remaining == 0 {
-        return deadline;
-    }
-    let left = deadline.saturating_duration_since(now);
-    let shares = 1 + 2 * u32::try_from(remaining)
-        .unwrap_or(u32::MAX / 4)
-        .min(1 << 20);
-    (now + left / shares).min(deadline)
 }
 
 impl Router {
@@ -218,7 +127,6 @@ impl Router {
         call: C,
         ro: RunOptions<'_>,
     ) -> Result<Done<C::Out>, Failure> {
-        let policy = &plan.policy;
         let mut attempts: Vec<Attempt> = Vec::new();
         let mut tried: Vec<TargetId> = Vec::new();
         let mut queue: Vec<TargetId> = plan.targets.clone();
@@ -260,62 +168,88 @@ impl Router {
                     Tried::Deadline => return Err(exhausted(attempts, true)),
                     Tried::Failed(e) => e,
                 };
-                let class = err.class();
-                let wait = match class {
-                    ErrorClass::Reject => {
-                        health.breaker.on_success(); // it answered: the target is up
-                        return Err(rejected(err, target, attempts));
-                    }
-                    ErrorClass::ContextLength => {
-                        health.breaker.on_success();
-                        let mut next = self.larger_windows(plan, target, &tried);
-                        if next.is_empty() {
-                            return Err(rejected(err, target, attempts));
-                        }
+                match self.after_failure(plan, target, &tried, &err, retry, window) {
+                    Next::Stop => return Err(rejected(err, target, attempts)),
+                    Next::Replan(mut next) => {
                         next.reverse();
                         queue = next;
                         break;
                     }
-                    ErrorClass::Provider(fault) => {
-                        self.provider_fault(target, fault, &err);
-                        break;
+                    Next::MoveOn => break,
+                    Next::Retry(wait) => {
+                        tokio::time::sleep(wait).await;
+                        retry += 1;
                     }
-                    ErrorClass::Timeout => {
-                        health.breaker.on_failure();
-                        break;
-                    }
-                    ErrorClass::RateLimited(retry_after) => {
-                        health.breaker.on_failure();
-                        match retry_after {
-                            Some(ra) if ra > policy.max_retry_after => break,
-                            Some(ra) => ra,
-                            None => backoff(policy, retry),
-                        }
-                    }
-                    ErrorClass::Retry => {
-                        health.breaker.on_failure();
-                        backoff(policy, retry)
-                    }
-                };
-                // Another try at this target: within its retries, its window, its circuit (a
-                // 5xx may just have opened it) and its retry budget.
-                if retry >= policy.max_retries || tokio::time::Instant::now() + wait >= window {
-                    break;
                 }
-                if class == ErrorClass::Retry && !health.breaker.try_acquire() {
-                    break;
-                }
-                if !health.retry_budget.try_retry() {
-                    health.counters.retries_denied.fetch_add(1, Relaxed);
-                    tracing::debug!(target = %tc.name, "retry budget spent: moving on");
-                    break;
-                }
-                tokio::time::sleep(wait).await;
-                retry += 1;
             }
         }
         let deadline_hit = tokio::time::Instant::now() >= ro.deadline;
         Err(exhausted(attempts, deadline_hit))
+    }
+
+    /// What follows a failed attempt at `target`; tells its breaker. Another try at the same
+    /// target must fit its retries, its window, its circuit (a 5xx may just have opened it) and
+    /// its retry budget.
+    fn after_failure(
+        &self,
+        plan: &Plan,
+        target: TargetId,
+        tried: &[TargetId],
+        err: &ProviderError,
+        retry: u32,
+        window: tokio::time::Instant,
+    ) -> Next {
+        let health = self.health(target);
+        let policy = &plan.policy;
+        let class = err.class();
+        let wait = match class {
+            ErrorClass::Reject => {
+                health.breaker.on_success(); // it answered: the target is up
+                return Next::Stop;
+            }
+            ErrorClass::ContextLength => {
+                health.breaker.on_success();
+                let next = self.larger_windows(plan, target, tried);
+                return if next.is_empty() {
+                    Next::Stop
+                } else {
+                    Next::Replan(next)
+                };
+            }
+            ErrorClass::Provider(fault) => {
+                self.provider_fault(target, fault, err);
+                return Next::MoveOn;
+            }
+            ErrorClass::Timeout => {
+                health.breaker.on_failure();
+                return Next::MoveOn;
+            }
+            ErrorClass::RateLimited(retry_after) => {
+                health.breaker.on_failure();
+                match retry_after {
+                    Some(ra) if ra > policy.max_retry_after => return Next::MoveOn,
+                    Some(ra) => ra,
+                    None => backoff(policy, retry),
+                }
+            }
+            ErrorClass::Retry => {
+                health.breaker.on_failure();
+                backoff(policy, retry)
+            }
+        };
+        if retry >= policy.max_retries || tokio::time::Instant::now() + wait >= window {
+            return Next::MoveOn;
+        }
+        if class == ErrorClass::Retry && !health.breaker.try_acquire() {
+            return Next::MoveOn;
+        }
+        if !health.retry_budget.try_retry() {
+            health.counters.retries_denied.fetch_add(1, Relaxed);
+            let name = &self.config.target(target).name;
+            tracing::debug!(target = %name, "retry budget spent: moving on");
+            return Next::MoveOn;
+        }
+        Next::Retry(wait)
     }
 
     /// One attempt at `target` within its window, traced in an `attempt` span and recorded in
@@ -500,27 +434,5 @@ fn rejected(error: ProviderError, target: TargetId, attempts: Vec<Attempt>) -> F
     Failure {
         attempts,
         reason: FailReason::Rejected { target, error },
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use std::time::Duration;
-
-    #[test]
-    fn windows_keep_a_reserve_for_the_targets_after() {
-        let now = tokio::time::Instant::now();
-        let deadline = now + Duration::from_secs(30);
-        let w = |remaining| window_end(now, deadline, remaining) - now;
-        assert_eq!(w(0), Duration::from_secs(30), "the last target gets all");
-        assert_eq!(
-            w(1),
-            Duration::from_secs(10),
-            "two targets: the fallback by ~10 s"
-        );
-        assert_eq!(w(2), Duration::from_secs(6));
-        let past = window_end(deadline + Duration::from_secs(1), deadline, 3);
-        assert_eq!(past, deadline, "never beyond the deadline");
     }
 }

@@ -1,9 +1,11 @@
 //! Routing: pick the route and tier for a request, order the tier's targets, and run the
-//! failover loop over them (`failover.rs`), continue a stream that broke after output at
-//! another target (`resume.rs`), tracking each target's health (`breaker.rs`, `retry_budget.rs`,
-//! latency EWMA).
+//! failover loop over them (`failover.rs`, one `calls.rs` kind of call per attempt, each within
+//! its `deadline.rs` window), continue a stream that broke after output at another target
+//! (`resume.rs`), tracking each target's health (`breaker.rs`, `retry_budget.rs`, latency EWMA).
 
 pub mod breaker;
+mod calls;
+mod deadline;
 mod failover;
 mod resume;
 mod retry_budget;
@@ -19,7 +21,8 @@ use crate::telemetry::counters::TargetCounters;
 use crate::telemetry::metrics::Metrics;
 
 pub use breaker::{Breaker, BreakerState};
-pub use failover::{window_end, Done, FailReason, Failure, RunOptions, Started};
+pub use deadline::{window_end, RunOptions};
+pub use failover::{Done, FailReason, Failure, Started};
 pub use resume::Continued;
 pub use retry_budget::RetryBudget;
 

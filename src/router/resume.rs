@@ -20,8 +20,9 @@
 
 use futures::StreamExt;
 
-use super::failover::{exhausted, first_output, window_end, Call, Tried};
-use super::{Done, Failure, Plan, Router, RunOptions, Started};
+use super::calls::{first_output, Call};
+use super::failover::{exhausted, Tried};
+use super::{window_end, Done, Failure, Plan, Router, RunOptions, Started};
 use crate::chat::{
     estimate_tokens_from_chars, ChatRequest, Content, Message, Role, CONTINUE_REQUEST,
 };
