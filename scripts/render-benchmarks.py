@@ -10,8 +10,17 @@ from datetime import datetime, timezone
 
 
 
+BEFORE = os.path.join(os.path.dirname(__file__), "..", "benches", "results", "failover-before.json")
+
+
 def failover_section(fail_r, note=None):
-    """The `sluice bench failover` section, as lines."""
+    """The `sluice bench failover` section, as lines; with the grades measured before the
+    failover work (benches/results/failover-before.json) alongside when that file is there."""
+    before = {}
+    if os.path.exists(BEFORE):
+        with open(BEFORE) as f:
+            before_r = json.load(f)
+        before = {r["id"]: r for r in before_r["scenarios"]}
     out = ["## Failover: `sluice bench failover`", ""]
     if note:
         out += [note, ""]
@@ -24,14 +33,21 @@ def failover_section(fail_r, note=None):
         "error; **fail** = a truncated or wrong answer presented as a success, or a hang. `upstream` counts the",
         "requests the mock received.",
         "",
-        "| scenario | grade | time s | upstream | detail |",
-        "|---|---|---:|---:|---|",
+        "| scenario | grade | time s | upstream | detail | before: grade, time s, detail |",
+        "|---|---|---:|---:|---|---|",
     ]
     for r in fail_r["scenarios"]:
         grade = r["grade"] if r["grade"] == "pass" else f"**{r['grade']}**"
-        out.append(f"| {r['title']} (`{r['id']}`) | {grade} | {r['elapsed_ms'] / 1000:.1f} | {r['upstream_requests']} | {r['detail']} |")
+        b = before.get(r["id"])
+        was = f"{b['grade']}, {b['elapsed_ms'] / 1000:.1f}, {b['detail']}" if b else "-"
+        out.append(f"| {r['title']} (`{r['id']}`) | {grade} | {r['elapsed_ms'] / 1000:.1f} | {r['upstream_requests']} | {r['detail']} | {was} |")
     s_ = fail_r["summary"]
-    out += ["", f"Score: {s_['scenarios']} scenarios, {s_['pass']} pass, {s_['partial']} partial, {s_['safe']} safe, {s_['fail']} fail.", ""]
+    out += ["", f"Score: {s_['scenarios']} scenarios, {s_['pass']} pass, {s_['partial']} partial, {s_['safe']} safe, {s_['fail']} fail."]
+    if before:
+        b = before_r["summary"]
+        out += [f"Before the failover work (`benches/results/failover-before.json`: the same scenarios on the code it started from):"
+                f" {b['pass']} pass, {b['partial']} partial, {b['safe']} safe, {b['fail']} fail."]
+    out += [""]
     return out
 
 

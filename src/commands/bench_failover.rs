@@ -26,7 +26,7 @@ use serde_json::{json, Value};
 use self::client::{grade, request, Valid};
 use self::scenarios::Extra;
 pub use self::scenarios::Scenario;
-use crate::accounting::audit;
+use crate::accounting::{audit, AuditRecord};
 use crate::cli::FailoverArgs;
 use crate::config::Config;
 use crate::sim::{self, MockHandle, MockOptions};
@@ -256,6 +256,9 @@ async fn run_one(sc: &Scenario) -> Result<Scored, String> {
     let started = Instant::now();
     let o = request(&h, sc).await;
     let (mut grade, mut detail) = grade(sc, &o, &valid);
+    if let Some(how) = resumed(&h).await? {
+        detail.push_str(&format!(", continued at {how}"));
+    }
     match sc.extra {
         Extra::None => {}
         Extra::Accounting if grade == Grade::Pass => {
@@ -278,15 +281,29 @@ async fn run_one(sc: &Scenario) -> Result<Scored, String> {
     })
 }
 
-/// The audit record of the one request lists every upstream request the mock received.
-async fn accounted(h: &Harness) -> Result<(), String> {
+/// Every audit record so far.
+async fn records(h: &Harness) -> Result<Vec<AuditRecord>, String> {
     h.state.audit.flush().await.map_err(|e| e.to_string())?;
     let db = audit::open_reader(&h.data.path().join(crate::store::DB_FILE))
         .map_err(|e| e.to_string())?;
-    let records: Vec<_> = audit::read(&db, 0..u64::MAX)
-        .map_err(|e| e.to_string())?
-        .collect::<Result<_, _>>()
-        .map_err(|e| e.to_string())?;
+    let records = audit::read(&db, 0..u64::MAX).map_err(|e| e.to_string())?;
+    records.collect::<Result<_, _>>().map_err(|e| e.to_string())
+}
+
+/// Where and how the first request's stream was continued, per its audit record.
+async fn resumed(h: &Harness) -> Result<Option<String>, String> {
+    let records = records(h).await?;
+    let attempts = records.first().map(|r| &r.attempts[..]).unwrap_or_default();
+    let resumed = attempts.iter().find(|a| a.outcome.contains("resumed"));
+    Ok(resumed.map(|a| {
+        let how = a.outcome.rsplit('(').next().unwrap_or_default();
+        format!("{} ({}", a.target, how)
+    }))
+}
+
+/// The audit record of the one request lists every upstream request the mock received.
+async fn accounted(h: &Harness) -> Result<(), String> {
+    let records = records(h).await?;
     let [rec] = &records[..] else {
         return Err(format!("{} audit records for one request", records.len()));
     };

@@ -671,6 +671,13 @@ mod tests {
             ..obs(RouteSlot::Unrouted, None, 404, CacheOutcome::Off)
         });
         m.observe_embedding(Duration::from_micros(700));
+        m.count_resume(chat, Some(Resume::Prefill));
+        m.count_resume(chat, None);
+        m.count_resume(RouteSlot::Passthrough, Some(Resume::UserTurn));
+        let small = m.target(TargetId(0)).unwrap();
+        small.provider_fault(crate::outcome::ProviderFault::Billing);
+        small.events_skipped.fetch_add(2, Relaxed);
+        assert!(m.target(TargetId(9)).is_none());
 
         let text = m.render(&Gauges {
             breaker_states: &["closed", "open"],
@@ -758,6 +765,26 @@ mod tests {
             0.0
         );
         assert_eq!(get("sluice_cache_entries"), 7.0);
+        assert_eq!(
+            get(r#"sluice_stream_resumes_total{route="chat",outcome="prefill"}"#),
+            1.0
+        );
+        assert_eq!(
+            get(r#"sluice_stream_resumes_total{route="chat",outcome="failed"}"#),
+            1.0
+        );
+        assert_eq!(
+            get(r#"sluice_stream_resumes_total{route="passthrough",outcome="user_turn"}"#),
+            1.0
+        );
+        assert_eq!(
+            get(r#"sluice_provider_faults_total{target="a/small",fault="billing"}"#),
+            1.0
+        );
+        assert_eq!(
+            get(r#"sluice_stream_events_skipped_total{target="a/small"}"#),
+            2.0
+        );
     }
 
     #[test]
