@@ -41,6 +41,7 @@ async fn handle(
             route_hint,
             tier_hint,
             sim_faults,
+            timeout,
         }) => (
             chat,
             RequestCtx {
@@ -52,6 +53,7 @@ async fn handle(
                 started,
                 span,
                 sim_faults,
+                timeout,
             },
         ),
         Err(e) => {
@@ -78,6 +80,7 @@ struct Prepared {
     route_hint: Option<String>,
     tier_hint: Option<String>,
     sim_faults: Option<String>,
+    timeout: Option<std::time::Duration>,
 }
 
 /// Longest `x-mock-fault` value passed on (it only ever reaches the built-in simulator).
@@ -106,7 +109,25 @@ async fn prepare(s: &AppState, req: Request) -> Result<Prepared, ApiError> {
         route_hint,
         tier_hint,
         sim_faults,
+        timeout: client_timeout(&parts.headers)?,
     })
+}
+
+/// `x-sluice-timeout-ms: N`: the client's own deadline for the whole request (the route's
+/// `total_timeout_ms` still caps it). Failover plans within it, and what it cuts short is not
+/// held against a target.
+fn client_timeout(h: &HeaderMap) -> Result<Option<std::time::Duration>, ApiError> {
+    let Some(t) = header_str(h, "x-sluice-timeout-ms") else {
+        return Ok(None);
+    };
+    match t.parse::<u64>() {
+        Ok(ms) if ms > 0 => Ok(Some(std::time::Duration::from_millis(ms))),
+        _ => Err(ApiError::BadRequest {
+            message: format!("x-sluice-timeout-ms: `{t}` is not a positive number of milliseconds"),
+            param: None,
+            code: Some("invalid_header"),
+        }),
+    }
 }
 
 /// `x-sluice-cache: bypass | refresh | only-if-cached`, `Cache-Control: no-store | no-cache`,

@@ -34,6 +34,7 @@ pub async fn create(State(s): State<Arc<AppState>>, req: Request) -> Response {
             started,
             span: tracing::Span::current(),
             sim_faults: None,
+            timeout: None,
         };
         let (meta, result) = pipeline::embeddings(&s, body, &model, ctx).await;
         let mut resp = match result {

@@ -44,14 +44,18 @@ pub struct RequestCtx {
     pub span: tracing::Span,
     /// `x-mock-fault`: passed to simulated providers only (demo and test gateways).
     pub sim_faults: Option<String>,
+    /// `x-sluice-timeout-ms`: the client's own deadline, when shorter than the route's.
+    pub timeout: Option<Duration>,
 }
 
 impl RequestCtx {
-    /// What every upstream attempt of this request gets: its deadline (from its arrival) and
-    /// the fault header for simulated providers.
+    /// What every upstream attempt of this request gets: its deadline (from its arrival: the
+    /// route's `total`, or the client's own when shorter) and the fault header for simulated
+    /// providers.
     fn run_options(&self, total: Duration) -> RunOptions<'_> {
+        let budget = self.timeout.map_or(total, |t| t.min(total));
         RunOptions {
-            deadline: tokio::time::Instant::from_std(self.started) + total,
+            deadline: tokio::time::Instant::from_std(self.started) + budget,
             sim_faults: self.sim_faults.as_deref(),
         }
     }

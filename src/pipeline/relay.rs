@@ -23,7 +23,9 @@ use crate::config::{StreamResume, TargetId};
 use crate::error::ApiError;
 use crate::outcome::{Attempt, Outcome, Resume};
 use crate::provider::{chunk_has_output, ProviderError, TimeoutStage};
-use crate::router::{window_end, Continued, Done, FailReason, Failure, Plan, RunOptions, Started};
+use crate::router::{
+    error_detail, window_end, Continued, Done, FailReason, Failure, Plan, RunOptions, Started,
+};
 use crate::state::AppState;
 use crate::telemetry::metrics::RouteSlot;
 
@@ -229,7 +231,7 @@ impl Relay {
             target: name,
             status: err.status(),
             outcome: Outcome::Interrupted {
-                detail: err.to_string(),
+                detail: error_detail(err),
             },
             elapsed_ms: ms.round() as u64,
         });

@@ -394,21 +394,24 @@ fn failure_class(c: ErrorClass) -> FailureClass {
     }
 }
 
-/// A failed attempt's outcome; its detail is the error's text, cut at 300 bytes; for a
-/// provider-side fault only its class (the upstream's message can carry a masked key).
+/// A failed attempt's outcome, with its [`error_detail`].
 pub(super) fn failed(class: FailureClass, e: &ProviderError) -> Outcome {
-    let detail = match e.class() {
-        ErrorClass::Provider(f) => match e.status() {
-            Some(s) => format!(
-                "provider fault ({}): {} (HTTP {s})",
-                f.as_str(),
-                f.describe()
-            ),
-            None => format!("provider fault ({}): {}", f.as_str(), f.describe()),
-        },
-        _ => cut(&e.to_string(), 300),
-    };
+    let detail = error_detail(e);
     Outcome::Failed { class, detail }
+}
+
+/// What an attempt's record says of its error (in the client's error and the audit): the
+/// error's text, cut at 300 bytes; for a provider-side fault only its class (the upstream's
+/// message can carry a masked key).
+pub fn error_detail(e: &ProviderError) -> String {
+    let ErrorClass::Provider(f) = e.class() else {
+        return cut(&e.to_string(), 300);
+    };
+    let (class, what) = (f.as_str(), f.describe());
+    match e.status() {
+        Some(s) => format!("provider fault ({class}): {what} (HTTP {s})"),
+        None => format!("provider fault ({class}): {what}"),
+    }
 }
 
 /// `s` cut at `max` bytes (on a char boundary), marked with `…` when cut.

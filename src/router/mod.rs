@@ -22,7 +22,7 @@ use crate::telemetry::metrics::Metrics;
 
 pub use breaker::{Breaker, BreakerState};
 pub use deadline::{window_end, RunOptions};
-pub use failover::{Done, FailReason, Failure, Started};
+pub use failover::{error_detail, Done, FailReason, Failure, Started};
 pub use resume::Continued;
 pub use retry_budget::RetryBudget;
 

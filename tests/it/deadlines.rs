@@ -299,3 +299,50 @@ async fn the_fault_header_reaches_simulated_providers_only() {
     assert_eq!(send("real").await, 200);
     assert_eq!(send("sim").await, 418, "relayed as the client's error");
 }
+
+/// `x-sluice-timeout-ms`: the client's shorter deadline is planned within, and what it cuts
+/// short is not held against the target.
+#[tokio::test]
+async fn a_client_deadline_shortens_the_request() {
+    let text = BASE_CONFIG.replace("failure_threshold = 50", "failure_threshold = 1")
+        + r#"
+        [providers.oa.models]
+        primary = { upstream_model = "p+stall-headers" }
+        [routes.r]
+        tiers.main = ["oa/primary"]
+        [routes.r.policy]
+        first_byte_timeout_ms = 60000
+        total_timeout_ms = 60000
+        "#;
+    let g = Gateway::start_raw(&text).await;
+    let send = |timeout: &str| {
+        let req = g
+            .http
+            .post(g.url("/v1/chat/completions"))
+            .header("x-sluice-timeout-ms", timeout)
+            .json(&ask("r", "hi"));
+        async move {
+            let r = req.send().await.unwrap();
+            (r.status().as_u16(), r.json::<Value>().await.unwrap())
+        }
+    };
+    let (status, v) = send("800").await;
+    assert_eq!(status, 504, "{v}");
+    assert_eq!(v["error"]["code"], "deadline_exceeded");
+    let ms = v["error"]["attempts"][0]["elapsed_ms"].as_u64().unwrap();
+    assert!(
+        (700..5_000).contains(&ms),
+        "ended by the client's 800 ms: {v}"
+    );
+    let closed = r#"sluice_breaker_state{target="oa/primary",state="closed"}"#;
+    assert_eq!(
+        g.metric(closed).await,
+        1.0,
+        "the client's deadline is not the target's fault"
+    );
+    let (status, v) = send("soon").await;
+    assert_eq!(
+        (status, v["error"]["code"].as_str()),
+        (400, Some("invalid_header"))
+    );
+}
