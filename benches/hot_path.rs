@@ -223,7 +223,8 @@ fn bench_guards(c: &mut Criterion) {
 
 fn bench_router(c: &mut Criterion) {
     let config = Config::parse(ROUTER_CONFIG, "bench").expect("config");
-    let router = Router::new(Arc::new(config));
+    let metrics = sluice::telemetry::metrics::Metrics::new(&config);
+    let router = Router::new(Arc::new(config), &metrics);
     let mut rng = StdRng::seed_from_u64(SEED);
     let turn = |text: &str, metadata: serde_json::Value| {
         request(serde_json::json!({

@@ -89,6 +89,14 @@ impl ChatRequest {
     }
 }
 
+/// The user turn with which the gateway asks a model to continue an answer that broke off at
+/// another target, when the model takes no prefill: the partial answer goes before it as an
+/// assistant turn, and the answer's last words, quoted, after it. It lives here, on the ground
+/// floor, because the simulated provider recognises it as well as the router sends it.
+pub const CONTINUE_REQUEST: &str = "Your previous message was cut off. Continue it exactly \
+where it stopped: do not repeat any of it, add no preamble or comment, start with the very next \
+characters. It ended with: ";
+
 /// About four characters per token for English text (OpenAI's rule of thumb).
 pub fn estimate_tokens_from_chars(chars: usize) -> u32 {
     (chars as u32).div_ceil(4)

@@ -67,6 +67,8 @@ pub enum BenchCommand {
     Cache(CacheArgs),
     /// Gateway overhead against calling the mock directly, interleaved in one run.
     Load(LoadArgs),
+    /// Every failover scenario against the mock: a pass/partial/safe/fail scorecard.
+    Failover(FailoverArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -98,12 +100,29 @@ pub struct MockArgs {
 #[derive(Debug, Subcommand)]
 pub enum ConfigCommand {
     /// Validate a config file and print a summary of its routes; exit 1 with every problem found.
-    Check {
-        /// The config file to check.
-        path: PathBuf,
-    },
+    Check(CheckArgs),
     /// Print the embedded default config.
     Default,
+}
+
+/// `sluice config check FILE` or `--config FILE` (as `serve` takes it).
+#[derive(Debug, clap::Args)]
+pub struct CheckArgs {
+    /// The config file to check.
+    #[arg(conflicts_with = "config")]
+    pub path: Option<PathBuf>,
+    /// The config file to check (as `sluice serve --config`).
+    #[arg(long, env = "SLUICE_CONFIG")]
+    pub config: Option<PathBuf>,
+}
+
+impl CheckArgs {
+    pub fn file(&self) -> Result<&std::path::Path, String> {
+        self.path
+            .as_deref()
+            .or(self.config.as_deref())
+            .ok_or_else(|| "which file? `sluice config check --config FILE`".to_owned())
+    }
 }
 
 // -- sluice report, sluice audit export --
@@ -328,4 +347,37 @@ pub struct LoadArgs {
     /// Embedding model and ONNX Runtime (scripts/fetch-models.sh) for the cache phases.
     #[arg(long, default_value = "models")]
     pub models_dir: PathBuf,
+}
+
+// -- sluice bench failover --
+
+#[derive(Debug, clap::Args)]
+pub struct FailoverArgs {
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+    /// Run only the scenarios whose id contains this text.
+    #[arg(long)]
+    pub only: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn config_check_takes_a_path_or_config_like_serve() {
+        let file = |args: &[&str]| match Cli::try_parse_from(args).unwrap().command {
+            Command::Config(ConfigCommand::Check(c)) => c.file().map(|p| p.to_owned()),
+            other => panic!("{other:?}"),
+        };
+        let want = Ok(PathBuf::from("a.toml"));
+        assert_eq!(file(&["sluice", "config", "check", "a.toml"]), want);
+        assert_eq!(
+            file(&["sluice", "config", "check", "--config", "a.toml"]),
+            want
+        );
+        let both = ["sluice", "config", "check", "a.toml", "--config", "b.toml"];
+        assert!(Cli::try_parse_from(both).is_err());
+    }
 }

@@ -48,6 +48,14 @@ pub enum ApiError {
         /// The route's deadline ran out.
         deadline: bool,
     },
+    /// A stream broke after output had been sent and could not be continued: the last event
+    /// of the stream, which then has no `[DONE]`.
+    #[error("{}", interrupted_message(.attempts, *.deadline))]
+    StreamInterrupted {
+        attempts: Arc<[Attempt]>,
+        /// The deadline ran out (mid-stream, or while it was being continued).
+        deadline: bool,
+    },
     #[error("No cached answer for this request (x-sluice-cache: only-if-cached)")]
     CacheMiss,
     #[error("Sluice is shutting down")]
@@ -65,6 +73,23 @@ fn all_failed_message(attempts: &[Attempt], deadline: bool) -> String {
     if attempts.is_empty() {
         s.push_str("none (every target's circuit breaker is open)");
     }
+    list_attempts(&mut s, attempts);
+    s
+}
+
+fn interrupted_message(attempts: &[Attempt], deadline: bool) -> String {
+    let mut s = String::from(if deadline {
+        "The stream was interrupted after output was sent, and the deadline ran out before \
+         it could be continued: the answer is incomplete. Attempts: "
+    } else {
+        "The stream was interrupted after output was sent, and no target could continue it: \
+         the answer is incomplete. Attempts: "
+    });
+    list_attempts(&mut s, attempts);
+    s
+}
+
+fn list_attempts(s: &mut String, attempts: &[Attempt]) {
     for (i, a) in attempts.iter().enumerate() {
         if i > 0 {
             s.push_str("; ");
@@ -74,7 +99,6 @@ fn all_failed_message(attempts: &[Attempt], deadline: bool) -> String {
             a.target, a.outcome, a.elapsed_ms
         ));
     }
-    s
 }
 
 impl ApiError {
@@ -98,7 +122,7 @@ impl ApiError {
             ApiError::AllTargetsFailed { attempts, deadline } => {
                 if *deadline {
                     StatusCode::GATEWAY_TIMEOUT
-                } else if !attempts.is_empty() && attempts.iter().all(|a| a.status == Some(429)) {
+                } else if !attempts.is_empty() && attempts.iter().all(Attempt::rate_limited) {
                     StatusCode::TOO_MANY_REQUESTS
                 } else if attempts.is_empty() {
                     StatusCode::SERVICE_UNAVAILABLE
@@ -106,6 +130,9 @@ impl ApiError {
                     StatusCode::BAD_GATEWAY
                 }
             }
+            // Recorded only (the stream's status went out as 200).
+            ApiError::StreamInterrupted { deadline: true, .. } => StatusCode::GATEWAY_TIMEOUT,
+            ApiError::StreamInterrupted { .. } => StatusCode::BAD_GATEWAY,
             ApiError::CacheMiss => StatusCode::GATEWAY_TIMEOUT,
             ApiError::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -121,7 +148,9 @@ impl ApiError {
             | ApiError::Unauthorized { .. }
             | ApiError::PayloadTooLarge(_) => "invalid_request_error",
             ApiError::Upstream { kind, .. } => kind,
-            ApiError::AllTargetsFailed { .. } => "upstream_error",
+            ApiError::AllTargetsFailed { .. } | ApiError::StreamInterrupted { .. } => {
+                "upstream_error"
+            }
             ApiError::CacheMiss => "cache_miss",
             ApiError::ShuttingDown | ApiError::Internal(_) => "server_error",
         }
@@ -137,6 +166,7 @@ impl ApiError {
             ApiError::Upstream { code, .. } => code.as_deref(),
             ApiError::AllTargetsFailed { deadline: true, .. } => Some("deadline_exceeded"),
             ApiError::AllTargetsFailed { .. } => Some("all_targets_failed"),
+            ApiError::StreamInterrupted { .. } => Some("stream_interrupted"),
             ApiError::CacheMiss => Some("cache_miss"),
             ApiError::ShuttingDown => Some("shutting_down"),
             ApiError::Internal(_) => None,
@@ -154,6 +184,7 @@ impl ApiError {
             ApiError::Upstream { .. } => "upstream_rejected",
             ApiError::AllTargetsFailed { deadline: true, .. } => "deadline_exceeded",
             ApiError::AllTargetsFailed { .. } => "all_targets_failed",
+            ApiError::StreamInterrupted { .. } => "stream_interrupted",
             ApiError::CacheMiss => "cache_miss",
             ApiError::ShuttingDown => "shutting_down",
             ApiError::Internal(_) => "internal",
@@ -173,7 +204,9 @@ impl ApiError {
             "param": param,
             "code": self.code(),
         });
-        if let ApiError::AllTargetsFailed { attempts, .. } = self {
+        if let ApiError::AllTargetsFailed { attempts, .. }
+        | ApiError::StreamInterrupted { attempts, .. } = self
+        {
             err["attempts"] = serde_json::to_value(&attempts[..]).unwrap_or_default();
         }
         serde_json::json!({ "error": err })

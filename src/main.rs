@@ -27,9 +27,14 @@ fn main() -> ExitCode {
         match cli.command {
             Command::Serve(args) => commands::serve::run(args).await,
             Command::Mock(args) => commands::mock::run(args).await,
-            Command::Config(ConfigCommand::Check { path }) => commands::config_check(&path),
+            Command::Config(ConfigCommand::Check(args)) => {
+                args.file().and_then(commands::config_check)
+            }
             Command::Bench(BenchCommand::Cache(args)) => commands::bench_cache::run(args).await,
             Command::Bench(BenchCommand::Load(args)) => commands::bench_load::run(args).await,
+            Command::Bench(BenchCommand::Failover(args)) => {
+                commands::bench_failover::run(args).await
+            }
             Command::Cache(CacheCommand::Stats { data }) => commands::cache::stats(&data)
                 .map(|s| print!("{s}"))
                 .map_err(|e| e.to_string()),

@@ -60,6 +60,19 @@ pub struct Attempt {
     pub elapsed_ms: u64,
 }
 
+impl Attempt {
+    /// A 429 that was a rate limit (not a quota refusal, which is the provider account's).
+    pub fn rate_limited(&self) -> bool {
+        matches!(
+            self.outcome,
+            Outcome::Failed {
+                class: FailureClass::RateLimited,
+                ..
+            }
+        )
+    }
+}
+
 /// How one attempt ended.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Outcome {
@@ -69,11 +82,14 @@ pub enum Outcome {
     Failed { class: FailureClass, detail: String },
     /// A committed stream broke after output had been sent to the client.
     Interrupted { detail: String },
+    /// It continued a stream that broke at an earlier target, by this strategy.
+    Resumed(Resume),
 }
 
 impl Outcome {
+    /// It answered: from the start, or by continuing another target's answer.
     pub fn is_ok(&self) -> bool {
-        matches!(self, Outcome::Ok)
+        matches!(self, Outcome::Ok | Outcome::Resumed(_))
     }
 }
 
@@ -84,6 +100,9 @@ impl fmt::Display for Outcome {
             Outcome::Failed { detail, .. } => f.write_str(detail),
             Outcome::Interrupted { detail } => {
                 write!(f, "stream interrupted after output was sent: {detail}")
+            }
+            Outcome::Resumed(how) => {
+                write!(f, "ok: resumed the interrupted stream ({})", how.as_str())
             }
         }
     }
@@ -108,6 +127,11 @@ pub enum FailureClass {
     Rejected,
     /// The request's total deadline ran out during the attempt.
     Deadline,
+    /// The attempt ran out of its time: a stage limit or its share of the deadline. Not retried
+    /// at the same target.
+    Timeout,
+    /// The gateway's own fault at the provider (key, billing, model): see [`ProviderFault`].
+    Provider,
 }
 
 impl FailureClass {
@@ -118,7 +142,83 @@ impl FailureClass {
             FailureClass::ContextLength => "context_length",
             FailureClass::Rejected => "rejected",
             FailureClass::Deadline => "deadline",
+            FailureClass::Timeout => "timeout",
+            FailureClass::Provider => "provider_fault",
         }
+    }
+}
+
+/// A refusal that is the gateway's fault at a provider, not the client's: it fails over at
+/// once, opens the target's breaker, and its upstream message (which can carry a masked key)
+/// never reaches the client. A fixed set: metric label.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProviderFault {
+    /// 401 / 403: the provider key is wrong, revoked or lacks permission.
+    Auth,
+    /// 402, or a quota or billing refusal (OpenAI's 429 `insufficient_quota`, Anthropic's
+    /// "credit balance is too low").
+    Billing,
+    /// 404: the provider does not serve the model (any more), or the base URL is wrong.
+    NotFound,
+}
+
+impl ProviderFault {
+    pub const ALL: [ProviderFault; 3] = [
+        ProviderFault::Auth,
+        ProviderFault::Billing,
+        ProviderFault::NotFound,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ProviderFault::Auth => "auth",
+            ProviderFault::Billing => "billing",
+            ProviderFault::NotFound => "not_found",
+        }
+    }
+
+    /// What the client and the audit are told: the class, never the upstream's words.
+    pub fn describe(self) -> &'static str {
+        match self {
+            ProviderFault::Auth => "the provider refused the gateway's credentials",
+            ProviderFault::Billing => "the provider account's quota or credit is exhausted",
+            ProviderFault::NotFound => "the provider does not serve this model",
+        }
+    }
+
+    /// Position in [`Self::ALL`].
+    pub fn index(self) -> usize {
+        self as usize
+    }
+}
+
+/// How a stream that broke after output was continued at another target. A fixed set: metric
+/// label (with `failed` for a stream nothing could continue) and audit text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Resume {
+    /// The partial answer sent as an assistant prefill; the target continued it.
+    Prefill,
+    /// The answer regenerated from the start, the part already sent matched and skipped.
+    Regenerate,
+    /// The partial answer, then a user turn asking to continue it (`chat::CONTINUE_REQUEST`).
+    UserTurn,
+}
+
+impl Resume {
+    /// In the order they are tried.
+    pub const ALL: [Resume; 3] = [Resume::Prefill, Resume::Regenerate, Resume::UserTurn];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Resume::Prefill => "prefill",
+            Resume::Regenerate => "regenerate",
+            Resume::UserTurn => "user_turn",
+        }
+    }
+
+    /// Position in [`Self::ALL`].
+    pub fn index(self) -> usize {
+        self as usize
     }
 }
 

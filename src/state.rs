@@ -132,7 +132,7 @@ impl AppState {
         .map_err(|e| format!("startup: {e}"))??;
         let metrics = Metrics::new(&config);
         Ok(Arc::new(AppState {
-            router: router::Router::new(config.clone()),
+            router: router::Router::new(config.clone(), &metrics),
             config,
             providers,
             cache,

@@ -2,7 +2,10 @@
 the embedded default config, i.e. the built-in simulated providers).
 
 Checks a normal chat, a streamed chat (with include_usage), the use-case helper from
-examples/call_llm_gateway.py, and that a gateway error surfaces as the SDK's typed exception.
+examples/call_llm_gateway.py, that a gateway error surfaces as the SDK's typed exception, and
+that a stream broken mid-answer at one provider (the simulated provider takes its faults from the
+`x-mock-fault` header, which the gateway passes to simulated providers only) reads as one whole
+answer when it is continued at the other, and raises when it cannot be.
 Prints 'N passed, N failed' and exits non-zero on any failure.
 """
 
@@ -80,6 +83,44 @@ def test_streamed_cache_hit_parses():
     assert first[0] == "miss", first
     assert second[0] == "hit-exact", second
     assert second[1] == first[1] and second[2].total_tokens == first[2].total_tokens
+
+
+def read_stream(fault):
+    r = client.chat.completions.with_raw_response.create(
+        model="chat",
+        messages=[{"role": "user", "content": "Describe the lighthouse at night in some detail."}],
+        stream=True,
+        stream_options={"include_usage": True},
+        extra_headers={"x-mock-fault": fault, "x-sluice-cache": "bypass"},
+    )
+    text, usage, finish = "", None, None
+    for chunk in r.parse():
+        usage = chunk.usage or usage
+        for ch in chunk.choices:
+            text += ch.delta.content or ""
+            finish = ch.finish_reason or finish
+    return r.headers, text, usage, finish
+
+
+def test_stream_resumed_at_the_other_provider():
+    # The route `chat` starts at openai/gpt-4o-mini, broken after 5 tokens; the answer
+    # continues at anthropic/claude-3-haiku (by prefill) in the same stream.
+    headers, text, usage, finish = read_stream("gpt-4o-mini:cut-after-5")
+    assert headers["x-sluice-target"] == "openai/gpt-4o-mini", headers
+    assert text.startswith("Mock answer to: Describe the lighthouse at night"), text
+    assert text.endswith(".") and len(text.split()) == 24, text
+    assert "  " not in text, text
+    assert finish == "stop"
+    assert usage is not None and usage.total_tokens == usage.prompt_tokens + usage.completion_tokens
+
+
+def test_stream_nothing_can_continue_raises():
+    try:
+        read_stream("gpt-4o-mini:cut-after-5, claude-3-haiku-20240307:status-503")
+    except openai.APIError as e:
+        assert e.body["code"] == "stream_interrupted", e.body
+    else:
+        raise AssertionError("expected the SDK to raise on the in-band error")
 
 
 def test_use_case_helper():

@@ -12,6 +12,7 @@ use tracing::Instrument;
 
 use super::sse;
 use crate::chat::ChatRequest;
+use crate::config::SIM_FAULT_HEADER;
 use crate::error::ApiError;
 use crate::pipeline::{self, CacheControl, Meta, Reply, RequestCtx, StreamItem};
 use crate::state::AppState;
@@ -34,7 +35,14 @@ async fn handle(
     span: tracing::Span,
 ) -> Response {
     let (chat, ctx) = match prepare(&s, req).await {
-        Ok((chat, cache, route_hint, tier_hint)) => (
+        Ok(Prepared {
+            chat,
+            cache,
+            route_hint,
+            tier_hint,
+            sim_faults,
+            timeout,
+        }) => (
             chat,
             RequestCtx {
                 request_id,
@@ -44,6 +52,8 @@ async fn handle(
                 tier_hint,
                 started,
                 span,
+                sim_faults,
+                timeout,
             },
         ),
         Err(e) => {
@@ -63,9 +73,21 @@ async fn handle(
     resp
 }
 
-type Prepared = (ChatRequest, CacheControl, Option<String>, Option<String>);
+/// The request as the pipeline takes it.
+struct Prepared {
+    chat: ChatRequest,
+    cache: CacheControl,
+    route_hint: Option<String>,
+    tier_hint: Option<String>,
+    sim_faults: Option<String>,
+    timeout: Option<std::time::Duration>,
+}
 
-/// Body and headers in: the canonical request, its cache controls and route / tier hints.
+/// Longest `x-mock-fault` value passed on (it only ever reaches the built-in simulator).
+const MAX_SIM_FAULTS_BYTES: usize = 1024;
+
+/// Body and headers in: the canonical request, its cache controls, route / tier hints and the
+/// simulated provider's fault tokens.
 async fn prepare(s: &AppState, req: Request) -> Result<Prepared, ApiError> {
     if s.is_shutting_down() {
         return Err(ApiError::ShuttingDown);
@@ -79,7 +101,33 @@ async fn prepare(s: &AppState, req: Request) -> Result<Prepared, ApiError> {
     let cache = cache_control(&parts.headers)?;
     let route_hint = header_str(&parts.headers, "x-sluice-route");
     let tier_hint = header_str(&parts.headers, "x-sluice-tier");
-    Ok((chat, cache, route_hint, tier_hint))
+    let sim_faults =
+        header_str(&parts.headers, SIM_FAULT_HEADER).filter(|v| v.len() <= MAX_SIM_FAULTS_BYTES);
+    Ok(Prepared {
+        chat,
+        cache,
+        route_hint,
+        tier_hint,
+        sim_faults,
+        timeout: client_timeout(&parts.headers)?,
+    })
+}
+
+/// `x-sluice-timeout-ms: N`: the client's own deadline for the whole request (the route's
+/// `total_timeout_ms` still caps it). Failover plans within it, and what it cuts short is not
+/// held against a target.
+fn client_timeout(h: &HeaderMap) -> Result<Option<std::time::Duration>, ApiError> {
+    let Some(t) = header_str(h, "x-sluice-timeout-ms") else {
+        return Ok(None);
+    };
+    match t.parse::<u64>() {
+        Ok(ms) if ms > 0 => Ok(Some(std::time::Duration::from_millis(ms))),
+        _ => Err(ApiError::BadRequest {
+            message: format!("x-sluice-timeout-ms: `{t}` is not a positive number of milliseconds"),
+            param: None,
+            code: Some("invalid_header"),
+        }),
+    }
 }
 
 /// `x-sluice-cache: bypass | refresh | only-if-cached`, `Cache-Control: no-store | no-cache`,

@@ -33,6 +33,8 @@ pub async fn create(State(s): State<Arc<AppState>>, req: Request) -> Response {
             cache: pipeline::CacheControl::default(),
             started,
             span: tracing::Span::current(),
+            sim_faults: None,
+            timeout: None,
         };
         let (meta, result) = pipeline::embeddings(&s, body, &model, ctx).await;
         let mut resp = match result {

@@ -62,6 +62,19 @@ impl Usage {
         }
     }
 
+    /// Two attempts' usage together (a resumed stream is billed for both): the totals summed,
+    /// the details of the later attempt (the earlier one's are usually estimated).
+    pub fn plus(&self, other: &Usage) -> Usage {
+        Usage {
+            prompt_tokens: self.prompt_tokens.saturating_add(other.prompt_tokens),
+            completion_tokens: self
+                .completion_tokens
+                .saturating_add(other.completion_tokens),
+            total_tokens: self.total_tokens.saturating_add(other.total_tokens),
+            extra: other.extra.clone(),
+        }
+    }
+
     /// The counts that price this call (see the module doc for the field names read).
     pub fn tokens(&self) -> TokenUsage {
         let top = |k: &str| self.extra.get(k).and_then(count_of);

@@ -1,6 +1,7 @@
 //! Bodies of the subcommands.
 
 pub mod bench_cache;
+pub mod bench_failover;
 pub mod bench_load;
 pub mod cache;
 pub mod mock;
@@ -12,7 +13,7 @@ use std::path::Path;
 
 use crate::config::Config;
 
-/// `sluice config check PATH`: validate and summarise.
+/// `sluice config check [--config] PATH`: validate and summarise.
 pub fn config_check(path: &Path) -> Result<(), String> {
     let cfg = Config::load(Some(path)).map_err(|e| e.to_string())?;
     println!("{}: ok", path.display());
@@ -63,6 +64,19 @@ pub fn config_check(path: &Path) -> Result<(), String> {
         if !r.rules.is_empty() {
             println!("    {} rule(s)", r.rules.len());
         }
+        if r.policy.stream_resume == crate::config::StreamResume::Error {
+            println!(
+                "    streams that break after output end with an error (stream_resume = \"error\")"
+            );
+        }
+    }
+    for t in cfg.targets.iter().filter(|t| !t.fallbacks.is_empty()) {
+        let names: Vec<&str> = t
+            .fallbacks
+            .iter()
+            .map(|f| cfg.target(*f).name.as_str())
+            .collect();
+        println!("  model {}: {} -> {}", t.model, t.name, names.join(" -> "));
     }
     Ok(())
 }

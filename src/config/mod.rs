@@ -103,6 +103,20 @@ impl Config {
             .map(|(i, _)| TargetId(i))
     }
 
+    /// A pass-through plan's targets: those serving the model, then their fallbacks (each
+    /// target once).
+    pub fn passthrough_targets(&self, model: &str) -> Vec<TargetId> {
+        let mut out: Vec<TargetId> = self.targets_for_model(model).collect();
+        for i in 0..out.len() {
+            for f in &self.targets[out[i].0].fallbacks {
+                if !out.contains(f) {
+                    out.push(*f);
+                }
+            }
+        }
+        out
+    }
+
     pub fn target(&self, id: TargetId) -> &TargetConfig {
         &self.targets[id.0]
     }
@@ -192,6 +206,18 @@ pub struct Policy {
     pub backoff_base: Duration,
     pub backoff_max: Duration,
     pub max_retry_after: Duration,
+    pub stream_resume: StreamResume,
+    /// A run of this many malformed stream events fails an attempt (at least 1).
+    pub max_malformed_events: u32,
+}
+
+/// What a stream that breaks after output does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StreamResume {
+    /// Continue the answer at another target and splice it into the same stream.
+    Continue,
+    /// End the stream with an in-band error (no `[DONE]`).
+    Error,
 }
 
 /// `[telemetry]`.
@@ -215,7 +241,14 @@ pub struct OtlpConfig {
 #[derive(Debug, Clone)]
 pub struct BreakerConfig {
     pub failure_threshold: u32,
+    /// The first open period; it doubles with each failed probe, up to `max_cooldown`.
     pub cooldown: Duration,
+    pub max_cooldown: Duration,
+    /// Retries at most this share of a target's requests over `retry_window` ...
+    pub retry_budget: f64,
+    /// ... or this many.
+    pub retry_budget_floor: u32,
+    pub retry_window: Duration,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -225,6 +258,11 @@ pub enum ProviderKind {
     /// Anthropic's Messages API.
     Anthropic,
 }
+
+/// A request header that steers the built-in simulated provider (`x-mock-fault`, see the mock's
+/// fault tokens): the gateway forwards it to simulated providers and to no other, so a client
+/// of a demo or test gateway can make it fail on purpose.
+pub const SIM_FAULT_HEADER: &str = "x-mock-fault";
 
 #[derive(Debug, Clone)]
 pub struct ProviderConfig {
@@ -239,6 +277,8 @@ pub struct ProviderConfig {
     /// Served by the built-in simulated provider (no key was set); `base_url` is filled in
     /// when the in-process mock starts.
     pub simulated: bool,
+    /// It continues a trailing assistant message (a prefill).
+    pub prefill: bool,
 }
 
 /// A price as one source gives it, USD per 1M tokens; a field it does not give is `None`.
@@ -304,6 +344,8 @@ pub struct TargetConfig {
     pub upstream_model: String,
     pub price: Price,
     pub context_window: Option<u32>,
+    /// Tried after this target when a client names its model (pass-through), in order.
+    pub fallbacks: Vec<TargetId>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

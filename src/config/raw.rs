@@ -78,13 +78,24 @@ pub struct RawPolicy {
     pub backoff_max_ms: Option<u64>,
     /// A 429's `Retry-After` longer than this moves on to the next target instead of waiting.
     pub max_retry_after_ms: Option<u64>,
+    /// A stream that breaks after output: `continue` it at another target, or end it with an
+    /// `error`.
+    pub stream_resume: Option<String>,
+    /// This many malformed or unknown stream events in a row fail an attempt; fewer are skipped.
+    pub max_malformed_events: Option<u32>,
 }
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct RawBreaker {
     pub failure_threshold: Option<u32>,
+    /// The first open period; each failed probe doubles it, up to `max_cooldown_ms`.
     pub cooldown_ms: Option<u64>,
+    pub max_cooldown_ms: Option<u64>,
+    /// Retries of a target may be at most this share of its requests over 10 s ...
+    pub retry_budget: Option<f64>,
+    /// ... or this many, whichever is more.
+    pub retry_budget_floor: Option<u32>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -105,6 +116,10 @@ pub struct RawProvider {
     pub simulate_without_key: bool,
     /// Anthropic only: the `anthropic-version` header.
     pub api_version: Option<String>,
+    /// The provider continues an assistant message that ends the conversation (a prefill):
+    /// Anthropic does (the default for `kind = "anthropic"`); OpenAI does not, some
+    /// OpenAI-compatible servers do.
+    pub prefill: Option<bool>,
     #[serde(default)]
     pub models: IndexMap<String, RawModel>,
 }
@@ -128,6 +143,8 @@ pub struct RawModel {
     pub reasoning_per_mtok: Option<f64>,
     /// Context window in tokens.
     pub context_window: Option<u32>,
+    /// Targets (`provider/model`) that take over when a client names this model and it fails.
+    pub fallbacks: Vec<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -27,10 +27,7 @@ pub(super) fn validate(raw: RawConfig, env: Env) -> Result<Config, Vec<String>> 
     };
     let server = v.server(&raw.server);
     let defaults = v.policy("defaults", &raw.defaults, &builtin_policy());
-    let breaker = BreakerConfig {
-        failure_threshold: raw.breaker.failure_threshold.unwrap_or(5).max(1),
-        cooldown: Duration::from_millis(raw.breaker.cooldown_ms.unwrap_or(30_000)),
-    };
+    let breaker = v.breaker(&raw.breaker);
 
     let mut providers = Vec::new();
     let mut targets = Vec::new();
@@ -50,9 +47,11 @@ pub(super) fn validate(raw: RawConfig, env: Env) -> Result<Config, Vec<String>> 
                 upstream_model: m.upstream_model.clone().unwrap_or_else(|| model.clone()),
                 price: price(m),
                 context_window: m.context_window,
+                fallbacks: Vec::new(),
             });
         }
     }
+    v.fallbacks(&raw.providers, &providers, &target_index, &mut targets);
 
     let telemetry = v.telemetry(&raw.telemetry);
     let cache = v.cache_policy("cache", &raw.cache, None);
@@ -90,14 +89,6 @@ pub(super) fn validate(raw: RawConfig, env: Env) -> Result<Config, Vec<String>> 
             }
         }
     }
-    for name in raw.routes.keys() {
-        if targets.iter().any(|t| t.model == *name) {
-            v.problem(format!(
-                "routes.{name}: a route must not share its name with a model"
-            ));
-        }
-    }
-
     if v.problems.is_empty() {
         Ok(Config {
             server,
@@ -141,8 +132,13 @@ fn builtin_policy() -> Policy {
         backoff_base: Duration::from_millis(100),
         backoff_max: Duration::from_millis(2_000),
         max_retry_after: Duration::from_millis(10_000),
+        stream_resume: StreamResume::Continue,
+        max_malformed_events: 3,
     }
 }
+
+/// Retry budgets count over this window.
+const RETRY_WINDOW: Duration = Duration::from_secs(10);
 
 struct Validator<'a> {
     problems: Vec<String>,
@@ -195,8 +191,96 @@ impl Validator<'_> {
         }
     }
 
+    fn breaker(&mut self, b: &super::raw::RawBreaker) -> BreakerConfig {
+        let ms = |v: Option<u64>, d: u64| Duration::from_millis(v.unwrap_or(d));
+        let cooldown = ms(b.cooldown_ms, 2_000);
+        let max_cooldown = ms(b.max_cooldown_ms, 30_000).max(cooldown);
+        let retry_budget = b.retry_budget.unwrap_or(0.2);
+        if !(0.0..=10.0).contains(&retry_budget) {
+            self.problem(format!(
+                "breaker.retry_budget: {retry_budget} must be between 0 and 10 (a share of requests)"
+            ));
+        }
+        BreakerConfig {
+            failure_threshold: b.failure_threshold.unwrap_or(5).max(1),
+            cooldown,
+            max_cooldown,
+            retry_budget,
+            retry_budget_floor: b.retry_budget_floor.unwrap_or(10),
+            retry_window: RETRY_WINDOW,
+        }
+    }
+
+    /// Resolves each model's `fallbacks` (a second pass: they may name any target).
+    fn fallbacks(
+        &mut self,
+        raw: &indexmap::IndexMap<String, RawProvider>,
+        providers: &[ProviderConfig],
+        index: &HashMap<(usize, String), TargetId>,
+        targets: &mut [TargetConfig],
+    ) {
+        for (pname, p) in raw {
+            let Some(pid) = providers.iter().position(|x| x.name == *pname) else {
+                continue;
+            };
+            for (model, m) in &p.models {
+                let Some(&me) = index.get(&(pid, model.clone())) else {
+                    continue;
+                };
+                for (i, f) in m.fallbacks.iter().enumerate() {
+                    let path = format!("providers.{pname}.models.{model}.fallbacks[{i}]");
+                    match self.target_ref(&path, f, providers, index) {
+                        Some(t) if t == me => {
+                            self.problem(format!("{path}: a model cannot be its own fallback"))
+                        }
+                        Some(t) => targets[me.0].fallbacks.push(t),
+                        None => {}
+                    }
+                }
+            }
+        }
+    }
+
+    /// A `provider/model` reference to a configured target.
+    fn target_ref(
+        &mut self,
+        path: &str,
+        s: &str,
+        providers: &[ProviderConfig],
+        index: &HashMap<(usize, String), TargetId>,
+    ) -> Option<TargetId> {
+        let Some((prov, model)) = s.split_once('/') else {
+            self.problem(format!(
+                "{path}: \"{s}\" must be written \"provider/model\""
+            ));
+            return None;
+        };
+        let Some(pid) = providers.iter().position(|p| p.name == prov) else {
+            self.problem(format!("{path}: unknown provider \"{prov}\""));
+            return None;
+        };
+        let t = index.get(&(pid, model.to_owned())).copied();
+        if t.is_none() {
+            self.problem(format!(
+                "{path}: provider \"{prov}\" lists no model \"{model}\" (add it under providers.{prov}.models)"
+            ));
+        }
+        t
+    }
+
     fn policy(&mut self, path: &str, p: &RawPolicy, base: &Policy) -> Policy {
         let ms = |v: Option<u64>, d: Duration| v.map(Duration::from_millis).unwrap_or(d);
+        let stream_resume = match p.stream_resume.as_deref() {
+            None => base.stream_resume,
+            Some("continue") => StreamResume::Continue,
+            Some("error") => StreamResume::Error,
+            Some(other) => {
+                self.problem(format!(
+                    "{path}.stream_resume: unknown value \"{other}\" (expected continue or error)"
+                ));
+                base.stream_resume
+            }
+        };
         let out = Policy {
             connect_timeout: ms(p.connect_timeout_ms, base.connect_timeout),
             first_byte_timeout: ms(p.first_byte_timeout_ms, base.first_byte_timeout),
@@ -207,7 +291,12 @@ impl Validator<'_> {
             backoff_base: ms(p.backoff_base_ms, base.backoff_base),
             backoff_max: ms(p.backoff_max_ms, base.backoff_max),
             max_retry_after: ms(p.max_retry_after_ms, base.max_retry_after),
+            stream_resume,
+            max_malformed_events: p.max_malformed_events.unwrap_or(base.max_malformed_events),
         };
+        if out.max_malformed_events == 0 {
+            self.problem(format!("{path}.max_malformed_events: must be at least 1"));
+        }
         for (name, d) in [
             ("connect_timeout_ms", out.connect_timeout),
             ("first_byte_timeout_ms", out.first_byte_timeout),
@@ -325,6 +414,7 @@ impl Validator<'_> {
                 .clone()
                 .unwrap_or_else(|| DEFAULT_ANTHROPIC_VERSION.to_owned()),
             simulated,
+            prefill: p.prefill.unwrap_or(kind == ProviderKind::Anthropic),
         })
     }
 
@@ -482,30 +572,18 @@ impl Validator<'_> {
             let mut targets = Vec::new();
             for (i, t) in list.iter().enumerate() {
                 let tp = format!("{tpath}[{i}]");
-                let (prov, model, weight) = match t {
-                    RawTarget::Short(s) => match s.split_once('/') {
-                        Some((p, m)) => (p, m, None),
-                        None => {
-                            self.problem(format!(
-                                "{tp}: \"{s}\" must be written \"provider/model\""
-                            ));
-                            continue;
-                        }
-                    },
+                let (tid, weight) = match t {
+                    RawTarget::Short(s) => (self.target_ref(&tp, s, providers, target_index), None),
                     RawTarget::Long {
                         provider,
                         model,
                         weight,
-                    } => (provider.as_str(), model.as_str(), *weight),
+                    } => {
+                        let s = format!("{provider}/{model}");
+                        (self.target_ref(&tp, &s, providers, target_index), *weight)
+                    }
                 };
-                let Some(pid) = providers.iter().position(|p| p.name == prov) else {
-                    self.problem(format!("{tp}: unknown provider \"{prov}\""));
-                    continue;
-                };
-                let Some(&tid) = target_index.get(&(pid, model.to_owned())) else {
-                    self.problem(format!(
-                        "{tp}: provider \"{prov}\" lists no model \"{model}\" (add it under providers.{prov}.models)"
-                    ));
+                let Some(tid) = tid else {
                     continue;
                 };
                 if weight == Some(0) && strategy == Strategy::Weighted {
@@ -730,6 +808,90 @@ mod tests {
         let typo = format!("{PROVIDERS}\n[telemetry]\notlp_endpont = \"http://x:4318\"\n");
         let raw = toml::from_str::<RawConfig>(&typo).unwrap_err().to_string();
         assert!(raw.contains("otlp_endpont"), "{raw}");
+    }
+
+    #[test]
+    fn model_fallbacks_resolve_and_routes_may_be_named_like_models() {
+        let text = format!(
+            r#"{PROVIDERS}
+            [providers.openai.models."gpt-4o"]
+            fallbacks = ["anthropic/claude-3-haiku", "openai/gpt-4o-mini"]
+            [routes."gpt-4o-mini"]
+            tiers.main = ["openai/gpt-4o-mini", "anthropic/claude-3-haiku"]
+            "#
+        );
+        let cfg = check(&text).unwrap();
+        let names = |ts: &[TargetId]| -> Vec<String> {
+            ts.iter().map(|t| cfg.target(*t).name.clone()).collect()
+        };
+        assert_eq!(
+            names(&cfg.passthrough_targets("gpt-4o")),
+            [
+                "openai/gpt-4o",
+                "anthropic/claude-3-haiku",
+                "openai/gpt-4o-mini"
+            ]
+        );
+        assert_eq!(cfg.routes[0].name, "gpt-4o-mini");
+
+        let bad = format!(
+            r#"{PROVIDERS}
+            [providers.openai.models."gpt-4o"]
+            fallbacks = ["anthropic/claude-9", "gpt-4o-mini", "openai/gpt-4o"]
+            "#
+        );
+        assert_eq!(
+            check(&bad).unwrap_err(),
+            [
+                r#"providers.openai.models.gpt-4o.fallbacks[0]: provider "anthropic" lists no model "claude-9" (add it under providers.anthropic.models)"#,
+                r#"providers.openai.models.gpt-4o.fallbacks[1]: "gpt-4o-mini" must be written "provider/model""#,
+                "providers.openai.models.gpt-4o.fallbacks[2]: a model cannot be its own fallback",
+            ]
+        );
+    }
+
+    #[test]
+    fn failover_settings_have_defaults_and_are_checked() {
+        let cfg = check(PROVIDERS).unwrap();
+        assert_eq!(cfg.breaker.cooldown, Duration::from_secs(2));
+        assert_eq!(cfg.breaker.max_cooldown, Duration::from_secs(30));
+        assert_eq!(cfg.breaker.retry_budget, 0.2);
+        assert_eq!(cfg.defaults.stream_resume, StreamResume::Continue);
+        assert_eq!(cfg.defaults.max_malformed_events, 3);
+        assert!(cfg.providers[1].prefill && !cfg.providers[0].prefill);
+
+        let text = format!(
+            r#"[defaults]
+            stream_resume = "error"
+            [breaker]
+            cooldown_ms = 60000
+            {PROVIDERS}
+            [routes.r]
+            tiers.t = ["openai/gpt-4o-mini"]
+            policy = {{ stream_resume = "continue", max_malformed_events = 1 }}
+            "#
+        );
+        let cfg = check(&text).unwrap();
+        assert_eq!(cfg.defaults.stream_resume, StreamResume::Error);
+        assert_eq!(cfg.routes[0].policy.stream_resume, StreamResume::Continue);
+        assert_eq!(cfg.routes[0].policy.max_malformed_events, 1);
+        assert_eq!(
+            cfg.breaker.max_cooldown,
+            Duration::from_secs(60),
+            "never below the first"
+        );
+
+        let bad = format!(
+            "[defaults]\nstream_resume = \"retry\"\nmax_malformed_events = 0\n[breaker]\nretry_budget = -1.0\n{PROVIDERS}"
+        );
+        let problems = check(&bad).unwrap_err();
+        assert_eq!(problems.len(), 3, "{problems:?}");
+        assert!(problems[0].starts_with("defaults.stream_resume: unknown value \"retry\""));
+        assert_eq!(
+            problems[1],
+            "defaults.max_malformed_events: must be at least 1"
+        );
+        assert!(problems[2].starts_with("breaker.retry_budget: -1"));
     }
 
     #[test]

@@ -98,6 +98,8 @@ async fn ask(
         cache: CacheControl::default(),
         started: Instant::now(),
         span: tracing::debug_span!("judge"),
+        sim_faults: None,
+        timeout: None,
     };
     let plan = Plan {
         route: None,
@@ -111,7 +113,8 @@ async fn ask(
         route: Some(plan.route_name.clone()),
         ..Meta::default()
     };
-    match s.router.complete(&plan, req, &s.providers).await {
+    let run = ctx.run_options(plan.policy.total_timeout);
+    match s.router.complete(&plan, req, &s.providers, run).await {
         Ok(done) => {
             meta.answered(done.target, done.attempts, done.upstream_ms);
             let verdict = verdict(&done.value);

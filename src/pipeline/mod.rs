@@ -7,6 +7,7 @@
 mod cached;
 mod judge;
 mod record;
+mod relay;
 mod stream;
 
 use std::pin::Pin;
@@ -21,7 +22,7 @@ use crate::config::{RouteId, TargetId};
 use crate::error::ApiError;
 use crate::outcome::{Attempt, CacheOutcome};
 use crate::provider::ProviderError;
-use crate::router::{FailReason, Failure, RouteError};
+use crate::router::{FailReason, Failure, RouteError, RunOptions};
 use crate::state::AppState;
 
 use record::Ending;
@@ -40,6 +41,23 @@ pub struct RequestCtx {
     pub started: Instant,
     /// The handler's `request` span: the pipeline records the route and final status on it.
     pub span: tracing::Span,
+    /// `x-mock-fault`: passed to simulated providers only (demo and test gateways).
+    pub sim_faults: Option<String>,
+    /// `x-sluice-timeout-ms`: the client's own deadline, when shorter than the route's.
+    pub timeout: Option<Duration>,
+}
+
+impl RequestCtx {
+    /// What every upstream attempt of this request gets: its deadline (from its arrival: the
+    /// route's `total`, or the client's own when shorter) and the fault header for simulated
+    /// providers.
+    fn run_options(&self, total: Duration) -> RunOptions<'_> {
+        let budget = self.timeout.map_or(total, |t| t.min(total));
+        RunOptions {
+            deadline: tokio::time::Instant::from_std(self.started) + budget,
+            sim_faults: self.sim_faults.as_deref(),
+        }
+    }
 }
 
 /// Per-request cache controls, from `x-sluice-cache`, `Cache-Control` and `x-sluice-cache-ttl`.
@@ -79,6 +97,9 @@ pub struct Meta {
     pub upstream: Option<Duration>,
     /// Streams: from the request's arrival to the first token.
     pub ttft: Option<Duration>,
+    /// A resumed stream: the targets whose part broke before `target` finished the answer,
+    /// each with the (estimated) usage of its part, which the recorded usage includes.
+    pub earlier: Vec<(TargetId, Usage)>,
 }
 
 pub enum Reply {
@@ -95,6 +116,26 @@ pub enum StreamItem {
 
 pub type EventStream = Pin<Box<dyn Stream<Item = StreamItem> + Send>>;
 
+/// What a reply stream tells its recorder: the client's items, and what they do not show.
+enum Event {
+    Out(StreamItem),
+    /// The stream broke at `from` and `to` continues it: every attempt so far, and the usage
+    /// billed for `from`'s part (estimated).
+    Resumed {
+        attempts: Arc<[Attempt]>,
+        from: TargetId,
+        billed: Usage,
+        to: TargetId,
+    },
+}
+
+type Events = Pin<Box<dyn Stream<Item = Event> + Send>>;
+
+/// What `serve` produced, before a stream is wrapped in its recorder.
+enum Served {
+    Complete(ChatResponse),
+    Stream(Events),
+}
 /// Serve one request and record it (audit + metrics): non-streaming replies now, streams when
 /// they end (or their client goes away).
 pub async fn chat(
@@ -111,7 +152,7 @@ pub async fn chat(
     let result = serve(s, req, &ctx, &mut guard.meta).await;
     let (mut info, meta) = guard.disarm();
     let result = match result {
-        Ok(Reply::Complete(resp)) => {
+        Ok(Served::Complete(resp)) => {
             if let (Some(log), Some(choice)) = (&mut info.prompt, resp.choices.first()) {
                 log.answer = PromptLog::digest(&choice.message.text());
             }
@@ -119,7 +160,7 @@ pub async fn chat(
             record::finish(s, &mut info, &meta, Ending::answered(usage));
             Ok(Reply::Complete(resp))
         }
-        Ok(Reply::Stream(events)) => Ok(Reply::Stream(stream::recorded(
+        Ok(Served::Stream(events)) => Ok(Reply::Stream(stream::recorded(
             s.clone(),
             info,
             &meta,
@@ -161,7 +202,7 @@ async fn serve(
     req: ChatRequest,
     ctx: &RequestCtx,
     meta: &mut Meta,
-) -> Result<Reply, ApiError> {
+) -> Result<Served, ApiError> {
     let plan = s
         .router
         .plan(&req, ctx.route_hint.as_deref(), ctx.tier_hint.as_deref())
@@ -180,35 +221,42 @@ async fn serve(
     }
 
     // 2. Run the plan (failover loop), 3. write back.
+    let ro = ctx.run_options(plan.policy.total_timeout);
     if !req.stream {
         let done = s
             .router
-            .complete(&plan, &req, &s.providers)
+            .complete(&plan, &req, &s.providers, ro)
             .await
             .map_err(|f| meta.failed(s, f))?;
         meta.answered(done.target, done.attempts, done.upstream_ms);
         if let Some(wb) = write_back {
             wb.store(&done.value);
         }
-        return Ok(Reply::Complete(done.value));
+        return Ok(Served::Complete(done.value));
     }
-    let deadline = tokio::time::Instant::from_std(ctx.started) + plan.policy.total_timeout;
     let started = s
         .router
-        .start_stream(&plan, &req, &s.providers)
+        .start_stream(&plan, &req, &s.providers, ro)
         .await
         .map_err(|f| meta.failed(s, f))?;
     meta.ttft = Some(ctx.started.elapsed());
+    let origin = relay::Origin {
+        attempts: started.attempts.clone(),
+        deadline: ro.deadline,
+        sim_faults: ctx.sim_faults.clone(),
+        plan,
+        req,
+    };
     meta.answered(started.target, started.attempts, started.upstream_ms);
-    let committed = stream::Committed {
+    let committed = relay::Committed {
         target: started.target,
         first_token_ms: started.upstream_ms,
         started: started.value,
     };
-    Ok(Reply::Stream(stream::relay(
+    Ok(Served::Stream(relay::relay(
         s.clone(),
         committed,
-        deadline,
+        origin,
         write_back,
     )))
 }
@@ -273,7 +321,8 @@ fn failure_error(s: &AppState, reason: FailReason, attempts: &Arc<[Attempt]>) ->
             e @ (ProviderError::Connect(_)
             | ProviderError::Timeout(_)
             | ProviderError::Protocol(_)
-            | ProviderError::StreamCut(_)) => ApiError::Internal(e.to_string()),
+            | ProviderError::StreamCut(_)
+            | ProviderError::Diverged) => ApiError::Internal(e.to_string()),
         },
     }
 }
@@ -292,9 +341,10 @@ pub async fn embeddings(
         let plan = s.router.plan_embeddings(model).map_err(route_error)?;
         meta.route = Some(plan.route_name.clone());
         ctx.span.record("route", &*plan.route_name);
+        let ro = ctx.run_options(plan.policy.total_timeout);
         let done = s
             .router
-            .embeddings(&plan, &body, &s.providers)
+            .embeddings(&plan, &body, &s.providers, ro)
             .await
             .map_err(|f| meta.failed(s, f))?;
         meta.answered(done.target, done.attempts, done.upstream_ms);

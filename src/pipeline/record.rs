@@ -5,8 +5,11 @@ use std::time::Instant;
 
 use super::{estimate_usage, Meta, RequestCtx};
 use crate::accounting::audit::PromptLog;
-use crate::accounting::{unix_ms_now, AuditAttempt, AuditRecord, CostInput, UsageDetail};
+use crate::accounting::{
+    unix_ms_now, AuditAttempt, AuditRecord, CostInput, CostParts, Costs, UsageDetail,
+};
 use crate::chat::{ChatRequest, Role, TokenUsage};
+use crate::config::TargetId;
 use crate::error::ApiError;
 use crate::router::PASSTHROUGH;
 use crate::state::AppState;
@@ -153,7 +156,7 @@ pub(super) fn finish(s: &AppState, info: &mut RequestInfo, meta: &Meta, end: End
     let span = tracing::debug_span!(parent: &info.span, "audit.record");
     let _in = span.enter();
     let (usage, estimated) = match usage {
-        Some(u) => (u, false),
+        Some(u) => (u, !meta.earlier.is_empty()),
         None if meta.target.is_some() => (
             estimate_usage(info.prompt_tokens_estimate, output_chars),
             true,
@@ -161,12 +164,7 @@ pub(super) fn finish(s: &AppState, info: &mut RequestInfo, meta: &Meta, end: End
         // Nothing was generated (refused before or by every upstream).
         None => (TokenUsage::default(), false),
     };
-    let costs = s.accountant.costs(&CostInput {
-        route: meta.route_id,
-        answered_by: meta.target,
-        cache: meta.cache,
-        usage,
-    });
+    let costs = costs(s, meta, usage);
     // A hit's usage is the original answer's: its cache reads were that call's.
     let upstream_answered = meta.target.is_some() && !meta.cache.is_hit();
     let slot = match (meta.route_id, &meta.route) {
@@ -221,4 +219,55 @@ pub(super) fn finish(s: &AppState, info: &mut RequestInfo, meta: &Meta, end: End
         prompt: info.prompt.take(),
         detail: UsageDetail::new(usage, costs.parts),
     });
+}
+
+/// Cost and cost avoided of `usage`: all at the answering target, or for a resumed stream each
+/// earlier target's part at its price and the rest at the target that finished it (a cost is
+/// unknown when any part's is).
+fn costs(s: &AppState, meta: &Meta, usage: TokenUsage) -> Costs {
+    let cost = |target: Option<TargetId>, u: TokenUsage| {
+        s.accountant.costs(&CostInput {
+            route: meta.route_id,
+            answered_by: target,
+            cache: meta.cache,
+            usage: u,
+        })
+    };
+    if meta.earlier.is_empty() {
+        return cost(meta.target, usage);
+    }
+    let mut last = usage;
+    let mut total = Costs {
+        cost_usd: Some(0.0),
+        parts: Some(CostParts::default()),
+        cost_avoided_usd: Some(0.0),
+        price_unknown: false,
+    };
+    for (target, part) in &meta.earlier {
+        let part = part.tokens();
+        last = TokenUsage {
+            input: last.input.saturating_sub(part.input),
+            output: last.output.saturating_sub(part.output),
+            ..last
+        }
+        .clamped();
+        total = add_costs(total, cost(Some(*target), part));
+    }
+    add_costs(total, cost(meta.target, last))
+}
+
+fn add_costs(a: Costs, b: Costs) -> Costs {
+    let add = |x: Option<f64>, y: Option<f64>| x.zip(y).map(|(x, y)| x + y);
+    Costs {
+        cost_usd: add(a.cost_usd, b.cost_usd),
+        parts: a.parts.zip(b.parts).map(|(x, y)| CostParts {
+            input_usd: x.input_usd + y.input_usd,
+            cache_read_usd: x.cache_read_usd + y.cache_read_usd,
+            cache_write_usd: x.cache_write_usd + y.cache_write_usd,
+            output_usd: x.output_usd + y.output_usd,
+            provider_cache_saved_usd: x.provider_cache_saved_usd + y.provider_cache_saved_usd,
+        }),
+        cost_avoided_usd: add(a.cost_avoided_usd, b.cost_avoided_usd),
+        price_unknown: a.price_unknown || b.price_unknown,
+    }
 }

@@ -1,112 +1,33 @@
-//! Streamed replies: relaying a committed upstream stream, replaying a cached answer, and
-//! recording a stream when it ends.
+//! Streamed replies: replaying a cached answer, and recording a stream when it ends (the relay
+//! of a committed upstream stream is `relay.rs`).
 
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::Instant;
 
 use futures::{Stream, StreamExt};
 
-use super::cached::WriteBack;
 use super::record::{self, Ending, RequestInfo};
-use super::{EventStream, Meta, Reply, StreamItem};
+use super::{Event, EventStream, Events, Meta, Served, StreamItem};
 use crate::accounting::audit::PromptLog;
-use crate::chat::{self, ChatRequest, ChatResponse, StreamAssembler, TokenUsage};
-use crate::config::TargetId;
+use crate::chat::{self, ChatRequest, ChatResponse, TokenUsage};
 use crate::error::ApiError;
-use crate::outcome::{Attempt, Outcome};
-use crate::provider::{ProviderError, TimeoutStage};
-use crate::router::Started;
 use crate::state::AppState;
 
-/// A stream the request is committed to: its target produced output.
-pub(super) struct Committed {
-    pub target: TargetId,
-    /// From the start of its attempt to its first output.
-    pub first_token_ms: f64,
-    pub started: Started,
-}
-
 /// A cached answer, as a fresh completion (new id, now) or as a replayed SSE stream.
-pub(super) fn replay(mut resp: ChatResponse, req: &ChatRequest) -> Reply {
+pub(super) fn replay(mut resp: ChatResponse, req: &ChatRequest) -> Served {
     resp.id = chat::new_completion_id();
     resp.created = chat::unix_now();
     if !req.stream {
-        return Reply::Complete(resp);
+        return Served::Complete(resp);
     }
     // Always with the usage chunk: the recorder reads it, and drops it when not asked for.
     let chunks = chat::replay_chunks(&resp, &resp.id, true);
     let items = chunks
         .into_iter()
-        .map(StreamItem::Chunk)
-        .chain(std::iter::once(StreamItem::Done));
-    Reply::Stream(Box::pin(futures::stream::iter(items)))
-}
-
-/// Relay a committed stream to the client. A failure after output was sent can no longer fail
-/// over invisibly: it ends the stream with an in-band error and no `[DONE]`, so no client
-/// mistakes a truncated answer for a complete one. Only a stream that completed is cached.
-/// The error lists the committed attempt alone, with its time from its start to the failure;
-/// [`recorded`] puts it in place of that attempt's `ok` among the earlier ones.
-pub(super) fn relay(
-    s: Arc<AppState>,
-    committed_to: Committed,
-    deadline: tokio::time::Instant,
-    write_back: Option<Box<WriteBack>>,
-) -> EventStream {
-    let Committed {
-        target,
-        first_token_ms,
-        started: Started { first, mut rest },
-    } = committed_to;
-    let committed = Instant::now();
-    Box::pin(async_stream::stream! {
-        let mut assembled = write_back.as_ref().map(|_| StreamAssembler::default());
-        for c in first {
-            if let Some(a) = assembled.as_mut() {
-                a.push(&c);
-            }
-            yield StreamItem::Chunk(c);
-        }
-        loop {
-            let next = tokio::time::timeout_at(deadline, rest.next()).await;
-            let err = match next {
-                Ok(Some(Ok(c))) => {
-                    if let Some(a) = assembled.as_mut() {
-                        a.push(&c);
-                    }
-                    yield StreamItem::Chunk(c);
-                    continue;
-                }
-                Ok(None) => {
-                    if let (Some(wb), Some(a)) = (write_back, assembled) {
-                        if let Some(resp) = a.finish() {
-                            wb.store(&resp);
-                        }
-                    }
-                    yield StreamItem::Done;
-                    return;
-                }
-                Ok(Some(Err(e))) => e,
-                Err(_) => ProviderError::Timeout(TimeoutStage::Total),
-            };
-            s.router.health(target).breaker.on_failure();
-            let name = &s.config.target(target).name;
-            tracing::warn!(target = %name, error = %err, "stream failed after output was sent");
-            yield StreamItem::Error(ApiError::AllTargetsFailed {
-                attempts: Arc::from([Attempt {
-                    target: name.clone(),
-                    status: err.status(),
-                    outcome: Outcome::Interrupted { detail: err.to_string() },
-                    elapsed_ms: (first_token_ms + committed.elapsed().as_secs_f64() * 1000.0)
-                        .round() as u64,
-                }]),
-                deadline: matches!(err, ProviderError::Timeout(TimeoutStage::Total)),
-            });
-            return;
-        }
-    })
+        .map(|c| Event::Out(StreamItem::Chunk(c)))
+        .chain(std::iter::once(Event::Out(StreamItem::Done)));
+    Served::Stream(Box::pin(futures::stream::iter(items)))
 }
 
 /// Wraps a reply stream: filters usage chunks for clients that did not ask for them, and
@@ -116,7 +37,7 @@ pub(super) fn recorded(
     s: Arc<AppState>,
     info: RequestInfo,
     meta: &Meta,
-    inner: EventStream,
+    inner: Events,
 ) -> EventStream {
     let mut inner = InSpan {
         span: info.span.clone(),
@@ -136,7 +57,16 @@ pub(super) fn recorded(
         done: false,
     };
     Box::pin(async_stream::stream! {
-        while let Some(item) = inner.next().await {
+        while let Some(event) = inner.next().await {
+            let item = match event {
+                Event::Out(item) => item,
+                Event::Resumed { attempts, from, billed, to } => {
+                    rec.meta.attempts = attempts;
+                    rec.meta.earlier.push((from, billed));
+                    rec.meta.target = Some(to);
+                    continue;
+                }
+            };
             match item {
                 StreamItem::Chunk(mut c) => {
                     if let Some(u) = &c.usage {
@@ -163,8 +93,10 @@ pub(super) fn recorded(
                     yield StreamItem::Done;
                     return;
                 }
-                StreamItem::Error(mut e) => {
-                    rec.commit_failure(&mut e);
+                StreamItem::Error(e) => {
+                    if let ApiError::StreamInterrupted { attempts, .. } = &e {
+                        rec.meta.attempts = attempts.clone();
+                    }
                     rec.finish(Ending::failed(&e));
                     yield StreamItem::Error(e);
                     return;
@@ -179,13 +111,13 @@ pub(super) fn recorded(
 /// recorder around it names its parent span explicitly.)
 struct InSpan {
     span: tracing::Span,
-    inner: EventStream,
+    inner: Events,
 }
 
 impl Stream for InSpan {
-    type Item = StreamItem;
+    type Item = Event;
 
-    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<StreamItem>> {
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Event>> {
         let this = self.get_mut();
         let _in = this.span.enter();
         this.inner.as_mut().poll_next(cx)
@@ -204,28 +136,6 @@ struct StreamRecorder {
 }
 
 impl StreamRecorder {
-    /// A committed stream failed ([`relay`]): its attempt ends in that failure instead of `ok`,
-    /// in the audit record and in the error the client reads, which then lists every attempt.
-    fn commit_failure(&mut self, e: &mut ApiError) {
-        let ApiError::AllTargetsFailed { attempts, .. } = e else {
-            return;
-        };
-        let [failed] = &attempts[..] else {
-            return;
-        };
-        // The failure path only: the list is copied once.
-        let mut all = self.meta.attempts.to_vec();
-        if all
-            .last()
-            .is_some_and(|a| a.outcome.is_ok() && a.target == failed.target)
-        {
-            all.pop();
-        }
-        all.push(failed.clone());
-        self.meta.attempts = all.into();
-        *attempts = self.meta.attempts.clone();
-    }
-
     /// Records the stream once; `end.usage` and `end.output_chars` come from what was relayed.
     fn finish(&mut self, end: Ending) {
         if self.done {

@@ -5,7 +5,7 @@
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use serde_json::{json, Map, Value};
 
-use super::sse::{chunk_stream, Step};
+use super::sse::{chunk_stream, Decode, SseEvent, Step};
 use super::{sensitive, CallOptions, ChunkStream, ProviderError, Upstream};
 use crate::chat::{
     self, ChatChunk, ChatRequest, ChatResponse, Choice, ChunkChoice, Content, Delta, Message, Role,
@@ -45,10 +45,7 @@ impl Anthropic {
         opts: CallOptions<'_>,
     ) -> Result<ChatResponse, ProviderError> {
         let out = to_anthropic(req, opts.model, false);
-        let sent = self
-            .up
-            .send(&self.url, &self.headers, &out, opts.first_byte_timeout)
-            .await?;
+        let sent = self.up.send(&self.url, &self.headers, &out, &opts).await?;
         let msg: wire::MessagesResponse = serde_json::from_slice(&sent.body().await?)
             .map_err(|e| ProviderError::Protocol(format!("message: {e}")))?;
         Ok(from_anthropic(msg))
@@ -60,18 +57,12 @@ impl Anthropic {
         opts: CallOptions<'_>,
     ) -> Result<ChunkStream, ProviderError> {
         let out = to_anthropic(req, opts.model, true);
-        let sent = self
-            .up
-            .send(&self.url, &self.headers, &out, opts.first_byte_timeout)
-            .await?;
-        let mut state = StreamState::default();
+        let sent = self.up.send(&self.url, &self.headers, &out, &opts).await?;
         Ok(chunk_stream(
             sent.resp,
             "message_stop",
-            move |ev| match serde_json::from_str::<wire::StreamEvent>(&ev.data) {
-                Ok(event) => state.translate(event),
-                Err(e) => Step::Fail(ProviderError::Protocol(format!("bad event: {e}"))),
-            },
+            opts.framing.clone(),
+            StreamState::default(),
         ))
     }
 }
@@ -278,7 +269,31 @@ struct StreamState {
     tool_blocks: Vec<(u32, usize)>,
 }
 
+impl Decode for StreamState {
+    fn event(&mut self, ev: SseEvent) -> Step {
+        match serde_json::from_str::<wire::StreamEvent>(&ev.data) {
+            Ok(event) => self.translate(event),
+            Err(e) => Step::Malformed(format!("bad event: {e}")),
+        }
+    }
+
+    /// After `message_delta` the answer is whole: its stop reason and output tokens came with
+    /// it, and the input tokens with `message_start`.
+    fn complete(&mut self) -> Option<Option<ChatChunk>> {
+        self.finish?;
+        Some(Some(self.usage_chunk()))
+    }
+}
+
 impl StreamState {
+    /// The last chunk: no choices, the usage (in OpenAI's shape).
+    fn usage_chunk(&mut self) -> ChatChunk {
+        let mut last = self.chunk(Delta::default(), None);
+        last.choices.clear();
+        last.usage = Some(std::mem::take(&mut self.usage).into_openai());
+        last
+    }
+
     fn chunk(&self, delta: Delta, finish: Option<&str>) -> ChatChunk {
         ChatChunk {
             id: self.id.clone(),
@@ -369,10 +384,7 @@ impl StreamState {
                         "message_stop before message_delta".into(),
                     ));
                 }
-                let mut last = self.chunk(Delta::default(), None);
-                last.choices.clear();
-                last.usage = Some(std::mem::take(&mut self.usage).into_openai());
-                Step::End(Some(last))
+                Step::End(Some(self.usage_chunk()))
             }
             E::Error { error } => Step::Fail(ProviderError::Status {
                 status: if error.kind == "overloaded_error" {

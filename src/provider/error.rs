@@ -2,12 +2,16 @@
 
 use std::time::Duration;
 
+use crate::outcome::ProviderFault;
+
 /// Which time limit ran out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TimeoutStage {
     FirstByte,
     FirstToken,
     Idle,
+    /// The attempt's share of the request's deadline (the rest is kept for other targets).
+    Share,
     Total,
 }
 
@@ -17,6 +21,7 @@ impl TimeoutStage {
             TimeoutStage::FirstByte => "first byte",
             TimeoutStage::FirstToken => "first token",
             TimeoutStage::Idle => "stream idle",
+            TimeoutStage::Share => "the attempt's share of the deadline",
             TimeoutStage::Total => "total deadline",
         }
     }
@@ -43,6 +48,10 @@ pub enum ProviderError {
     /// The body or stream ended or broke before its end marker.
     #[error("stream cut: {0}")]
     StreamCut(String),
+    /// A regenerated answer that does not start with the text already sent (so it cannot
+    /// continue it).
+    #[error("the regenerated answer does not repeat the text already sent")]
+    Diverged,
 }
 
 /// What the failover loop should do about an error.
@@ -50,11 +59,16 @@ pub enum ProviderError {
 pub enum ErrorClass {
     /// Transient: retry the same target with backoff, then move on.
     Retry,
+    /// A time limit ran out: move on at once (the same target would likely be slow again).
+    Timeout,
+    /// The gateway's own fault at this provider (key, billing, model): move on at once and open
+    /// the target's breaker; the upstream's message is not for the client.
+    Provider(ProviderFault),
     /// 429: wait `Retry-After` when given and within limits, else back off or move on.
     RateLimited(Option<Duration>),
     /// The prompt does not fit: never retry at the same size; a larger window may take it.
     ContextLength,
-    /// The request itself was refused (bad request, auth, content filter): the client's error.
+    /// The request itself was refused (bad request, content filter): the client's error.
     Reject,
 }
 
@@ -62,24 +76,37 @@ impl ProviderError {
     pub fn class(&self) -> ErrorClass {
         match self {
             ProviderError::Connect(_)
-            | ProviderError::Timeout(_)
             | ProviderError::Protocol(_)
             | ProviderError::StreamCut(_) => ErrorClass::Retry,
+            ProviderError::Timeout(_) => ErrorClass::Timeout,
+            // The target is up; it just answered otherwise.
+            ProviderError::Diverged => ErrorClass::Reject,
             ProviderError::Status {
                 status,
                 retry_after,
                 kind,
                 code,
                 message,
-            } => match *status {
-                429 => ErrorClass::RateLimited(*retry_after),
-                408 | 409 | 500..=599 => ErrorClass::Retry,
-                _ if is_context_length(kind, code.as_deref(), message) => ErrorClass::ContextLength,
-                // Anthropic reports overload as 529 (handled above) and sometimes as an
-                // `overloaded_error` with another status.
-                _ if kind == "overloaded_error" => ErrorClass::Retry,
-                _ => ErrorClass::Reject,
-            },
+            } => {
+                let billing = is_billing(kind, code.as_deref(), message);
+                match *status {
+                    429 if billing => ErrorClass::Provider(ProviderFault::Billing),
+                    429 => ErrorClass::RateLimited(*retry_after),
+                    401 | 403 => ErrorClass::Provider(ProviderFault::Auth),
+                    402 => ErrorClass::Provider(ProviderFault::Billing),
+                    // The model id is the config's, never the client's.
+                    404 => ErrorClass::Provider(ProviderFault::NotFound),
+                    408 | 409 | 500..=599 => ErrorClass::Retry,
+                    _ if is_context_length(kind, code.as_deref(), message) => {
+                        ErrorClass::ContextLength
+                    }
+                    // Anthropic reports overload as 529 (handled above) and sometimes as an
+                    // `overloaded_error` with another status.
+                    _ if kind == "overloaded_error" => ErrorClass::Retry,
+                    _ if billing => ErrorClass::Provider(ProviderFault::Billing),
+                    _ => ErrorClass::Reject,
+                }
+            }
         }
     }
 
@@ -109,6 +136,17 @@ fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
         cur = next;
     }
     cur.to_string()
+}
+
+/// A refusal for money, not for the request: OpenAI's 429 `insufficient_quota`, Anthropic's
+/// 400 "Your credit balance is too low", a billing hard limit.
+fn is_billing(kind: &str, code: Option<&str>, message: &str) -> bool {
+    const CODES: [&str; 2] = ["insufficient_quota", "billing_hard_limit_reached"];
+    if CODES.iter().any(|c| code == Some(c) || kind == *c) {
+        return true;
+    }
+    let m = message.to_ascii_lowercase();
+    m.contains("credit balance") || m.contains("current quota") || m.contains("billing")
 }
 
 fn is_context_length(kind: &str, code: Option<&str>, message: &str) -> bool {
@@ -280,7 +318,28 @@ mod tests {
         );
         assert_eq!(
             status(401, "authentication_error", None, "x").class(),
-            ErrorClass::Reject
+            ErrorClass::Provider(ProviderFault::Auth)
+        );
+        assert_eq!(
+            status(404, "not_found_error", None, "model: claude-2").class(),
+            ErrorClass::Provider(ProviderFault::NotFound)
+        );
+        let quota = status(429, "insufficient_quota", Some("insufficient_quota"), "x");
+        assert_eq!(quota.class(), ErrorClass::Provider(ProviderFault::Billing));
+        let credit = status(
+            400,
+            "invalid_request_error",
+            None,
+            "Your credit balance is too low to access the Anthropic API.",
+        );
+        assert_eq!(credit.class(), ErrorClass::Provider(ProviderFault::Billing));
+        assert_eq!(
+            status(402, "payment_required", None, "x").class(),
+            ErrorClass::Provider(ProviderFault::Billing)
+        );
+        assert_eq!(
+            ProviderError::Timeout(TimeoutStage::FirstByte).class(),
+            ErrorClass::Timeout
         );
     }
 

@@ -17,21 +17,26 @@ use futures::Stream;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 
 use crate::chat::{ChatChunk, ChatRequest, ChatResponse};
-use crate::config::{ProviderConfig, ProviderKind, Secret};
+use crate::config::{ProviderConfig, ProviderKind, Secret, SIM_FAULT_HEADER};
 
 pub use error::{ErrorClass, ProviderError, TimeoutStage};
+pub use sse::Framing;
 
 /// Canonical chunks; the stream ends (`None`) only after the upstream's own end marker
 /// (`[DONE]`, `message_stop`). Any other ending yields an `Err` first.
 pub type ChunkStream = Pin<Box<dyn Stream<Item = Result<ChatChunk, ProviderError>> + Send>>;
 
-/// What one attempt needs besides the request: the upstream model id and the time limits.
-#[derive(Debug, Clone, Copy)]
+/// What one attempt needs besides the request: the upstream model id, the time limits and the
+/// stream framing.
+#[derive(Clone, Copy)]
 pub struct CallOptions<'a> {
     pub model: &'a str,
     pub first_byte_timeout: Duration,
     pub first_token_timeout: Duration,
     pub idle_timeout: Duration,
+    pub framing: &'a Framing,
+    /// The client's `x-mock-fault` header: sent to a simulated provider, never to another.
+    pub sim_faults: Option<&'a str>,
 }
 
 pub enum Provider {
@@ -58,6 +63,7 @@ impl Provider {
             http,
             base_url: cfg.base_url.clone(),
             headers,
+            simulated: cfg.simulated,
         };
         Ok(match cfg.kind {
             ProviderKind::OpenAi => {
@@ -86,11 +92,10 @@ impl Provider {
     pub async fn embeddings(
         &self,
         body: &serde_json::Map<String, serde_json::Value>,
-        model: &str,
-        timeout: Duration,
+        opts: CallOptions<'_>,
     ) -> Result<serde_json::Value, ProviderError> {
         match self {
-            Provider::OpenAi(p) => p.embeddings(body, model, timeout).await,
+            Provider::OpenAi(p) => p.embeddings(body, opts).await,
             Provider::Anthropic(_) => Err(ProviderError::Status {
                 status: 400,
                 retry_after: None,
@@ -129,6 +134,8 @@ pub(crate) struct Upstream {
     pub http: reqwest::Client,
     pub base_url: String,
     pub headers: HeaderMap,
+    /// The built-in simulated provider: it may be sent the client's fault header.
+    pub simulated: bool,
 }
 
 impl Upstream {
@@ -139,25 +146,27 @@ impl Upstream {
     }
 
     /// The request preamble of every call: serialize `body`, POST it to `url` and wait for the
-    /// response headers (within `first_byte`). Non-2xx answers come back as classified
+    /// response headers (within the first-byte limit). Non-2xx answers come back as classified
     /// `ProviderError::Status`.
     pub async fn send(
         &self,
         url: &reqwest::Url,
         headers: &HeaderMap,
         body: &impl serde::Serialize,
-        first_byte: Duration,
+        opts: &CallOptions<'_>,
     ) -> Result<Sent, ProviderError> {
-        let deadline = tokio::time::Instant::now() + first_byte;
+        let deadline = tokio::time::Instant::now() + opts.first_byte_timeout;
         let body = serde_json::to_vec(body).map_err(|e| ProviderError::Protocol(e.to_string()))?;
-        let send = self
+        let mut post = self
             .http
             .post(url.clone())
             .headers(self.headers.clone())
             .headers(headers.clone())
-            .header(reqwest::header::CONTENT_TYPE, "application/json")
-            .body(body)
-            .send();
+            .header(reqwest::header::CONTENT_TYPE, "application/json");
+        if let (true, Some(faults)) = (self.simulated, opts.sim_faults) {
+            post = post.header(SIM_FAULT_HEADER, faults);
+        }
+        let send = post.body(body).send();
         let resp = match tokio::time::timeout_at(deadline, send).await {
             Err(_) => return Err(ProviderError::Timeout(TimeoutStage::FirstByte)),
             Ok(Err(e)) => return Err(ProviderError::from_reqwest(&e)),

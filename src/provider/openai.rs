@@ -8,7 +8,7 @@ use serde::ser::{SerializeMap, Serializer};
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use super::sse::{chunk_stream, Step};
+use super::sse::{chunk_stream, Decode, SseEvent, Step};
 use super::{sensitive, CallOptions, ChunkStream, ProviderError, Upstream};
 use crate::chat::{ChatChunk, ChatRequest, ChatResponse};
 use crate::config::Secret;
@@ -47,10 +47,7 @@ impl OpenAi {
             model: opts.model,
             stream: false,
         };
-        let sent = self
-            .up
-            .send(&self.url, &self.headers, &out, opts.first_byte_timeout)
-            .await?;
+        let sent = self.up.send(&self.url, &self.headers, &out, &opts).await?;
         parse_completion(&sent.body().await?)
     }
 
@@ -58,18 +55,14 @@ impl OpenAi {
     pub(super) async fn embeddings(
         &self,
         body: &Map<String, Value>,
-        model: &str,
-        timeout: std::time::Duration,
+        opts: CallOptions<'_>,
     ) -> Result<Value, ProviderError> {
-        let sent = self
-            .up
-            .send(
-                &self.embeddings_url,
-                &self.headers,
-                &WithModel { body, model },
-                timeout,
-            )
-            .await?;
+        let with_model = WithModel {
+            body,
+            model: opts.model,
+        };
+        let url = &self.embeddings_url;
+        let sent = self.up.send(url, &self.headers, &with_model, &opts).await?;
         serde_json::from_slice(&sent.body().await?)
             .map_err(|e| ProviderError::Protocol(format!("embeddings: {e}")))
     }
@@ -84,10 +77,7 @@ impl OpenAi {
             model: opts.model,
             stream: true,
         };
-        let sent = self
-            .up
-            .send(&self.url, &self.headers, &out, opts.first_byte_timeout)
-            .await?;
+        let sent = self.up.send(&self.url, &self.headers, &out, &opts).await?;
         // Some OpenAI-compatible servers answer a streaming request with one JSON completion:
         // relayed as the stream of its parts rather than failed over.
         if is_json(sent.resp.headers()) {
@@ -95,15 +85,71 @@ impl OpenAi {
             let chunks = crate::chat::replay_chunks(&whole, &whole.id, true);
             return Ok(Box::pin(futures::stream::iter(chunks.into_iter().map(Ok))));
         }
-        Ok(chunk_stream(sent.resp, "[DONE]", |ev| {
-            if ev.data == "[DONE]" {
-                return Step::End(None);
+        let decoder = Decoder {
+            need_usage: req.include_usage(),
+            ..Decoder::default()
+        };
+        Ok(chunk_stream(
+            sent.resp,
+            "[DONE]",
+            opts.framing.clone(),
+            decoder,
+        ))
+    }
+}
+
+/// Choices tracked for completeness; more (from a broken upstream) make an answer incomplete.
+const MAX_CHOICES: usize = 128;
+
+/// Decodes `data:` payloads into chunks, and keeps what says the answer is complete: every
+/// choice's finish reason, and the usage chunk when the client asked for it.
+#[derive(Default)]
+struct Decoder {
+    need_usage: bool,
+    usage_seen: bool,
+    /// (choice index, finished)
+    choices: Vec<(u32, bool)>,
+    overflow: bool,
+}
+
+impl Decoder {
+    fn track(&mut self, chunk: &ChatChunk) {
+        self.usage_seen |= chunk.usage.is_some();
+        for c in &chunk.choices {
+            let at = match self.choices.iter().position(|(i, _)| *i == c.index) {
+                Some(at) => at,
+                None if self.choices.len() < MAX_CHOICES => {
+                    self.choices.push((c.index, false));
+                    self.choices.len() - 1
+                }
+                None => {
+                    self.overflow = true;
+                    continue;
+                }
+            };
+            self.choices[at].1 |= c.finish_reason.is_some();
+        }
+    }
+}
+
+impl Decode for Decoder {
+    fn event(&mut self, ev: SseEvent) -> Step {
+        if ev.data == "[DONE]" {
+            return Step::End(None);
+        }
+        match parse_chunk(&ev.data) {
+            Ok(chunk) => {
+                self.track(&chunk);
+                Step::Chunk(chunk)
             }
-            match parse_chunk(&ev.data) {
-                Ok(chunk) => Step::Chunk(chunk),
-                Err(e) => Step::Fail(e),
-            }
-        }))
+            Err(ProviderError::Protocol(why)) => Step::Malformed(why),
+            Err(e) => Step::Fail(e),
+        }
+    }
+
+    fn complete(&mut self) -> Option<Option<ChatChunk>> {
+        let finished = !self.choices.is_empty() && self.choices.iter().all(|c| c.1);
+        (finished && !self.overflow && (self.usage_seen || !self.need_usage)).then_some(None)
     }
 }
 

@@ -1,41 +1,91 @@
 //! Upstream Server-Sent Events: a small incremental parser, and the one event loop both adapters
 //! run ([`chunk_stream`]): bytes in, events out, each turned into canonical chunks by the
-//! adapter's `decode`.
+//! adapter's [`Decode`].
+//!
+//! The loop is tolerant where a client would be: one malformed or unknown event is skipped
+//! (logged once per stream, counted per target), and only a run of `max_malformed` in a row
+//! fails the attempt; a body that ends (or breaks) after the answer is complete by its content
+//! (`Decode::complete`: every finish reason, and the usage when the client asked for it) ends
+//! the stream cleanly, as if the end marker had come.
+
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
 
 use bytes::{Buf, BytesMut};
 use futures::StreamExt;
 
 use super::{ChunkStream, ProviderError};
 use crate::chat::ChatChunk;
+use crate::telemetry::counters::TargetCounters;
 
 /// What an adapter makes of one upstream event.
 pub(crate) enum Step {
     Chunk(ChatChunk),
-    /// Nothing for the client (pings, block boundaries).
+    /// Nothing for the client (pings, block boundaries, event types it may ignore).
     Skip,
+    /// Not the protocol (bad JSON, not a chunk): skipped, unless it is one of a run.
+    Malformed(String),
     /// The upstream's end marker, with a last chunk (final usage) when it carries one.
     End(Option<ChatChunk>),
     Fail(ProviderError),
 }
 
+/// An adapter's stream decoder.
+pub(crate) trait Decode: Send + 'static {
+    fn event(&mut self, ev: SseEvent) -> Step;
+    /// The body ended before the end marker: `Some(last chunk to send, if any)` when what
+    /// arrived is a complete answer by its content, `None` when it was cut.
+    fn complete(&mut self) -> Option<Option<ChatChunk>>;
+}
+
+/// How tolerant the loop is, and where it counts what it skips.
+#[derive(Clone)]
+pub struct Framing {
+    /// This many malformed events in a row fail the attempt (at least 1).
+    pub max_malformed: u32,
+    pub counters: Arc<TargetCounters>,
+}
+
 /// The upstream event loop: reads `resp`'s body, parses events and hands each to `decode`.
-/// The stream ends (`None`) only after `decode` saw the end marker; a body that ends or breaks
-/// before it yields `StreamCut` first (`end_marker` names it in the message).
+/// The stream ends (`None`) after the end marker, or after a complete answer whose body ended
+/// without it; a body that ends or breaks before either yields `StreamCut` first (`end_marker`
+/// names it in the message).
 pub(crate) fn chunk_stream(
     resp: reqwest::Response,
     end_marker: &'static str,
-    mut decode: impl FnMut(SseEvent) -> Step + Send + 'static,
+    framing: Framing,
+    mut decode: impl Decode,
 ) -> ChunkStream {
     let mut bytes = resp.bytes_stream();
     Box::pin(async_stream::stream! {
         let mut parser = SseParser::default();
+        let mut bad_run = 0u32;
+        let mut logged = false;
         loop {
             match parser.next_event() {
                 Err(e) => { yield Err(ProviderError::Protocol(e.to_string())); return; }
                 Ok(Some(ev)) => {
-                    match decode(ev) {
+                    let step = decode.event(ev);
+                    if !matches!(step, Step::Malformed(_)) {
+                        bad_run = 0;
+                    }
+                    match step {
                         Step::Chunk(c) => yield Ok(c),
                         Step::Skip => {}
+                        Step::Malformed(why) => {
+                            bad_run = bad_run.saturating_add(1);
+                            if bad_run >= framing.max_malformed.max(1) {
+                                yield Err(ProviderError::Protocol(format!(
+                                    "{bad_run} malformed events in a row, the last: {why}"
+                                )));
+                                return;
+                            }
+                            framing.counters.events_skipped.fetch_add(1, Relaxed);
+                            if !logged {
+                                logged = true;
+                                tracing::warn!(error = %why, "skipped a malformed upstream stream event");
+                            }
+                        }
                         Step::End(last) => {
                             if let Some(c) = last { yield Ok(c); }
                             return;
@@ -46,17 +96,19 @@ pub(crate) fn chunk_stream(
                 }
                 Ok(None) => {}
             }
-            match bytes.next().await {
-                Some(Ok(b)) => parser.push(&b),
-                Some(Err(e)) => {
-                    yield Err(ProviderError::StreamCut(format!("connection broke: {e}")));
-                    return;
+            let cut = match bytes.next().await {
+                Some(Ok(b)) => { parser.push(&b); continue; }
+                Some(Err(e)) => format!("connection broke: {e}"),
+                None => format!("stream ended without {end_marker}"),
+            };
+            match decode.complete() {
+                Some(last) => {
+                    tracing::debug!(cut = %cut, "upstream stream ended after a complete answer");
+                    if let Some(c) = last { yield Ok(c); }
                 }
-                None => {
-                    yield Err(ProviderError::StreamCut(format!("stream ended without {end_marker}")));
-                    return;
-                }
+                None => yield Err(ProviderError::StreamCut(cut)),
             }
+            return;
         }
     })
 }

@@ -1,9 +1,14 @@
 //! Routing: pick the route and tier for a request, order the tier's targets, and run the
-//! failover loop over them (`failover.rs`), tracking each target's health (`breaker.rs`,
-//! latency EWMA).
+//! failover loop over them (`failover.rs`, one `calls.rs` kind of call per attempt, each within
+//! its `deadline.rs` window), continue a stream that broke after output at another target
+//! (`resume.rs`), tracking each target's health (`breaker.rs`, `retry_budget.rs`, latency EWMA).
 
 pub mod breaker;
+mod calls;
+mod deadline;
 mod failover;
+mod resume;
+mod retry_budget;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -12,9 +17,14 @@ use rand::Rng;
 
 use crate::chat::{ChatRequest, Role};
 use crate::config::{Config, Policy, RouteConfig, RouteId, Rule, Strategy, TargetId};
+use crate::telemetry::counters::TargetCounters;
+use crate::telemetry::metrics::Metrics;
 
 pub use breaker::{Breaker, BreakerState};
-pub use failover::{Done, FailReason, Failure, Started};
+pub use deadline::{window_end, RunOptions};
+pub use failover::{error_detail, Done, FailReason, Failure, Started};
+pub use resume::Continued;
+pub use retry_budget::RetryBudget;
 
 /// Why no plan could be made for a request.
 #[derive(Debug, thiserror::Error)]
@@ -38,9 +48,13 @@ pub struct Router {
     health: Vec<TargetHealth>,
 }
 
-/// Live health of one target: its breaker and an EWMA of its latency.
+/// Live health of one target: its breaker, retry budget, failover counters and an EWMA of its
+/// latency.
 pub struct TargetHealth {
     pub breaker: Breaker,
+    pub retry_budget: RetryBudget,
+    /// Shared with the metrics (and with the streams the target's adapter returns).
+    pub counters: Arc<TargetCounters>,
     /// f64 milliseconds as bits; 0 = not measured yet.
     latency_ewma_ms: AtomicU64,
 }
@@ -74,12 +88,18 @@ pub struct Plan {
 }
 
 impl Router {
-    pub fn new(config: Arc<Config>) -> Self {
-        let health = config
-            .targets
-            .iter()
-            .map(|_| TargetHealth {
-                breaker: Breaker::new(config.breaker.failure_threshold, config.breaker.cooldown),
+    /// `metrics` holds the targets' failover counters, which the router counts into.
+    pub fn new(config: Arc<Config>, metrics: &Metrics) -> Self {
+        let b = &config.breaker;
+        let health = (0..config.targets.len())
+            .map(|t| TargetHealth {
+                breaker: Breaker::new(b.failure_threshold, b.cooldown, b.max_cooldown),
+                retry_budget: RetryBudget::new(
+                    b.retry_budget,
+                    b.retry_budget_floor,
+                    b.retry_window,
+                ),
+                counters: metrics.target(TargetId(t)).cloned().unwrap_or_default(),
                 latency_ewma_ms: AtomicU64::new(0),
             })
             .collect();
@@ -107,7 +127,7 @@ impl Router {
             None => cfg.route(&req.model),
         };
         let Some(route_id) = route_id else {
-            let targets: Vec<TargetId> = cfg.targets_for_model(&req.model).collect();
+            let targets = cfg.passthrough_targets(&req.model);
             if targets.is_empty() {
                 return Err(RouteError::ModelNotFound(req.model.clone()));
             }
@@ -367,7 +387,9 @@ mod tests {
             {extra}
             "#
         );
-        Router::new(Arc::new(Config::parse(&text, "test").unwrap()))
+        let config = Arc::new(Config::parse(&text, "test").unwrap());
+        let metrics = Metrics::new(&config);
+        Router::new(config, &metrics)
     }
 
     fn req(v: serde_json::Value) -> ChatRequest {

@@ -3,7 +3,14 @@
 //! The text starts `Mock answer to: <first 8 words of the last user message>` and continues with
 //! filler words drawn from a fixed list by a PRNG seeded with a hash of the whole prompt (model
 //! and every message), 24 words by default. Streams send one piece per word, so the pieces
-//! concatenate to exactly the non-streamed text.
+//! concatenate to exactly the non-streamed text. Fault tokens in the model string do not change
+//! the text: `gpt-4o-mini+cut-after-5` answers what `gpt-4o-mini` answers.
+//!
+//! Continuations: a request whose last message is an assistant turn (a prefill), or an assistant
+//! turn followed by the gateway's continuation request (`chat::CONTINUE_REQUEST`), is answered
+//! with the rest of this model's answer to the conversation before that turn, after as many
+//! words as the turn holds; so the prefix from one model and the continuation from another
+//! join into one answer of the usual length.
 
 use crate::chat::estimate_tokens_from_chars;
 
@@ -29,6 +36,27 @@ pub(super) struct Prompt {
     pub stop: Vec<String>,
     /// The tool the request forces (`tool_choice` required/named, Anthropic any/tool).
     pub forced_tool: Option<String>,
+    /// The assistant text to continue (see the module doc); the other fields describe the
+    /// conversation before it.
+    pub continue_from: Option<String>,
+    /// `continue_from` came as a prefill (a trailing assistant turn).
+    pub prefill: bool,
+}
+
+impl Prompt {
+    /// A prompt known only by its size (embeddings).
+    pub fn tokens(prompt_tokens: u32) -> Prompt {
+        Prompt {
+            last_user: String::new(),
+            hash: 0,
+            prompt_tokens,
+            max_tokens: None,
+            stop: Vec::new(),
+            forced_tool: None,
+            continue_from: None,
+            prefill: false,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -57,14 +85,16 @@ pub(super) struct Answer {
 
 impl Answer {
     pub fn new(prompt: &Prompt, words: Option<usize>) -> Answer {
-        match &prompt.forced_tool {
-            Some(name) => tool_answer(prompt, name),
-            None => text_answer(prompt, words.unwrap_or(DEFAULT_WORDS)),
+        match (&prompt.forced_tool, &prompt.continue_from) {
+            (Some(name), _) => tool_answer(prompt, name),
+            (None, None) => text_answer(prompt, words.unwrap_or(DEFAULT_WORDS)),
+            (None, Some(from)) => text_answer(prompt, words.unwrap_or(DEFAULT_WORDS)).after(from),
         }
     }
 
-    /// Exactly `text`, one piece per word (the `answer-<text>` fault).
-    pub fn fixed(text: &str) -> Answer {
+    /// Exactly `text`, one piece per word (the `answer-<text>` fault); a continuation gets the
+    /// rest after its prefix.
+    pub fn fixed(prompt: &Prompt, text: &str) -> Answer {
         let words: Vec<&str> = text.split(' ').collect();
         let last = words.len().saturating_sub(1);
         let pieces: Vec<String> = words
@@ -78,12 +108,29 @@ impl Answer {
                 }
             })
             .collect();
-        Answer {
+        let whole = Answer {
             completion_tokens: pieces.len() as u32,
             pieces,
             tool: None,
             finish: Finish::Stop,
+        };
+        match &prompt.continue_from {
+            Some(from) => whole.after(from),
+            None => whole,
         }
+    }
+
+    /// The rest of this answer after the words of `prefix`: the pieces from the word after its
+    /// last, the first one starting with a space when `prefix` does not end in whitespace.
+    fn after(mut self, prefix: &str) -> Answer {
+        let k = prefix.split_whitespace().count().min(self.pieces.len());
+        self.pieces.drain(..k);
+        let joins = !prefix.is_empty() && !prefix.ends_with(char::is_whitespace);
+        if let (true, Some(first)) = (joins, self.pieces.first_mut()) {
+            first.insert(0, ' ');
+        }
+        self.completion_tokens = self.pieces.len() as u32;
+        self
     }
 
     pub fn text(&self) -> String {
@@ -242,7 +289,30 @@ mod tests {
             max_tokens: None,
             stop: Vec::new(),
             forced_tool: None,
+            continue_from: None,
+            prefill: false,
         }
+    }
+
+    #[test]
+    fn continuations_resume_after_the_prefix_words() {
+        let p = prompt("one two three four five six seven eight nine");
+        let whole = Answer::new(&p, None).pieces;
+        let cont = |from: &str| {
+            let mut c = p.clone();
+            c.continue_from = Some(from.to_owned());
+            Answer::new(&c, None)
+        };
+        let a = cont("Mock answer to: one ");
+        assert_eq!(a.text(), whole[4..].concat());
+        assert_eq!(a.completion_tokens as usize, whole.len() - 4);
+        assert_eq!(
+            cont("Some other words, four").text(),
+            format!(" {}", whole[4..].concat()),
+            "a prefix without trailing space gets one"
+        );
+        assert_eq!(cont(&whole.concat()).text(), "", "nothing left to say");
+        assert_eq!(cont("").text(), whole.concat());
     }
 
     #[test]

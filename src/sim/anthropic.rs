@@ -13,10 +13,12 @@ use serde_json::json;
 use super::answer::{Answer, Finish, Prompt, PromptHash};
 use super::conn::KillSwitch;
 use super::stream::{self, Frames, Playback};
-use super::{error_response, gate, new_id, status_message, Refusal, Shared};
+use super::{base_model, error_response, gate, new_id, status_message, Refusal, Shared};
+use crate::chat::CONTINUE_REQUEST;
 use crate::wire::anthropic::{
-    error_type_for_status, BlockDelta, ContentBlock, DeltaUsage, ErrorBody, MessageDelta,
-    MessagesRequest, MessagesResponse, Role, StopReason, StreamEvent, ToolChoice, Usage,
+    error_type_for_status, BlockDelta, ContentBlock, DeltaUsage, ErrorBody, InputMessage,
+    MessageDelta, MessagesRequest, MessagesResponse, Role, StopReason, StreamEvent, ToolChoice,
+    Usage,
 };
 
 pub(super) async fn messages(
@@ -30,12 +32,19 @@ pub(super) async fn messages(
         Err(e) => return refusal(Refusal::BadJson(e.to_string())),
     };
     let prompt = prompt_of(&req);
-    let faults = match gate(&shared, &conn, &req.model, &headers, prompt.prompt_tokens).await {
+    let faults = match gate(&shared, &conn, &req.model, &headers, &prompt).await {
         Ok(faults) => faults,
         Err(r) => return refusal(r),
     };
+    let prefill = prompt.continue_from.as_deref().filter(|_| prompt.prefill);
+    if prefill.is_some_and(|p| p.ends_with(char::is_whitespace)) {
+        // What Anthropic answers, so the gateway must trim its prefills.
+        return refusal(Refusal::Invalid(
+            "messages: final assistant content cannot end with trailing whitespace".into(),
+        ));
+    }
     let answer = match &faults.answer {
-        Some(text) => Answer::fixed(text),
+        Some(text) => Answer::fixed(&prompt, text),
         None => Answer::new(&prompt, faults.words),
     };
     let reply = Reply {
@@ -59,22 +68,44 @@ pub(super) async fn messages(
 }
 
 fn prompt_of(req: &MessagesRequest) -> Prompt {
+    let (messages, continuation) = split_continuation(&req.messages);
     let mut hash = PromptHash::new();
-    hash.field(req.model.as_bytes());
+    hash.field(base_model(&req.model).as_bytes());
     if let Some(system) = &req.system {
         hash.field(b"s").field(system.text().as_bytes());
     }
-    for m in &req.messages {
+    for m in messages {
         hash.field(&[m.role as u8])
             .field(m.content.text().as_bytes());
     }
+    let last_user = messages.iter().rev().find(|m| m.role == Role::User);
     Prompt {
-        last_user: req.last_user_text().unwrap_or_default(),
+        last_user: last_user.map(|m| m.content.text()).unwrap_or_default(),
         hash: hash.finish(),
         prompt_tokens: req.estimate_input_tokens(),
         max_tokens: Some(req.max_tokens),
         stop: req.stop_sequences.clone().unwrap_or_default(),
         forced_tool: forced_tool(req),
+        prefill: continuation.as_ref().is_some_and(|c| c.1),
+        continue_from: continuation.map(|c| c.0),
+    }
+}
+
+/// The conversation before a continuation, and the assistant text to continue with whether it
+/// came as a prefill (see `openai::split_continuation`).
+fn split_continuation(messages: &[InputMessage]) -> (&[InputMessage], Option<(String, bool)>) {
+    match messages {
+        [before @ .., last] if last.role == Role::Assistant => {
+            (before, Some((last.content.text(), true)))
+        }
+        [before @ .., partial, ask]
+            if partial.role == Role::Assistant
+                && ask.role == Role::User
+                && ask.content.text().starts_with(CONTINUE_REQUEST) =>
+        {
+            (before, Some((partial.content.text(), false)))
+        }
+        _ => (messages, None),
     }
 }
 
@@ -205,6 +236,7 @@ impl Reply {
             content,
             tail,
             malformed: "event: content_block_delta\ndata: {\"id\": broken\n\n",
+            unknown: "event: gateway_test_event\ndata: {\"type\": \"gateway_test_event\"}\n\n",
         }
     }
 }
@@ -212,7 +244,7 @@ impl Reply {
 /// The error in Anthropic's shape: `{"type":"error","error":{"type","message"}}`.
 fn refusal(r: Refusal) -> Response {
     let (status, kind, message, retry_after) = match r {
-        Refusal::BadJson(e) => (400, "invalid_request_error", e, None),
+        Refusal::BadJson(e) | Refusal::Invalid(e) => (400, "invalid_request_error", e, None),
         Refusal::Status {
             code,
             retry_after_secs,
@@ -230,6 +262,22 @@ fn refusal(r: Refusal) -> Response {
             400,
             "invalid_request_error",
             "Output blocked by content filtering policy".to_owned(),
+            None,
+        ),
+        Refusal::Quota => (
+            400,
+            "invalid_request_error",
+            "Your credit balance is too low to access the Anthropic API. Please go to Plans & \
+             Billing to upgrade or purchase credits."
+                .to_owned(),
+            None,
+        ),
+        Refusal::Prefill => (
+            400,
+            "invalid_request_error",
+            "This model does not support assistant message prefill. The conversation must end \
+             with a user message."
+                .to_owned(),
             None,
         ),
         Refusal::Reset => (500, "api_error", "connection reset".to_owned(), None),

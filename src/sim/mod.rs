@@ -22,7 +22,7 @@ mod usage;
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{header, HeaderMap, StatusCode};
@@ -35,6 +35,7 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+use self::answer::Prompt;
 use self::conn::{KillSwitch, KillableListener};
 use self::faults::Faults;
 
@@ -44,6 +45,8 @@ pub use self::faults::FAULT_HEADER;
 const BODY_LIMIT_BYTES: usize = 64 << 20;
 /// The context window reported by `context-length` when no `window-<n>` is given.
 const DEFAULT_WINDOW_TOKENS: u32 = 8192;
+/// `flap-<ms>ms`: how many down periods before the model stays up.
+const FLAP_DOWN_PERIODS: u128 = 3;
 /// How long `MockHandle::shutdown` waits for in-flight responses before giving up on them.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 /// The models `GET /v1/models` lists (any model string is accepted anyway).
@@ -84,12 +87,12 @@ impl MockHandle {
 
     /// Chat/messages requests received for this exact model string since start or `reset`.
     pub fn count(&self, model: &str) -> u64 {
-        self.shared.counts.lock().get(model).copied().unwrap_or(0)
+        self.shared.counts.lock().get(model).map_or(0, |c| c.n)
     }
 
     /// All counters, keyed by model string.
     pub fn counts(&self) -> HashMap<String, u64> {
-        self.shared.counts.lock().clone()
+        self.shared.counts()
     }
 
     /// Clears the counters (so `-once` faults fire again).
@@ -139,21 +142,46 @@ pub async fn spawn(listen: SocketAddr, opts: MockOptions) -> std::io::Result<Moc
 /// State shared by all handlers.
 struct Shared {
     opts: MockOptions,
-    counts: Mutex<HashMap<String, u64>>,
+    counts: Mutex<HashMap<String, Counter>>,
     shutdown: CancellationToken,
 }
 
+/// Requests for one model string: how many, and when the first arrived (`flap-<ms>ms`).
+struct Counter {
+    n: u64,
+    first: Instant,
+}
+
 impl Shared {
-    /// Counts one request for `model`; returns its 1-based attempt number.
-    fn hit(&self, model: &str) -> u64 {
+    /// Counts one request for `model`; returns its 1-based attempt number and the time since
+    /// the first request for it.
+    fn hit(&self, model: &str) -> (u64, Duration) {
         let mut counts = self.counts.lock();
-        if let Some(n) = counts.get_mut(model) {
-            *n += 1;
-            return *n;
+        if let Some(c) = counts.get_mut(model) {
+            c.n += 1;
+            return (c.n, c.first.elapsed());
         }
-        counts.insert(model.to_owned(), 1);
-        1
+        let first = Instant::now();
+        counts.insert(model.to_owned(), Counter { n: 1, first });
+        (1, Duration::ZERO)
     }
+
+    fn counts(&self) -> HashMap<String, u64> {
+        let counts = self.counts.lock();
+        counts.iter().map(|(k, c)| (k.clone(), c.n)).collect()
+    }
+}
+
+/// The model name without its fault tokens: what the answer depends on.
+fn base_model(model: &str) -> &str {
+    model.split('+').next().unwrap_or(model)
+}
+
+/// `flap-<ms>ms`: down in the even periods of `period` since the first request, for
+/// [`FLAP_DOWN_PERIODS`] of them.
+fn flapping_down(since_first: Duration, period_ms: u64) -> bool {
+    let period = since_first.as_millis() / u128::from(period_ms.max(1));
+    period % 2 == 0 && period / 2 < FLAP_DOWN_PERIODS
 }
 
 fn router(shared: Arc<Shared>) -> Router {
@@ -177,7 +205,7 @@ async fn models() -> Json<Value> {
 }
 
 async fn counters(State(shared): State<Arc<Shared>>) -> Json<Value> {
-    Json(json!({ "counts": *shared.counts.lock() }))
+    Json(json!({ "counts": shared.counts() }))
 }
 
 async fn reset(State(shared): State<Arc<Shared>>) -> Json<Value> {
@@ -189,6 +217,8 @@ async fn reset(State(shared): State<Arc<Shared>>) -> Json<Value> {
 #[derive(Debug, Clone, PartialEq)]
 enum Refusal {
     BadJson(String),
+    /// A well-formed request the provider refuses (400 with this message).
+    Invalid(String),
     Status {
         code: u16,
         retry_after_secs: Option<u64>,
@@ -198,6 +228,10 @@ enum Refusal {
         limit: u32,
     },
     ContentFilter,
+    /// The account's quota or credit is used up (`quota`).
+    Quota,
+    /// The request ends with an assistant turn and the model takes no prefill (`no-prefill`).
+    Prefill,
     /// The connection has been killed; whatever response follows is never sent.
     Reset,
 }
@@ -209,9 +243,9 @@ async fn gate(
     conn: &KillSwitch,
     model: &str,
     headers: &HeaderMap,
-    prompt_tokens: u32,
+    prompt: &Prompt,
 ) -> Result<Faults, Refusal> {
-    let attempt = shared.hit(model);
+    let (attempt, since_first) = shared.hit(model);
     let header = headers.get(FAULT_HEADER).and_then(|v| v.to_str().ok());
     let faults = Faults::parse(model, header, attempt);
     let latency = faults.latency_ms.unwrap_or(shared.opts.latency_ms);
@@ -223,20 +257,30 @@ async fn gate(
         conn.kill();
         return Err(Refusal::Reset);
     }
-    if let Some(code) = faults.status {
+    let flapped = faults
+        .flap_ms
+        .is_some_and(|ms| flapping_down(since_first, ms))
+        .then_some(503);
+    if let Some(code) = faults.status.or(flapped) {
         let retry_after_secs = faults.retry_after_secs.filter(|_| code == 429);
         return Err(Refusal::Status {
             code,
             retry_after_secs,
         });
     }
-    let over_window = faults.window.is_some_and(|w| prompt_tokens > w);
+    if faults.quota {
+        return Err(Refusal::Quota);
+    }
+    let over_window = faults.window.is_some_and(|w| prompt.prompt_tokens > w);
     if faults.context_length || over_window {
         let limit = faults.window.unwrap_or(DEFAULT_WINDOW_TOKENS);
         return Err(Refusal::ContextLength {
-            tokens: prompt_tokens,
+            tokens: prompt.prompt_tokens,
             limit,
         });
+    }
+    if faults.no_prefill && prompt.prefill {
+        return Err(Refusal::Prefill);
     }
     if faults.content_filter {
         return Err(Refusal::ContentFilter);
@@ -258,7 +302,11 @@ async fn pause(d: Duration, shutdown: &CancellationToken) {
 fn status_message(code: u16) -> &'static str {
     match code {
         400 => "Mock: bad request.",
-        401 => "Mock: invalid API key.",
+        // Like OpenAI's: the key, partly masked, in the message (a gateway must not relay it).
+        401 => {
+            "Incorrect API key provided: sk-mock-************************abcd. You can find \
+                your API key in your account settings."
+        }
         403 => "Mock: permission denied.",
         404 => "Mock: the model does not exist.",
         408 => "Mock: request timed out.",
@@ -287,4 +335,20 @@ fn error_response(code: u16, body: &Value, retry_after_secs: Option<u64>) -> Res
 /// A random id with a provider prefix (`msg_`, `toolu_`, `call_`), 24 hex digits.
 fn new_id(prefix: &str) -> String {
     format!("{prefix}{:024x}", rand::random::<u128>() >> 32)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flapping_alternates_down_and_up_then_stays_up() {
+        let at = |ms| flapping_down(Duration::from_millis(ms), 100);
+        let periods: Vec<bool> = (0..8).map(|p| at(p * 100 + 50)).collect();
+        assert_eq!(
+            periods,
+            [true, false, true, false, true, false, false, false]
+        );
+        assert!(!at(60_000));
+    }
 }

@@ -12,10 +12,10 @@ use serde_json::{json, Map, Value};
 use super::answer::{Answer, Finish, Prompt, PromptHash};
 use super::conn::KillSwitch;
 use super::stream::{self, Frames, Playback};
-use super::{error_response, gate, new_id, status_message, Refusal, Shared};
+use super::{base_model, error_response, gate, new_id, status_message, Refusal, Shared};
 use crate::chat::{
     new_completion_id, unix_now, ChatChunk, ChatRequest, ChatResponse, Choice, ChunkChoice,
-    Content, Delta, Message, Role, Usage,
+    Content, Delta, Message, Role, Usage, CONTINUE_REQUEST,
 };
 
 pub(super) async fn chat_completions(
@@ -29,12 +29,12 @@ pub(super) async fn chat_completions(
         Err(e) => return refusal(Refusal::BadJson(e.to_string())),
     };
     let prompt = prompt_of(&req);
-    let faults = match gate(&shared, &conn, &req.model, &headers, prompt.prompt_tokens).await {
+    let faults = match gate(&shared, &conn, &req.model, &headers, &prompt).await {
         Ok(faults) => faults,
         Err(r) => return refusal(r),
     };
     let answer = match &faults.answer {
-        Some(text) => Answer::fixed(text),
+        Some(text) => Answer::fixed(&prompt, text),
         None => Answer::new(&prompt, faults.words),
     };
     let reply = Reply {
@@ -50,7 +50,8 @@ pub(super) async fn chat_completions(
         answer,
     };
     if req.stream && !faults.no_stream {
-        let frames = reply.frames(req.stream_options.is_some_and(|o| o.include_usage));
+        let include_usage = req.stream_options.is_some_and(|o| o.include_usage);
+        let frames = reply.frames(include_usage && !faults.no_usage);
         let play = Playback::new(&faults, shared.opts.token_pace_ms);
         stream::sse(frames, play, shared.shutdown.clone())
     } else if faults.cut_after.is_some() {
@@ -62,18 +63,39 @@ pub(super) async fn chat_completions(
 }
 
 fn prompt_of(req: &ChatRequest) -> Prompt {
+    let (messages, continuation) = split_continuation(&req.messages);
     let mut hash = PromptHash::new();
-    hash.field(req.model.as_bytes());
-    for m in &req.messages {
+    hash.field(base_model(&req.model).as_bytes());
+    for m in messages {
         hash.field(&[m.role as u8]).field(m.text().as_bytes());
     }
+    let last_user = messages.iter().rev().find(|m| m.role == Role::User);
     Prompt {
-        last_user: req.last_user_text().unwrap_or_default(),
+        last_user: last_user.map(Message::text).unwrap_or_default(),
         hash: hash.finish(),
         prompt_tokens: req.estimate_prompt_tokens(),
         max_tokens: req.max_output_tokens(),
         stop: req.stop.as_ref().map(|s| s.to_vec()).unwrap_or_default(),
         forced_tool: forced_tool(req),
+        prefill: continuation.as_ref().is_some_and(|c| c.1),
+        continue_from: continuation.map(|c| c.0),
+    }
+}
+
+/// The conversation before a continuation, and the assistant text to continue with whether it
+/// came as a prefill (a trailing assistant turn) rather than with the gateway's continuation
+/// request.
+fn split_continuation(messages: &[Message]) -> (&[Message], Option<(String, bool)>) {
+    match messages {
+        [before @ .., last] if last.role == Role::Assistant => (before, Some((last.text(), true))),
+        [before @ .., partial, ask]
+            if partial.role == Role::Assistant
+                && ask.role == Role::User
+                && ask.text().starts_with(CONTINUE_REQUEST) =>
+        {
+            (before, Some((partial.text(), false)))
+        }
+        _ => (messages, None),
     }
 }
 
@@ -186,6 +208,7 @@ impl Reply {
             content,
             tail,
             malformed: "data: {\"id\": broken\n\n",
+            unknown: "data: {\"object\": \"keepalive\"}\n\n",
         }
     }
 
@@ -250,6 +273,7 @@ fn refusal(r: Refusal) -> Response {
             None,
             None,
         ),
+        Refusal::Invalid(message) => (400, message, "invalid_request_error", None, None, None),
         Refusal::Status {
             code,
             retry_after_secs,
@@ -277,6 +301,25 @@ fn refusal(r: Refusal) -> Response {
             "invalid_request_error",
             Some("prompt"),
             Some("content_filter"),
+            None,
+        ),
+        Refusal::Quota => (
+            429,
+            "You exceeded your current quota, please check your plan and billing details."
+                .to_owned(),
+            "insufficient_quota",
+            None,
+            Some("insufficient_quota"),
+            None,
+        ),
+        Refusal::Prefill => (
+            400,
+            "This model does not support assistant message prefill: the final message must be \
+             a user message."
+                .to_owned(),
+            "invalid_request_error",
+            Some("messages"),
+            None,
             None,
         ),
         Refusal::Reset => (
@@ -337,7 +380,7 @@ pub(super) async fn embeddings(
         .iter()
         .map(|s| crate::chat::estimate_tokens_from_chars(s.len()))
         .sum();
-    if let Err(r) = gate(&shared, &conn, &model, &headers, tokens).await {
+    if let Err(r) = gate(&shared, &conn, &model, &headers, &Prompt::tokens(tokens)).await {
         return refusal(r);
     }
     let dims = req

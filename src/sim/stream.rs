@@ -21,8 +21,11 @@ pub(super) struct Frames {
     pub content: Vec<Bytes>,
     /// The finish frames; the last one is the terminator (`[DONE]` / `message_stop`).
     pub tail: Vec<Bytes>,
-    /// What `malformed-after-<n>` sends: a frame whose data is not valid JSON.
+    /// What `malformed-after-<n>` and `malformed-at-<n>` send: a frame whose data is not valid
+    /// JSON.
     pub malformed: &'static str,
+    /// What `unknown-at-<n>` sends: a well-formed frame the protocol does not define.
+    pub unknown: &'static str,
 }
 
 /// Timing and mid-stream faults of one stream.
@@ -32,6 +35,9 @@ pub(super) struct Playback {
     pub cut_after: Option<usize>,
     pub stall_after: Option<usize>,
     pub malformed_after: Option<usize>,
+    /// (after how many content chunks, how many in a row)
+    pub malformed_at: Option<(usize, usize)>,
+    pub unknown_at: Option<usize>,
     pub no_done: bool,
 }
 
@@ -46,6 +52,8 @@ impl Playback {
             cut_after: faults.cut_after,
             stall_after: faults.stall_after,
             malformed_after: faults.malformed_after,
+            malformed_at: faults.malformed_at,
+            unknown_at: faults.unknown_at,
             no_done: faults.no_done,
         }
     }
@@ -84,6 +92,14 @@ pub(super) fn sse(mut frames: Frames, play: Playback, shutdown: CancellationToke
             if play.malformed_after == Some(i) {
                 yield Ok(Bytes::from_static(frames.malformed.as_bytes()));
                 return;
+            }
+            if let Some((_, run)) = play.malformed_at.filter(|(at, _)| *at == i) {
+                for _ in 0..run {
+                    yield Ok(Bytes::from_static(frames.malformed.as_bytes()));
+                }
+            }
+            if play.unknown_at == Some(i) {
+                yield Ok(Bytes::from_static(frames.unknown.as_bytes()));
             }
             pause(if i == 0 { play.first_token } else { play.pace }, &shutdown).await;
             if let Some(frame) = content.next() {

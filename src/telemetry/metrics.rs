@@ -15,10 +15,12 @@
 
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::Arc;
 use std::time::Duration;
 
+use super::counters::{self, Resumes, TargetCounters};
 use crate::config::{Config, RouteId, TargetId};
-use crate::outcome::CacheOutcome;
+use crate::outcome::{CacheOutcome, Resume};
 
 pub const REQUESTS: &str = "sluice_requests_total";
 pub const TOKENS: &str = "sluice_tokens_total";
@@ -126,6 +128,10 @@ pub struct Metrics {
     ttft: Vec<Histogram>,
     embedding: Histogram,
     index_lookup: Histogram,
+    /// By target (config targets only): failover counters.
+    target_counters: Vec<Arc<TargetCounters>>,
+    /// By route slot.
+    resumes: Resumes,
 }
 
 /// Reads one float counter of a cell.
@@ -181,9 +187,21 @@ impl Metrics {
                 .collect(),
             embedding: Histogram::new(FAST_BUCKETS_US),
             index_lookup: Histogram::new(FAST_BUCKETS_US),
+            target_counters: (0..n_targets).map(|_| Arc::default()).collect(),
+            resumes: Resumes::new(routes.len()),
             routes,
             targets,
         }
+    }
+
+    /// A config target's failover counters (`None` for an out-of-range id, a bug elsewhere).
+    pub fn target(&self, t: TargetId) -> Option<&Arc<TargetCounters>> {
+        self.target_counters.get(t.0)
+    }
+
+    /// A stream that broke after output was continued `how` (`None`: it could not be).
+    pub fn count_resume(&self, route: RouteSlot, how: Option<Resume>) {
+        self.resumes.count(self.route_index(route), how);
     }
 
     fn route_index(&self, r: RouteSlot) -> usize {
@@ -254,6 +272,13 @@ impl Metrics {
         let mut out = String::with_capacity(16 * 1024);
         self.render_counters(&mut out);
         self.render_histograms(&mut out);
+        counters::render(
+            &mut out,
+            &self.targets,
+            &self.target_counters,
+            &self.routes,
+            &self.resumes,
+        );
         header(
             &mut out,
             BREAKER,
@@ -678,6 +703,13 @@ mod tests {
             ..obs(RouteSlot::Unrouted, None, 404, CacheOutcome::Off)
         });
         m.observe_embedding(Duration::from_micros(700));
+        m.count_resume(chat, Some(Resume::Prefill));
+        m.count_resume(chat, None);
+        m.count_resume(RouteSlot::Passthrough, Some(Resume::UserTurn));
+        let small = m.target(TargetId(0)).unwrap();
+        small.provider_fault(crate::outcome::ProviderFault::Billing);
+        small.events_skipped.fetch_add(2, Relaxed);
+        assert!(m.target(TargetId(9)).is_none());
 
         let text = m.render(&Gauges {
             breaker_states: &["closed", "open"],
@@ -775,6 +807,26 @@ mod tests {
             0.0
         );
         assert_eq!(get("sluice_cache_entries"), 7.0);
+        assert_eq!(
+            get(r#"sluice_stream_resumes_total{route="chat",outcome="prefill"}"#),
+            1.0
+        );
+        assert_eq!(
+            get(r#"sluice_stream_resumes_total{route="chat",outcome="failed"}"#),
+            1.0
+        );
+        assert_eq!(
+            get(r#"sluice_stream_resumes_total{route="passthrough",outcome="user_turn"}"#),
+            1.0
+        );
+        assert_eq!(
+            get(r#"sluice_provider_faults_total{target="a/small",fault="billing"}"#),
+            1.0
+        );
+        assert_eq!(
+            get(r#"sluice_stream_events_skipped_total{target="a/small"}"#),
+            2.0
+        );
     }
 
     #[test]

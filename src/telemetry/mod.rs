@@ -9,6 +9,7 @@
 //! disabled at their callsite (no span, no allocation, no formatting); the export layer
 //! enables them for itself only, without turning them on in the logs.
 
+pub mod counters;
 pub mod metrics;
 pub mod otlp;
 

@@ -29,6 +29,7 @@ tiers.main = ["oa/flaky", "an/claude-3-haiku"]
 tiers.main = ["oa/broken"]
 [routes.story]
 tiers.main = ["oa/cut", "an/claude-3-haiku"]
+policy = { stream_resume = "error" }
 "#;
 
 fn selection(dir: &Path) -> Selection {
@@ -431,7 +432,7 @@ async fn a_stream_cut_after_output_is_recorded_as_failed_with_its_attempt() {
     let recs = export(dir.path());
     let rec = recs.iter().find(|r| r["request_id"] == id).unwrap();
     assert_eq!(rec["status"], 502, "{rec}");
-    assert_eq!(rec["error"], "all_targets_failed", "{rec}");
+    assert_eq!(rec["error"], "stream_interrupted", "{rec}");
     assert_eq!(rec["target"], "oa/cut");
     let attempts = rec["attempts"].as_array().unwrap();
     assert_eq!(attempts.len(), 1, "{rec}");

@@ -18,8 +18,12 @@ async fn gateway(p: &str) -> Gateway {
         "{p}-filter" = {{ upstream_model = "base+content-filter" }}
         "{p}-auth" = {{ upstream_model = "base+status-401" }}
         "{p}-cached" = {{ upstream_model = "base+cached-20" }}
+        "{p}-quota" = {{ upstream_model = "base+quota" }}
+        "{p}-cut" = {{ upstream_model = "base+cut-after-5" }}
         [routes.conf]
         tiers.only = ["{p}/{p}-m"]
+        [routes.resumed]
+        tiers.only = ["{p}/{p}-cut", "{p}/{p}-m"]
         "#,
     ))
     .await
@@ -188,7 +192,6 @@ pub async fn errors_keep_status_and_shape(p: &str) {
     for (model, status) in [
         (format!("{p}-ctx"), 400),
         (format!("{p}-filter"), 400),
-        (format!("{p}-auth"), 401),
         (format!("{p}-429"), 429),
     ] {
         let (got, h, v) = g.chat(&ask(&model, "hello")).await;
@@ -206,6 +209,53 @@ pub async fn errors_keep_status_and_shape(p: &str) {
     }
 }
 
+/// The gateway's own faults at the provider (key, credit) are classed alike by every adapter:
+/// no retry, no relay of the upstream's words, a 502 naming the target and the class.
+pub async fn provider_faults_are_the_gateways(p: &str) {
+    let g = gateway(p).await;
+    for (model, class) in [
+        (format!("{p}-auth"), "auth"),
+        (format!("{p}-quota"), "billing"),
+    ] {
+        let (got, h, v) = g.chat(&ask(&model, "hello")).await;
+        assert_eq!(got, 502, "{model}: {v}");
+        assert_eq!(v["error"]["code"], "all_targets_failed");
+        let text = v.to_string();
+        assert!(
+            !text.contains("sk-mock")
+                && !text.contains("credit balance")
+                && !text.contains("current quota"),
+            "the upstream's message stays out: {v}"
+        );
+        let outcome = v["error"]["attempts"][0]["outcome"].as_str().unwrap();
+        assert!(
+            outcome.contains(&format!("provider fault ({class})")),
+            "{outcome}"
+        );
+        assert_eq!(v["error"]["attempts"][0]["target"], format!("{p}/{model}"));
+        assert_eq!(header(&h, "x-sluice-attempts"), "1", "{model}: not retried");
+    }
+}
+
+/// A stream cut after output continues at the route's next target through the same adapter
+/// (Anthropic by prefill, OpenAI-compatible by the continuation request) into the answer the
+/// model gives unbroken.
+pub async fn stream_resumes_after_a_cut(p: &str) {
+    let g = gateway(p).await;
+    let (_, _, whole) = g
+        .chat(&ask("resumed", "Tell me about lakes and rivers"))
+        .await;
+    let mut req = ask("resumed", "Tell me about lakes and rivers");
+    req["stream"] = json!(true);
+    let sse = Sse::read(g.post(&req).await).await;
+    assert!(sse.done() && sse.error().is_none(), "{:?}", sse.data);
+    assert_eq!(sse.data.iter().filter(|d| *d == "[DONE]").count(), 1);
+    assert_eq!(
+        sse.content(),
+        whole["choices"][0]["message"]["content"].as_str().unwrap()
+    );
+}
+
 macro_rules! conformance {
     ($($adapter:ident => $provider:literal),*) => {$(
         mod $adapter {
@@ -218,6 +268,8 @@ macro_rules! conformance {
             #[tokio::test] async fn stream_tool_call() { super::stream_tool_call($provider).await }
             #[tokio::test] async fn multi_turn_with_system() { super::multi_turn_with_system($provider).await }
             #[tokio::test] async fn errors_keep_status_and_shape() { super::errors_keep_status_and_shape($provider).await }
+            #[tokio::test] async fn provider_faults_are_the_gateways() { super::provider_faults_are_the_gateways($provider).await }
+            #[tokio::test] async fn stream_resumes_after_a_cut() { super::stream_resumes_after_a_cut($provider).await }
         }
     )*};
 }

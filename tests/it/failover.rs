@@ -1,6 +1,7 @@
-//! Faults at the upstream and what the client sees, with attempt counts read from the mock.
+//! Faults at the upstream and what the client sees, with attempt counts read from the mock and
+//! the request's audit record.
 
-use serde_json::json;
+use serde_json::{json, Value};
 
 use crate::support::{ask, header, Gateway, Sse};
 
@@ -25,6 +26,25 @@ fn primary(faults: &str) -> String {
     format!("p+{faults}")
 }
 
+/// The last request's audit record: one attempt per upstream request the mock saw, `target`
+/// the one that answered (`None`: nothing did), its status, and a total time that covers every
+/// attempt (each attempt's time is rounded to the millisecond, hence the slack).
+async fn recorded(g: &Gateway, target: Option<&str>, status: u16) -> Value {
+    let rec = g.audit_records().await.pop().expect("recorded");
+    let attempts = rec["attempts"].as_array().unwrap();
+    let upstream: u64 = g.mock.counts().values().sum();
+    assert_eq!(attempts.len() as u64, upstream, "{rec}");
+    let spent: u64 = attempts
+        .iter()
+        .map(|a| a["elapsed_ms"].as_u64().unwrap())
+        .sum();
+    let total = rec["total_ms"].as_u64().unwrap();
+    assert!(total + attempts.len() as u64 >= spent, "{rec}");
+    assert_eq!(rec["target"].as_str(), target, "{rec}");
+    assert_eq!(rec["status"].as_u64(), Some(u64::from(status)), "{rec}");
+    rec
+}
+
 #[tokio::test]
 async fn error_once_is_retried_on_the_same_target() {
     let g = with_primary("status-500-once", "").await;
@@ -34,6 +54,9 @@ async fn error_once_is_retried_on_the_same_target() {
     assert_eq!(header(&h, "x-sluice-attempts"), "2");
     assert_eq!(g.mock.count(&primary("status-500-once")), 2);
     assert_eq!(g.mock.count("b"), 0);
+    let rec = recorded(&g, Some("oa/primary"), 200).await;
+    assert_eq!(rec["attempts"][0]["status"], 500);
+    assert_eq!(rec["attempts"][1]["outcome"], "ok");
 }
 
 #[tokio::test]
@@ -50,6 +73,11 @@ async fn persistent_5xx_fails_over_to_the_other_provider() {
         );
         assert_eq!(g.mock.count(&primary(fault)), 3, "{fault}");
         assert_eq!(v["model"], "b");
+        let rec = recorded(&g, Some("an/backup"), 200).await;
+        assert!(
+            rec["output_tokens"].as_u64() > Some(0),
+            "{fault}: the answer's usage"
+        );
     }
 }
 
@@ -65,6 +93,11 @@ async fn rate_limit_with_retry_after_waits_when_it_fits() {
         started.elapsed() >= std::time::Duration::from_millis(950),
         "waited Retry-After"
     );
+    let rec = recorded(&g, Some("oa/primary"), 200).await;
+    assert!(
+        rec["total_ms"].as_u64().unwrap() >= 950,
+        "the wait is in the answer's time: {rec}"
+    );
 }
 
 #[tokio::test]
@@ -75,6 +108,8 @@ async fn rate_limit_with_long_retry_after_moves_on() {
     assert_eq!(status, 200);
     assert_eq!(header(&h, "x-sluice-target"), "an/backup");
     assert_eq!(g.mock.count(&primary("status-429+retry-after-30")), 1);
+    let rec = recorded(&g, Some("an/backup"), 200).await;
+    assert_eq!(rec["attempts"][0]["status"], 429);
 }
 
 #[tokio::test]
@@ -84,6 +119,7 @@ async fn rate_limit_without_retry_after_backs_off_then_moves_on() {
     assert_eq!(status, 200);
     assert_eq!(header(&h, "x-sluice-target"), "an/backup");
     assert_eq!(g.mock.count(&primary("status-429")), 3);
+    recorded(&g, Some("an/backup"), 200).await;
 }
 
 #[tokio::test]
@@ -97,15 +133,16 @@ async fn context_length_moves_to_a_larger_window_without_retry() {
         1,
         "never retried at the same size"
     );
+    let rec = recorded(&g, Some("an/backup"), 200).await;
+    assert!(rec["attempts"][0]["outcome"]
+        .as_str()
+        .unwrap()
+        .contains("maximum context length"));
 }
 
 #[tokio::test]
 async fn client_errors_are_returned_without_retry_or_failover() {
-    for (fault, status) in [
-        ("content-filter", 400),
-        ("status-401", 401),
-        ("status-400", 400),
-    ] {
+    for (fault, status) in [("content-filter", 400), ("status-400", 400)] {
         let g = with_primary(fault, "").await;
         let (got, h, v) = g.chat(&ask("r", "hi")).await;
         assert_eq!(got, status, "{fault}: {v}");
@@ -117,6 +154,8 @@ async fn client_errors_are_returned_without_retry_or_failover() {
             0,
             "{fault}: no failover on the client's error"
         );
+        let rec = recorded(&g, None, status).await;
+        assert_eq!(rec["error"], "upstream_rejected", "{fault}");
     }
     let g = with_primary("content-filter", "").await;
     let (_, _, v) = g.chat(&ask("r", "hi")).await;
@@ -130,6 +169,10 @@ async fn stalled_headers_time_out_and_fail_over() {
     assert_eq!(status, 200);
     assert_eq!(header(&h, "x-sluice-target"), "an/backup");
     assert_eq!(g.mock.count(&primary("stall-headers")), 1);
+    let rec = recorded(&g, Some("an/backup"), 200).await;
+    // The first-byte limit (1.5 s here), not the deadline, moved it on.
+    let outcome = rec["attempts"][0]["outcome"].as_str().unwrap();
+    assert_eq!(outcome, "timeout: first byte", "{rec}");
 }
 
 #[tokio::test]
@@ -158,6 +201,15 @@ async fn every_target_failing_gives_one_error_listing_each_attempt() {
     assert_eq!(header(&h, "x-sluice-attempts"), "4");
     let msg = v["error"]["message"].as_str().unwrap();
     assert!(msg.contains("oa/a") && msg.contains("an/b"), "{msg}");
+    let rec = recorded(&g, None, 502).await;
+    assert_eq!(
+        rec["attempts"], v["error"]["attempts"],
+        "the audit lists what the client was told"
+    );
+    assert_eq!(
+        (rec["input_tokens"].as_u64(), rec["cost_usd"].as_f64()),
+        (Some(0), Some(0.0))
+    );
 }
 
 #[tokio::test]
@@ -202,6 +254,8 @@ async fn breaker_opens_skips_the_target_and_recovers() {
 fn stream_req(model: &str) -> serde_json::Value {
     let mut r = ask(model, "Tell me a long story about a lighthouse");
     r["stream"] = json!(true);
+    // Asked for: a stream that ends after its finish reason is complete only with its usage.
+    r["stream_options"] = json!({"include_usage": true});
     r
 }
 
@@ -220,6 +274,8 @@ async fn a_json_answer_to_a_stream_request_is_relayed_as_a_stream() {
     assert!(usage.is_some_and(|u| u["usage"]["completion_tokens"].as_u64() > Some(0)));
     assert_eq!(g.mock.count(&primary("no-stream")), 1);
     assert_eq!(g.mock.count("b"), 0);
+    let rec = recorded(&g, Some("oa/primary"), 200).await;
+    assert!(rec["ttft_ms"].as_u64() <= rec["total_ms"].as_u64(), "{rec}");
 }
 
 #[tokio::test]
@@ -237,18 +293,23 @@ async fn stream_failure_before_output_fails_over_invisibly() {
         assert!(sse.done(), "{fault}: {:?}", sse.data);
         assert!(sse.error().is_none(), "{fault}");
         assert!(sse.content().starts_with("Mock answer to:"), "{fault}");
+        let rec = recorded(&g, Some("an/backup"), 200).await;
+        assert_eq!(rec["attempts"][1]["outcome"], "ok", "{fault}");
     }
 }
 
+/// With `stream_resume = "error"` (and, by default, when nothing can continue the stream: see
+/// `resume.rs`), a stream that breaks after output ends with an in-band error, never `[DONE]`.
 #[tokio::test]
 async fn stream_failure_after_output_never_ends_clean() {
     for fault in [
         "cut-after-3",
         "stall-after-3",
         "malformed-after-3",
-        "no-done",
+        "malformed-run-3-at-3",
+        "no-done+no-usage",
     ] {
-        let g = with_primary(fault, "").await;
+        let g = with_primary(fault, "[routes.r.policy]\nstream_resume = \"error\"").await;
         let resp = g.post(&stream_req("r")).await;
         assert_eq!(resp.status(), 200, "{fault}");
         assert_eq!(header(resp.headers(), "x-sluice-target"), "oa/primary");
@@ -260,11 +321,12 @@ async fn stream_failure_after_output_never_ends_clean() {
         let err = sse
             .error()
             .unwrap_or_else(|| panic!("{fault}: in-band error expected"));
+        assert_eq!(err["error"]["code"], "stream_interrupted", "{err}");
         assert!(
             err["error"]["message"]
                 .as_str()
                 .unwrap()
-                .contains("interrupted"),
+                .contains("interrupted after output was sent"),
             "{err}"
         );
         assert!(
@@ -289,5 +351,8 @@ async fn stream_failure_after_output_never_ends_clean() {
             1,
             "{fault}: no retry after output"
         );
+        let rec = recorded(&g, Some("oa/primary"), 502).await;
+        assert_eq!(rec["error"], "stream_interrupted", "{fault}");
+        assert_eq!(rec["attempts"], err["error"]["attempts"], "{fault}");
     }
 }

@@ -3,13 +3,17 @@
 mod audit;
 mod audit_http;
 mod bench_cache;
+mod bench_failover;
 mod cache;
 mod cache_http;
 mod conformance;
+mod deadlines;
 mod failover;
 mod gateway;
 mod layers;
 mod mock;
+mod mock_faults;
 mod otlp;
+mod resume;
 mod support;
 mod usage_cost;

@@ -18,38 +18,38 @@ const GENEROUS: Duration = Duration::from_secs(10);
 /// Short enough for tests that expect a hang.
 const SHORT: Duration = Duration::from_millis(300);
 
-async fn start() -> MockHandle {
+pub(crate) async fn start() -> MockHandle {
     mock::spawn(loopback_any_port(), MockOptions::default())
         .await
         .expect("mock binds")
 }
 
-fn client() -> reqwest::Client {
+pub(crate) fn client() -> reqwest::Client {
     reqwest::Client::builder()
         .timeout(GENEROUS)
         .build()
         .unwrap()
 }
 
-fn chat_body(model: &str, prompt: &str) -> Value {
+pub(crate) fn chat_body(model: &str, prompt: &str) -> Value {
     json!({"model": model, "messages": [
         {"role": "system", "content": "You are terse."},
         {"role": "user", "content": prompt}
     ]})
 }
 
-fn messages_body(model: &str, prompt: &str) -> Value {
+pub(crate) fn messages_body(model: &str, prompt: &str) -> Value {
     json!({"model": model, "max_tokens": 256, "system": "You are terse.",
            "messages": [{"role": "user", "content": prompt}]})
 }
 
-async fn post(m: &MockHandle, path: &str, body: &Value) -> reqwest::Response {
+pub(crate) async fn post(m: &MockHandle, path: &str, body: &Value) -> reqwest::Response {
     post_with(m, path, body, None)
         .await
         .expect("request succeeds")
 }
 
-async fn post_with(
+pub(crate) async fn post_with(
     m: &MockHandle,
     path: &str,
     body: &Value,
@@ -62,21 +62,21 @@ async fn post_with(
     req.send().await
 }
 
-async fn chat(m: &MockHandle, body: &Value) -> Value {
+pub(crate) async fn chat(m: &MockHandle, body: &Value) -> Value {
     let res = post(m, "/v1/chat/completions", body).await;
     assert_eq!(res.status(), 200);
     res.json().await.unwrap()
 }
 
 /// The `data:` payloads of an SSE body, in order.
-fn data_lines(text: &str) -> Vec<&str> {
+pub(crate) fn data_lines(text: &str) -> Vec<&str> {
     text.lines()
         .filter_map(|l| l.strip_prefix("data: "))
         .collect()
 }
 
 /// `(event, data)` pairs of an SSE body with `event:` lines.
-fn events(text: &str) -> Vec<(String, Value)> {
+pub(crate) fn events(text: &str) -> Vec<(String, Value)> {
     text.split("\n\n")
         .filter(|f| !f.trim().is_empty())
         .map(|frame| {
@@ -89,7 +89,7 @@ fn events(text: &str) -> Vec<(String, Value)> {
 }
 
 /// Parses a complete OpenAI stream: every data line but the last is a chunk; the last is [DONE].
-fn chunks(text: &str) -> Vec<ChatChunk> {
+pub(crate) fn chunks(text: &str) -> Vec<ChatChunk> {
     let lines = data_lines(text);
     assert_eq!(
         lines.last(),
@@ -102,7 +102,7 @@ fn chunks(text: &str) -> Vec<ChatChunk> {
         .collect()
 }
 
-fn streamed_text(chunks: &[ChatChunk]) -> String {
+pub(crate) fn streamed_text(chunks: &[ChatChunk]) -> String {
     let deltas = chunks.iter().flat_map(|c| &c.choices);
     deltas.filter_map(|c| c.delta.content.clone()).collect()
 }

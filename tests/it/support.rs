@@ -99,6 +99,13 @@ impl Gateway {
     async fn start_with(config: &str, mock: MockHandle, embedder: Option<Embedder>) -> Gateway {
         let text = config.replace("{MOCK}", &mock.base_url());
         let mut cfg = Config::parse(&text, "test config").unwrap_or_else(|e| panic!("{e}"));
+        // As `sluice serve` does: providers without their key are served by the simulator.
+        for p in cfg.providers.iter_mut().filter(|p| p.simulated) {
+            p.base_url = match p.kind {
+                sluice::config::ProviderKind::OpenAi => format!("{}/v1", mock.base_url()),
+                sluice::config::ProviderKind::Anthropic => mock.base_url(),
+            };
+        }
         // Every gateway gets its own database unless the test chose a directory.
         let data = tempfile::tempdir().unwrap();
         if cfg.server.data_dir == std::path::Path::new("./data") {
@@ -155,6 +162,75 @@ impl Gateway {
     pub async fn get_json(&self, path: &str) -> Value {
         let r = self.http.get(self.url(path)).send().await.unwrap();
         r.json::<Value>().await.expect("JSON body")
+    }
+
+    /// Every audit record so far (flushed first), oldest first.
+    pub async fn audit_records(&self) -> Vec<Value> {
+        use sluice::accounting::audit;
+        self.state.audit.flush().await.unwrap();
+        let path = self
+            .state
+            .config
+            .server
+            .data_dir
+            .join(sluice::store::DB_FILE);
+        let db = audit::open_reader(&path).unwrap();
+        audit::read(&db, 0..u64::MAX)
+            .unwrap()
+            .map(|r| serde_json::to_value(r.unwrap()).unwrap())
+            .collect()
+    }
+
+    /// The value of one `/metrics` series (`name{labels}` exactly as rendered), 0 when absent.
+    pub async fn metric(&self, series: &str) -> f64 {
+        let text = self
+            .http
+            .get(self.url("/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        text.lines()
+            .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+            .unwrap_or(0.0)
+    }
+
+    /// The mock's whole answer for `model` (fault tokens do not change it) to `prompt`, through
+    /// its OpenAI-compatible endpoint or its Anthropic one, as words with their trailing
+    /// spaces. Call it before counting requests: it counts under `model`.
+    pub async fn mock_words(&self, model: &str, prompt: &str, openai: bool) -> Vec<String> {
+        let (path, body) = if openai {
+            (
+                "/v1/chat/completions",
+                serde_json::json!({"model": model,
+                "messages": [{"role": "user", "content": prompt}]}),
+            )
+        } else {
+            (
+                "/v1/messages",
+                serde_json::json!({"model": model, "max_tokens": 4096,
+                "messages": [{"role": "user", "content": prompt}]}),
+            )
+        };
+        let v: Value = self
+            .http
+            .post(format!("{}{path}", self.mock.base_url()))
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let text = if openai {
+            &v["choices"][0]["message"]["content"]
+        } else {
+            &v["content"][0]["text"]
+        };
+        let words = text.as_str().unwrap().split_inclusive(' ');
+        words.map(str::to_owned).collect()
     }
 
     /// Stop accepting and wait for in-flight requests to drain.
@@ -247,4 +323,25 @@ impl Sse {
     pub fn error(&self) -> Option<Value> {
         self.json().into_iter().find(|c| c.get("error").is_some())
     }
+
+    /// How many `[DONE]` events the stream had.
+    pub fn dones(&self) -> usize {
+        self.data.iter().filter(|d| *d == "[DONE]").count()
+    }
+
+    /// The final usage chunk's `usage`, when there was one.
+    pub fn usage(&self) -> Option<Value> {
+        let chunks = self.json();
+        chunks
+            .iter()
+            .rev()
+            .find(|c| c["usage"].is_object())
+            .map(|c| c["usage"].clone())
+    }
+}
+
+/// `words[..k]` of one answer followed by `words[k..]` of another: what a stream cut after `k`
+/// chunks at one target and continued at another should read.
+pub fn spliced(first: &[String], then: &[String], k: usize) -> String {
+    first[..k].concat() + &then[k..].concat()
 }
