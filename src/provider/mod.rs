@@ -19,7 +19,7 @@ use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use crate::chat::{ChatChunk, ChatRequest, ChatResponse};
 use crate::config::{ProviderConfig, ProviderKind, Secret, SIM_FAULT_HEADER};
 
-pub use error::{ErrorClass, ProviderError, TimeoutStage};
+pub use error::{redact_url, redacted, ErrorClass, ProviderError, TimeoutStage};
 pub use sse::Framing;
 
 /// Canonical chunks; the stream ends (`None`) only after the upstream's own end marker
@@ -48,6 +48,9 @@ impl Provider {
     pub fn new(cfg: &ProviderConfig, connect_timeout: Duration) -> Result<Provider, String> {
         let http = reqwest::Client::builder()
             .connect_timeout(connect_timeout)
+            // Never follow a redirect: it would carry the provider key (Anthropic's
+            // `x-api-key`, custom headers) to another host.
+            .redirect(reqwest::redirect::Policy::none())
             .pool_idle_timeout(Duration::from_secs(90))
             .pool_max_idle_per_host(256)
             .tcp_nodelay(true)
@@ -142,7 +145,7 @@ impl Upstream {
     /// The URL of an endpoint under the base URL, parsed once at startup (not per request).
     pub fn endpoint(&self, path: &str) -> Result<reqwest::Url, String> {
         let text = format!("{}{}", self.base_url, path);
-        reqwest::Url::parse(&text).map_err(|e| format!("{text}: {e}"))
+        reqwest::Url::parse(&text).map_err(|e| format!("{}{path}: {e}", self.base_url))
     }
 
     /// The request preamble of every call: serialize `body`, POST it to `url` and wait for the
@@ -191,7 +194,10 @@ impl Sent {
     pub async fn body(self) -> Result<bytes::Bytes, ProviderError> {
         match tokio::time::timeout_at(self.deadline, self.resp.bytes()).await {
             Err(_) => Err(ProviderError::Timeout(TimeoutStage::FirstByte)),
-            Ok(Err(e)) => Err(ProviderError::StreamCut(format!("reading body: {e}"))),
+            Ok(Err(e)) => Err(ProviderError::StreamCut(format!(
+                "reading body: {}",
+                redacted(&e)
+            ))),
             Ok(Ok(b)) => Ok(b),
         }
     }

@@ -74,7 +74,12 @@ impl MessagesRequest {
             .map(|t| serde_json::to_string(t).map_or(0, |s| s.len()))
             .sum();
         let messages = self.messages.len() + usize::from(self.system.is_some());
-        estimate_tokens_from_chars(system + chars + tools) + 4 * messages as u32 + 3
+        let per_message = u32::try_from(messages)
+            .unwrap_or(u32::MAX)
+            .saturating_mul(4);
+        estimate_tokens_from_chars(system.saturating_add(chars).saturating_add(tools))
+            .saturating_add(per_message)
+            .saturating_add(3)
     }
 }
 
