@@ -203,7 +203,8 @@ impl Message {
         }
     }
 
-    fn text_len(&self) -> usize {
+    /// Bytes of text in the message (content parts without text count 0).
+    pub fn text_len(&self) -> usize {
         match &self.content {
             None => 0,
             Some(Content::Text(s)) => s.len(),

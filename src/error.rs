@@ -58,6 +58,37 @@ pub enum ApiError {
     },
     #[error("No cached answer for this request (x-sluice-cache: only-if-cached)")]
     CacheMiss,
+    /// The key may not do this (an admin endpoint, a route, model or tier it is not allowed),
+    /// or a browser request from another site.
+    #[error("{message}")]
+    Forbidden {
+        message: String,
+        code: &'static str,
+    },
+    /// A key's request or token rate, or its concurrency, is over its limit.
+    #[error("{message}")]
+    RateLimited {
+        message: String,
+        /// OpenAI's `type`: `requests` or `tokens`.
+        kind: &'static str,
+        code: &'static str,
+        retry_after_secs: u64,
+    },
+    /// A key's daily or monthly budget is spent: nothing goes upstream.
+    #[error("{message}")]
+    BudgetExceeded {
+        message: String,
+        retry_after_secs: u64,
+    },
+    /// The gateway has `max_concurrent_requests` in flight.
+    #[error("The gateway is at its limit of concurrent requests; retry shortly")]
+    Overloaded { retry_after_secs: u64 },
+    /// The request body did not arrive within `body_read_timeout_ms`.
+    #[error("The request body did not arrive within {0} ms")]
+    RequestTimeout(u64),
+    /// A POST whose body is not JSON (`Content-Type: application/json`).
+    #[error("Content-Type must be application/json (got `{0}`)")]
+    UnsupportedMediaType(String),
     #[error("Sluice is shutting down")]
     ShuttingDown,
     #[error("internal error: {0}")]
@@ -136,6 +167,28 @@ impl ApiError {
             ApiError::CacheMiss => StatusCode::GATEWAY_TIMEOUT,
             ApiError::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            ApiError::Forbidden { .. } => StatusCode::FORBIDDEN,
+            ApiError::RateLimited { .. } | ApiError::BudgetExceeded { .. } => {
+                StatusCode::TOO_MANY_REQUESTS
+            }
+            ApiError::Overloaded { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::RequestTimeout(_) => StatusCode::REQUEST_TIMEOUT,
+            ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        }
+    }
+
+    /// Seconds a client should wait before retrying (`Retry-After`), for refusals that pass.
+    pub fn retry_after_secs(&self) -> Option<u64> {
+        match self {
+            ApiError::RateLimited {
+                retry_after_secs, ..
+            }
+            | ApiError::BudgetExceeded {
+                retry_after_secs, ..
+            }
+            | ApiError::Overloaded { retry_after_secs } => Some(*retry_after_secs),
+            ApiError::ShuttingDown => Some(1),
+            _ => None,
         }
     }
 
@@ -146,7 +199,13 @@ impl ApiError {
             | ApiError::ModelNotFound(_)
             | ApiError::UnknownUrl { .. }
             | ApiError::Unauthorized { .. }
-            | ApiError::PayloadTooLarge(_) => "invalid_request_error",
+            | ApiError::PayloadTooLarge(_)
+            | ApiError::RequestTimeout(_)
+            | ApiError::UnsupportedMediaType(_) => "invalid_request_error",
+            ApiError::Forbidden { .. } => "permission_error",
+            ApiError::RateLimited { kind, .. } => kind,
+            ApiError::BudgetExceeded { .. } => "insufficient_quota",
+            ApiError::Overloaded { .. } => "server_error",
             ApiError::Upstream { kind, .. } => kind,
             ApiError::AllTargetsFailed { .. } | ApiError::StreamInterrupted { .. } => {
                 "upstream_error"
@@ -170,6 +229,11 @@ impl ApiError {
             ApiError::CacheMiss => Some("cache_miss"),
             ApiError::ShuttingDown => Some("shutting_down"),
             ApiError::Internal(_) => None,
+            ApiError::Forbidden { code, .. } | ApiError::RateLimited { code, .. } => Some(code),
+            ApiError::BudgetExceeded { .. } => Some("budget_exceeded"),
+            ApiError::Overloaded { .. } => Some("overloaded"),
+            ApiError::RequestTimeout(_) => Some("request_timeout"),
+            ApiError::UnsupportedMediaType(_) => Some("unsupported_media_type"),
         }
     }
 
@@ -188,6 +252,12 @@ impl ApiError {
             ApiError::CacheMiss => "cache_miss",
             ApiError::ShuttingDown => "shutting_down",
             ApiError::Internal(_) => "internal",
+            ApiError::Forbidden { .. } => "forbidden",
+            ApiError::RateLimited { .. } => "rate_limited",
+            ApiError::BudgetExceeded { .. } => "budget_exceeded",
+            ApiError::Overloaded { .. } => "overloaded",
+            ApiError::RequestTimeout(_) => "request_timeout",
+            ApiError::UnsupportedMediaType(_) => "unsupported_media_type",
         }
     }
 
@@ -213,12 +283,23 @@ impl ApiError {
     }
 }
 
+/// On every error response: the error's metric label, for the record of a request refused
+/// before the pipeline.
+#[derive(Debug, Clone, Copy)]
+pub struct ErrorLabel(pub &'static str);
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = self.status_code();
-        if status.is_server_error() {
+        if status.is_server_error() && !matches!(self, ApiError::Overloaded { .. }) {
             tracing::warn!(error = %self, label = self.metric_label(), "request failed");
         }
-        (status, axum::Json(self.body())).into_response()
+        let mut resp = (status, axum::Json(self.body())).into_response();
+        if let Some(secs) = self.retry_after_secs() {
+            resp.headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, secs.into());
+        }
+        resp.extensions_mut().insert(ErrorLabel(self.metric_label()));
+        resp
     }
 }

@@ -3,7 +3,12 @@
 //!
 //! - `record` never blocks: when the queue is full the record is dropped and counted
 //!   (`dropped()`, exported as `sluice_audit_dropped_total`), because slowing every request to
-//!   the disk's pace is worse than a gap that is visible in the metrics.
+//!   the disk's pace is worse than a gap that is visible in the metrics. Records whose write
+//!   fails (a storage fault: the store is out of service until it reopens) are counted the same.
+//! - Durability: at most [`QUEUE`] records wait in the queue and [`MAX_BATCH`] in the batch being
+//!   written, and a record waits at most [`GROUP_COMMIT_LINGER`] for others to share its commit:
+//!   a `kill -9` loses the records of the last 50 ms (plus the commit under way), never more
+//!   than `QUEUE + MAX_BATCH`.
 //! - `flush` waits until everything queued before it is committed (fsync'd): graceful shutdown
 //!   awaits it after the last response, so a SIGTERM right after a request loses nothing.
 //! - Keys are `(time_ms, seq)`; `seq` is persisted in `audit_meta` in the same transaction as
@@ -27,25 +32,52 @@ use crate::store::{AUDIT_META, AUDIT_RECORDS};
 
 const NEXT_SEQ: &str = "next_seq";
 
-const QUEUE: usize = 65_536;
-const MAX_BATCH: usize = 1024;
+/// Records waiting for the writer; more are dropped (and counted).
+pub const QUEUE: usize = 1000;
+/// Records committed in one transaction.
+pub const MAX_BATCH: usize = 1000;
 const PRUNE_EVERY: Duration = Duration::from_secs(3600);
 const DAY_MS: u64 = 24 * 3600 * 1000;
 
-/// Something that holds the database: `Arc<Database>`, or the store.
+/// Something that holds the database: `Arc<Database>`, or the store (which may be out of
+/// service after a storage fault).
 pub trait DbHandle: Send + 'static {
-    fn db(&self) -> &Database;
+    /// The database for one operation; `Err` while it is out of service.
+    fn db(&self) -> Result<Arc<Database>, String>;
+    /// An operation failed with `e` (the store notes a storage fault); its text.
+    fn failed(&self, e: redb::Error) -> String {
+        e.to_string()
+    }
 }
 
 impl DbHandle for Arc<Database> {
-    fn db(&self) -> &Database {
-        self
+    fn db(&self) -> Result<Arc<Database>, String> {
+        Ok(self.clone())
     }
 }
 
 impl DbHandle for crate::store::Store {
-    fn db(&self) -> &Database {
-        self.database()
+    fn db(&self) -> Result<Arc<Database>, String> {
+        self.database().map_err(|e| e.to_string())
+    }
+
+    fn failed(&self, e: redb::Error) -> String {
+        self.err(e).to_string()
+    }
+}
+
+/// Why a batch was not written.
+enum WriteFailure {
+    /// The store is out of service (it said so once already).
+    Unavailable(String),
+    Failed(String),
+}
+
+impl WriteFailure {
+    fn text(&self) -> &str {
+        match self {
+            WriteFailure::Unavailable(t) | WriteFailure::Failed(t) => t,
+        }
     }
 }
 
@@ -68,13 +100,17 @@ impl AuditLog {
         if !settings.enabled {
             return Ok(AuditLog::disabled());
         }
+        let dropped = Arc::new(AtomicU64::new(0));
         let mut w = Writer {
             db,
             next_seq: 0,
             retention_ms: u64::from(settings.retention_days) * DAY_MS,
             last_prune: Instant::now(),
+            dropped: dropped.clone(),
+            seq_known: false,
         };
         w.next_seq = w.init().map_err(db_err)?;
+        w.seq_known = true;
         w.prune().map_err(db_err)?;
         let (tx, rx) = mpsc::channel(QUEUE);
         let thread = std::thread::Builder::new()
@@ -83,7 +119,7 @@ impl AuditLog {
             .map_err(|e| db_err(e.to_string()))?;
         Ok(AuditLog {
             tx: Some(tx),
-            dropped: Arc::new(AtomicU64::new(0)),
+            dropped,
             thread: Mutex::new(Some(thread)),
         })
     }
@@ -160,20 +196,30 @@ fn db_err(e: impl ToString) -> AuditError {
 }
 
 /// How long a record may wait for others to share its commit. A `kill -9` can lose at most
-/// the records of this window; SIGTERM and `flush` lose none.
-const GROUP_COMMIT_LINGER: std::time::Duration = std::time::Duration::from_millis(50);
+/// the records of this window (and the commit under way); SIGTERM and `flush` lose none.
+pub const GROUP_COMMIT_LINGER: std::time::Duration = std::time::Duration::from_millis(50);
 
 struct Writer<H> {
     db: H,
     next_seq: u64,
     retention_ms: u64,
     last_prune: Instant,
+    /// Shared with the log: records dropped (queue full, or their write failed).
+    dropped: Arc<AtomicU64>,
+    /// False after a failed write until the sequence is read again from the (reopened) store:
+    /// a failed commit may or may not have advanced it.
+    seq_known: bool,
 }
 
 impl<H: DbHandle> Writer<H> {
     /// Create both tables; the next sequence number.
-    fn init(&self) -> Result<u64, redb::Error> {
-        let w = self.db.db().begin_write()?;
+    fn init(&self) -> Result<u64, String> {
+        let db = self.db.db()?;
+        self.init_in(&db).map_err(|e| self.db.failed(e))
+    }
+
+    fn init_in(&self, db: &Database) -> Result<u64, redb::Error> {
+        let w = db.begin_write()?;
         w.open_table(AUDIT_RECORDS)?;
         let seq = w
             .open_table(AUDIT_META)?
@@ -214,8 +260,13 @@ impl<H: DbHandle> Writer<H> {
                 Ok(())
             } else {
                 self.write(&batch).map_err(|e| {
-                    tracing::error!(error = %e, records = batch.len(), "audit write failed");
-                    e.to_string()
+                    // Unaudited, but counted (`sluice_audit_dropped_total`).
+                    self.dropped
+                        .fetch_add(batch.len() as u64, Ordering::Relaxed);
+                    if let WriteFailure::Failed(text) = &e {
+                        tracing::error!(error = %text, records = batch.len(), "audit write failed");
+                    }
+                    e.text().to_owned()
                 })
             };
             batch.clear();
@@ -230,8 +281,25 @@ impl<H: DbHandle> Writer<H> {
         }
     }
 
-    fn write(&mut self, batch: &[Box<AuditRecord>]) -> Result<(), redb::Error> {
-        let w = self.db.db().begin_write()?;
+    fn write(&mut self, batch: &[Box<AuditRecord>]) -> Result<(), WriteFailure> {
+        let db = self.db.db().map_err(WriteFailure::Unavailable)?;
+        if !self.seq_known {
+            self.next_seq = self
+                .init_in(&db)
+                .map_err(|e| WriteFailure::Failed(self.db.failed(e)))?;
+            self.seq_known = true;
+        }
+        match self.write_in(&db, batch) {
+            Ok(()) => Ok(()),
+            Err(e) => {
+                self.seq_known = false;
+                Err(WriteFailure::Failed(self.db.failed(e)))
+            }
+        }
+    }
+
+    fn write_in(&mut self, db: &Database, batch: &[Box<AuditRecord>]) -> Result<(), redb::Error> {
+        let w = db.begin_write()?;
         let mut seq = self.next_seq;
         {
             let mut table = w.open_table(AUDIT_RECORDS)?;
@@ -247,15 +315,20 @@ impl<H: DbHandle> Writer<H> {
     }
 
     /// Delete records older than the retention (none when it is 0).
-    fn prune(&mut self) -> Result<(), redb::Error> {
+    fn prune(&mut self) -> Result<(), String> {
         self.last_prune = Instant::now();
         if self.retention_ms == 0 {
             return Ok(());
         }
+        let db = self.db.db()?;
+        self.prune_in(&db).map_err(|e| self.db.failed(e))
+    }
+
+    fn prune_in(&self, db: &Database) -> Result<(), redb::Error> {
         let cutoff = unix_ms_now().saturating_sub(self.retention_ms);
         // Skip the write transaction (and its fsync) when there is nothing to delete.
         let oldest = {
-            let r = self.db.db().begin_read()?;
+            let r = db.begin_read()?;
             match r.open_table(AUDIT_RECORDS) {
                 Ok(t) => t.first()?.map(|(k, _)| k.value().0),
                 Err(TableError::TableDoesNotExist(_)) => None,
@@ -265,7 +338,7 @@ impl<H: DbHandle> Writer<H> {
         if oldest.is_none_or(|t| t >= cutoff) {
             return Ok(());
         }
-        let w = self.db.db().begin_write()?;
+        let w = db.begin_write()?;
         w.open_table(AUDIT_RECORDS)?
             .retain_in::<(u64, u64), _>(..(cutoff, 0), |_, _| false)?;
         w.commit()?;

@@ -34,6 +34,7 @@ async fn handle(
     started: Instant,
     span: tracing::Span,
 ) -> Response {
+    let key = super::key_of(&req);
     let (chat, ctx) = match prepare(&s, req).await {
         Ok(Prepared {
             chat,
@@ -54,6 +55,7 @@ async fn handle(
                 span,
                 sim_faults,
                 timeout,
+                key,
             },
         ),
         Err(e) => {
@@ -70,6 +72,7 @@ async fn handle(
         Err(e) => e.into_response(),
     };
     set_meta_headers(&s, &meta, resp.headers_mut());
+    resp.extensions_mut().insert(pipeline::Recorded);
     resp
 }
 
@@ -93,10 +96,7 @@ async fn prepare(s: &AppState, req: Request) -> Result<Prepared, ApiError> {
         return Err(ApiError::ShuttingDown);
     }
     let (parts, body) = req.into_parts();
-    let limit = s.config.server.max_body_bytes;
-    let bytes = axum::body::to_bytes(body, limit)
-        .await
-        .map_err(|_| ApiError::PayloadTooLarge(limit))?;
+    let bytes = super::read_body(s, body).await?;
     let chat = parse(&bytes)?;
     let cache = cache_control(&parts.headers)?;
     let route_hint = header_str(&parts.headers, "x-sluice-route");

@@ -69,7 +69,7 @@ pub(super) async fn lookup(
     ctx: &RequestCtx,
     meta: &mut Meta,
 ) -> Lookup {
-    let Some((cache, key, policy)) = cache_for(s, plan, req, ctx) else {
+    let Some((cache, key, policy)) = cache_for(s, plan, req, ctx).await else {
         return Lookup::Miss(None);
     };
     // A request that skips the lookup (`refresh`, `no-cache`) writes only into its own scope:
@@ -134,14 +134,23 @@ pub(super) async fn lookup(
     Lookup::Hit(hit.response)
 }
 
-/// The cache, key and policy for this request, when caching applies at all.
-fn cache_for<'a>(
+/// Prompts with more text than this have their key built on the blocking pool: reading a prompt
+/// is linear, but a few hundred KiB of it still take milliseconds an async worker owes others.
+pub(super) const OFFLOAD_PROMPT_BYTES: usize = 64 * 1024;
+
+/// The cache, key and policy for this request, when caching applies at all. A prompt over
+/// `[server] max_cache_prompt_bytes` is served uncached (its text is never analysed).
+async fn cache_for<'a>(
     s: &'a AppState,
     plan: &Plan,
     req: &ChatRequest,
     ctx: &RequestCtx,
 ) -> Option<(&'a SemanticCache, CacheKey, &'a CachePolicy)> {
     let cache = s.cache.as_ref()?;
+    // A store out of service after a storage fault: served uncached until it reopens.
+    if !cache.store().is_healthy() {
+        return None;
+    }
     let (policy, mode) = match plan.route {
         Some(r) => {
             let r = &s.config.routes[r.0];
@@ -174,15 +183,42 @@ fn cache_for<'a>(
         .collect();
     simulated.sort_unstable();
     simulated.dedup();
-    let key = CacheKey::new(
-        req,
-        &KeyScope {
+    let size: usize = req.messages.iter().map(|m| m.text_len()).sum();
+    if size > s.config.server.max_cache_prompt_bytes {
+        tracing::debug!(bytes = size, "prompt over max_cache_prompt_bytes: served uncached");
+        return None;
+    }
+    if size <= OFFLOAD_PROMPT_BYTES {
+        let scope = KeyScope {
             owner: owner.as_deref(),
             route: &plan.route_name,
             target,
             simulated: &simulated,
-        },
-    )?;
+        };
+        return Some((cache, CacheKey::new(req, &scope)?, policy));
+    }
+    // Off the async workers: the copy is linear and small beside the analysis it moves.
+    let (req, owner, route, target) = (
+        req.clone(),
+        owner,
+        plan.route_name.to_string(),
+        target.to_owned(),
+    );
+    let simulated: Vec<String> = simulated.into_iter().map(str::to_owned).collect();
+    let key = tokio::task::spawn_blocking(move || {
+        let simulated: Vec<&str> = simulated.iter().map(String::as_str).collect();
+        CacheKey::new(
+            &req,
+            &KeyScope {
+                owner: owner.as_deref(),
+                route: &route,
+                target: &target,
+                simulated: &simulated,
+            },
+        )
+    })
+    .await
+    .ok()??;
     Some((cache, key, policy))
 }
 
@@ -194,7 +230,9 @@ fn owner(
     req: &ChatRequest,
     ctx: &RequestCtx,
 ) -> Option<Option<String>> {
-    let caller = (!s.config.server.api_keys.is_empty())
+    let caller = s
+        .access
+        .keys_on()
         .then_some(ctx.caller.as_deref())
         .flatten();
     match policy.scope {

@@ -195,6 +195,14 @@ pub(super) fn finish(s: &AppState, info: &mut RequestInfo, meta: &Meta, end: End
         upstream: meta.upstream,
         ttft: meta.ttft,
     });
+    if let Some(caller) = &info.caller {
+        s.access.charge(
+            caller,
+            info.time_ms,
+            costs.cost_usd,
+            u64::from(usage.input) + u64::from(usage.output),
+        );
+    }
     s.audit.record(AuditRecord {
         time_ms: info.time_ms,
         request_id: info.request_id.to_string(),
@@ -218,6 +226,59 @@ pub(super) fn finish(s: &AppState, info: &mut RequestInfo, meta: &Meta, end: End
         error: error.map(str::to_owned),
         prompt: info.prompt.take(),
         detail: UsageDetail::new(usage, costs.parts),
+    });
+}
+
+/// A request that never reached the pipeline (refused by a guard, or a handler before it).
+pub struct Refused {
+    pub started: Instant,
+    pub request_id: std::sync::Arc<str>,
+    pub caller: Option<std::sync::Arc<str>>,
+    pub status: u16,
+    pub error: Option<&'static str>,
+}
+
+/// Records a request refused before the pipeline: no route, no target, no tokens.
+pub fn record_refused(s: &AppState, r: Refused) {
+    let total = r.started.elapsed();
+    s.metrics.observe(&Observation {
+        route: RouteSlot::Unrouted,
+        target: None,
+        status: r.status,
+        cache: crate::outcome::CacheOutcome::Off,
+        input_tokens: 0,
+        output_tokens: 0,
+        cache_read_tokens: 0,
+        cache_write_tokens: 0,
+        cost_usd: Some(0.0),
+        cost_avoided_usd: Some(0.0),
+        total,
+        upstream: None,
+        ttft: None,
+    });
+    s.audit.record(AuditRecord {
+        time_ms: unix_ms_now().saturating_sub(total.as_millis() as u64),
+        request_id: r.request_id.to_string(),
+        caller: r.caller.as_deref().map(str::to_owned),
+        route: "(none)".to_owned(),
+        requested_model: String::new(),
+        target: None,
+        attempts: Vec::new(),
+        cache: crate::outcome::CacheOutcome::Off,
+        similarity: None,
+        stream: false,
+        input_tokens: 0,
+        output_tokens: 0,
+        usage_estimated: false,
+        cost_usd: Some(0.0),
+        cost_avoided_usd: Some(0.0),
+        total_ms: total.as_millis() as u64,
+        upstream_ms: None,
+        ttft_ms: None,
+        status: r.status,
+        error: r.error.map(str::to_owned),
+        prompt: None,
+        detail: UsageDetail::default(),
     });
 }
 
