@@ -372,11 +372,14 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let now = unix_ms_now();
         let log = AuditLog::open(db(dir.path()), &AccountingSettings::default()).unwrap();
-        // Same millisecond for all: the sequence keeps keys apart.
+        // Same millisecond for all: the sequence keeps keys apart. (In runs the queue holds.)
         for i in 0..2500 {
             let mut r = record(now);
             r.request_id = format!("req_{i}");
             log.record(r);
+            if i % 500 == 499 {
+                log.flush().await.unwrap();
+            }
         }
         log.flush().await.unwrap();
         assert_eq!(log.dropped(), 0);
@@ -399,6 +402,36 @@ mod tests {
         log.flush().await.unwrap();
         let later: Vec<_> = audit::read(&*db, now + 1..u64::MAX).unwrap().collect();
         assert_eq!(later.len(), 1);
+    }
+
+    /// The backlog in memory is bounded: with the writer stuck (a write transaction held
+    /// elsewhere), at most `QUEUE + MAX_BATCH` records are accepted and the rest are dropped and
+    /// counted; every accepted one is written once the writer can go on. This bound is what a
+    /// `kill -9` can lose at most.
+    #[tokio::test]
+    async fn the_backlog_is_bounded_and_overflow_is_counted() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = db(dir.path());
+        let log = AuditLog::open(db.clone(), &AccountingSettings::default()).unwrap();
+        let blocker = db.begin_write().unwrap();
+        let now = unix_ms_now();
+        let sent = 5 * (QUEUE + MAX_BATCH);
+        for i in 0..sent {
+            let mut r = record(now);
+            r.request_id = format!("req_{i}");
+            log.record(r);
+            if i % 1000 == 0 {
+                // Let the writer take what it can (it then waits for the transaction).
+                tokio::time::sleep(GROUP_COMMIT_LINGER * 2).await;
+            }
+        }
+        let dropped = log.dropped() as usize;
+        let accepted = sent - dropped;
+        assert!(accepted <= QUEUE + MAX_BATCH, "{accepted} held in memory");
+        assert!(accepted >= QUEUE, "{accepted}");
+        drop(blocker);
+        log.flush().await.unwrap();
+        assert_eq!(all(&*db).len(), accepted, "every accepted record is written");
     }
 
     #[tokio::test]
