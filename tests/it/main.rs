@@ -1,5 +1,6 @@
 //! Integration tests: one binary, one module per area, real HTTP on 127.0.0.1.
 
+mod access;
 mod audit;
 mod audit_http;
 mod bench_cache;

@@ -1,0 +1,295 @@
+//! Client keys with roles, budgets and rate limits, over real HTTP: who may call what, what a
+//! refusal looks like (and that it makes no upstream call), and that every refusal is audited.
+
+use serde_json::{json, Value};
+
+use crate::support::{ask, header, Gateway};
+
+const MODELS: &str = r#"
+[providers.oa.models]
+"gpt-4o-mini" = { input_per_mtok = 0.15, output_per_mtok = 0.6, context_window = 128000 }
+"gpt-4-turbo" = { input_per_mtok = 10.0, output_per_mtok = 30.0, context_window = 128000 }
+[providers.an.models]
+"claude-3-haiku" = { input_per_mtok = 0.25, output_per_mtok = 1.25, context_window = 200000 }
+
+[routes.chat]
+tiers.cheap = ["oa/gpt-4o-mini"]
+tiers.premium = ["oa/gpt-4-turbo"]
+[routes.summarize]
+tiers.cheap = ["an/claude-3-haiku"]
+"#;
+
+/// Keys of every kind used below.
+fn keys(extra: &str) -> String {
+    format!(
+        r#"
+[server.api_keys]
+plain = "sk-plain"
+[server.api_keys.ops]
+key = "sk-admin"
+role = "admin"
+[server.api_keys.chat-only]
+key = "sk-chat-only"
+routes = ["chat"]
+models = []
+[server.api_keys.premium]
+key = "sk-premium"
+tiers = ["premium"]
+{extra}
+{MODELS}"#
+    )
+}
+
+async fn call(g: &Gateway, key: Option<&str>, body: &Value, tier: Option<&str>) -> reqwest::Response {
+    let mut r = g.http.post(g.url("/v1/chat/completions")).json(body);
+    if let Some(k) = key {
+        r = r.bearer_auth(k);
+    }
+    if let Some(t) = tier {
+        r = r.header("x-sluice-tier", t);
+    }
+    r.send().await.unwrap()
+}
+
+async fn status_code(r: reqwest::Response) -> (u16, reqwest::header::HeaderMap, Value) {
+    let status = r.status().as_u16();
+    let h = r.headers().clone();
+    (status, h, r.json().await.unwrap_or(Value::Null))
+}
+
+#[tokio::test]
+async fn roles_routes_models_and_tiers() {
+    let g = Gateway::start(&keys("")).await;
+    let get = |path: &'static str, key: Option<&'static str>| {
+        let mut r = g.http.get(g.url(path));
+        if let Some(k) = key {
+            r = r.bearer_auth(k);
+        }
+        r.send()
+    };
+    // No key, a wrong key: 401 before anything else.
+    for key in [None, Some("sk-nope")] {
+        let (s, _, v) = status_code(call(&g, key, &ask("chat", "hi"), None).await).await;
+        assert_eq!(s, 401, "{key:?}");
+        assert_eq!(v["error"]["code"], "invalid_api_key");
+    }
+    // A client key on /admin and /metrics: 403; the admin key: 200.
+    for path in ["/admin/cache/stats", "/metrics", "/admin/keys"] {
+        let r = get(path, Some("sk-plain")).await.unwrap();
+        assert_eq!(r.status(), 403, "{path}");
+        let v: Value = r.json().await.unwrap();
+        assert_eq!(v["error"]["code"], "admin_required", "{path}");
+        assert_eq!(get(path, Some("sk-admin")).await.unwrap().status(), 200, "{path}");
+    }
+    let r = g
+        .http
+        .delete(g.url("/admin/cache"))
+        .bearer_auth("sk-plain")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403, "a client key cannot purge the cache");
+
+    // A key without the route: 403, no upstream call.
+    let (s, _, v) = status_code(call(&g, Some("sk-chat-only"), &ask("summarize", "x"), None).await).await;
+    assert_eq!((s, v["error"]["code"].as_str()), (403, Some("route_not_allowed")), "{v}");
+    let (s, _, v) = status_code(call(&g, Some("sk-chat-only"), &ask("gpt-4o-mini", "x"), None).await).await;
+    assert_eq!((s, v["error"]["code"].as_str()), (403, Some("model_not_allowed")), "{v}");
+    assert_eq!(g.mock.count("claude-3-haiku") + g.mock.count("gpt-4o-mini"), 0);
+    let (s, ..) = status_code(call(&g, Some("sk-chat-only"), &ask("chat", "x"), None).await).await;
+    assert_eq!(s, 200);
+
+    // Tier override only where allowed.
+    let (s, _, v) = status_code(call(&g, Some("sk-plain"), &ask("chat", "x"), Some("premium")).await).await;
+    assert_eq!((s, v["error"]["code"].as_str()), (403, Some("tier_not_allowed")), "{v}");
+    assert_eq!(g.mock.count("gpt-4-turbo"), 0);
+    let r = call(&g, Some("sk-premium"), &ask("chat", "x"), Some("premium")).await;
+    assert_eq!(header(r.headers(), "x-sluice-target"), "oa/gpt-4-turbo");
+    let r = call(&g, Some("sk-admin"), &ask("chat", "y"), Some("premium")).await;
+    assert_eq!(r.status(), 200, "admins may force any tier");
+    assert_eq!(g.mock.count("gpt-4-turbo"), 2);
+}
+
+#[tokio::test]
+async fn keys_created_and_revoked_over_http() {
+    let g = Gateway::start(&keys("")).await;
+    let created = g
+        .http
+        .post(g.url("/admin/keys"))
+        .bearer_auth("sk-admin")
+        .json(&json!({"name": "team-b", "routes": ["chat"], "requests_per_minute": 100}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), 201);
+    let v: Value = created.json().await.unwrap();
+    let key = v["key"].as_str().unwrap().to_owned();
+    assert!(key.starts_with("sk-sluice-") && key.len() > 40, "{key}");
+    let (s, ..) = status_code(call(&g, Some(&key), &ask("chat", "hi"), None).await).await;
+    assert_eq!(s, 200);
+    // The list never shows a key, only a digest prefix; names stay unique.
+    let list: Value = g
+        .http
+        .get(g.url("/admin/keys"))
+        .bearer_auth("sk-admin")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let text = list.to_string();
+    assert!(!text.contains(&key) && !text.contains("sk-plain"), "{text}");
+    let team = list["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["name"] == "team-b")
+        .unwrap();
+    assert_eq!(team["source"], "store");
+    assert_eq!(team["requests_per_minute"], 100);
+    let again = g
+        .http
+        .post(g.url("/admin/keys"))
+        .bearer_auth("sk-admin")
+        .json(&json!({"name": "team-b"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status(), 400);
+    // Revoked: 401 at once.
+    let r = g
+        .http
+        .delete(g.url("/admin/keys/team-b"))
+        .bearer_auth("sk-admin")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let (s, _, v) = status_code(call(&g, Some(&key), &ask("chat", "hi"), None).await).await;
+    assert_eq!((s, v["error"]["code"].as_str()), (401, Some("invalid_api_key")));
+    // A config key cannot be revoked over HTTP.
+    let r = g
+        .http
+        .delete(g.url("/admin/keys/plain"))
+        .bearer_auth("sk-admin")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+}
+
+#[tokio::test]
+async fn budgets_are_enforced_from_the_ledger_with_no_upstream_call() {
+    let data = tempfile::tempdir().unwrap();
+    let text = format!(
+        "[server]\ndata_dir = \"{}\"\n{}",
+        data.path().display(),
+        keys("[server.api_keys.capped]\nkey = \"sk-capped\"\nbudget_usd_per_day = 0.00000001\n")
+    );
+    let g = Gateway::start(&text).await;
+    // The first request passes (nothing spent yet) and costs more than the budget.
+    let (s, ..) = status_code(call(&g, Some("sk-capped"), &ask("chat", "hello"), None).await).await;
+    assert_eq!(s, 200);
+    assert_eq!(g.mock.count("gpt-4o-mini"), 1);
+    let (s, h, v) = status_code(call(&g, Some("sk-capped"), &ask("chat", "again"), None).await).await;
+    assert_eq!(s, 429, "{v}");
+    assert_eq!(v["error"]["code"], "budget_exceeded");
+    assert_eq!(v["error"]["type"], "insufficient_quota");
+    assert!(v["error"]["message"].as_str().unwrap().contains("daily budget"), "{v}");
+    let wait: u64 = header(&h, "retry-after").parse().unwrap();
+    assert!((1..=86_400).contains(&wait), "{wait}");
+    assert_eq!(g.mock.count("gpt-4o-mini"), 1, "no upstream call over budget");
+    // Other keys are not affected.
+    let (s, ..) = status_code(call(&g, Some("sk-plain"), &ask("chat", "hello"), None).await).await;
+    assert_eq!(s, 200);
+    let records = g.audit_records().await;
+    let refused = records
+        .iter()
+        .find(|r| r["error"] == "budget_exceeded")
+        .expect("the refusal is audited");
+    assert_eq!(refused["caller"], "capped");
+    assert_eq!(refused["status"], 429);
+    g.shutdown().await;
+
+    // After a restart the budget starts from the audit ledger: still refused.
+    let g = Gateway::start(&text).await;
+    let (s, _, v) = status_code(call(&g, Some("sk-capped"), &ask("chat", "third"), None).await).await;
+    assert_eq!((s, v["error"]["code"].as_str()), (429, Some("budget_exceeded")));
+    assert_eq!(g.mock.count("gpt-4o-mini"), 0);
+}
+
+#[tokio::test]
+async fn rate_limits_answer_429_with_retry_after() {
+    let g = Gateway::start(&keys(
+        "[server.api_keys.slow]\nkey = \"sk-slow\"\nrequests_per_minute = 2\n[server.api_keys.tight]\nkey = \"sk-tight\"\ntokens_per_minute = 10\n",
+    ))
+    .await;
+    for i in 0..2 {
+        let (s, ..) = status_code(call(&g, Some("sk-slow"), &ask("chat", "hi"), None).await).await;
+        assert_eq!(s, 200, "request {i}");
+    }
+    let (s, h, v) = status_code(call(&g, Some("sk-slow"), &ask("chat", "hi"), None).await).await;
+    assert_eq!(s, 429, "{v}");
+    assert_eq!(v["error"]["code"], "rate_limit_exceeded");
+    assert_eq!(v["error"]["type"], "requests");
+    let wait: u64 = header(&h, "retry-after").parse().unwrap();
+    assert!((1..=30).contains(&wait), "{wait}");
+    assert_eq!(g.mock.count("gpt-4o-mini"), 2);
+    // Tokens: one answer's usage puts the key in debt; the next request waits.
+    let (s, ..) = status_code(call(&g, Some("sk-tight"), &ask("chat", "a longer question about things"), None).await).await;
+    assert_eq!(s, 200);
+    let (s, h, v) = status_code(call(&g, Some("sk-tight"), &ask("chat", "again"), None).await).await;
+    assert_eq!((s, v["error"]["type"].as_str()), (429, Some("tokens")), "{v}");
+    assert!(header(&h, "retry-after").parse::<u64>().unwrap() >= 1);
+}
+
+#[tokio::test]
+async fn every_refusal_before_the_pipeline_is_audited() {
+    let g = Gateway::start(&format!("[server]\nmax_body_bytes = 1000\n{MODELS}")).await;
+    let post = |path: &'static str, body: &'static str| {
+        g.http
+            .post(g.url(path))
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+    };
+    let mut want = Vec::new();
+    for (path, body, status) in [
+        ("/v1/chat/completions", "{not json", 400),
+        ("/v1/chat/completions", r#"{"model":"chat"}"#, 400),
+        ("/v1/nothing-here", "{}", 404),
+    ] {
+        let r = post(path, body).await.unwrap();
+        assert_eq!(r.status().as_u16(), status, "{path} {body}");
+        want.push((status, header(r.headers(), "x-request-id").to_owned()));
+    }
+    let big = format!(r#"{{"model":"chat","messages":[{{"role":"user","content":"{}"}}]}}"#, "x".repeat(2000));
+    let r = g
+        .http
+        .post(g.url("/v1/chat/completions"))
+        .header("content-type", "application/json")
+        .body(big)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 413);
+    want.push((413, header(r.headers(), "x-request-id").to_owned()));
+    let r = g.http.get(g.url("/v1/chat/completions")).send().await.unwrap();
+    assert_eq!(r.status(), 405);
+    want.push((405, header(r.headers(), "x-request-id").to_owned()));
+    // Successful reads are not recorded.
+    assert_eq!(g.http.get(g.url("/healthz")).send().await.unwrap().status(), 200);
+    let records = g.audit_records().await;
+    assert_eq!(records.len(), want.len(), "{records:#?}");
+    for (status, id) in want {
+        let r = records
+            .iter()
+            .find(|r| r["request_id"] == id.as_str())
+            .unwrap_or_else(|| panic!("no record of the {status}"));
+        assert_eq!(r["status"], status);
+        assert!(r["error"].is_string(), "{r}");
+        assert_eq!(r["route"], "(none)");
+    }
+    assert_eq!(g.mock.counts().values().sum::<u64>(), 0);
+}
