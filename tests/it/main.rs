@@ -12,6 +12,7 @@ mod deadlines;
 mod failover;
 mod gateway;
 mod layers;
+mod limits;
 mod mock;
 mod mock_faults;
 mod otlp;

@@ -126,6 +126,10 @@ struct Activity {
     started: AtomicU64,
     /// When the last response ended (milliseconds since `EPOCH`).
     ended_ms: AtomicU64,
+    /// The connection's task, when it waits on a read during a request: the end of the request
+    /// wakes it, so that the idle timer is armed (hyper may have polled the read last while the
+    /// response body was still alive).
+    reader: futures::task::AtomicWaker,
 }
 
 fn epoch() -> Instant {
@@ -144,6 +148,7 @@ impl Drop for InFlight {
     fn drop(&mut self) {
         self.0.ended_ms.store(now_ms(), Ordering::Release);
         self.0.in_flight.fetch_sub(1, Ordering::AcqRel);
+        self.0.reader.wake();
     }
 }
 
@@ -266,6 +271,11 @@ impl AsyncRead for TimedIo {
             Poll::Pending => {
                 let Some(deadline) = this.read_deadline() else {
                     this.read_deadline = None;
+                    this.activity.reader.register(cx.waker());
+                    // The request may have ended since `read_deadline` looked.
+                    if this.activity.in_flight.load(Ordering::Acquire) == 0 {
+                        cx.waker().wake_by_ref();
+                    }
                     return Poll::Pending;
                 };
                 if this.read_deadline != Some(deadline) {
