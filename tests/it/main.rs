@@ -17,5 +17,6 @@ mod mock;
 mod mock_faults;
 mod otlp;
 mod resume;
+mod storage;
 mod support;
 mod usage_cost;

@@ -96,7 +96,41 @@ impl Gateway {
         Self::start_with(&text, mock, Some(embedder())).await
     }
 
+    /// [`Self::start_cached`] with the store under a disk quota (storage-fault tests).
+    pub async fn start_cached_with_quota(
+        config: &str,
+        data_dir: &std::path::Path,
+        quota: Arc<sluice::store::DiskQuota>,
+    ) -> Gateway {
+        let mock = mock::spawn(loopback_any_port(), MockOptions::default())
+            .await
+            .expect("mock starts");
+        let text = format!(
+            "[server]\ndata_dir = \"{}\"\nmodels_dir = \"{}/models\"\n{}\n{config}",
+            data_dir.display(),
+            env!("CARGO_MANIFEST_DIR"),
+            BASE_CONFIG.replace("[cache]\nenabled = false", "[cache]\nenabled = true"),
+        );
+        let options = sluice::state::StateOptions {
+            embedder: Some(embedder()),
+            quota: Some(quota),
+        };
+        Self::start_opts(&text, mock, options).await
+    }
+
     async fn start_with(config: &str, mock: MockHandle, embedder: Option<Embedder>) -> Gateway {
+        let options = sluice::state::StateOptions {
+            embedder,
+            ..Default::default()
+        };
+        Self::start_opts(config, mock, options).await
+    }
+
+    async fn start_opts(
+        config: &str,
+        mock: MockHandle,
+        options: sluice::state::StateOptions,
+    ) -> Gateway {
         let text = config.replace("{MOCK}", &mock.base_url());
         let mut cfg = Config::parse(&text, "test config").unwrap_or_else(|e| panic!("{e}"));
         // As `sluice serve` does: providers without their key are served by the simulator.
@@ -111,7 +145,7 @@ impl Gateway {
         if cfg.server.data_dir == std::path::Path::new("./data") {
             cfg.server.data_dir = data.path().to_owned();
         }
-        let state = AppState::with_embedder(cfg, embedder).await.expect("state");
+        let state = AppState::with_options(cfg, options).await.expect("state");
         let listener = tokio::net::TcpListener::bind(loopback_any_port())
             .await
             .unwrap();
