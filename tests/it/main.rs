@@ -11,6 +11,7 @@ mod conformance;
 mod deadlines;
 mod failover;
 mod gateway;
+mod hardening;
 mod layers;
 mod limits;
 mod mock;
