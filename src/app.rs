@@ -43,6 +43,7 @@ pub fn app(state: Arc<AppState>) -> Router {
             "/admin/cache",
             axum::routing::delete(api::admin::cache_purge),
         )
+        .route("/admin/flush", post(api::admin::flush))
         .route(
             "/admin/keys",
             get(api::admin::keys_list).post(api::admin::keys_create),

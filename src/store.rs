@@ -776,6 +776,11 @@ impl StoreReader {
     pub fn keys(&self) -> Result<Vec<(String, StoredKey)>, StoreError> {
         self.snapshot()?.keys()
     }
+
+    /// Every cache entry with its hit statistics, in id order.
+    pub fn cache_entries(&self) -> Result<Vec<StoredEntry>, StoreError> {
+        self.snapshot()?.cache_entries()
+    }
 }
 
 /// One consistent read of the file, shared by [`Store`] and [`StoreReader`].

@@ -90,6 +90,21 @@ pub async fn cache_purge(
     Ok(Json(json!({"deleted": deleted, "route": q.route})))
 }
 
+/// `POST /admin/flush`: answers once every cache write and audit record queued before it is
+/// committed (fsync'd): what a client needs to know its data is durable (`sluice bench crash`).
+pub async fn flush(State(s): State<Arc<AppState>>) -> Result<Json<Value>, ApiError> {
+    if let Some(c) = &s.cache {
+        c.flush()
+            .await
+            .map_err(|e| ApiError::Internal(format!("cache flush: {e}")))?;
+    }
+    s.audit
+        .flush()
+        .await
+        .map_err(|e| ApiError::Internal(format!("audit flush: {e}")))?;
+    Ok(Json(json!({"flushed": true})))
+}
+
 /// `GET /admin/keys`: every key (never the key itself), with this period's spend.
 pub async fn keys_list(State(s): State<Arc<AppState>>) -> Result<Json<Value>, ApiError> {
     let keys = run_blocking(s, |s| s.access.list()).await?;

@@ -1,9 +1,13 @@
 //! Bodies of the subcommands.
 
 pub mod bench_cache;
+pub mod bench_crash;
 pub mod bench_failover;
 pub mod bench_load;
+pub mod bench_soak;
+mod child;
 pub mod cache;
+pub mod keys;
 pub mod mock;
 pub mod prices;
 pub mod report;

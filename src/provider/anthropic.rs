@@ -256,10 +256,13 @@ pub(crate) fn from_anthropic(msg: wire::MessagesResponse) -> ChatResponse {
     }
 }
 
+/// Most tool calls one streamed message may carry.
+const MAX_TOOL_BLOCKS: usize = 128;
+
 /// Streaming translation state: ids and usage arrive in `message_start`, tool-call indices are
 /// counted per `tool_use` block.
 #[derive(Default)]
-struct StreamState {
+pub(crate) struct StreamState {
     id: String,
     model: String,
     created: u64,
@@ -334,6 +337,12 @@ impl StreamState {
                 content_block: wire::ContentBlock::ToolUse { id, name, .. },
             } => {
                 let n = self.tool_blocks.len();
+                // Upstream data: the block list is searched for every delta, so it is bounded.
+                if n >= MAX_TOOL_BLOCKS {
+                    return Step::Fail(ProviderError::Protocol(format!(
+                        "more than {MAX_TOOL_BLOCKS} tool_use blocks in one message"
+                    )));
+                }
                 self.tool_blocks.push((index, n));
                 Step::Chunk(self.chunk(
                     Delta {

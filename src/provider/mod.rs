@@ -249,6 +249,65 @@ fn with_stream_timeouts(
     })
 }
 
+/// The adapters' pure translations, as entry points for the property tests (`tests/it/fuzz.rs`):
+/// canonical request -> Anthropic request, Anthropic answer -> canonical answer, and upstream
+/// stream bytes (in any split) -> canonical chunks through the shared SSE parser.
+pub mod props {
+    use super::sse::{Decode, SseParser, Step};
+    use crate::chat::{ChatChunk, ChatRequest, ChatResponse};
+    use crate::wire::anthropic as wire;
+
+    pub fn to_anthropic(req: &ChatRequest, model: &str, stream: bool) -> wire::MessagesRequest {
+        super::anthropic::to_anthropic(req, model, stream)
+    }
+
+    pub fn from_anthropic(msg: wire::MessagesResponse) -> ChatResponse {
+        super::anthropic::from_anthropic(msg)
+    }
+
+    /// What the stream loop makes of `pieces` (read one after another): each chunk, or the
+    /// text of the error that ends it; `Ok(None)` marks the end marker.
+    pub fn decode_stream(anthropic: bool, pieces: &[&[u8]]) -> Vec<Result<Option<ChatChunk>, String>> {
+        let mut decode: Box<dyn Decode> = if anthropic {
+            Box::new(super::anthropic::StreamState::default())
+        } else {
+            Box::new(super::openai::Decoder::default())
+        };
+        let mut parser = SseParser::default();
+        let mut out = Vec::new();
+        for p in pieces {
+            parser.push(p);
+            loop {
+                match parser.next_event() {
+                    Err(e) => {
+                        out.push(Err(e.to_string()));
+                        return out;
+                    }
+                    Ok(None) => break,
+                    Ok(Some(ev)) => match decode.event(ev) {
+                        Step::Chunk(c) => out.push(Ok(Some(c))),
+                        Step::Skip => {}
+                        Step::Malformed(why) => out.push(Err(why)),
+                        Step::End(last) => {
+                            out.extend(last.map(|c| Ok(Some(c))));
+                            out.push(Ok(None));
+                            return out;
+                        }
+                        Step::Fail(e) => {
+                            out.push(Err(e.to_string()));
+                            return out;
+                        }
+                    },
+                }
+            }
+        }
+        if let Some(Some(c)) = decode.complete() {
+            out.push(Ok(Some(c)));
+        }
+        out
+    }
+}
+
 /// True when a chunk carries something the client sees as output.
 pub fn chunk_has_output(chunk: &ChatChunk) -> bool {
     chunk.choices.iter().any(|c| {

@@ -10,6 +10,7 @@ mod cache_http;
 mod conformance;
 mod deadlines;
 mod failover;
+mod fuzz;
 mod gateway;
 mod hardening;
 mod layers;
