@@ -213,7 +213,11 @@ async fn writer(
         durable.lock().answered += 1;
         pending.push((id, prompt));
         if pending.len() >= FLUSH_EVERY {
-            let flushed = http.post(format!("{base}/admin/flush")).send().await;
+            let flushed = http
+                .post(format!("{base}/admin/flush"))
+                .json(&json!({}))
+                .send()
+                .await;
             if !matches!(flushed, Ok(ref r) if r.status().is_success()) {
                 break;
             }
