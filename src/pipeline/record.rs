@@ -10,6 +10,7 @@ use crate::accounting::{
 };
 use crate::chat::{ChatRequest, Role, TokenUsage};
 use crate::config::TargetId;
+use crate::outcome::{CacheOutcome, FailureClass, Outcome};
 use crate::error::ApiError;
 use crate::router::PASSTHROUGH;
 use crate::state::AppState;
@@ -164,7 +165,26 @@ pub(super) fn finish(s: &AppState, info: &mut RequestInfo, meta: &Meta, end: End
         // Nothing was generated (refused before or by every upstream).
         None => (TokenUsage::default(), false),
     };
-    let costs = costs(s, meta, usage);
+    let mut costs = costs(s, meta, usage);
+    // Non-streaming attempts abandoned on a timeout after the request was sent: the provider
+    // may have generated (and billed) an answer nobody received. Their estimated cost (the
+    // prompt, and an answer as long as the one served) is recorded, not silently lost.
+    let abandoned = if info.stream {
+        Vec::new()
+    } else {
+        abandoned_attempts(s, meta)
+    };
+    let estimated = estimated || !abandoned.is_empty();
+    for target in abandoned {
+        let part = TokenUsage::new(info.prompt_tokens_estimate, usage.output);
+        let c = s.accountant.costs(&CostInput {
+            route: meta.route_id,
+            answered_by: Some(target),
+            cache: CacheOutcome::Miss,
+            usage: part,
+        });
+        costs = add_costs(costs, Costs { cost_avoided_usd: Some(0.0), ..c });
+    }
     // A hit's usage is the original answer's: its cache reads were that call's.
     let upstream_answered = meta.target.is_some() && !meta.cache.is_hit();
     let slot = match (meta.route_id, &meta.route) {
@@ -280,6 +300,28 @@ pub fn record_refused(s: &AppState, r: Refused) {
         prompt: None,
         detail: UsageDetail::default(),
     });
+}
+
+/// Targets of the attempts that timed out waiting for a whole (non-streaming) answer: sent,
+/// so possibly billed, and abandoned for the next attempt.
+fn abandoned_attempts(s: &AppState, meta: &Meta) -> Vec<TargetId> {
+    meta.attempts
+        .iter()
+        .filter(|a| {
+            a.status.is_none()
+                && matches!(
+                    a.outcome,
+                    Outcome::Failed {
+                        class: FailureClass::Timeout | FailureClass::Deadline,
+                        ..
+                    }
+                )
+        })
+        .filter_map(|a| {
+            let i = s.config.targets.iter().position(|t| t.name == a.target)?;
+            Some(TargetId(i))
+        })
+        .collect()
 }
 
 /// Cost and cost avoided of `usage`: all at the answering target, or for a resumed stream each

@@ -255,3 +255,38 @@ async fn provider_redirects_are_not_followed() {
     assert!(!text.contains("secret"), "{text}");
     assert_eq!(seen.load(std::sync::atomic::Ordering::SeqCst), 0, "the redirect was followed");
 }
+
+/// A non-streaming attempt abandoned on its first-byte timeout may still be billed by the
+/// provider: its estimated cost goes into the record (and the key's budget), marked estimated,
+/// instead of vanishing while the next target is billed again.
+#[tokio::test]
+async fn abandoned_slow_answers_are_billed_in_the_record() {
+    let g = Gateway::start(
+        r#"
+[providers.oa.models]
+"gpt-4o-mini" = { input_per_mtok = 0.15, output_per_mtok = 0.6 }
+"gpt-4-turbo+latency-2500ms" = { input_per_mtok = 10.0, output_per_mtok = 30.0 }
+[routes.fast]
+tiers.t = ["oa/gpt-4o-mini"]
+[routes.slow_first]
+tiers.t = ["oa/gpt-4-turbo+latency-2500ms", "oa/gpt-4o-mini"]
+"#,
+    )
+    .await;
+    let prompt = "Explain the difference between a process and a thread.";
+    let (s, _, _) = g.chat(&ask("fast", prompt)).await;
+    assert_eq!(s, 200);
+    let (s, h, _) = g.chat(&ask("slow_first", prompt)).await;
+    assert_eq!(s, 200);
+    assert_eq!(crate::support::header(&h, "x-sluice-attempts"), "2");
+    let records = g.audit_records().await;
+    let (fast, slow) = (&records[0], &records[1]);
+    assert_eq!(slow["attempts"][0]["status"], Value::Null);
+    let (a, b) = (fast["cost_usd"].as_f64().unwrap(), slow["cost_usd"].as_f64().unwrap());
+    // The abandoned attempt at 10/30 USD per 1M dwarfs the answer at 0.15/0.6.
+    assert!(b > a * 20.0, "abandoned attempt not billed: {a} vs {b}");
+    assert_eq!(slow["usage_estimated"], true);
+    assert_eq!(fast["usage_estimated"], false);
+    // Tokens stay those served.
+    assert_eq!(slow["output_tokens"], fast["output_tokens"]);
+}
