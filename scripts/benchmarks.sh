@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Runs every benchmark and writes BENCHMARKS.md from their JSON output (nothing in it is typed
-# by hand). Takes about 15 minutes on 2 cores (30+ with SLUICE_BENCH_1M=1). Raw results stay in target/bench-results/.
+# by hand). Takes about 40 minutes on 2 cores (55+ with SLUICE_BENCH_1M=1): the crash rounds,
+# a 10-minute soak and the long property run included (CRASH_ROUNDS, SOAK_MINUTES, FUZZ_CASES
+# shorten them). Raw results stay in target/bench-results/.
 #   scripts/benchmarks.sh            # all
 #   SKIP_CRITERION=1 scripts/benchmarks.sh
 #   SLUICE_BENCH_1M=1 scripts/benchmarks.sh   # adds HNSW at 1M vectors to the criterion run
@@ -25,6 +27,22 @@ $bin bench cache --workload benches/workloads/paraphrase.jsonl --sweep 0.70:0.95
 echo "== bench cache: summarization" >&2
 python3 scripts/build-summarization-workload.py >&2
 $bin bench cache --workload benches/workloads/summarization.jsonl --threshold 0.80 --json >"$out/cache-summarization.json"
+
+echo "== bench crash" >&2
+$bin bench crash --rounds "${CRASH_ROUNDS:-100}" --json >"$out/crash.json"
+
+echo "== bench soak" >&2
+$bin bench soak --minutes "${SOAK_MINUTES:-10}" --json >"$out/soak.json"
+
+echo "== property tests" >&2
+cases="${FUZZ_CASES:-20000}"
+start=$(date +%s)
+if PROPTEST_CASES="$cases" cargo test --release --quiet --test it fuzz:: >"$out/fuzz.txt" 2>&1; then result=clean; else result=FAILED; fi
+props=$(grep -c '^test fuzz::' "$out/fuzz.txt" || true)
+printf '{"cases": %s, "properties": %s, "seconds": %s, "result": "%s"}\n' "$cases" "$props" "$(( $(date +%s) - start ))" "$result" >"$out/fuzz.json"
+
+echo "== adversarial prompt" >&2
+SLUICE_RELEASE_BIN="$bin" cargo test --release --quiet --test it hardening::a_one_mib -- --nocapture >"$out/adversarial.txt" 2>&1
 
 if [ -z "${SKIP_CRITERION:-}" ]; then
   echo "== criterion" >&2

@@ -51,6 +51,82 @@ def failover_section(fail_r, note=None):
     return out
 
 
+def hardening_section(d):
+    """Crash safety, soak, property tests and the adversarial prompt (issue 12), as lines, from
+    crash.json, soak.json, fuzz.json and adversarial.txt in `d` (those present)."""
+    def j(name):
+        path = os.path.join(d, name)
+        if not os.path.exists(path):
+            return None
+        with open(path) as f:
+            return json.load(f)
+    out = []
+    crash = j("crash.json")
+    if crash:
+        out += ["## Crash safety: `sluice bench crash`", "",
+                f"Command: `target/release/sluice bench crash --rounds {crash['rounds']} --json` (seed {crash['seed']}). Each round starts",
+                "`sluice serve` on one data directory, runs a write load (4 clients, unique prompts on a cached route,",
+                "`POST /admin/flush` every 5 answers) and SIGKILLs it at a random moment 0.15-1.5 s after it is ready; after",
+                "the restart it checks the store opens, every acknowledged audit record and cache entry is there, the",
+                "previous round's entries are served from the cache, and the index holds exactly the store's entries.", "",
+                "| rounds | SIGKILLs | audit records checked | cache entries checked via the index | store entry checks | index = store checks | answers unacknowledged at a kill | failures | time s |",
+                "|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+                f"| {crash['rounds']} | {crash['kills']} | {crash['audit_records_checked']:,} | {crash['cache_entries_checked']:,} | {crash['store_entry_checks']:,} | {crash['index_checks']} | {crash['unacknowledged']:,} | {len(crash['failures'])} | {crash['elapsed_s']:.0f} |",
+                ""]
+        for f_ in crash["failures"][:10]:
+            out.append(f"- FAIL: {f_}")
+        if crash["failures"]:
+            out.append("")
+    soak = j("soak.json")
+    if soak:
+        rss = soak["rss_mib"]
+        out += ["## Soak: `sluice bench soak`", "",
+                f"Command: `target/release/sluice bench soak --minutes {soak['minutes']:.0f} --json`: {soak['clients']} clients against the mock, 40% repeated",
+                "prompts (hits), 30% unique ones (misses; the cache is capped at 2,000 entries a route, so it fills), 20% streams,",
+                "5% a route whose first target always answers 503 (failover), 5% streams cut after 3 chunks and continued at",
+                "another target. RSS of the gateway process sampled over the run.", "",
+                "| minutes | requests | per s | cache hits | streams | to faulty upstreams | status errors | broken streams | transport errors | RSS peak 1st half MiB | RSS peak 2nd half MiB | growth |",
+                "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+                f"| {soak['minutes']:.1f} | {soak['requests']:,} | {soak['per_second']:.0f} | {soak['cache_hits']:,} | {soak['streams']:,} | {soak['fault_requests']:,} | {soak['errors_status']} | {soak['errors_stream']} | {soak['errors_transport']} | {soak['rss_peak_first_half_mib']:.1f} | {soak['rss_peak_second_half_mib']:.1f} | {soak['rss_growth_second_half_pct']:+.1f}% |",
+                "", "RSS over time (s: MiB): " + ", ".join(f"{t:.0f}: {m:.0f}" for t, m in rss), ""]
+    fuzz = j("fuzz.json")
+    if fuzz:
+        out += ["## Property tests (fuzzing): `tests/it/fuzz.rs`", "",
+                f"Command: `PROPTEST_CASES={fuzz['cases']} cargo test --release --test it fuzz::` ({fuzz['properties']} properties: request bodies, prompt",
+                "analysis, both adapters' SSE decoding split anywhere, the Anthropic translation, config files).",
+                f"Result: **{fuzz['result']}**, {fuzz['cases']:,} cases per property, {fuzz['seconds']:.0f} s. CI runs 256 cases per property.", ""]
+    adv = os.path.join(d, "adversarial.txt")
+    if os.path.exists(adv):
+        m = re.search(r"gateway CPU: 256 KiB ([0-9.]+m?s), 1 MiB ([0-9.]+m?s)", open(adv).read())
+        if m:
+            out += ["## Adversarial prompt: gateway CPU", "",
+                    "Command: `SLUICE_RELEASE_BIN=target/release/sluice cargo test --test it hardening::a_one_mib -- --nocapture`: the",
+                    "release gateway in its own process, cache on; a prompt of tags, brackets, quotes, digits and units. CPU",
+                    "(user + system) of the gateway process for the whole request (the bound is 100 ms for 1 MiB):", "",
+                    "| 256 KiB | 1 MiB |", "|---:|---:|", f"| {m.group(1)} | {m.group(2)} |", ""]
+    return out
+
+
+if len(sys.argv) == 4 and sys.argv[1] == "--hardening-only":
+    # Replace (or add, before the micro-benchmarks) the hardening sections of an existing
+    # BENCHMARKS.md, leaving the other sections as their own run wrote them.
+    _, _, d, doc = sys.argv
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
+    lines = hardening_section(d)
+    note = [f"_The sections from here to the micro-benchmarks were regenerated by `python3 scripts/render-benchmarks.py"
+            f" --hardening-only` on {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC, commit `{commit}`._", ""]
+    text = open(doc).read()
+    starts = [text.find(h) for h in ("## Crash safety", "## Soak", "## Property tests", "## Adversarial prompt", "_The sections from here")]
+    starts = [i for i in starts if i >= 0]
+    end = text.find("## Micro-benchmarks")
+    if end < 0:
+        end = len(text)
+    start = min(starts) if starts else end
+    with open(doc, "w") as f:
+        f.write(text[:start] + "\n".join(note + lines) + "\n" + text[end:])
+    sys.exit(0)
+
+
 if len(sys.argv) == 4 and sys.argv[1] == "--failover-only":
     # Replace (or add, before the cache sections) the failover section of an existing
     # BENCHMARKS.md, leaving the other sections as their own run wrote them.
@@ -291,6 +367,9 @@ if os.path.exists(crit):
             p(line)
     p("```")
     p()
+
+for line in hardening_section(out):
+    p(line)
 
 if targets:
     p("## Targets")

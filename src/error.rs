@@ -61,10 +61,7 @@ pub enum ApiError {
     /// The key may not do this (an admin endpoint, a route, model or tier it is not allowed),
     /// or a browser request from another site.
     #[error("{message}")]
-    Forbidden {
-        message: String,
-        code: &'static str,
-    },
+    Forbidden { message: String, code: &'static str },
     /// A key's request or token rate, or its concurrency, is over its limit.
     #[error("{message}")]
     RateLimited {
@@ -299,7 +296,8 @@ impl IntoResponse for ApiError {
             resp.headers_mut()
                 .insert(axum::http::header::RETRY_AFTER, secs.into());
         }
-        resp.extensions_mut().insert(ErrorLabel(self.metric_label()));
+        resp.extensions_mut()
+            .insert(ErrorLabel(self.metric_label()));
         resp
     }
 }

@@ -131,48 +131,48 @@ impl AppState {
         let server = config.server.clone();
         // Opening the store, reading this month's spend and loading the model block: off the
         // async runtime.
-        let (cache, audit, access, store) = tokio::task::spawn_blocking(move || -> Result<_, String> {
-            let store = if wants_store {
-                Some(
-                    Store::open_with_quota(&settings.data_dir, quota)
-                        .map_err(|e| e.to_string())?,
-                )
-            } else {
-                None
-            };
-            let access = Access::new(
-                &server.api_keys,
-                store.clone(),
-                server.limits.max_concurrent_requests,
-            )
-            .map_err(|e| format!("keys: {e}"))?;
-            if let (Some(st), true) = (&store, access.keys_on()) {
-                load_spend(st, &access)?;
-            }
-            let audit = match &store {
-                Some(st) => {
-                    AuditLog::open(st.clone(), &accounting).map_err(|e| format!("audit: {e}"))?
-                }
-                None => AuditLog::disabled(),
-            };
-            let cache = match (&store, wants_cache) {
-                (Some(st), true) => {
-                    let embedder = match embedder {
-                        Some(e) => e,
-                        None => Embedder::load(&settings.embedder_config())
-                            .map_err(|e| format!("cache: {e}"))?,
-                    };
+        let (cache, audit, access, store) =
+            tokio::task::spawn_blocking(move || -> Result<_, String> {
+                let store = if wants_store {
                     Some(
-                        SemanticCache::open_with(st.clone(), embedder, &settings)
-                            .map_err(|e| format!("cache: {e}"))?,
+                        Store::open_with_quota(&settings.data_dir, quota)
+                            .map_err(|e| e.to_string())?,
                     )
+                } else {
+                    None
+                };
+                let access = Access::new(
+                    &server.api_keys,
+                    store.clone(),
+                    server.limits.max_concurrent_requests,
+                )
+                .map_err(|e| format!("keys: {e}"))?;
+                if let (Some(st), true) = (&store, access.keys_on()) {
+                    load_spend(st, &access)?;
                 }
-                _ => None,
-            };
-            Ok((cache, audit, access, store))
-        })
-        .await
-        .map_err(|e| format!("startup: {e}"))??;
+                let audit = match &store {
+                    Some(st) => AuditLog::open(st.clone(), &accounting)
+                        .map_err(|e| format!("audit: {e}"))?,
+                    None => AuditLog::disabled(),
+                };
+                let cache = match (&store, wants_cache) {
+                    (Some(st), true) => {
+                        let embedder = match embedder {
+                            Some(e) => e,
+                            None => Embedder::load(&settings.embedder_config())
+                                .map_err(|e| format!("cache: {e}"))?,
+                        };
+                        Some(
+                            SemanticCache::open_with(st.clone(), embedder, &settings)
+                                .map_err(|e| format!("cache: {e}"))?,
+                        )
+                    }
+                    _ => None,
+                };
+                Ok((cache, audit, access, store))
+            })
+            .await
+            .map_err(|e| format!("startup: {e}"))??;
         let metrics = Metrics::new(&config);
         Ok(Arc::new(AppState {
             router: router::Router::new(config.clone(), &metrics),

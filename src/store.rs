@@ -709,7 +709,10 @@ impl Store {
         let w = self.db()?.begin_write().map_err(|e| self.err(e))?;
         {
             let mut t = w.open_table(API_KEYS).map_err(|e| self.err(e))?;
-            let Some(bytes) = t.get(name).map_err(|e| self.err(e))?.map(|v| v.value().to_vec())
+            let Some(bytes) = t
+                .get(name)
+                .map_err(|e| self.err(e))?
+                .map(|v| v.value().to_vec())
             else {
                 return Ok(false);
             };

@@ -37,7 +37,10 @@ impl Bucket {
     /// The level now, refilled at `per_minute / 60` a second up to `per_minute`.
     fn refill(b: &mut Option<Bucket>, per_minute: u32, now: Instant) -> &mut Bucket {
         let cap = f64::from(per_minute);
-        let b = b.get_or_insert(Bucket { level: cap, at: now });
+        let b = b.get_or_insert(Bucket {
+            level: cap,
+            at: now,
+        });
         let secs = now.saturating_duration_since(b.at).as_secs_f64();
         b.level = (b.level + secs * cap / 60.0).min(cap);
         b.at = now;
@@ -254,13 +257,16 @@ mod tests {
         );
         drop(first);
         let _second = m.admit(&p, now).unwrap();
-        let Err(Refusal::Rate { what, retry_after, .. }) = m.admit(
+        let Err(Refusal::Rate {
+            what, retry_after, ..
+        }) = m.admit(
             &KeyPolicy {
                 max_concurrent: None,
                 ..p.clone()
             },
             now,
-        ) else {
+        )
+        else {
             panic!("third request within the minute passed")
         };
         assert_eq!(what, "requests");
@@ -284,7 +290,12 @@ mod tests {
         let n = Meter::default();
         drop(n.admit(&tpm, now).unwrap());
         n.charge(now, 0.0, 1200);
-        let Err(Refusal::Rate { what: "tokens", retry_after, .. }) = n.admit(&tpm, now) else {
+        let Err(Refusal::Rate {
+            what: "tokens",
+            retry_after,
+            ..
+        }) = n.admit(&tpm, now)
+        else {
             panic!("a key in token debt passed")
         };
         // 601 tokens to make up at 10 a second.

@@ -431,7 +431,11 @@ mod tests {
         assert!(accepted >= QUEUE, "{accepted}");
         drop(blocker);
         log.flush().await.unwrap();
-        assert_eq!(all(&*db).len(), accepted, "every accepted record is written");
+        assert_eq!(
+            all(&*db).len(),
+            accepted,
+            "every accepted record is written"
+        );
     }
 
     #[tokio::test]

@@ -314,7 +314,10 @@ async fn check(
             }
             report.store_entry_checks += cache_all.len() as u64;
             let now = crate::chat::unix_now();
-            let live = entries.iter().filter(|e| e.entry.expires_unix > now).count() as u64;
+            let live = entries
+                .iter()
+                .filter(|e| e.entry.expires_unix > now)
+                .count() as u64;
             if stats["entries"].as_u64() != Some(live) {
                 report.failures.push(format!(
                     "round {round}: the index holds {} entries, the store {live}",
@@ -323,9 +326,9 @@ async fn check(
             }
             report.index_checks += 1;
         }
-        (Err(e), _) | (_, Err(e)) => report
-            .failures
-            .push(format!("round {round}: cannot compare index and store: {e}")),
+        (Err(e), _) | (_, Err(e)) => report.failures.push(format!(
+            "round {round}: cannot compare index and store: {e}"
+        )),
     }
     // The last round's entries, served through the index.
     for p in &cache_new {

@@ -208,10 +208,17 @@ async fn client(
     while !stop.load(Ordering::Relaxed) {
         n += 1;
         let roll: f64 = rng.random();
-        let unique = format!("Soak question {id} {n}: describe item {}", n * 7919 % 100_003);
+        let unique = format!(
+            "Soak question {id} {n}: describe item {}",
+            n * 7919 % 100_003
+        );
         let (model, prompt, stream) = if roll < 0.4 {
             let hot = rng.random_range(0..HOT_PROMPTS);
-            ("chat", format!("What is the hot question number {hot}?"), false)
+            (
+                "chat",
+                format!("What is the hot question number {hot}?"),
+                false,
+            )
         } else if roll < 0.7 {
             ("chat", unique, false)
         } else if roll < 0.9 {

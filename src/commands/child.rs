@@ -14,7 +14,11 @@ impl Gateway {
     /// Starts `sluice serve --config <dir>/gateway.toml` on a free loopback port (`{LISTEN}` in
     /// `config` is replaced by it), its log appended to `<dir>/gateway.log`, and waits (up to
     /// `ready_within`) for `/readyz`.
-    pub async fn start(config: &str, dir: &Path, ready_within: Duration) -> Result<Gateway, String> {
+    pub async fn start(
+        config: &str,
+        dir: &Path,
+        ready_within: Duration,
+    ) -> Result<Gateway, String> {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
             .map_err(|e| e.to_string())?
@@ -49,7 +53,10 @@ impl Gateway {
                 }
             }
             if let Ok(Some(status)) = g.child.try_wait() {
-                return Err(format!("the gateway exited ({status}); see {}", dir.join("gateway.log").display()));
+                return Err(format!(
+                    "the gateway exited ({status}); see {}",
+                    dir.join("gateway.log").display()
+                ));
             }
             if Instant::now() > deadline {
                 g.kill();

@@ -31,7 +31,13 @@ pub async fn create(args: &KeysCreateArgs) -> Result<String, String> {
             let mut body = serde_json::to_value(&policy).map_err(|e| e.to_string())?;
             body["name"] = json!(args.name);
             body["role"] = json!(role.as_str());
-            let v = call(reqwest::Method::POST, &format!("{url}/admin/keys"), &admin, Some(body)).await?;
+            let v = call(
+                reqwest::Method::POST,
+                &format!("{url}/admin/keys"),
+                &admin,
+                Some(body),
+            )
+            .await?;
             v["key"].as_str().unwrap_or_default().to_owned()
         }
         None => {
@@ -50,7 +56,13 @@ pub async fn create(args: &KeysCreateArgs) -> Result<String, String> {
 pub async fn revoke(name: &str, place: &KeysWhere) -> Result<String, String> {
     match remote(place)? {
         Some((url, admin)) => {
-            call(reqwest::Method::DELETE, &format!("{url}/admin/keys/{name}"), &admin, None).await?;
+            call(
+                reqwest::Method::DELETE,
+                &format!("{url}/admin/keys/{name}"),
+                &admin,
+                None,
+            )
+            .await?;
         }
         None => {
             let store = open_for_writing(&data_dir(place)?)?;
@@ -58,7 +70,9 @@ pub async fn revoke(name: &str, place: &KeysWhere) -> Result<String, String> {
                 .key_revoke(name, crate::chat::unix_now())
                 .map_err(|e| e.to_string())?
             {
-                return Err(format!("no key named \"{name}\" to revoke (config keys are removed from the config)"));
+                return Err(format!(
+                    "no key named \"{name}\" to revoke (config keys are removed from the config)"
+                ));
             }
         }
     }
@@ -68,7 +82,13 @@ pub async fn revoke(name: &str, place: &KeysWhere) -> Result<String, String> {
 pub async fn list(place: &KeysWhere) -> Result<String, String> {
     let keys: Vec<Value> = match remote(place)? {
         Some((url, admin)) => {
-            let v = call(reqwest::Method::GET, &format!("{url}/admin/keys"), &admin, None).await?;
+            let v = call(
+                reqwest::Method::GET,
+                &format!("{url}/admin/keys"),
+                &admin,
+                None,
+            )
+            .await?;
             v["keys"].as_array().cloned().unwrap_or_default()
         }
         None => {
@@ -116,10 +136,18 @@ pub async fn list(place: &KeysWhere) -> Result<String, String> {
     let list = |v: &Value| match v.as_array() {
         None => "all".to_owned(),
         Some(a) if a.is_empty() => "none".to_owned(),
-        Some(a) => a.iter().filter_map(Value::as_str).collect::<Vec<_>>().join(","),
+        Some(a) => a
+            .iter()
+            .filter_map(Value::as_str)
+            .collect::<Vec<_>>()
+            .join(","),
     };
     for k in &keys {
-        let revoked = if k["revoked_unix"].is_null() { "" } else { " (revoked)" };
+        let revoked = if k["revoked_unix"].is_null() {
+            ""
+        } else {
+            " (revoked)"
+        };
         let tiers = match k["tiers"].as_array() {
             Some(a) if !a.is_empty() => list(&k["tiers"]),
             _ => "none".to_owned(),
@@ -182,7 +210,10 @@ async fn call(
     if let Some(b) = body {
         r = r.json(&b);
     }
-    let resp = r.send().await.map_err(|e| format!("{url}: {}", e.without_url()))?;
+    let resp = r
+        .send()
+        .await
+        .map_err(|e| format!("{url}: {}", e.without_url()))?;
     let status = resp.status();
     let v: Value = resp.json().await.unwrap_or(Value::Null);
     if !status.is_success() {

@@ -145,9 +145,8 @@ impl RawKeyTable {
     pub fn policy(&self, path: &str) -> Result<KeyPolicy, String> {
         let role = match self.role.as_deref() {
             None => KeyRole::Client,
-            Some(r) => KeyRole::parse(r).ok_or_else(|| {
-                format!("{path}.role: \"{r}\" is not a role (client or admin)")
-            })?,
+            Some(r) => KeyRole::parse(r)
+                .ok_or_else(|| format!("{path}.role: \"{r}\" is not a role (client or admin)"))?,
         };
         Ok(KeyPolicy {
             role,

@@ -188,7 +188,11 @@ impl Validator<'_> {
             public_metrics: s.public_metrics,
             allow_open_listen: s.allow_open_listen,
             tier_override: s.tier_override.unwrap_or(true),
-            allowed_hosts: s.allowed_hosts.iter().map(|h| h.to_ascii_lowercase()).collect(),
+            allowed_hosts: s
+                .allowed_hosts
+                .iter()
+                .map(|h| h.to_ascii_lowercase())
+                .collect(),
             allowed_origins: s
                 .allowed_origins
                 .iter()

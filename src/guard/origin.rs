@@ -58,7 +58,9 @@ fn check(server: &ServerConfig, method: &Method, h: &HeaderMap) -> Result<(), Ap
         let cross_fetch = site.is_some_and(|s| !matches!(s, "same-origin" | "none"));
         let cross_origin = match (origin, host) {
             (Some("null"), _) => true,
-            (Some(o), Some(host)) => origin_authority(o).is_none_or(|a| !a.eq_ignore_ascii_case(host)),
+            (Some(o), Some(host)) => {
+                origin_authority(o).is_none_or(|a| !a.eq_ignore_ascii_case(host))
+            }
             (Some(_), None) => true,
             (None, _) => false,
         };
@@ -78,7 +80,12 @@ fn check(server: &ServerConfig, method: &Method, h: &HeaderMap) -> Result<(), Ap
             .get(header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
             .unwrap_or("");
-        let essence = ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+        let essence = ct
+            .split(';')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_ascii_lowercase();
         if essence != "application/json" && !essence.ends_with("+json") {
             return Err(ApiError::UnsupportedMediaType(
                 ct.chars().take(100).collect(),
@@ -120,10 +127,23 @@ mod tests {
 
     #[test]
     fn loopback_hosts_and_rebound_names() {
-        for ok in ["localhost", "localhost:8080", "127.0.0.1:1", "127.9.9.9", "[::1]:80", "LOCALHOST."] {
+        for ok in [
+            "localhost",
+            "localhost:8080",
+            "127.0.0.1:1",
+            "127.9.9.9",
+            "[::1]:80",
+            "LOCALHOST.",
+        ] {
             assert!(host_allowed(ok, &[]), "{ok}");
         }
-        for bad in ["evil.example", "evil.example:8080", "10.0.0.1:80", "[::2]:80", "127.0.0.1.evil.example"] {
+        for bad in [
+            "evil.example",
+            "evil.example:8080",
+            "10.0.0.1:80",
+            "[::2]:80",
+            "127.0.0.1.evil.example",
+        ] {
             assert!(!host_allowed(bad, &[]), "{bad}");
         }
         assert!(host_allowed("gw.internal:8080", &["gw.internal".into()]));

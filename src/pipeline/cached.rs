@@ -185,7 +185,10 @@ async fn cache_for<'a>(
     simulated.dedup();
     let size: usize = req.messages.iter().map(|m| m.text_len()).sum();
     if size > s.config.server.max_cache_prompt_bytes {
-        tracing::debug!(bytes = size, "prompt over max_cache_prompt_bytes: served uncached");
+        tracing::debug!(
+            bytes = size,
+            "prompt over max_cache_prompt_bytes: served uncached"
+        );
         return None;
     }
     if size <= OFFLOAD_PROMPT_BYTES {

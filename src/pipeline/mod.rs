@@ -26,7 +26,7 @@ use crate::router::{FailReason, Failure, RouteError, RunOptions};
 use crate::state::AppState;
 
 use record::Ending;
-pub use record::{record_refused, RequestInfo, Refused};
+pub use record::{record_refused, Refused, RequestInfo};
 
 /// On a response whose request the pipeline recorded (the audit layer records the others).
 #[derive(Debug, Clone, Copy)]

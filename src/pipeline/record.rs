@@ -10,8 +10,8 @@ use crate::accounting::{
 };
 use crate::chat::{ChatRequest, Role, TokenUsage};
 use crate::config::TargetId;
-use crate::outcome::{CacheOutcome, FailureClass, Outcome};
 use crate::error::ApiError;
+use crate::outcome::{CacheOutcome, FailureClass, Outcome};
 use crate::router::PASSTHROUGH;
 use crate::state::AppState;
 use crate::telemetry::metrics::{Observation, RouteSlot};
@@ -183,7 +183,13 @@ pub(super) fn finish(s: &AppState, info: &mut RequestInfo, meta: &Meta, end: End
             cache: CacheOutcome::Miss,
             usage: part,
         });
-        costs = add_costs(costs, Costs { cost_avoided_usd: Some(0.0), ..c });
+        costs = add_costs(
+            costs,
+            Costs {
+                cost_avoided_usd: Some(0.0),
+                ..c
+            },
+        );
     }
     // A hit's usage is the original answer's: its cache reads were that call's.
     let upstream_answered = meta.target.is_some() && !meta.cache.is_hit();

@@ -146,11 +146,12 @@ pub fn redacted(e: &reqwest::Error) -> String {
     if text.contains("://") {
         text = text
             .split_whitespace()
-            .map(|w| match reqwest::Url::parse(w.trim_matches(['(', ')', ',']))
-            {
-                Ok(u) => redact_url(&u),
-                Err(_) => w.to_owned(),
-            })
+            .map(
+                |w| match reqwest::Url::parse(w.trim_matches(['(', ')', ','])) {
+                    Ok(u) => redact_url(&u),
+                    Err(_) => w.to_owned(),
+                },
+            )
             .collect::<Vec<_>>()
             .join(" ");
     }

@@ -267,7 +267,10 @@ pub mod props {
 
     /// What the stream loop makes of `pieces` (read one after another): each chunk, or the
     /// text of the error that ends it; `Ok(None)` marks the end marker.
-    pub fn decode_stream(anthropic: bool, pieces: &[&[u8]]) -> Vec<Result<Option<ChatChunk>, String>> {
+    pub fn decode_stream(
+        anthropic: bool,
+        pieces: &[&[u8]],
+    ) -> Vec<Result<Option<ChatChunk>, String>> {
         let mut decode: Box<dyn Decode> = if anthropic {
             Box::new(super::anthropic::StreamState::default())
         } else {

@@ -247,7 +247,11 @@ mod tests {
             assert_eq!(p.scanned, p.buf.len());
         }
         p.push(b"\n\n");
-        assert_eq!(p.next_event().unwrap(), None, "a line without a field name is ignored");
+        assert_eq!(
+            p.next_event().unwrap(),
+            None,
+            "a line without a field name is ignored"
+        );
         let mut p = SseParser::default();
         let line = format!("data: {}\n", "y".repeat(1 << 20));
         let mut failed = false;

@@ -40,7 +40,12 @@ tiers = ["premium"]
     )
 }
 
-async fn call(g: &Gateway, key: Option<&str>, body: &Value, tier: Option<&str>) -> reqwest::Response {
+async fn call(
+    g: &Gateway,
+    key: Option<&str>,
+    body: &Value,
+    tier: Option<&str>,
+) -> reqwest::Response {
     let mut r = g.http.post(g.url("/v1/chat/completions")).json(body);
     if let Some(k) = key {
         r = r.bearer_auth(k);
@@ -79,7 +84,11 @@ async fn roles_routes_models_and_tiers() {
         assert_eq!(r.status(), 403, "{path}");
         let v: Value = r.json().await.unwrap();
         assert_eq!(v["error"]["code"], "admin_required", "{path}");
-        assert_eq!(get(path, Some("sk-admin")).await.unwrap().status(), 200, "{path}");
+        assert_eq!(
+            get(path, Some("sk-admin")).await.unwrap().status(),
+            200,
+            "{path}"
+        );
     }
     let r = g
         .http
@@ -91,17 +100,35 @@ async fn roles_routes_models_and_tiers() {
     assert_eq!(r.status(), 403, "a client key cannot purge the cache");
 
     // A key without the route: 403, no upstream call.
-    let (s, _, v) = status_code(call(&g, Some("sk-chat-only"), &ask("summarize", "x"), None).await).await;
-    assert_eq!((s, v["error"]["code"].as_str()), (403, Some("route_not_allowed")), "{v}");
-    let (s, _, v) = status_code(call(&g, Some("sk-chat-only"), &ask("gpt-4o-mini", "x"), None).await).await;
-    assert_eq!((s, v["error"]["code"].as_str()), (403, Some("model_not_allowed")), "{v}");
-    assert_eq!(g.mock.count("claude-3-haiku") + g.mock.count("gpt-4o-mini"), 0);
+    let (s, _, v) =
+        status_code(call(&g, Some("sk-chat-only"), &ask("summarize", "x"), None).await).await;
+    assert_eq!(
+        (s, v["error"]["code"].as_str()),
+        (403, Some("route_not_allowed")),
+        "{v}"
+    );
+    let (s, _, v) =
+        status_code(call(&g, Some("sk-chat-only"), &ask("gpt-4o-mini", "x"), None).await).await;
+    assert_eq!(
+        (s, v["error"]["code"].as_str()),
+        (403, Some("model_not_allowed")),
+        "{v}"
+    );
+    assert_eq!(
+        g.mock.count("claude-3-haiku") + g.mock.count("gpt-4o-mini"),
+        0
+    );
     let (s, ..) = status_code(call(&g, Some("sk-chat-only"), &ask("chat", "x"), None).await).await;
     assert_eq!(s, 200);
 
     // Tier override only where allowed.
-    let (s, _, v) = status_code(call(&g, Some("sk-plain"), &ask("chat", "x"), Some("premium")).await).await;
-    assert_eq!((s, v["error"]["code"].as_str()), (403, Some("tier_not_allowed")), "{v}");
+    let (s, _, v) =
+        status_code(call(&g, Some("sk-plain"), &ask("chat", "x"), Some("premium")).await).await;
+    assert_eq!(
+        (s, v["error"]["code"].as_str()),
+        (403, Some("tier_not_allowed")),
+        "{v}"
+    );
     assert_eq!(g.mock.count("gpt-4-turbo"), 0);
     let r = call(&g, Some("sk-premium"), &ask("chat", "x"), Some("premium")).await;
     assert_eq!(header(r.headers(), "x-sluice-target"), "oa/gpt-4-turbo");
@@ -167,7 +194,10 @@ async fn keys_created_and_revoked_over_http() {
         .unwrap();
     assert_eq!(r.status(), 200);
     let (s, _, v) = status_code(call(&g, Some(&key), &ask("chat", "hi"), None).await).await;
-    assert_eq!((s, v["error"]["code"].as_str()), (401, Some("invalid_api_key")));
+    assert_eq!(
+        (s, v["error"]["code"].as_str()),
+        (401, Some("invalid_api_key"))
+    );
     // A config key cannot be revoked over HTTP.
     let r = g
         .http
@@ -192,14 +222,25 @@ async fn budgets_are_enforced_from_the_ledger_with_no_upstream_call() {
     let (s, ..) = status_code(call(&g, Some("sk-capped"), &ask("chat", "hello"), None).await).await;
     assert_eq!(s, 200);
     assert_eq!(g.mock.count("gpt-4o-mini"), 1);
-    let (s, h, v) = status_code(call(&g, Some("sk-capped"), &ask("chat", "again"), None).await).await;
+    let (s, h, v) =
+        status_code(call(&g, Some("sk-capped"), &ask("chat", "again"), None).await).await;
     assert_eq!(s, 429, "{v}");
     assert_eq!(v["error"]["code"], "budget_exceeded");
     assert_eq!(v["error"]["type"], "insufficient_quota");
-    assert!(v["error"]["message"].as_str().unwrap().contains("daily budget"), "{v}");
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("daily budget"),
+        "{v}"
+    );
     let wait: u64 = header(&h, "retry-after").parse().unwrap();
     assert!((1..=86_400).contains(&wait), "{wait}");
-    assert_eq!(g.mock.count("gpt-4o-mini"), 1, "no upstream call over budget");
+    assert_eq!(
+        g.mock.count("gpt-4o-mini"),
+        1,
+        "no upstream call over budget"
+    );
     // Other keys are not affected.
     let (s, ..) = status_code(call(&g, Some("sk-plain"), &ask("chat", "hello"), None).await).await;
     assert_eq!(s, 200);
@@ -214,8 +255,12 @@ async fn budgets_are_enforced_from_the_ledger_with_no_upstream_call() {
 
     // After a restart the budget starts from the audit ledger: still refused.
     let g = Gateway::start(&text).await;
-    let (s, _, v) = status_code(call(&g, Some("sk-capped"), &ask("chat", "third"), None).await).await;
-    assert_eq!((s, v["error"]["code"].as_str()), (429, Some("budget_exceeded")));
+    let (s, _, v) =
+        status_code(call(&g, Some("sk-capped"), &ask("chat", "third"), None).await).await;
+    assert_eq!(
+        (s, v["error"]["code"].as_str()),
+        (429, Some("budget_exceeded"))
+    );
     assert_eq!(g.mock.count("gpt-4o-mini"), 0);
 }
 
@@ -237,10 +282,24 @@ async fn rate_limits_answer_429_with_retry_after() {
     assert!((1..=30).contains(&wait), "{wait}");
     assert_eq!(g.mock.count("gpt-4o-mini"), 2);
     // Tokens: one answer's usage puts the key in debt; the next request waits.
-    let (s, ..) = status_code(call(&g, Some("sk-tight"), &ask("chat", "a longer question about things"), None).await).await;
+    let (s, ..) = status_code(
+        call(
+            &g,
+            Some("sk-tight"),
+            &ask("chat", "a longer question about things"),
+            None,
+        )
+        .await,
+    )
+    .await;
     assert_eq!(s, 200);
-    let (s, h, v) = status_code(call(&g, Some("sk-tight"), &ask("chat", "again"), None).await).await;
-    assert_eq!((s, v["error"]["type"].as_str()), (429, Some("tokens")), "{v}");
+    let (s, h, v) =
+        status_code(call(&g, Some("sk-tight"), &ask("chat", "again"), None).await).await;
+    assert_eq!(
+        (s, v["error"]["type"].as_str()),
+        (429, Some("tokens")),
+        "{v}"
+    );
     assert!(header(&h, "retry-after").parse::<u64>().unwrap() >= 1);
 }
 
@@ -264,7 +323,10 @@ async fn every_refusal_before_the_pipeline_is_audited() {
         assert_eq!(r.status().as_u16(), status, "{path} {body}");
         want.push((status, header(r.headers(), "x-request-id").to_owned()));
     }
-    let big = format!(r#"{{"model":"chat","messages":[{{"role":"user","content":"{}"}}]}}"#, "x".repeat(2000));
+    let big = format!(
+        r#"{{"model":"chat","messages":[{{"role":"user","content":"{}"}}]}}"#,
+        "x".repeat(2000)
+    );
     let r = g
         .http
         .post(g.url("/v1/chat/completions"))
@@ -275,11 +337,19 @@ async fn every_refusal_before_the_pipeline_is_audited() {
         .unwrap();
     assert_eq!(r.status(), 413);
     want.push((413, header(r.headers(), "x-request-id").to_owned()));
-    let r = g.http.get(g.url("/v1/chat/completions")).send().await.unwrap();
+    let r = g
+        .http
+        .get(g.url("/v1/chat/completions"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 405);
     want.push((405, header(r.headers(), "x-request-id").to_owned()));
     // Successful reads are not recorded.
-    assert_eq!(g.http.get(g.url("/healthz")).send().await.unwrap().status(), 200);
+    assert_eq!(
+        g.http.get(g.url("/healthz")).send().await.unwrap().status(),
+        200
+    );
     let records = g.audit_records().await;
     assert_eq!(records.len(), want.len(), "{records:#?}");
     for (status, id) in want {

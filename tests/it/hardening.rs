@@ -14,8 +14,26 @@ use crate::support::{ask, loopback_any_port, Gateway, Sse};
 /// digits and units, nested brackets, by the hundred thousand.
 fn adversarial(bytes: usize) -> String {
     let pieces = [
-        "<a>", "<div class=\"x\">", "[", "{", "(", "\"", "'", "`", "12.5kg ", "3,000 ", "</b>",
-        "```", "[[", "]] ", "-42% ", "<!-- ", "x=\"y ", "1e9 ", "v1.2.3 ", "« ",
+        "<a>",
+        "<div class=\"x\">",
+        "[",
+        "{",
+        "(",
+        "\"",
+        "'",
+        "`",
+        "12.5kg ",
+        "3,000 ",
+        "</b>",
+        "```",
+        "[[",
+        "]] ",
+        "-42% ",
+        "<!-- ",
+        "x=\"y ",
+        "1e9 ",
+        "v1.2.3 ",
+        "« ",
     ];
     let mut s = String::from("Summarize: ");
     let mut i = 0usize;
@@ -56,7 +74,10 @@ impl Drop for Child {
 fn gateway_binary() -> (std::path::PathBuf, Duration) {
     match std::env::var_os("SLUICE_RELEASE_BIN") {
         Some(p) => (p.into(), Duration::from_millis(100)),
-        None => (env!("CARGO_BIN_EXE_sluice").into(), Duration::from_millis(1000)),
+        None => (
+            env!("CARGO_BIN_EXE_sluice").into(),
+            Duration::from_millis(1000),
+        ),
     }
 }
 
@@ -159,7 +180,10 @@ async fn a_one_mib_adversarial_prompt_costs_little_cpu() {
         used.push(cpu_of(child.0.id()) - before);
     }
     let (_, bound) = gateway_binary();
-    eprintln!("gateway CPU: 256 KiB {:?}, 1 MiB {:?} (bound {bound:?})", used[0], used[1]);
+    eprintln!(
+        "gateway CPU: 256 KiB {:?}, 1 MiB {:?} (bound {bound:?})",
+        used[0], used[1]
+    );
     assert!(used[1] < bound, "{:?} of gateway CPU for 1 MiB", used[1]);
     // 4x the text: at most ~6x the CPU (10 ms ticks of slack), never the 16x of a quadratic pass.
     assert!(
@@ -175,16 +199,24 @@ async fn hostile_upstream_streams_are_survived() {
     async fn upstream() -> axum::response::Response {
         let chunk = |c: Value| format!("data: {c}\n\n");
         let mut body = String::new();
-        body += &chunk(json!({"id": "x", "object": "chat.completion.chunk", "created": 1, "model": "m",
-            "choices": [{"index": 4294967295u32, "delta": {"role": "assistant", "content": "Hi"}, "finish_reason": null}]}));
-        body += &chunk(json!({"id": "x", "object": "chat.completion.chunk", "created": 1, "model": "m",
-            "choices": [{"index": 0, "delta": {"content": "there"}, "finish_reason": "stop"}]}));
-        body += &chunk(json!({"id": "x", "object": "chat.completion.chunk", "created": 1, "model": "m",
-            "choices": [], "usage": {"prompt_tokens": 4294967295u32, "completion_tokens": 4294967295u32, "total_tokens": 99999999999999u64}}));
+        body += &chunk(
+            json!({"id": "x", "object": "chat.completion.chunk", "created": 1, "model": "m",
+            "choices": [{"index": 4294967295u32, "delta": {"role": "assistant", "content": "Hi"}, "finish_reason": null}]}),
+        );
+        body += &chunk(
+            json!({"id": "x", "object": "chat.completion.chunk", "created": 1, "model": "m",
+            "choices": [{"index": 0, "delta": {"content": "there"}, "finish_reason": "stop"}]}),
+        );
+        body += &chunk(
+            json!({"id": "x", "object": "chat.completion.chunk", "created": 1, "model": "m",
+            "choices": [], "usage": {"prompt_tokens": 4294967295u32, "completion_tokens": 4294967295u32, "total_tokens": 99999999999999u64}}),
+        );
         body += "data: [DONE]\n\n";
         ([("content-type", "text/event-stream")], body).into_response()
     }
-    let listener = tokio::net::TcpListener::bind(loopback_any_port()).await.unwrap();
+    let listener = tokio::net::TcpListener::bind(loopback_any_port())
+        .await
+        .unwrap();
     let up = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(async move {
         let app = axum::Router::new().route("/v1/chat/completions", axum::routing::post(upstream));
@@ -202,8 +234,10 @@ async fn hostile_upstream_streams_are_survived() {
         let r = g
             .http
             .post(g.url("/v1/chat/completions"))
-            .json(&json!({"model": "r", "stream": true, "stream_options": {"include_usage": true},
-                "messages": [{"role": "user", "content": "hello"}]}))
+            .json(
+                &json!({"model": "r", "stream": true, "stream_options": {"include_usage": true},
+                "messages": [{"role": "user", "content": "hello"}]}),
+            )
             .send()
             .await
             .unwrap();
@@ -212,7 +246,10 @@ async fn hostile_upstream_streams_are_survived() {
         assert!(sse.done(), "{:?}", sse.data);
     }
     g.state.cache.as_ref().unwrap().flush().await.unwrap();
-    assert_eq!(g.http.get(g.url("/healthz")).send().await.unwrap().status(), 200);
+    assert_eq!(
+        g.http.get(g.url("/healthz")).send().await.unwrap().status(),
+        200
+    );
     let records = g.audit_records().await;
     assert_eq!(records.len(), 2);
     assert!(records.iter().all(|r| r["status"] == 200));
@@ -223,7 +260,9 @@ async fn hostile_upstream_streams_are_survived() {
 #[tokio::test]
 async fn provider_redirects_are_not_followed() {
     let seen = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    let elsewhere = tokio::net::TcpListener::bind(loopback_any_port()).await.unwrap();
+    let elsewhere = tokio::net::TcpListener::bind(loopback_any_port())
+        .await
+        .unwrap();
     let elsewhere_url = format!("http://{}", elsewhere.local_addr().unwrap());
     {
         let seen = seen.clone();
@@ -235,7 +274,9 @@ async fn provider_redirects_are_not_followed() {
             axum::serve(elsewhere, app).await.unwrap();
         });
     }
-    let redirector = tokio::net::TcpListener::bind(loopback_any_port()).await.unwrap();
+    let redirector = tokio::net::TcpListener::bind(loopback_any_port())
+        .await
+        .unwrap();
     let redirector_url = format!("http://{}", redirector.local_addr().unwrap());
     tokio::spawn(async move {
         let to = format!("{elsewhere_url}/v1/messages?token=secret");
@@ -253,7 +294,11 @@ async fn provider_redirects_are_not_followed() {
     assert_eq!(s, 502, "{v}");
     let text = v.to_string();
     assert!(!text.contains("secret"), "{text}");
-    assert_eq!(seen.load(std::sync::atomic::Ordering::SeqCst), 0, "the redirect was followed");
+    assert_eq!(
+        seen.load(std::sync::atomic::Ordering::SeqCst),
+        0,
+        "the redirect was followed"
+    );
 }
 
 /// A non-streaming attempt abandoned on its first-byte timeout may still be billed by the
@@ -282,7 +327,10 @@ tiers.t = ["oa/gpt-4-turbo+latency-2500ms", "oa/gpt-4o-mini"]
     let records = g.audit_records().await;
     let (fast, slow) = (&records[0], &records[1]);
     assert_eq!(slow["attempts"][0]["status"], Value::Null);
-    let (a, b) = (fast["cost_usd"].as_f64().unwrap(), slow["cost_usd"].as_f64().unwrap());
+    let (a, b) = (
+        fast["cost_usd"].as_f64().unwrap(),
+        slow["cost_usd"].as_f64().unwrap(),
+    );
     // The abandoned attempt at 10/30 USD per 1M dwarfs the answer at 0.15/0.6.
     assert!(b > a * 20.0, "abandoned attempt not billed: {a} vs {b}");
     assert_eq!(slow["usage_estimated"], true);

@@ -45,7 +45,10 @@ async fn until_closed(s: &mut TcpStream) -> (Duration, String) {
             Ok(Ok(n)) => out.extend_from_slice(&buf[..n]),
         }
     }
-    (started.elapsed(), String::from_utf8_lossy(&out).into_owned())
+    (
+        started.elapsed(),
+        String::from_utf8_lossy(&out).into_owned(),
+    )
 }
 
 #[tokio::test]
@@ -76,7 +79,10 @@ async fn slow_loris_and_idle_connections_are_closed() {
         .unwrap();
     let (took, text) = until_closed(&mut s).await;
     assert!(text.starts_with("HTTP/1.1 200"), "{text}");
-    assert!(took >= Duration::from_millis(400), "closed after {took:?}, before the keep-alive timeout");
+    assert!(
+        took >= Duration::from_millis(400),
+        "closed after {took:?}, before the keep-alive timeout"
+    );
     assert!(took < Duration::from_secs(5), "{took:?}");
     // A keep-alive connection that keeps working stays open across requests.
     let http = reqwest::Client::new();
@@ -119,7 +125,10 @@ async fn connections_and_requests_are_capped_with_retry_after() {
         .unwrap();
     let (_, text) = until_closed(&mut c).await;
     assert!(text.starts_with("HTTP/1.1 503"), "{text}");
-    assert!(text.to_ascii_lowercase().contains("retry-after: 1"), "{text}");
+    assert!(
+        text.to_ascii_lowercase().contains("retry-after: 1"),
+        "{text}"
+    );
     drop((a, b));
     tokio::time::sleep(Duration::from_millis(100)).await;
 
@@ -155,7 +164,11 @@ async fn connections_and_requests_are_capped_with_retry_after() {
     let v: Value = r.json().await.unwrap();
     assert_eq!(v["error"]["code"], "overloaded");
     assert_eq!(slow.await.unwrap(), 200);
-    assert_eq!(g.mock.count("gpt-4o-mini"), 0, "the refused request went nowhere");
+    assert_eq!(
+        g.mock.count("gpt-4o-mini"),
+        0,
+        "the refused request went nowhere"
+    );
 }
 
 #[tokio::test]
@@ -217,7 +230,10 @@ async fn a_stream_client_that_stops_reading_releases_its_upstream() {
     let base = crate::support::BASE_CONFIG
         .replace("total_timeout_ms = 8000", "total_timeout_ms = 120000")
         .replace("idle_timeout_ms = 400", "idle_timeout_ms = 60000");
-    let g = Gateway::start_raw(&format!("[server]\nwrite_timeout_ms = {WRITE_TIMEOUT_MS}\n{base}\n{MODELS}")).await;
+    let g = Gateway::start_raw(&format!(
+        "[server]\nwrite_timeout_ms = {WRITE_TIMEOUT_MS}\n{base}\n{MODELS}"
+    ))
+    .await;
     let sock = tokio::net::TcpSocket::new_v4().unwrap();
     sock.set_recv_buffer_size(4096).unwrap();
     let mut s = sock.connect(addr(&g).parse().unwrap()).await.unwrap();
@@ -269,9 +285,15 @@ async fn cross_site_browser_requests_are_refused() {
         r.send()
     };
     // What a web page can send without a preflight: a text/plain POST.
-    let r = post("text/plain", &[("origin", "https://evil.example"), ("sec-fetch-site", "cross-site")])
-        .await
-        .unwrap();
+    let r = post(
+        "text/plain",
+        &[
+            ("origin", "https://evil.example"),
+            ("sec-fetch-site", "cross-site"),
+        ],
+    )
+    .await
+    .unwrap();
     assert_eq!(r.status(), 403);
     let r = post("text/plain", &[]).await.unwrap();
     assert_eq!(r.status(), 415);
@@ -298,7 +320,11 @@ async fn cross_site_browser_requests_are_refused() {
         .await
         .unwrap();
     assert_eq!(r.status(), 403);
-    assert_eq!(g.mock.counts().values().sum::<u64>(), 0, "nothing went upstream");
+    assert_eq!(
+        g.mock.counts().values().sum::<u64>(),
+        0,
+        "nothing went upstream"
+    );
     // Same origin, an allowed origin and plain API clients pass.
     let own = g.base.clone();
     let own: &'static str = Box::leak(own.into_boxed_str());
@@ -307,7 +333,9 @@ async fn cross_site_browser_requests_are_refused() {
         vec![("origin", "https://dashboard.example")],
         vec![],
     ] {
-        let r = post("application/json; charset=utf-8", &extra).await.unwrap();
+        let r = post("application/json; charset=utf-8", &extra)
+            .await
+            .unwrap();
         assert_eq!(r.status(), 200, "{extra:?}");
     }
 }

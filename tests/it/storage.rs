@@ -55,7 +55,10 @@ async fn a_full_disk_is_reported_served_through_and_recovered_without_restart() 
     assert_eq!(r.status(), 503);
     let v: Value = r.json().await.unwrap();
     assert_eq!(v["status"], "degraded");
-    assert!(v["store"].as_str().unwrap().contains("No space left"), "{v}");
+    assert!(
+        v["store"].as_str().unwrap().contains("No space left"),
+        "{v}"
+    );
     assert_eq!(g.metric("sluice_store_healthy").await, 0.0);
     assert_eq!(g.metric("sluice_store_faults_total").await, 1.0);
     let dropped_before = g.metric("sluice_audit_dropped_total").await;
@@ -91,4 +94,28 @@ async fn a_full_disk_is_reported_served_through_and_recovered_without_restart() 
     assert!(ids.iter().all(|id| has(id)), "audited again");
     // What was committed before the fault is all still there.
     assert!(has(&first_id));
+}
+
+/// `sluice bench crash` in a few rounds (the benchmark runs 100): the gateway binary under a
+/// write load, SIGKILLed and restarted, loses nothing acknowledged as durable.
+#[test]
+fn crash_rounds_lose_nothing_acknowledged() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_sluice"))
+        .args(["bench", "crash", "--rounds", "4", "--json", "--models-dir"])
+        .arg(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("models"))
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(v["rounds"], 4);
+    assert_eq!(v["kills"], 4);
+    assert_eq!(v["failures"].as_array().unwrap().len(), 0, "{v}");
+    assert!(v["audit_records_checked"].as_u64().unwrap() > 0, "{v}");
+    assert!(v["cache_entries_checked"].as_u64().unwrap() > 0, "{v}");
+    assert_eq!(v["index_checks"], 3);
 }

@@ -102,7 +102,14 @@ impl Exporter {
         // The collector's URL without user info, query or fragment (they can hold a key).
         let shown = reqwest::Url::parse(&self.url).map_or_else(
             |_| "the collector".to_owned(),
-            |u| format!("{}://{}{}", u.scheme(), u.authority().rsplit('@').next().unwrap_or(""), u.path()),
+            |u| {
+                format!(
+                    "{}://{}{}",
+                    u.scheme(),
+                    u.authority().rsplit('@').next().unwrap_or(""),
+                    u.path()
+                )
+            },
         );
         let err = match sent {
             Ok(r) if r.status().is_success() => return Ok(()),
