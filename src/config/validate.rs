@@ -772,6 +772,39 @@ mod tests {
         validate(raw, &|k| (k == "SET_KEY").then(|| "sk-test".to_owned()))
     }
 
+    #[test]
+    fn key_tables_roles_limits_and_digests() {
+        let digest = hex::encode(key_digest("sk-hashed"));
+        let text = format!(
+            "[server.api_keys]\nplain = \"${{SET_KEY}}\"\n[server.api_keys.ops]\nkey_sha256 = \"{digest}\"\nrole = \"admin\"\n[server.api_keys.team]\nkey = \"sk-team\"\nroutes = [\"chat\"]\ntiers = [\"premium\"]\nbudget_usd_per_day = 2.5\nrequests_per_minute = 60\n{PROVIDERS}"
+        );
+        let keys = check(&text).unwrap().server.api_keys;
+        assert_eq!(keys.len(), 3);
+        assert_eq!(keys.caller("sk-hashed").map(|n| &**n), Some("ops"));
+        let ops = &keys.specs()[1];
+        assert!(ops.policy.is_admin());
+        let team = &keys.specs()[2].policy;
+        assert!(team.may_use_route("chat") && !team.may_use_route("summarize"));
+        assert!(team.may_force_tier("premium") && !team.may_force_tier("cheap"));
+        assert!(team.may_use_model("anything"), "models default to all");
+        assert!(!keys.specs()[0].policy.may_force_tier("premium"), "no tiers by default");
+        let bad = format!(
+            "[server.api_keys.a]\nkey = \"k1\"\nkey_sha256 = \"{digest}\"\n[server.api_keys.b]\nkey = \"k2\"\nrole = \"root\"\n[server.api_keys.c]\nkey_sha256 = \"xyz\"\n[server.api_keys.d]\nkey = \"k4\"\nrequests_per_minute = 0\nbudget_usd_per_month = -1\n[server.api_keys.e]\nkey = \"k4\"\n[server]\nmax_connections = 0\n{PROVIDERS}"
+        );
+        let problems = check(&bad).unwrap_err();
+        for want in [
+            "server.api_keys.a: give `key` or `key_sha256`, not both",
+            "server.api_keys.b.role: \"root\" is not a role (client or admin)",
+            "server.api_keys.c.key_sha256: not a SHA-256 digest (64 hex digits)",
+            "server.api_keys.d.requests_per_minute: 0 would refuse every request (leave it out for no limit)",
+            "server.api_keys.d.budget_usd_per_month: must be a number of USD >= 0",
+            "server.api_keys.e: the same key is listed twice",
+            "server.max_connections: 0 would refuse every request",
+        ] {
+            assert!(problems.iter().any(|p| p == want), "{want} not in {problems:#?}");
+        }
+    }
+
     const PROVIDERS: &str = r#"
         [providers.openai]
         kind = "openai"

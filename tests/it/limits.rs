@@ -339,3 +339,29 @@ async fn cross_site_browser_requests_are_refused() {
         assert_eq!(r.status(), 200, "{extra:?}");
     }
 }
+
+/// Without client keys the gateway listens on loopback only: another address is refused at
+/// startup (unless `[server] allow_open_listen = true`).
+#[test]
+fn no_keys_no_listening_beyond_loopback() {
+    let data = tempfile::tempdir().unwrap();
+    let config = data.path().join("gw.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[server]\nmodels_dir = \"{}/models\"\n[cache]\nenabled = false\n[providers.p]\nkind = \"openai\"\nbase_url = \"http://127.0.0.1:9/v1\"\nmodels.m = {{}}\n",
+            env!("CARGO_MANIFEST_DIR")
+        ),
+    )
+    .unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_sluice"))
+        .args(["serve", "--listen", "0.0.0.0:0", "--config"])
+        .arg(&config)
+        .arg("--data-dir")
+        .arg(data.path())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(stderr.contains("refusing to listen on 0.0.0.0"), "{stderr}");
+}
