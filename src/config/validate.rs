@@ -787,7 +787,10 @@ mod tests {
         assert!(team.may_use_route("chat") && !team.may_use_route("summarize"));
         assert!(team.may_force_tier("premium") && !team.may_force_tier("cheap"));
         assert!(team.may_use_model("anything"), "models default to all");
-        assert!(!keys.specs()[0].policy.may_force_tier("premium"), "no tiers by default");
+        assert!(
+            !keys.specs()[0].policy.may_force_tier("premium"),
+            "no tiers by default"
+        );
         let bad = format!(
             "[server.api_keys.a]\nkey = \"k1\"\nkey_sha256 = \"{digest}\"\n[server.api_keys.b]\nkey = \"k2\"\nrole = \"root\"\n[server.api_keys.c]\nkey_sha256 = \"xyz\"\n[server.api_keys.d]\nkey = \"k4\"\nrequests_per_minute = 0\nbudget_usd_per_month = -1\n[server.api_keys.e]\nkey = \"k4\"\n[server]\nmax_connections = 0\n{PROVIDERS}"
         );

@@ -51,7 +51,7 @@ fn check(server: &ServerConfig, method: &Method, h: &HeaderMap) -> Result<(), Ap
     let origin = h.get(header::ORIGIN).and_then(|v| v.to_str().ok());
     let allowed_origin = origin.is_some_and(|o| {
         let o = o.trim_end_matches('/').to_ascii_lowercase();
-        server.allowed_origins.iter().any(|a| *a == o)
+        server.allowed_origins.contains(&o)
     });
     if !allowed_origin {
         let site = h.get("sec-fetch-site").and_then(|v| v.to_str().ok());
@@ -118,7 +118,7 @@ fn host_allowed(host: &str, allowed: &[String]) -> bool {
     name == "localhost"
         || name.ends_with(".localhost")
         || name.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
-        || allowed.iter().any(|a| *a == name)
+        || allowed.contains(&name)
 }
 
 #[cfg(test)]
