@@ -88,7 +88,16 @@ def hardening_section(d):
                 "| minutes | requests | per s | cache hits | streams | to faulty upstreams | status errors | broken streams | transport errors | RSS peak 1st half MiB | RSS peak 2nd half MiB | growth |",
                 "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
                 f"| {soak['minutes']:.1f} | {soak['requests']:,} | {soak['per_second']:.0f} | {soak['cache_hits']:,} | {soak['streams']:,} | {soak['fault_requests']:,} | {soak['errors_status']} | {soak['errors_stream']} | {soak['errors_transport']} | {soak['rss_peak_first_half_mib']:.1f} | {soak['rss_peak_second_half_mib']:.1f} | {soak['rss_growth_second_half_pct']:+.1f}% |",
-                "", "RSS over time (s: MiB): " + ", ".join(f"{t:.0f}: {m:.0f}" for t, m in rss), ""]
+                "", "RSS over time (s: MiB): " + ", ".join(f"{t:.0f}: {m:.0f}" for t, m in rss)]
+        if len(rss) >= 8:
+            q = len(rss) // 4
+            def slope(a, b):
+                (t0, m0), (t1, m1) = rss[a], rss[b]
+                return (m1 - m0) / max(t1 - t0, 1e-9) * 60
+            out += ["", f"Growth rate: {slope(0, q):.1f} MiB/min over the first quarter of the run, {slope(len(rss) - 1 - q, len(rss) - 1):.1f} MiB/min"
+                    " over the last (the bounded caches, redb's 64 MiB page cache and the 64 MiB of parsed hot answers,"
+                    " fill as the run goes)."]
+        out += [""]
     fuzz = j("fuzz.json")
     if fuzz:
         out += ["## Property tests (fuzzing): `tests/it/fuzz.rs`", "",
