@@ -95,8 +95,8 @@ def hardening_section(d):
                 (t0, m0), (t1, m1) = rss[a], rss[b]
                 return (m1 - m0) / max(t1 - t0, 1e-9) * 60
             out += ["", f"Growth rate: {slope(0, q):.1f} MiB/min over the first quarter of the run, {slope(len(rss) - 1 - q, len(rss) - 1):.1f} MiB/min"
-                    " over the last (the bounded caches, redb's 64 MiB page cache and the 64 MiB of parsed hot answers,"
-                    " fill as the run goes)."]
+                    " over the last: slowing, as expected while the bounded caches fill (redb's page cache and the parsed"
+                    " hot answers, 64 MiB each); a flat line is not shown by this run's length."]
         out += [""]
     fuzz = j("fuzz.json")
     if fuzz:
