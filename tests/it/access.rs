@@ -363,3 +363,64 @@ async fn every_refusal_before_the_pipeline_is_audited() {
     }
     assert_eq!(g.mock.counts().values().sum::<u64>(), 0);
 }
+
+/// `sluice keys create | list | revoke` on a data directory (the gateway stopped): the key it
+/// prints works on the next start, the list never shows it, and a revoked key is refused.
+#[tokio::test]
+async fn keys_cli_on_a_data_directory() {
+    let data = tempfile::tempdir().unwrap();
+    let sluice = |args: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_sluice"))
+            .args(args)
+            .arg("--data-dir")
+            .arg(data.path())
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(
+            out.status.success(),
+            "{args:?}: {text}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        text
+    };
+    let created = sluice(&[
+        "keys",
+        "create",
+        "team-a",
+        "--routes",
+        "chat",
+        "--requests-per-minute",
+        "50",
+    ]);
+    let key = created
+        .lines()
+        .find(|l| l.starts_with("sk-sluice-"))
+        .expect("the key is printed")
+        .to_owned();
+    sluice(&["keys", "create", "ops", "--role", "admin"]);
+    let list = sluice(&["keys", "list", "--format", "json"]);
+    assert!(!list.contains(&key), "{list}");
+    let v: Value = serde_json::from_str(&list).unwrap();
+    let names: Vec<&str> = v["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|k| k["name"].as_str())
+        .collect();
+    assert_eq!(names, ["ops", "team-a"]);
+    let text = format!(
+        "[server]\ndata_dir = \"{}\"\n{MODELS}",
+        data.path().display()
+    );
+    let g = Gateway::start(&text).await;
+    let (s, ..) = status_code(call(&g, Some(&key), &ask("chat", "hi"), None).await).await;
+    assert_eq!(s, 200, "a stored key works after a restart");
+    let (s, ..) = status_code(call(&g, None, &ask("chat", "hi"), None).await).await;
+    assert_eq!(s, 401, "stored keys turn authentication on");
+    g.shutdown().await;
+    sluice(&["keys", "revoke", "team-a"]);
+    let g = Gateway::start(&text).await;
+    let (s, ..) = status_code(call(&g, Some(&key), &ask("chat", "hi"), None).await).await;
+    assert_eq!(s, 401, "revoked");
+}
