@@ -235,6 +235,32 @@ pub fn parse(instruction: &str) -> Option<Frame> {
     Some(f)
 }
 
+impl Frame {
+    /// Whether an answer made for `self` also serves a request with frame `other` (and back):
+    /// the same task, language, audience, tone and focus; a length or format given on both
+    /// sides the same. A summary is short by nature, so "short" and an unspecified length are
+    /// one; prose ("a paragraph") and an unspecified format are one. A number of sentences,
+    /// words, bullets or paragraphs, "detailed", bullets, JSON or a table must be asked on both
+    /// sides.
+    pub fn equivalent(&self, other: &Frame) -> bool {
+        let length = |l: &Option<Length>| match l {
+            None | Some(Length::Short) => None,
+            Some(x) => Some(x.clone()),
+        };
+        let format = |f: Option<Format>| match f {
+            None | Some(Format::Paragraph) => None,
+            x => x,
+        };
+        self.task == other.task
+            && length(&self.length) == length(&other.length)
+            && format(self.format) == format(other.format)
+            && self.language == other.language
+            && self.audience == other.audience
+            && self.tone == other.tone
+            && self.focus == other.focus
+    }
+}
+
 fn number(w: &str) -> Option<u32> {
     if let Ok(n) = w.parse::<u32>() {
         return (1..=1000).contains(&n).then_some(n);
@@ -306,6 +332,11 @@ fn phrase(w: &[String], i: usize, f: &mut Frame) -> Option<usize> {
         set_task(f, Task::Summarize)?;
         set_length(f, Length::Short)?;
         return Some(k);
+    }
+    // "What is this article about?": what a short summary answers.
+    if w0 == "about" && w[..i].iter().any(|x| x == "what") {
+        set_task(f, Task::Summarize)?;
+        return Some(1);
     }
     match w0 {
         "summarize" | "summarise" | "summary" | "summarization" | "summarisation" | "synopsis"
@@ -600,7 +631,10 @@ mod tests {
         }
         let plain = frame("Summarize the following article:");
         assert_eq!(frame("Please write a summary of the text below."), plain);
-        assert_ne!(plain, short);
+        // A summary is short by nature: an unspecified length is "short"; prose is the default.
+        assert!(plain.equivalent(&short));
+        assert!(frame("Summarize this article in a short paragraph:").equivalent(&plain));
+        assert!(frame("What is this article about? Please summarize it.").equivalent(&plain));
         assert_eq!(
             frame("Summarize this in 3 bullet points."),
             frame("Give me a three-bullet summary")

@@ -39,7 +39,7 @@ pub enum Agreement {
 pub fn compare(query: &Features, entry: &Features, operands: bool) -> Agreement {
     if operands {
         if let (Some(a), Some(b)) = (query.frame(), entry.frame()) {
-            return if a == b {
+            return if a.equivalent(b) {
                 Agreement::SameFrame
             } else {
                 Agreement::Hard(GuardMismatch::Frame)

@@ -47,9 +47,16 @@ pub fn strip(doc: &str) -> String {
     if let Some(r) = related_block(&lines[start..end]) {
         end = start + r;
     }
+    let noise = |l: &str| l.is_empty() || is_footer_line(l) || is_separator(l) || is_chrome_line(l);
     while end > start {
         let l = lines[end - 1].trim();
-        if !(l.is_empty() || is_footer_line(l) || is_separator(l) || is_chrome_line(l)) {
+        // A line of its own, not the tail of a re-wrapped sentence: what comes before it is a
+        // blank line, the end of a sentence, or noise itself.
+        let own_line = end - 1 == start || {
+            let prev = lines[end - 2].trim();
+            prev.is_empty() || prev.ends_with(['.', '!', '?', ':', '"', '\'', ')']) || noise(prev)
+        };
+        if !(noise(l) && (l.is_empty() || own_line)) {
             break;
         }
         end -= 1;
@@ -162,15 +169,19 @@ fn is_chrome_line(l: &str) -> bool {
     if lower.starts_with("follow us on ") && lower.split_whitespace().count() <= 8 {
         return true;
     }
-    // Navigation: short segments between separators ("Home | World | Business", "Home > News").
-    let segments = |sep: char| -> bool {
+    // Navigation: short segments between spaced separators ("Home | World | Business",
+    // "Home > News > Europe"); "02/24/2017" is no navigation.
+    let segments = |sep: &str| -> bool {
         let parts: Vec<&str> = l.split(sep).map(str::trim).collect();
         parts.len() >= 3
-            && parts
-                .iter()
-                .all(|p| !p.is_empty() && p.split_whitespace().count() <= 3)
+            && parts.iter().all(|p| {
+                !p.is_empty() && p.split_whitespace().count() <= 3 && !p.ends_with(['.', '!', '?'])
+            })
     };
-    if segments('|') || segments('>') || segments('»') || segments('›') || segments('/') {
+    if [" | ", " > ", " » ", " › ", " / "]
+        .iter()
+        .any(|sep| segments(sep))
+    {
         return true;
     }
     // A cookie banner names cookies and asks for consent.
