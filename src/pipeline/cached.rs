@@ -38,11 +38,16 @@ pub(super) struct WriteBack {
 impl WriteBack {
     /// Queued, not awaited: the write happens off the response path (the span covers the
     /// policy checks, serialization and queueing, not the database write).
-    pub(super) fn store(self, resp: &ChatResponse) {
+    pub(super) fn store(mut self, resp: &ChatResponse) {
         let span = tracing::debug_span!("cache.write_back", queued = Empty);
         let _in = span.enter();
+        // Answers are compared by text when they are short; a long one goes to the judge (when
+        // the route has one) instead.
         if let (Some(v), Verify::Judge) = (self.verify, self.policy.verify) {
-            super::judge::spawn(&self.s, &self.key, &self.policy, v, resp);
+            if crate::cache::answer_text(resp).is_none() {
+                super::judge::spawn(&self.s, &self.key, &self.policy, v);
+                self.verify = None;
+            }
         }
         if !self.store {
             if let Some(v) = self.verify {

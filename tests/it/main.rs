@@ -6,6 +6,7 @@ mod bench_cache;
 mod bench_failover;
 mod cache;
 mod cache_http;
+mod cache_trust;
 mod conformance;
 mod deadlines;
 mod failover;
