@@ -55,7 +55,8 @@ pub struct Parsed {
 }
 
 pub fn parse(text: &str) -> Parsed {
-    let text = join_hyphen_breaks(&fold_chars(text));
+    let folded = fold_chars(text);
+    let text = join_hyphen_breaks(&folded);
     let mut ops: Vec<Operand> = Vec::new();
     let rest = operands::blocks(text.trim(), &mut ops);
     let rest = if rest.trim().chars().count() > LONG_TEXT_CHARS {
@@ -175,9 +176,11 @@ fn normalize_code(code: &str) -> String {
 /// but an instruction may be empty.
 fn split_long(text: &str) -> (String, Option<String>) {
     let flat = collapse_ws(text);
-    let ends = sentence_ends(&flat);
+    // Only sentences near either end can be the instruction: the ends are found there alone.
+    let window = MAX_INSTRUCTION_CHARS + 1;
+    let head_ends = sentence_ends(&flat, 0, window.min(flat.len()));
     // Head: leading sentences that read as a request.
-    let head = ends
+    let head = head_ends
         .iter()
         .take(MAX_INSTRUCTION_SENTENCES)
         .take_while(|&&e| e <= MAX_INSTRUCTION_CHARS)
@@ -194,8 +197,16 @@ fn split_long(text: &str) -> (String, Option<String>) {
     }
     // Tail: trailing sentences that ask for something about the text above.
     let mut tail = flat.len();
+    let mut from = flat.len().saturating_sub(window);
+    while !flat.is_char_boundary(from) {
+        from -= 1;
+    }
     let starts: Vec<usize> = std::iter::once(0)
-        .chain(ends.iter().copied().filter(|&e| e < flat.len()))
+        .chain(
+            sentence_ends(&flat, from, flat.len())
+                .into_iter()
+                .filter(|&e| e < flat.len()),
+        )
         .collect();
     for &start in starts.iter().rev().take(MAX_INSTRUCTION_SENTENCES) {
         let sentence = &flat[start..tail];
@@ -233,12 +244,13 @@ fn original_offset(text: &str, flat: &str, flat_at: usize) -> usize {
     text.len()
 }
 
-/// Byte offsets just past each sentence end of a whitespace-collapsed text: after `.`, `!`, `?`
-/// or `:` (and a closing quote or bracket) followed by a space; the text's end is the last one.
-fn sentence_ends(flat: &str) -> Vec<usize> {
-    let b = flat.as_bytes();
+/// Byte offsets just past each sentence end in `flat[from..to]` (a whitespace-collapsed text):
+/// after `.`, `!`, `?` or `:` (and a closing quote or bracket) followed by a space; `to` is the
+/// last one.
+fn sentence_ends(flat: &str, from: usize, to: usize) -> Vec<usize> {
+    let b = &flat.as_bytes()[..to];
     let mut ends = Vec::new();
-    for (i, &c) in b.iter().enumerate() {
+    for (i, &c) in b.iter().enumerate().skip(from) {
         if matches!(c, b'.' | b'!' | b'?' | b':') {
             let mut j = i + 1;
             while j < b.len() && matches!(b[j], b'"' | b'\'' | b')' | b']') && c != b':' {
@@ -249,7 +261,7 @@ fn sentence_ends(flat: &str) -> Vec<usize> {
             }
         }
     }
-    ends.push(flat.len());
+    ends.push(to);
     ends.dedup();
     ends
 }

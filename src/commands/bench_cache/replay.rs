@@ -71,7 +71,11 @@ impl<'a> Replayer<'a> {
         let outcome = self.cache.lookup_outcome(&key, &self.policy).await;
         let took = start.elapsed();
         let outcome = outcome.map_err(|e| e.to_string())?;
-        let d = decision(n, self.threshold, &outcome)?;
+        let mut d = decision(n, self.threshold, &outcome)?;
+        if let Some(v) = outcome.verify {
+            // The gray-zone candidate, for the decisions file (not a hit).
+            d.matched_index = Some(self.entry_line(v.entry_id).await?);
+        }
         if let Some(t) = outcome.embed_time {
             self.times.entry("embedding").or_default().push(t);
         }
