@@ -26,6 +26,16 @@ echo "== bench cache: summarization" >&2
 python3 scripts/build-summarization-workload.py >&2
 $bin bench cache --workload benches/workloads/summarization.jsonl --threshold 0.80 --json >"$out/cache-summarization.json"
 
+echo "== bench cache: held-out (report only: never tuned on)" >&2
+$bin bench cache --workload benches/workloads/heldout.jsonl --threshold 0.80 --json >"$out/cache-heldout.json"
+
+echo "== bench cache: traffic" >&2
+$bin bench cache --workload benches/workloads/paraphrase.jsonl --traffic 6000 --json >"$out/traffic-agreement.json"
+for p in 0 0.02 0.05; do
+  $bin bench cache --workload benches/workloads/paraphrase.jsonl --traffic 6000 --judge-error "$p" --json >"$out/traffic-judge-$p.json"
+done
+$bin bench cache --workload benches/workloads/heldout.jsonl --traffic 6000 --json >"$out/traffic-heldout.json"
+
 if [ -z "${SKIP_CRITERION:-}" ]; then
   echo "== criterion" >&2
   cargo bench --quiet -- --warm-up-time 1 --measurement-time 3 >"$out/criterion.txt" 2>&1

@@ -225,7 +225,10 @@ if para:
     default = next((r for r in para["runs"] if abs(r["threshold"] - 0.80) < 1e-6), None)
     if default and default["overall"]["precision"] is not None:
         prec = default["overall"]["precision"]
-        targets.append(("paraphrase precision at the default threshold 0.80", ">= 0.99", f"{prec:.3f} (recall {default['overall']['recall']:.3f})", prec >= 0.99))
+        targets.append(("paraphrase precision at the default threshold 0.80", ">= 0.995", f"{prec:.4f}", prec >= 0.995))
+        par = default["by_kind"].get("paraphrase")
+        if par and par["recall"] is not None:
+            targets.append(("paraphrase recall at the default threshold 0.80", ">= 0.6", f"{par['recall']:.3f}", par["recall"] >= 0.6))
 
 summ = load("cache-summarization.json")
 if summ:
@@ -249,6 +252,100 @@ if summ:
         if k in kinds:
             rate = kinds[k]["hits"] / max(kinds[k]["lookups"], 1)
             targets.append((f"summarization hits on {k} repeats", ">= 95%", pct(rate), rate >= 0.95))
+    if "instruction" in kinds:
+        rate = kinds["instruction"]["hits"] / max(kinds["instruction"]["lookups"], 1)
+        targets.append(("summarization hits on equivalent instruction wordings", ">= 90%", pct(rate), rate >= 0.90))
+    prec = r["overall"]["precision"]
+    if prec is not None:
+        targets.append(("summarization precision at the default settings", ">= 0.995", f"{prec:.4f}", prec >= 0.995))
+
+held = load("cache-heldout.json")
+untuned_path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "benches", "results", "heldout-untuned.json")
+untuned = json.load(open(untuned_path)) if os.path.exists(untuned_path) else None
+if held:
+    p("## Cache quality: held-out workload (never tuned on)")
+    p()
+    p("`benches/workloads/heldout.jsonl` was written by someone who had not read the cache's code or the other")
+    p("workloads (see `benches/workloads/heldout.md`). It was measured once before any rule was changed for it")
+    p("(`benches/results/heldout-untuned.json`, the first row below); no rule has been tuned on it since: it only")
+    p("reports. Command: `target/release/sluice bench cache --workload benches/workloads/heldout.jsonl --threshold 0.80 --json`")
+    p(f"({held['lines']} lines, {held['groups']} groups).")
+    p()
+    r = held["runs"][0]
+    p(HEAD.replace("| |", "| run |", 1))
+    if untuned:
+        p(counts_row(f"untuned (commit {untuned.get('measured_at_commit', '?')})", untuned["runs"][0]["overall"]))
+    p(counts_row("now", r["overall"]))
+    p()
+    p(HEAD.replace("| |", "| kind (now) |", 1))
+    for k, c in r["by_kind"].items():
+        p(counts_row(k, c))
+    p()
+    prec = r["overall"]["precision"]
+    targets.append(("held-out precision at the default settings", ">= 0.995", f"{prec:.4f}" if prec is not None else "-", prec is not None and prec >= 0.995))
+    par = r["by_kind"].get("paraphrase")
+    if par and par["recall"] is not None:
+        targets.append(("held-out recall on paraphrases", ">= 0.6", f"{par['recall']:.3f}", par["recall"] >= 0.6))
+    neg = [k for k in r["by_kind"] if k not in ("original", "paraphrase", "exact", "whitespace", "transport", "instruction")]
+    false_neg = sum(r["by_kind"][k]["false_hits"] for k in neg)
+    targets.append(("held-out false hits on hard negatives", "0", str(false_neg), false_neg == 0))
+    for k in ("exact", "whitespace", "transport"):
+        c = r["by_kind"].get(k)
+        if c:
+            rate = c["hits"] / max(c["lookups"], 1)
+            targets.append((f"held-out hits on {k} document repeats", ">= 95%", pct(rate), rate >= 0.95))
+    c = r["by_kind"].get("instruction")
+    if c:
+        rate = c["hits"] / max(c["lookups"], 1)
+        targets.append(("held-out hits on equivalent instruction wordings", ">= 90%", pct(rate), rate >= 0.90))
+
+def traffic_rows(t):
+    rows = []
+    for k, w in enumerate(t["windows"]):
+        rows.append((f"{k * 1000}..{k * 1000 + w['requests']}", w))
+    rows.append(("all", t["overall"]))
+    rows.append(("first-seen wordings", t["first_seen"]))
+    rows.append(("repeated wordings", t["repeated"]))
+    return rows
+
+def rate(w, a):
+    return w[a] / w["requests"] if w["requests"] else 0.0
+
+traffic = [(name, load(f)) for name, f in (("agreement", "traffic-agreement.json"), ("judge p = 0", "traffic-judge-0.json"),
+                                              ("judge p = 0.02", "traffic-judge-0.02.json"), ("judge p = 0.05", "traffic-judge-0.05.json"),
+                                              ("held-out, agreement", "traffic-heldout.json"))]
+traffic = [(n, t) for n, t in traffic if t and t.get("traffic")]
+if traffic:
+    p("## Cache in traffic mode")
+    p()
+    p("A workload replayed as a stream with recurrences: each request picks a group by a Zipf law (s = 1, seeded)")
+    p("and one of its lines uniformly; the simulated upstream answers every line with its group's answer (a")
+    p("consistent model), so verification and learned thresholds work as against a deterministic model. The ceiling")
+    p("is what a perfect cache could serve: every request but a group's first appearance. Commands:")
+    p("`target/release/sluice bench cache --workload benches/workloads/paraphrase.jsonl --traffic 6000 [--judge-error P] --json`")
+    p("(and `heldout.jsonl` with agreement).")
+    p()
+    for name, rep in traffic:
+        t = rep["traffic"]
+        p(f"**{name}** ({rep['workload'].split('/')[-1]}, {t['requests']} requests over {t['groups']} groups; learned hits {t['learned_hits']}, of which false {t['learned_false']}):")
+        p()
+        p("| requests | n | hits | false | hit rate | ceiling | gap (points) | precision |")
+        p("|---|---:|---:|---:|---:|---:|---:|---:|")
+        for label, w in traffic_rows(t):
+            hr, ce = rate(w, "hits"), rate(w, "servable")
+            prec = w["correct"] / w["hits"] if w["hits"] else 1.0
+            p(f"| {label} | {w['requests']} | {w['hits']} | {w['false_hits']} | {pct(hr)} | {pct(ce)} | {100 * (ce - hr):.1f} | {prec:.4f} |")
+        p()
+    name, rep = traffic[0]
+    t = rep["traffic"]
+    after = [w for k, w in enumerate(t["windows"]) if k >= 5]
+    if after:
+        w = after[0]
+        hr, ce = rate(w, "hits"), rate(w, "servable")
+        prec = t["overall"]["correct"] / t["overall"]["hits"] if t["overall"]["hits"] else 1.0
+        targets.append(("traffic mode (agreement): hit rate after 5,000 requests within 2 points of the ceiling, precision >= 0.999",
+                        "gap <= 2.0, precision >= 0.999", f"gap {100 * (ce - hr):.1f} points, precision {prec:.4f}",
+                        (ce - hr) <= 0.02 and prec >= 0.999))
 
 crit = os.path.join(out, "criterion.txt")
 if os.path.exists(crit):
@@ -279,6 +376,14 @@ if os.path.exists(crit):
             ok = int(n) >= 1_000_000 and float(p99) <= 1000 and float(rec) >= 0.99
             targets.append((f"HNSW search at 1M: p99 <= 1 ms, recall@10 >= 0.99",
                             "1M vectors", f"{int(n):,} vectors: p99 {float(p99):,.0f} µs, recall@10 {float(rec):.4f}", ok))
+    for i, line in enumerate(lines):
+        m = re.search(r"time:\s+\[[0-9.]+ \S+ ([0-9.]+) (ms|µs|us|ns|s) ", line)
+        name = line if line.startswith("cache_key/adversarial_1mib") else (lines[i - 1] if i else "")
+        if m and name.strip().startswith("cache_key/adversarial_1mib"):
+            scale = {"s": 1000.0, "ms": 1.0, "µs": 1e-3, "us": 1e-3, "ns": 1e-6}[m.group(2)]
+            ms = float(m.group(1)) * scale
+            targets.append(("cache key of a 1 MiB adversarial prompt (tags, brackets, quotes, digits)", "< 50 ms", f"{ms:.1f} ms", ms < 50))
+            break
     p("```")
     for i, line in enumerate(lines):
         if "%" in line and ("time:" in line or "thrpt:" in line):
@@ -322,4 +427,6 @@ if targets:
     p("  slowly (see the `k32_ef*` rows), so the 1M target needs another index (or a sharper graph) than this one.")
     p("  Buckets of a route are bounded by its `max_entries` (20,000 by default), where the search is 0.5-1 ms.")
     p("- Cache quality is bounded by the structural guards, which refuse a paraphrase rather than risk a wrong")
-    p("  answer.")
+    p("  answer, and by what verification can learn: on workloads built around hard negatives, the gray zone")
+    p("  (close candidates refused only for different content words) is wrong about one time in five, so a")
+    p("  learned threshold with a 1% error bound never opens it; repeats of a verified wording hit exactly.")
