@@ -71,6 +71,7 @@ pub fn parse(text: &str) -> Parsed {
         operands::inline(&instruction, &mut ops)
     } else {
         let rest = operands::lines(&rest, &mut ops);
+        let rest = short_text_operand(&rest, &mut ops);
         operands::inline(&rest, &mut ops)
     };
     let instruction = collapse_ws(&rest);
@@ -103,6 +104,42 @@ pub fn parse(text: &str) -> Parsed {
         document,
         mentions,
     }
+}
+
+/// A short prompt of several lines whose first line is an instruction ending in a colon
+/// ("Translate this into French:") or whose last line points back at the text above it
+/// ("Translate the above into French."): the rest is the text it works on, an operand. Only whole
+/// lines are taken, and nothing is dropped.
+fn short_text_operand(text: &str, ops: &mut Vec<Operand>) -> String {
+    let trimmed = text.trim();
+    let lines: Vec<&str> = trimmed.lines().collect();
+    if lines.len() < 2 {
+        return text.to_owned();
+    }
+    let first = lines[0].trim();
+    let body_of = |from: usize, to: usize| lines[from..to].join("\n");
+    let (instruction, body) = if first.ends_with(':')
+        && first.len() <= MAX_INSTRUCTION_CHARS
+        && is_instruction(first, true)
+    {
+        (first.to_owned(), body_of(1, lines.len()))
+    } else {
+        let last = lines[lines.len() - 1].trim();
+        if last.len() > MAX_INSTRUCTION_CHARS || !is_tail_instruction(last) {
+            return text.to_owned();
+        }
+        (last.to_owned(), body_of(0, lines.len() - 1))
+    };
+    // A body that is only placeholders (operands found already) or blank adds nothing.
+    if body.trim().is_empty() || body.split_whitespace().all(|w| w == operands::PLACEHOLDER) {
+        return text.to_owned();
+    }
+    ops.push(Operand {
+        kind: Kind::Quote,
+        text: body,
+        info: String::new(),
+    });
+    format!("{instruction} {}", operands::PLACEHOLDER)
 }
 
 /// A fence info string or tag name that says the block is code.
@@ -466,6 +503,17 @@ mod tests {
         let f = parse("Why?\n```py\nif x:\ny()\n```");
         assert_eq!(d.operands, e.operands);
         assert_ne!(e.operands, f.operands);
+        // The text after an instruction line ending in a colon, or before a line pointing back.
+        let t1 = parse("Translate this into French:\nThe meeting moved to Thursday.");
+        let t2 = parse("Translate the following into French:\nThe meeting moved to Thursday.");
+        let t3 = parse("The meeting moved to Thursday.\nTranslate the above into French.");
+        let t4 = parse("Translate this into French:\nThe meeting moved to Tuesday.");
+        assert_eq!(t1.operands, t2.operands);
+        assert_eq!(t1.operands, t3.operands);
+        assert_ne!(t1.operands, t4.operands);
+        assert_eq!(t1.instruction, "Translate this into French: §");
+        let plain = parse("How do I reset my password?\nI use the mobile app.");
+        assert_eq!(plain.operands, None);
         let q1 = parse("Translate 'Good morning, everyone' into French.");
         let q2 = parse("How do you say 'Good morning, everyone' in French?");
         assert_eq!(q1.operands, q2.operands);
