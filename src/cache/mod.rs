@@ -381,25 +381,15 @@ impl SemanticCache {
 
     /// Queues `response` as the answer for `key` (returns at once; false when the policy or the
     /// response does not allow caching, or the write queue is full). `ttl` can only shorten the
-    /// policy's TTL (e.g. from a request header). `verify`: the gray-zone candidate the lookup
-    /// named; the writer compares its answer with `response` (even when `response` itself is
-    /// not stored) and records what it finds.
+    /// policy's TTL (e.g. from a request header).
     pub fn insert(
         &self,
         key: CacheKey,
         response: &ChatResponse,
         policy: &CachePolicy,
         ttl: Option<Duration>,
-        verify: Option<Verification>,
     ) -> bool {
         let ttl_secs = ttl.map_or(policy.ttl_secs, |d| d.as_secs().min(policy.ttl_secs));
-        if let Some(v) = verify {
-            self.send(Op::Verify {
-                route: key.route.clone(),
-                verification: v,
-                answer: writer::answer_text(response),
-            });
-        }
         if !policy.enabled
             || ttl_secs == 0
             || !policy.allows_temperature(key.temperature)
@@ -428,6 +418,16 @@ impl SemanticCache {
             max_bytes: policy.max_bytes,
         };
         self.send(Op::Insert(Box::new(pending)))
+    }
+
+    /// Queues the verification of the gray-zone candidate `v` that a lookup of `route` named:
+    /// the writer compares its answer with the fresh `response` and records what it finds.
+    pub fn verify(&self, route: &str, v: Verification, response: &ChatResponse) {
+        self.send(Op::Verify {
+            route: route.to_owned(),
+            verification: v,
+            answer: writer::answer_text(response),
+        });
     }
 
     /// Records a verdict on a gray-zone candidate reached elsewhere (a judge): `agreed` says
