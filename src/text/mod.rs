@@ -45,6 +45,10 @@ pub fn compare(query: &Features, entry: &Features, operands: bool) -> Agreement 
                 Agreement::Hard(GuardMismatch::Frame)
             };
         }
+        // One instruction has words the grammar cannot place: what both state must still agree.
+        if !query.frame_hint().compatible(entry.frame_hint()) {
+            return Agreement::Hard(GuardMismatch::Frame);
+        }
     }
     match query.agree(entry) {
         Ok(()) => Agreement::Compatible,

@@ -213,9 +213,21 @@ fn normalize_code(code: &str) -> String {
 /// but an instruction may be empty.
 fn split_long(text: &str) -> (String, Option<String>) {
     let flat = collapse_ws(text);
+    // An instruction stays within the first (or last) paragraph: a blank line ends it.
+    let trimmed = text.trim();
+    let lead = text.len() - text.trim_start().len();
+    let first_break = trimmed
+        .find("\n\n")
+        .map(|at| flat_offset(&flat, non_ws(&text[..lead + at])));
+    let last_break = trimmed
+        .rfind("\n\n")
+        .map(|at| flat_offset(&flat, non_ws(&text[..lead + at])));
     // Only sentences near either end can be the instruction: the ends are found there alone.
     let window = MAX_INSTRUCTION_CHARS + 1;
-    let head_ends = sentence_ends(&flat, 0, window.min(flat.len()));
+    let head_to = first_break
+        .map_or(window, |b| b.min(window))
+        .min(flat.len());
+    let head_ends = sentence_ends(&flat, 0, head_to);
     // Head: leading sentences that read as a request.
     let head = head_ends
         .iter()
@@ -238,6 +250,7 @@ fn split_long(text: &str) -> (String, Option<String>) {
     while !flat.is_char_boundary(from) {
         from -= 1;
     }
+    let tail_from = last_break.map_or(0, |b| b);
     let starts: Vec<usize> = std::iter::once(0)
         .chain(
             sentence_ends(&flat, from, flat.len())
@@ -248,6 +261,7 @@ fn split_long(text: &str) -> (String, Option<String>) {
     for &start in starts.iter().rev().take(MAX_INSTRUCTION_SENTENCES) {
         let sentence = &flat[start..tail];
         if start == 0
+            || start < tail_from
             || flat.len() - start > MAX_INSTRUCTION_CHARS
             || !is_tail_instruction(sentence)
         {
@@ -260,6 +274,25 @@ fn split_long(text: &str) -> (String, Option<String>) {
         return (flat[tail..].to_owned(), Some(text[..at].to_owned()));
     }
     (String::new(), Some(text.to_owned()))
+}
+
+/// Non-whitespace characters in `s`.
+fn non_ws(s: &str) -> usize {
+    s.chars().filter(|c| !c.is_whitespace()).count()
+}
+
+/// The byte offset in `flat` after `count` non-whitespace characters.
+fn flat_offset(flat: &str, count: usize) -> usize {
+    let mut seen = 0;
+    for (i, c) in flat.char_indices() {
+        if seen == count {
+            return i;
+        }
+        if !c.is_whitespace() {
+            seen += 1;
+        }
+    }
+    flat.len()
 }
 
 /// The byte offset in `text` that corresponds to `flat_at` in `flat` (`text` with whitespace
@@ -324,27 +357,18 @@ fn has_task(words: &[String]) -> bool {
 /// A reference to the text the request is about ("the following", "this article", "read this.").
 fn has_reference(sentence: &str, words: &[String]) -> bool {
     let lower = sentence.to_lowercase();
-    let phrases = ["the following", "the above", "below", "above"];
+    let phrases = [
+        "the following",
+        "the above",
+        "the below",
+        "the attached",
+        "below",
+        "above",
+    ];
+    // "this memo", "these notes": a demonstrative and the text it names ("that" is as often a
+    // conjunction: "assertion that the media ...").
     let deictic = words.windows(2).any(|w| {
-        matches!(w[0].as_str(), "this" | "the" | "that")
-            && matches!(
-                w[1].as_str(),
-                "text"
-                    | "article"
-                    | "email"
-                    | "e"
-                    | "document"
-                    | "passage"
-                    | "message"
-                    | "story"
-                    | "post"
-                    | "piece"
-                    | "news"
-                    | "report"
-                    | "page"
-                    | "transcript"
-                    | "letter"
-            )
+        matches!(w[0].as_str(), "this" | "these") && w[1].chars().all(char::is_alphabetic)
     });
     phrases.iter().any(|p| lower.contains(p))
         || deictic
@@ -366,18 +390,23 @@ fn has_request_framing(words: &[String]) -> bool {
 }
 
 /// A sentence that asks for something rather than being part of a document.
-/// A trailing colon makes the *first* sentence an instruction ("Summarize:"); later ones
-/// need words of a request, so that a forwarded mail's "From:" does not join the instruction.
+/// A sentence that reads as a request: a task word, a reference to the text, or request framing
+/// (see [`is_instruction`]'s body); a header such as "From:" or "Postmortem:" is none.
 fn is_instruction(sentence: &str, first: bool) -> bool {
     let s = sentence.trim();
     if s.is_empty() {
         return false;
     }
-    if first && s.ends_with(':') {
-        return true;
-    }
     let w = words(s);
-    has_task(&w) || has_reference(s, &w) || has_request_framing(&w)
+    if first {
+        return has_task(&w) || has_reference(s, &w) || has_request_framing(&w);
+    }
+    // A later sentence continues the request only if it points at the text, asks ("Could you
+    // sum it up for me?"), or is a short task: request framing ("Please be advised that ...")
+    // and task words ("... would make her a celebrity") open many a document's first sentence.
+    has_reference(s, &w)
+        || (has_request_framing(&w) && s.ends_with('?'))
+        || (has_task(&w) && w.len() <= 12)
 }
 
 /// A trailing instruction must name a task or point back at the text.
