@@ -106,8 +106,17 @@ fn close(a: f64, b: f64) -> bool {
     (a - b).abs() <= 1e-9 * a.abs().max(b.abs()).max(1e-6)
 }
 
-/// The same figures from the rollups as from scanning every record.
-fn assert_agree(view: &dashboard::View, records: &[AuditRecord]) {
+/// The blended cost of the records of one mode, by a full scan.
+fn blended(records: &[AuditRecord], observe: bool) -> f64 {
+    let sel = records.iter().filter(|r| r.tags.observe == observe && r.cost_usd.is_some());
+    let spend: f64 = sel.clone().filter_map(|r| r.cost_usd).sum();
+    let tokens: u64 = sel.map(|r| u64::from(r.input_tokens + r.output_tokens)).sum();
+    spend / tokens as f64 * 1e6
+}
+
+/// The same figures from the rollups as from scanning every record of the window (`records`);
+/// the baseline is every observe-mode record in the store (`all`).
+fn assert_agree(view: &dashboard::View, records: &[AuditRecord], all: &[AuditRecord]) {
     let rep = report::aggregate(records.iter().cloned(), 0, u64::MAX);
     assert_eq!(view.total.requests, rep.total.requests);
     assert_eq!(view.total.errors, rep.total.errors);
@@ -144,15 +153,9 @@ fn assert_agree(view: &dashboard::View, records: &[AuditRecord]) {
         .filter(|r| r.attempts.iter().any(|a| a.target != r.attempts[0].target))
         .count() as u64;
     assert_eq!(view.total.failovers, failovers);
-    // Blended now (gateway) vs baseline (observe).
-    let blended = |observe: bool| {
-        let sel = records.iter().filter(|r| r.tags.observe == observe && r.cost_usd.is_some());
-        let spend: f64 = sel.clone().filter_map(|r| r.cost_usd).sum();
-        let tokens: u64 = sel.map(|r| u64::from(r.input_tokens + r.output_tokens)).sum();
-        spend / tokens as f64 * 1e6
-    };
-    assert!(close(view.blended.now_usd_per_mtok.unwrap(), blended(false)));
-    assert!(close(view.blended.baseline_usd_per_mtok.unwrap(), blended(true)));
+    // Blended now (the window's gateway traffic) vs baseline (all observe-mode traffic).
+    assert!(close(view.blended.now_usd_per_mtok.unwrap(), blended(records, false)));
+    assert!(close(view.blended.baseline_usd_per_mtok.unwrap(), blended(all, true)));
     let apis: u64 = view.apis.values().sum();
     assert_eq!(apis, rep.total.requests);
     assert_eq!(
@@ -177,7 +180,7 @@ async fn rollups_agree_with_a_full_scan_of_the_ledger() {
     for (span, resolution) in [(181 * MINUTE, "1m"), (24 * 60 * MINUTE, "10m"), (7 * 1440 * MINUTE, "1h")] {
         let view = dashboard::view(store.database(), Window::last(span, now), now).unwrap();
         assert_eq!(view.resolution, resolution);
-        assert_agree(&view, &records);
+        assert_agree(&view, &records, &records);
         let per_point: u64 = view.points.iter().map(|p| p.requests).sum();
         assert_eq!(per_point, records.len() as u64);
         let spend: f64 = view.points.iter().map(|p| p.spend_usd).sum();
@@ -192,7 +195,7 @@ async fn rollups_agree_with_a_full_scan_of_the_ledger() {
     )
     .unwrap();
     let inside: Vec<AuditRecord> = records.iter().filter(|r| r.time_ms >= since).cloned().collect();
-    assert_agree(&view, &inside);
+    assert_agree(&view, &inside, &records);
     assert_eq!(view.points.len(), 61);
     let route_hits: u64 = view
         .routes
@@ -203,14 +206,15 @@ async fn rollups_agree_with_a_full_scan_of_the_ledger() {
     assert_eq!(route_hits, view.total.hits_exact + view.total.hits_semantic);
     // The latest failovers, newest first.
     let recent = dashboard::recent_failovers(store.database(), 3).unwrap();
-    let last = records
-        .iter()
-        .rev()
-        .find(|r| r.attempts.len() == 3)
-        .unwrap();
+    let moved = |r: &&AuditRecord| r.attempts.iter().any(|a| a.target != r.attempts[0].target);
+    let last = records.iter().rev().find(moved).unwrap();
     assert_eq!(recent[0].1.request_id, last.request_id);
     assert_eq!(recent[0].1.tried.len(), 2);
-    assert_eq!(recent[0].1.answered_by.as_deref(), Some("an/claude-3-haiku"));
+    assert_eq!(recent[0].1.answered_by, last.target);
+    let answered = records.iter().rev().filter(moved).find(|r| r.target.is_some()).unwrap();
+    let event = recent.iter().find(|(_, e)| e.request_id == answered.request_id).unwrap();
+    assert_eq!(event.1.answered_by.as_deref(), Some("an/claude-3-haiku"));
+    assert_eq!(event.1.tried[0].1, "HTTP 503: overloaded", "the last outcome at each target");
     assert!(recent.windows(2).all(|w| w[0].0 >= w[1].0));
 }
 
@@ -239,7 +243,7 @@ async fn rollups_are_rebuilt_for_a_store_written_without_them() {
     write(&store, &[]).await;
     let after = dashboard::view(store.database(), window, now).unwrap();
     assert_eq!(after, before);
-    assert_agree(&after, &records);
+    assert_agree(&after, &records, &records);
 }
 
 const ROUTES: &str = r#"

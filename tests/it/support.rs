@@ -164,7 +164,8 @@ impl Gateway {
         r.json::<Value>().await.expect("JSON body")
     }
 
-    /// Every audit record so far (flushed first), oldest first.
+    /// Every audit record so far (flushed first), oldest first, as `sluice audit export` writes
+    /// them.
     pub async fn audit_records(&self) -> Vec<Value> {
         use sluice::accounting::audit;
         self.state.audit.flush().await.unwrap();
@@ -177,7 +178,7 @@ impl Gateway {
         let db = audit::open_reader(&path).unwrap();
         audit::read(&db, 0..u64::MAX)
             .unwrap()
-            .map(|r| serde_json::to_value(r.unwrap()).unwrap())
+            .map(|r| r.unwrap().to_json())
             .collect()
     }
 

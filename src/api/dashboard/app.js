@@ -4,7 +4,10 @@
 "use strict";
 
 const SVG = "http://www.w3.org/2000/svg";
-const W = 640, H = 190, PAD = { l: 52, r: 12, t: 12, b: 24 };
+const H = 190, PAD = { l: 60, r: 12, t: 12, b: 24 };
+// Charts are drawn at their box's width, one SVG unit a pixel, so text keeps its size.
+let W = 640;
+const fit = (box) => (W = Math.max(300, Math.round(box.getBoundingClientRect().width) || 640));
 
 function el(tag, attrs, text) {
   const e = document.createElement(tag);
@@ -40,7 +43,9 @@ function currentWindow() {
 }
 
 async function getJson(path) {
-  const r = await fetch(path, { credentials: "same-origin", headers: { accept: "application/json" } });
+  // From the origin: a page opened as http://user:key@host/ must not fetch with the credentials
+  // in the URL (browsers refuse); the key it logged in with goes along as Basic auth.
+  const r = await fetch(new URL(path, location.origin), { credentials: "same-origin", headers: { accept: "application/json" } });
   if (!r.ok) {
     let msg = r.status + " " + r.statusText;
     try { msg = (await r.json()).error.message || msg; } catch (_) { /* not JSON */ }
@@ -124,6 +129,7 @@ const yAt = (v, max) => H - PAD.b - (max > 0 ? (v / max) * (H - PAD.t - PAD.b) :
 // Lines of `series` ({key, label, value(point)}) over `points`; nulls break no line, they are skipped.
 function lineChart(id, points, step, series, fmtY) {
   const box = clear(id);
+  fit(box);
   const values = series.map((s) => points.map(s.value));
   const max = Math.max(0, ...values.flat().filter((v) => v != null));
   const svg = svgEl("svg", { viewBox: `0 0 ${W} ${H}`, role: "img", "data-chart": id, "data-points": points.length });
@@ -148,14 +154,48 @@ function lineChart(id, points, step, series, fmtY) {
     svg.appendChild(g);
   });
   box.appendChild(svg);
-  const legend = el("div", { class: "legend" });
-  series.forEach((s) => {
-    const item = el("span", {});
-    item.appendChild(el("i", { style: `background: var(--${s.key})` }));
-    item.appendChild(document.createTextNode(s.label));
-    legend.appendChild(item);
+  box.appendChild(legendOf(series.map((s) => [s.label, `var(--${s.key})`])));
+}
+
+// Bars of `series` side by side in each bucket (sums per bucket, as spend is).
+function barChart(id, points, step, series, fmtY) {
+  const box = clear(id);
+  fit(box);
+  const values = series.map((s) => points.map(s.value));
+  const max = Math.max(0, ...values.flat().filter((v) => v != null));
+  const svg = svgEl("svg", { viewBox: `0 0 ${W} ${H}`, role: "img", "data-chart": id, "data-points": points.length });
+  svg.appendChild(svgEl("title", {}, series.map((s) => s.label).join(", ")));
+  frame(svg, max, fmtY, points, step);
+  const slot = (W - PAD.l - PAD.r) / Math.max(points.length, 1);
+  const bw = Math.max(1, (slot * 0.8) / series.length);
+  series.forEach((s, k) => {
+    let sum = 0;
+    const g = svgEl("g", { "data-series": s.key });
+    values[k].forEach((v, i) => {
+      if (!v) return;
+      sum += v;
+      const y = yAt(v, max);
+      const r = svgEl("rect", { class: s.key, x: (PAD.l + i * slot + slot * 0.1 + k * bw).toFixed(1), y: y.toFixed(1),
+        width: bw.toFixed(1), height: (H - PAD.b - y).toFixed(1), "data-t": points[i].t, "data-v": v });
+      r.appendChild(svgEl("title", {}, `${timeLabel(points[i].t, step)} ${s.label}: ${fmtY(v)}`));
+      g.appendChild(r);
+    });
+    g.setAttribute("data-sum", String(sum));
+    svg.appendChild(g);
   });
-  box.appendChild(legend);
+  box.appendChild(svg);
+  box.appendChild(legendOf(series.map((s) => [s.label, `var(--${s.key})`])));
+}
+
+function legendOf(items) {
+  const legend = el("div", { class: "legend" });
+  for (const [label, color] of items) {
+    const item = el("span", {});
+    item.appendChild(el("i", { style: `background: ${color}` }));
+    item.appendChild(document.createTextNode(label));
+    legend.appendChild(item);
+  }
+  return legend;
 }
 
 // Per route: stacked bars of the exact and semantic hit rate per bucket.
@@ -163,9 +203,12 @@ function hitCharts(ts) {
   const box = clear("chart-hits");
   const routes = ts.routes.filter((r) => r.hits.some((h) => h.lookups > 0));
   if (!routes.length) return empty(box, "No cache lookups in this window.");
-  const n = ts.points.length, bw = Math.max(1, (W - PAD.l - PAD.r) / Math.max(n, 1) - 1);
+  const n = ts.points.length;
   for (const r of routes) {
     const fig = el("figure", { "data-route": r.route });
+    box.appendChild(fig);
+    fit(fig);
+    const bw = Math.max(1, (W - PAD.l - PAD.r) / Math.max(n, 1) - 1);
     const tot = r.hits.reduce((a, h) => ({ e: a.e + h.hits_exact, s: a.s + h.hits_semantic, l: a.l + h.lookups }), { e: 0, s: 0, l: 0 });
     fig.setAttribute("data-exact", tot.e);
     fig.setAttribute("data-semantic", tot.s);
@@ -188,26 +231,21 @@ function hitCharts(ts) {
       }
     });
     fig.appendChild(svg);
-    box.appendChild(fig);
   }
-  const legend = el("div", { class: "legend" });
-  for (const k of ["exact", "semantic"]) {
-    const item = el("span", {});
-    item.appendChild(el("i", { style: `background: var(--${k})` }));
-    item.appendChild(document.createTextNode(k));
-    legend.appendChild(item);
-  }
-  box.appendChild(legend);
+  box.appendChild(legendOf([["exact", "var(--exact)"], ["semantic", "var(--semantic)"]]));
 }
 
-const PALETTE = ["#2f6fd6", "#d9573b", "#2c9c6a", "#8e5bd6", "#d98a1e", "#1aa3b8", "#b84d8a", "#6b7585"];
+// Targets' colours; the cache is always green, failures ("(none)") red.
+const PALETTE = ["#2f6fd6", "#d98a1e", "#8e5bd6", "#1aa3b8", "#b84d8a", "#6b7585", "#a0522d", "#5b8c00"];
 
 // Horizontal stacked bars: one per route, a segment per answering target.
 function routeBars(b) {
   const box = clear("chart-routes");
   if (!b.routes.length) return empty(box, "No requests in this window.");
+  fit(box);
   const names = [...new Set(b.routes.flatMap((r) => r.answered_by.map((a) => a.name)))].sort();
-  const color = (n) => (n === "(cache)" ? "#2c9c6a" : n === "(none)" ? "#c9372c" : PALETTE[names.indexOf(n) % PALETTE.length]);
+  const targets = names.filter((n) => !n.startsWith("("));
+  const color = (n) => (n === "(cache)" ? "#2c9c6a" : n === "(none)" ? "#c9372c" : PALETTE[targets.indexOf(n) % PALETTE.length]);
   const max = Math.max(...b.routes.map((r) => r.requests));
   const rowH = 26, h = b.routes.length * rowH + 8, left = 150;
   const svg = svgEl("svg", { viewBox: `0 0 ${W} ${h}`, role: "img", "data-chart": "chart-routes" });
@@ -226,14 +264,7 @@ function routeBars(b) {
     svg.appendChild(svgEl("text", { x: x + 6, y: y + 15 }, fmt.int(r.requests)));
   });
   box.appendChild(svg);
-  const legend = el("div", { class: "legend" });
-  for (const n of names) {
-    const item = el("span", {});
-    item.appendChild(el("i", { style: `background: ${color(n)}` }));
-    item.appendChild(document.createTextNode(n));
-    legend.appendChild(item);
-  }
-  box.appendChild(legend);
+  box.appendChild(legendOf(names.map((n) => [n, color(n)])));
 }
 
 // -- tables ------------------------------------------------------------------------------------
@@ -314,7 +345,7 @@ async function load() {
     renderKpis(s);
     renderBlended(s.blended);
     const step = ts.window.step_ms;
-    lineChart("chart-spend", ts.points, step, [
+    barChart("chart-spend", ts.points, step, [
       { key: "spend", label: "spend", value: (p) => p.spend_usd },
       { key: "avoided", label: "cost avoided", value: (p) => p.cost_avoided_usd },
     ], fmt.usd);
