@@ -207,10 +207,45 @@ impl Histogram {
         }
     }
 
+    /// Adds `o`'s counts: one linear pass over both sorted lists.
     pub fn merge(&mut self, o: &Histogram) {
-        for &(b, n) in &o.0 {
-            self.add_n(b, n);
+        if o.0.iter().all(|(b, _)| self.0.binary_search_by_key(b, |(k, _)| *k).is_ok()) {
+            // The usual case (the same latencies again): counts added in place.
+            let mut i = 0;
+            for &(b, n) in &o.0 {
+                while self.0[i].0 != b {
+                    i += 1;
+                }
+                self.0[i].1 += n;
+            }
+            return;
         }
+        let (x, y) = (&self.0, &o.0);
+        let mut out = Vec::with_capacity(x.len() + y.len());
+        let (mut i, mut j) = (0, 0);
+        loop {
+            match (x.get(i), y.get(j)) {
+                (Some(&(k, n)), Some(&(l, m))) if k == l => {
+                    out.push((k, n + m));
+                    i += 1;
+                    j += 1;
+                }
+                (Some(&p), Some(&q)) if p.0 < q.0 => {
+                    out.push(p);
+                    i += 1;
+                }
+                (_, Some(&q)) => {
+                    out.push(q);
+                    j += 1;
+                }
+                (Some(&p), None) => {
+                    out.push(p);
+                    i += 1;
+                }
+                (None, None) => break,
+            }
+        }
+        self.0 = out;
     }
 
     pub fn count(&self) -> u64 {
@@ -432,8 +467,14 @@ mod tests {
         }
         let mut other = Histogram::default();
         other.add(0);
+        other.add(5000);
         other.merge(&h);
-        assert_eq!(other.count(), 1001);
+        assert_eq!(other.count(), 1002);
+        assert!(other.0.windows(2).all(|w| w[0].0 < w[1].0), "sorted, no duplicates");
+        let mut twice = h.clone();
+        twice.merge(&h);
+        assert_eq!(twice.count(), 2000);
+        assert_eq!(twice.0.len(), h.0.len());
         assert_eq!(other.percentile(0.01), Some(0.0));
         assert_eq!(Histogram::default().percentile(50.0), None);
         assert_eq!(Histogram::bucket(u64::MAX), u8::MAX);
