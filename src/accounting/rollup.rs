@@ -357,27 +357,28 @@ impl Pending {
         }
         let failover = tried.len() > 1;
         let series = request_series(r);
+        // Per target tried: (series, attempts, failed attempts, left for another target).
+        let per_target: Vec<(String, u64, u64, u64)> = tried
+            .iter()
+            .enumerate()
+            .map(|(i, (t, _))| {
+                let at = r.attempts.iter().filter(|a| a.target == *t);
+                let failures = at.clone().filter(|a| !a.outcome.starts_with("ok")).count();
+                let left = u64::from(i + 1 < tried.len());
+                (target_series(t), at.count() as u64, failures as u64, left)
+            })
+            .collect();
         for res in &RESOLUTIONS {
             let bucket = r.time_ms - r.time_ms % res.step_ms;
             self.rows
                 .entry((res.id, bucket, series.clone()))
                 .or_default()
                 .add_request(r, failover);
-            for a in &r.attempts {
-                let row = self
-                    .rows
-                    .entry((res.id, bucket, target_series(&a.target)))
-                    .or_default();
-                row.attempts += 1;
-                row.attempt_failures += u64::from(!a.outcome.starts_with("ok"));
-            }
-            // Every target the request left for another.
-            for (t, _) in tried.iter().take(tried.len().saturating_sub(1)) {
-                let row = self
-                    .rows
-                    .entry((res.id, bucket, target_series(t)))
-                    .or_default();
-                row.failed_over_from += 1;
+            for (name, attempts, failures, left) in &per_target {
+                let row = self.rows.entry((res.id, bucket, name.clone())).or_default();
+                row.attempts += attempts;
+                row.attempt_failures += failures;
+                row.failed_over_from += left;
             }
         }
         if failover {

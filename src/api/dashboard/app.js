@@ -25,7 +25,11 @@ function svgEl(tag, attrs, text) {
 
 const fmt = {
   int: (n) => (n == null ? "–" : Math.round(n).toLocaleString("en-US")),
-  usd: (n) => (n == null ? "–" : "$" + (Math.abs(n) >= 100 ? n.toFixed(0) : Math.abs(n) >= 1 ? n.toFixed(2) : n.toFixed(4))),
+  usd: (n) => {
+    if (n == null) return "–";
+    const a = Math.abs(n);
+    return (n < 0 ? "-$" : "$") + (a >= 100 ? a.toFixed(0) : a >= 1 ? a.toFixed(2) : a.toFixed(4));
+  },
   pct: (n) => (n == null ? "–" : (n * 100).toFixed(1) + "%"),
   ms: (n) => (n == null ? "–" : n >= 100 ? Math.round(n) + " ms" : n.toFixed(1) + " ms"),
   per: (n) => (n == null ? "–" : "$" + n.toFixed(3)),

@@ -205,6 +205,17 @@ pub fn for_openai(req: &ChatRequest) -> Option<(Vec<Message>, Option<Vec<Value>>
     if !req.from_anthropic && !req.extra.contains_key(EXTENSION) {
         return None;
     }
+    // Most requests carry none: then nothing is copied.
+    let marked_part = |p: &Value| p.get(CACHE_CONTROL).is_some();
+    let marked = req.messages.iter().any(|m| {
+        [THINKING_BLOCKS, IS_ERROR, CACHE_CONTROL]
+            .iter()
+            .any(|k| m.extra.contains_key(*k))
+            || matches!(&m.content, Some(Content::Parts(parts)) if parts.iter().any(marked_part))
+    }) || req.tools.iter().flatten().any(marked_part);
+    if !marked {
+        return None;
+    }
     let mut messages = req.messages.clone();
     for m in &mut messages {
         for k in [THINKING_BLOCKS, IS_ERROR, CACHE_CONTROL] {
@@ -829,6 +840,9 @@ mod tests {
         let mut plain = chat.clone();
         plain.from_anthropic = false;
         assert!(for_openai(&plain).is_none());
+        let unmarked = inbound(json!({"model": "m", "max_tokens": 5,
+            "messages": [{"role": "user", "content": "q"}]}));
+        assert!(for_openai(&unmarked).is_none(), "nothing to strip, nothing copied");
     }
 
     #[test]
