@@ -33,7 +33,10 @@ pub fn app(state: Arc<AppState>) -> Router {
         .route("/chat/completions", post(api::chat::completions))
         .route("/v1/messages", post(api::messages::create))
         .route("/messages", post(api::messages::create))
-        .route("/v1/messages/count_tokens", post(api::messages::count_tokens))
+        .route(
+            "/v1/messages/count_tokens",
+            post(api::messages::count_tokens),
+        )
         .route("/messages/count_tokens", post(api::messages::count_tokens))
         .route("/v1/embeddings", post(api::embeddings::create))
         .route("/embeddings", post(api::embeddings::create))

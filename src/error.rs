@@ -240,7 +240,9 @@ impl ApiError {
                 (StatusCode::NOT_FOUND, "not_found_error")
             }
             ApiError::PayloadTooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "request_too_large"),
-            ApiError::Upstream { status: s, kind, .. } => {
+            ApiError::Upstream {
+                status: s, kind, ..
+            } => {
                 let kind = ERROR_TYPES
                     .iter()
                     .find(|t| **t == kind.as_str())

@@ -299,10 +299,13 @@ impl Acc {
                 let n = self.buckets.len();
                 let acc = match self.routes.get_mut(route) {
                     Some(acc) => acc,
-                    None => self.routes.entry(route.to_owned()).or_insert_with(|| RouteAcc {
-                        hits: vec![HitPoint::default(); n],
-                        ..RouteAcc::default()
-                    }),
+                    None => self
+                        .routes
+                        .entry(route.to_owned())
+                        .or_insert_with(|| RouteAcc {
+                            hits: vec![HitPoint::default(); n],
+                            ..RouteAcc::default()
+                        }),
                 };
                 acc.all.merge(roll);
                 let share = match acc.by.get_mut(answered_by) {
@@ -327,7 +330,12 @@ impl Acc {
             }
             Some(Series::Target(target)) => match self.targets.get_mut(target) {
                 Some(t) => t.1.merge(roll),
-                None => self.targets.entry(target.to_owned()).or_default().1.merge(roll),
+                None => self
+                    .targets
+                    .entry(target.to_owned())
+                    .or_default()
+                    .1
+                    .merge(roll),
             },
             None => {}
         }

@@ -209,7 +209,10 @@ impl Histogram {
 
     /// Adds `o`'s counts: one linear pass over both sorted lists.
     pub fn merge(&mut self, o: &Histogram) {
-        if o.0.iter().all(|(b, _)| self.0.binary_search_by_key(b, |(k, _)| *k).is_ok()) {
+        if o.0
+            .iter()
+            .all(|(b, _)| self.0.binary_search_by_key(b, |(k, _)| *k).is_ok())
+        {
             // The usual case (the same latencies again): counts added in place.
             let mut i = 0;
             for &(b, n) in &o.0 {
@@ -471,7 +474,10 @@ mod tests {
         other.add(5000);
         other.merge(&h);
         assert_eq!(other.count(), 1002);
-        assert!(other.0.windows(2).all(|w| w[0].0 < w[1].0), "sorted, no duplicates");
+        assert!(
+            other.0.windows(2).all(|w| w[0].0 < w[1].0),
+            "sorted, no duplicates"
+        );
         let mut twice = h.clone();
         twice.merge(&h);
         assert_eq!(twice.count(), 2000);

@@ -25,8 +25,7 @@ use crate::error::ApiError;
 use crate::pipeline::{self, EventStream, Reply, StreamItem};
 use crate::state::AppState;
 use crate::wire::anthropic::{
-    CountTokensRequest, EventEncoder, Invalid, MessagesRequest, MessagesResponse, BETAS,
-    EXTENSION,
+    CountTokensRequest, EventEncoder, Invalid, MessagesRequest, MessagesResponse, BETAS, EXTENSION,
 };
 use crate::wire::Dialect;
 
@@ -228,7 +227,10 @@ fn validate(m: &MessagesRequest) -> Result<(), ApiError> {
         return Err(field("messages", "at least one message is required"));
     }
     if m.max_tokens == 0 {
-        return Err(field("max_tokens", "Input should be greater than or equal to 1"));
+        return Err(field(
+            "max_tokens",
+            "Input should be greater than or equal to 1",
+        ));
     }
     for (name, v) in [("temperature", m.temperature), ("top_p", m.top_p)] {
         if v.is_some_and(|v| !(0.0..=1.0).contains(&v)) {

@@ -44,8 +44,7 @@ impl Common {
             cache: cache_control(h)?,
             route_hint: header_str(h, "x-sluice-route"),
             tier_hint: header_str(h, "x-sluice-tier"),
-            sim_faults: header_str(h, SIM_FAULT_HEADER)
-                .filter(|v| v.len() <= MAX_SIM_FAULTS_BYTES),
+            sim_faults: header_str(h, SIM_FAULT_HEADER).filter(|v| v.len() <= MAX_SIM_FAULTS_BYTES),
             timeout: client_timeout(h)?,
         })
     }

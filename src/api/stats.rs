@@ -153,7 +153,9 @@ pub async fn breakdown(
             row
         })
         .collect();
-    Ok(Json(json!({"window": window_json(&s, &v), "routes": routes})))
+    Ok(Json(
+        json!({"window": window_json(&s, &v), "routes": routes}),
+    ))
 }
 
 pub async fn targets(

@@ -104,8 +104,16 @@ fn record(rng: &mut Rng, i: u64, time_ms: u64) -> AuditRecord {
         _ => Some(primary.to_owned()),
     };
     let input = 200 + (rng.next() % 3000) as u32;
-    let output = if failed { 0 } else { 20 + (rng.next() % 600) as u32 };
-    let price = if primary.contains("4o-mini") { (0.15, 0.6) } else { (2.5, 10.0) };
+    let output = if failed {
+        0
+    } else {
+        20 + (rng.next() % 600) as u32
+    };
+    let price = if primary.contains("4o-mini") {
+        (0.15, 0.6)
+    } else {
+        (2.5, 10.0)
+    };
     let cost = (f64::from(input) * price.0 + f64::from(output) * price.1) / 1e6;
     AuditRecord {
         time_ms,
@@ -122,7 +130,13 @@ fn record(rng: &mut Rng, i: u64, time_ms: u64) -> AuditRecord {
         output_tokens: output,
         usage_estimated: false,
         cost_usd: Some(if target.is_some() { cost } else { 0.0 }),
-        cost_avoided_usd: Some(if observe { 0.0 } else if cache.is_hit() { cost * 4.0 } else { cost }),
+        cost_avoided_usd: Some(if observe {
+            0.0
+        } else if cache.is_hit() {
+            cost * 4.0
+        } else {
+            cost
+        }),
         // 50 ms .. ~20 s, most near 1 s.
         total_ms: (50.0 + 1000.0 * (-rng.unit().max(1e-9).ln()).powf(1.5)) as u64,
         upstream_ms: None,
@@ -132,7 +146,11 @@ fn record(rng: &mut Rng, i: u64, time_ms: u64) -> AuditRecord {
         prompt: None,
         detail: Default::default(),
         tags: RequestTags {
-            api: if rng.next() % 4 == 0 { Dialect::Anthropic } else { Dialect::OpenAi },
+            api: if rng.next() % 4 == 0 {
+                Dialect::Anthropic
+            } else {
+                Dialect::OpenAi
+            },
             observe,
         },
     }
@@ -204,18 +222,26 @@ pub async fn run(args: DashboardArgs) -> Result<(), String> {
     if full.total.requests != args.records {
         return Err(format!("the store holds {} records", full.total.requests));
     }
-    let store_bytes = std::fs::metadata(store.path()).map(|m| m.len()).unwrap_or(0);
+    let store_bytes = std::fs::metadata(store.path())
+        .map(|m| m.len())
+        .unwrap_or(0);
     drop(store);
 
     // 4. The gateway over the store, its endpoints over HTTP.
-    let text = format!("[server]\ndata_dir = \"{}\"\n{CONFIG}", dir.path().display());
+    let text = format!(
+        "[server]\ndata_dir = \"{}\"\n{CONFIG}",
+        dir.path().display()
+    );
     let mut config = Config::parse(&text, "bench config").map_err(|e| e.to_string())?;
     config.accounting = settings;
     let state = AppState::new(config).await?;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .map_err(|e| e.to_string())?;
-    let base = format!("http://{}", listener.local_addr().map_err(|e| e.to_string())?);
+    let base = format!(
+        "http://{}",
+        listener.local_addr().map_err(|e| e.to_string())?
+    );
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(super::serve::serve(listener, state, async {
         let _ = stopped.await;
@@ -313,6 +339,10 @@ fn table(out: &Value) -> String {
             r["bytes"]
         );
     }
-    let _ = writeln!(s, "\nslowest answer: {:.2} ms", out["worst_ms"].as_f64().unwrap_or(0.0));
+    let _ = writeln!(
+        s,
+        "\nslowest answer: {:.2} ms",
+        out["worst_ms"].as_f64().unwrap_or(0.0)
+    );
     s
 }

@@ -70,8 +70,16 @@ fn presented_key(h: &HeaderMap) -> Option<Cow<'_, str>> {
         }
     });
     from_authorization
-        .or_else(|| h.get("x-api-key").and_then(|v| v.to_str().ok()).map(Cow::Borrowed))
-        .or_else(|| h.get("api-key").and_then(|v| v.to_str().ok()).map(Cow::Borrowed))
+        .or_else(|| {
+            h.get("x-api-key")
+                .and_then(|v| v.to_str().ok())
+                .map(Cow::Borrowed)
+        })
+        .or_else(|| {
+            h.get("api-key")
+                .and_then(|v| v.to_str().ok())
+                .map(Cow::Borrowed)
+        })
         .map(|k| match k {
             Cow::Borrowed(b) => Cow::Borrowed(b.trim()),
             Cow::Owned(o) => Cow::Owned(o.trim().to_owned()),
@@ -86,7 +94,9 @@ fn basic_password(token: &str) -> Option<String> {
     if token.len() > 4096 {
         return None;
     }
-    let raw = base64::engine::general_purpose::STANDARD.decode(token).ok()?;
+    let raw = base64::engine::general_purpose::STANDARD
+        .decode(token)
+        .ok()?;
     let text = String::from_utf8(raw).ok()?;
     let (user, pass) = text.split_once(':').unwrap_or((&text, ""));
     Some(if pass.is_empty() { user } else { pass }.to_owned())
@@ -106,10 +116,19 @@ mod tests {
             );
             presented_key(&h).map(|k| k.into_owned())
         };
-        assert_eq!(key("authorization", "Bearer sk-1 ").as_deref(), Some("sk-1"));
+        assert_eq!(
+            key("authorization", "Bearer sk-1 ").as_deref(),
+            Some("sk-1")
+        );
         // admin:sk-2 and sk-3: (no password)
-        assert_eq!(key("authorization", "Basic YWRtaW46c2stMg==").as_deref(), Some("sk-2"));
-        assert_eq!(key("authorization", "basic c2stMzo=").as_deref(), Some("sk-3"));
+        assert_eq!(
+            key("authorization", "Basic YWRtaW46c2stMg==").as_deref(),
+            Some("sk-2")
+        );
+        assert_eq!(
+            key("authorization", "basic c2stMzo=").as_deref(),
+            Some("sk-3")
+        );
         assert_eq!(key("authorization", "Basic !!!"), None);
         assert_eq!(key("x-api-key", "sk-4").as_deref(), Some("sk-4"));
         assert_eq!(key("api-key", "  ").as_deref(), None);

@@ -9,14 +9,14 @@ use crate::accounting::audit::RequestTags;
 use crate::accounting::{
     unix_ms_now, AuditAttempt, AuditRecord, CostInput, CostParts, Costs, UsageDetail,
 };
-use crate::config::Mode;
-use crate::wire::Dialect;
 use crate::chat::{ChatRequest, Role, TokenUsage};
+use crate::config::Mode;
 use crate::config::TargetId;
 use crate::error::ApiError;
 use crate::router::PASSTHROUGH;
 use crate::state::AppState;
 use crate::telemetry::metrics::{Observation, RouteSlot};
+use crate::wire::Dialect;
 
 /// What the record needs from the request, taken before the request moves on.
 pub struct RequestInfo {

@@ -5,7 +5,9 @@ pub mod anthropic;
 
 /// The API a client speaks: its requests are parsed, and its answers and errors rendered, in
 /// that API's shape.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Dialect {
     /// OpenAI's chat completions (and embeddings).

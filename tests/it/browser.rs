@@ -73,7 +73,14 @@ fn browser(bin: &Path, profile: &Path) -> Command {
 }
 
 async fn send(g: &Gateway, path: &str, body: Value) {
-    let r = g.http.post(g.url(path)).bearer_auth(KEY).json(&body).send().await.unwrap();
+    let r = g
+        .http
+        .post(g.url(path))
+        .bearer_auth(KEY)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200, "{path} {body}");
     let _ = r.bytes().await;
     if let Some(c) = &g.state.cache {
@@ -96,19 +103,31 @@ async fn demo_run(g: &Gateway) {
     ] {
         send(g, chat, ask("support", q)).await;
     }
-    send(g, messages, ask_messages("support", "How do I add a user to my team?")).await;
+    send(
+        g,
+        messages,
+        ask_messages("support", "How do I add a user to my team?"),
+    )
+    .await;
     let mut streamed = ask("support", "Can I change the billing email?");
     streamed["stream"] = json!(true);
     send(g, chat, streamed).await;
     for q in ["Why was my card declined?", "Is there a status page?"] {
         send(g, chat, ask("support", q)).await;
     }
-    for doc in ["the quarterly report", "the incident review", "the board minutes"] {
+    for doc in [
+        "the quarterly report",
+        "the incident review",
+        "the board minutes",
+    ] {
         let q = format!("Summarize {doc} in three bullet points.");
         send(g, messages, ask_messages("summarize", &q)).await;
         send(g, chat, ask("summarize", &q)).await;
     }
-    for q in ["Draft a reply to this complaint.", "Translate this paragraph to German."] {
+    for q in [
+        "Draft a reply to this complaint.",
+        "Translate this paragraph to German.",
+    ] {
         send(g, chat, ask("legacy", q)).await;
     }
 }
@@ -185,32 +204,63 @@ async fn dashboard_draws_the_demo_run_in_chromium() {
     assert_eq!(total["failovers"], 3, "{s}");
 
     // KPI cards.
-    for (kpi, field) in [("requests", "requests"), ("spend", "spend_usd"), ("avoided", "cost_avoided_usd"),
-        ("hit_rate", "hit_rate"), ("failovers", "failovers")]
-    {
+    for (kpi, field) in [
+        ("requests", "requests"),
+        ("spend", "spend_usd"),
+        ("avoided", "cost_avoided_usd"),
+        ("hit_rate", "hit_rate"),
+        ("failovers", "failovers"),
+    ] {
         let drawn = num(&dom, &format!("data-kpi=\"{kpi}\""), "data-value");
-        assert!(close(drawn, total[field].as_f64().unwrap()), "{kpi}: {drawn} vs {}", total[field]);
+        assert!(
+            close(drawn, total[field].as_f64().unwrap()),
+            "{kpi}: {drawn} vs {}",
+            total[field]
+        );
     }
     // Blended cost now vs the observe-mode baseline.
-    for (key, field) in [("now", "now_usd_per_mtok"), ("baseline", "baseline_usd_per_mtok")] {
+    for (key, field) in [
+        ("now", "now_usd_per_mtok"),
+        ("baseline", "baseline_usd_per_mtok"),
+    ] {
         let drawn = num(&dom, &format!("data-blended=\"{key}\""), "data-value");
         assert!(close(drawn, s["blended"][field].as_f64().unwrap()), "{key}");
     }
     // Spend and cost avoided over time: the plotted points add up to the totals.
     let points = ts["points"].as_array().unwrap();
-    assert_eq!(num(&dom, "data-chart=\"chart-spend\"", "data-points") as usize, points.len());
+    assert_eq!(
+        num(&dom, "data-chart=\"chart-spend\"", "data-points") as usize,
+        points.len()
+    );
     let spend = num(&dom, "data-series=\"spend\"", "data-sum");
-    assert!(close(spend, total["spend_usd"].as_f64().unwrap()), "{spend}");
+    assert!(
+        close(spend, total["spend_usd"].as_f64().unwrap()),
+        "{spend}"
+    );
     let avoided = num(&dom, "data-series=\"avoided\"", "data-sum");
-    assert!(close(avoided, total["cost_avoided_usd"].as_f64().unwrap()), "{avoided}");
+    assert!(
+        close(avoided, total["cost_avoided_usd"].as_f64().unwrap()),
+        "{avoided}"
+    );
     // Hit rate by route, exact vs semantic.
     for r in ts["routes"].as_array().unwrap() {
-        let sum = |k: &str| r["hits"].as_array().unwrap().iter().map(|h| h[k].as_u64().unwrap()).sum::<u64>();
+        let sum = |k: &str| {
+            r["hits"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|h| h[k].as_u64().unwrap())
+                .sum::<u64>()
+        };
         if sum("lookups") == 0 {
             continue;
         }
         let anchor = format!("<figure data-route=\"{}\"", r["route"].as_str().unwrap());
-        for (a, k) in [("data-exact", "hits_exact"), ("data-semantic", "hits_semantic"), ("data-lookups", "lookups")] {
+        for (a, k) in [
+            ("data-exact", "hits_exact"),
+            ("data-semantic", "hits_semantic"),
+            ("data-lookups", "lookups"),
+        ] {
             assert_eq!(num(&dom, &anchor, a) as u64, sum(k), "{anchor} {a}");
         }
     }
@@ -218,8 +268,16 @@ async fn dashboard_draws_the_demo_run_in_chromium() {
     let mut bars = 0;
     for r in b["routes"].as_array().unwrap() {
         for a in r["answered_by"].as_array().unwrap() {
-            let anchor = format!("data-route=\"{}\" data-target=\"{}\"", r["route"].as_str().unwrap(), a["name"].as_str().unwrap());
-            assert_eq!(num(&dom, &anchor, "data-requests") as u64, a["requests"].as_u64().unwrap(), "{anchor}");
+            let anchor = format!(
+                "data-route=\"{}\" data-target=\"{}\"",
+                r["route"].as_str().unwrap(),
+                a["name"].as_str().unwrap()
+            );
+            assert_eq!(
+                num(&dom, &anchor, "data-requests") as u64,
+                a["requests"].as_u64().unwrap(),
+                "{anchor}"
+            );
             bars += 1;
         }
     }
@@ -227,16 +285,29 @@ async fn dashboard_draws_the_demo_run_in_chromium() {
     // Targets: breaker state and failovers.
     for x in t["targets"].as_array().unwrap() {
         let anchor = format!("<tr data-target=\"{}\"", x["target"].as_str().unwrap());
-        assert_eq!(attr(&dom, &anchor, "data-breaker").as_deref(), x["breaker"].as_str(), "{anchor}");
-        assert_eq!(num(&dom, &anchor, "data-failed-over") as u64, x["failed_over_from"].as_u64().unwrap());
+        assert_eq!(
+            attr(&dom, &anchor, "data-breaker").as_deref(),
+            x["breaker"].as_str(),
+            "{anchor}"
+        );
+        assert_eq!(
+            num(&dom, &anchor, "data-failed-over") as u64,
+            x["failed_over_from"].as_u64().unwrap()
+        );
     }
     for f in t["failovers"].as_array().unwrap() {
-        assert!(dom.contains(&format!("data-request=\"{}\"", f["request_id"].as_str().unwrap())));
+        assert!(dom.contains(&format!(
+            "data-request=\"{}\"",
+            f["request_id"].as_str().unwrap()
+        )));
     }
     // Most-hit cache entries, with their prompts (prompt logging is on in the demo).
     let top = &c["entries"][0];
     let anchor = format!("data-entry=\"{}\"", top["id"]);
-    assert_eq!(num(&dom, &anchor, "data-hits") as u64, top["hits"].as_u64().unwrap());
+    assert_eq!(
+        num(&dom, &anchor, "data-hits") as u64,
+        top["hits"].as_u64().unwrap()
+    );
     assert!(dom.contains(top["prompt"].as_str().unwrap()));
 
     // The screenshot.
@@ -255,7 +326,11 @@ async fn dashboard_draws_the_demo_run_in_chromium() {
     .unwrap()
     .expect("chromium runs");
     let size = std::fs::metadata(&png).map(|m| m.len()).unwrap_or(0);
-    assert!(size > 20_000, "screenshot of {size} bytes: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        size > 20_000,
+        "screenshot of {size} bytes: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     if let Some(to) = std::env::var_os("SLUICE_SCREENSHOT") {
         std::fs::copy(&png, &to).unwrap();
     }

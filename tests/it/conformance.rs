@@ -272,7 +272,9 @@ fn messages_tools(model: &str, stream: bool) -> Value {
 pub async fn messages_round_trip(p: &str) {
     let g = gateway(p).await;
     let (_, _, openai) = g.chat(&ask("conf", "Tell me about rivers")).await;
-    let (status, h, v) = g.messages(&ask_messages("conf", "Tell me about rivers")).await;
+    let (status, h, v) = g
+        .messages(&ask_messages("conf", "Tell me about rivers"))
+        .await;
     assert_eq!(status, 200, "{v}");
     assert_eq!(v["type"], "message");
     assert_eq!(v["role"], "assistant");
@@ -296,7 +298,9 @@ pub async fn messages_round_trip(p: &str) {
 
 pub async fn messages_stream(p: &str) {
     let g = gateway(p).await;
-    let (_, _, whole) = g.messages(&ask_messages("conf", "Tell me about lakes")).await;
+    let (_, _, whole) = g
+        .messages(&ask_messages("conf", "Tell me about lakes"))
+        .await;
     let mut req = ask_messages("conf", "Tell me about lakes");
     req["stream"] = json!(true);
     let resp = g.post_messages(&req).await;
@@ -310,7 +314,10 @@ pub async fn messages_stream(p: &str) {
     assert_eq!(names[names.len() - 2..], ["message_delta", "message_stop"]);
     assert!(ev.error().is_none());
     let m = ev.message();
-    assert_eq!(m["content"], whole["content"], "the streamed blocks add up to the answer");
+    assert_eq!(
+        m["content"], whole["content"],
+        "the streamed blocks add up to the answer"
+    );
     assert_eq!(m["stop_reason"], "end_turn");
     for k in ["input_tokens", "output_tokens", "cache_read_input_tokens"] {
         assert_eq!(m["usage"][k], whole["usage"][k], "{k}");
@@ -335,8 +342,16 @@ pub async fn messages_tool_round_trip(p: &str) {
     let streamed = Events::read(g.post_messages(&messages_tools("conf", true)).await).await;
     let m = streamed.message();
     assert_eq!(m["stop_reason"], "tool_use");
-    let block = m["content"].as_array().unwrap().iter().find(|b| b["type"] == "tool_use").unwrap();
-    assert_eq!(block["input"], call["input"], "input_json_delta pieces join to the input");
+    let block = m["content"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|b| b["type"] == "tool_use")
+        .unwrap();
+    assert_eq!(
+        block["input"], call["input"],
+        "input_json_delta pieces join to the input"
+    );
     // The result goes back; the model answers in text.
     let mut next = messages_tools("conf", false);
     next["tool_choice"] = json!({"type": "auto"});
@@ -350,22 +365,25 @@ pub async fn messages_tool_round_trip(p: &str) {
     let (status, _, v) = g.messages(&next).await;
     assert_eq!(status, 200, "{v}");
     assert_eq!(v["stop_reason"], "end_turn");
-    assert!(v["content"][0]["text"].as_str().unwrap().starts_with("Mock answer to:"));
+    assert!(v["content"][0]["text"]
+        .as_str()
+        .unwrap()
+        .starts_with("Mock answer to:"));
 }
 
 pub async fn messages_system_multi_turn_and_images(p: &str) {
     let g = gateway(p).await;
     let req = json!({"model": "conf", "max_tokens": 300,
-        "system": [{"type": "text", "text": "You are terse.", "cache_control": {"type": "ephemeral"}}],
-        "messages": [
-            {"role": "user", "content": "Hi"},
-            {"role": "assistant", "content": "Hello."},
-            {"role": "user", "content": [
-                {"type": "image", "source": {"type": "base64", "media_type": "image/png",
-                    "data": "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg=="}},
-                {"type": "text", "text": "Name a color"}
-            ]}
-        ]});
+    "system": [{"type": "text", "text": "You are terse.", "cache_control": {"type": "ephemeral"}}],
+    "messages": [
+        {"role": "user", "content": "Hi"},
+        {"role": "assistant", "content": "Hello."},
+        {"role": "user", "content": [
+            {"type": "image", "source": {"type": "base64", "media_type": "image/png",
+                "data": "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg=="}},
+            {"type": "text", "text": "Name a color"}
+        ]}
+    ]});
     let (status, _, v) = g.messages(&req).await;
     assert_eq!(status, 200, "{v}");
     assert!(v["content"][0]["text"]
@@ -416,13 +434,21 @@ pub async fn messages_errors(p: &str) {
         assert_eq!(got, status, "{model}: {v}");
         assert_eq!(v["type"], "error", "{v}");
         assert_eq!(v["error"]["type"], kind, "{model}: {v}");
-        assert!(v["error"]["message"].as_str().is_some_and(|m| !m.is_empty()));
-        assert!(!v.to_string().contains("sk-mock"), "no upstream secret: {v}");
+        assert!(v["error"]["message"]
+            .as_str()
+            .is_some_and(|m| !m.is_empty()));
+        assert!(
+            !v.to_string().contains("sk-mock"),
+            "no upstream secret: {v}"
+        );
     }
     let (got, _, v) = g
         .messages(&json!({"model": "conf", "messages": [{"role": "user", "content": "x"}]}))
         .await;
-    assert_eq!((got, v["error"]["message"].as_str()), (400, Some("max_tokens: Field required")));
+    assert_eq!(
+        (got, v["error"]["message"].as_str()),
+        (400, Some("max_tokens: Field required"))
+    );
 }
 
 /// Prompt tokens read from the provider's cache reach the client as Anthropic's
@@ -433,7 +459,9 @@ pub async fn messages_cached_tokens(p: &str) {
                 and the hiring plan for next year.";
     let (status, _, openai) = g.chat(&ask(&format!("{p}-cached"), text)).await;
     assert_eq!(status, 200, "{openai}");
-    let (status, _, v) = g.messages(&ask_messages(&format!("{p}-cached"), text)).await;
+    let (status, _, v) = g
+        .messages(&ask_messages(&format!("{p}-cached"), text))
+        .await;
     assert_eq!(status, 200, "{v}");
     let u = &v["usage"];
     assert_eq!(u["cache_read_input_tokens"], 20, "{u}");
@@ -457,7 +485,10 @@ pub async fn messages_stream_resumes_after_a_cut(p: &str) {
     req["stream"] = json!(true);
     let ev = Events::read(g.post_messages(&req).await).await;
     assert!(ev.error().is_none(), "{:?}", ev.events);
-    assert_eq!(ev.names().iter().filter(|n| **n == "message_stop").count(), 1);
+    assert_eq!(
+        ev.names().iter().filter(|n| **n == "message_stop").count(),
+        1
+    );
     assert_eq!(ev.text(), whole["content"][0]["text"].as_str().unwrap());
 }
 

@@ -30,7 +30,11 @@ pub fn record(i: u64, time_ms: u64) -> AuditRecord {
     };
     let failed = !cache.is_hit() && i % 11 == 7;
     let failover = !cache.is_hit() && !failed && i % 7 == 2;
-    let primary = if observe { "oa/gpt-4o" } else { "oa/gpt-4o-mini" };
+    let primary = if observe {
+        "oa/gpt-4o"
+    } else {
+        "oa/gpt-4o-mini"
+    };
     let backup = "an/claude-3-haiku";
     let mut attempts = Vec::new();
     if !cache.is_hit() {
@@ -56,7 +60,11 @@ pub fn record(i: u64, time_ms: u64) -> AuditRecord {
         (_, _, true) => Some(backup.to_owned()),
         _ => Some(primary.to_owned()),
     };
-    let (input, output) = if failed { (0, 0) } else { (200 + (i % 400) as u32, 20 + (i % 60) as u32) };
+    let (input, output) = if failed {
+        (0, 0)
+    } else {
+        (200 + (i % 400) as u32, 20 + (i % 60) as u32)
+    };
     let cost = match (&target, failed) {
         (None, false) => Some(0.0),
         (None, true) => Some(0.0),
@@ -78,7 +86,13 @@ pub fn record(i: u64, time_ms: u64) -> AuditRecord {
         output_tokens: output,
         usage_estimated: false,
         cost_usd: cost,
-        cost_avoided_usd: Some(if cache.is_hit() { 0.0009 } else if observe { 0.0 } else { 0.0001 }),
+        cost_avoided_usd: Some(if cache.is_hit() {
+            0.0009
+        } else if observe {
+            0.0
+        } else {
+            0.0001
+        }),
         total_ms: 5 + (i * 37) % 2000,
         upstream_ms: None,
         ttft_ms: None,
@@ -87,7 +101,11 @@ pub fn record(i: u64, time_ms: u64) -> AuditRecord {
         prompt: None,
         detail: Default::default(),
         tags: RequestTags {
-            api: if i % 4 == 1 { Dialect::Anthropic } else { Dialect::OpenAi },
+            api: if i % 4 == 1 {
+                Dialect::Anthropic
+            } else {
+                Dialect::OpenAi
+            },
             observe,
         },
     }
@@ -99,7 +117,9 @@ async fn write(store: &Store, records: &[AuditRecord]) {
         log.record(r.clone());
     }
     log.flush().await.unwrap();
-    tokio::task::spawn_blocking(move || log.close()).await.unwrap();
+    tokio::task::spawn_blocking(move || log.close())
+        .await
+        .unwrap();
 }
 
 fn close(a: f64, b: f64) -> bool {
@@ -108,9 +128,13 @@ fn close(a: f64, b: f64) -> bool {
 
 /// The blended cost of the records of one mode, by a full scan.
 fn blended(records: &[AuditRecord], observe: bool) -> f64 {
-    let sel = records.iter().filter(|r| r.tags.observe == observe && r.cost_usd.is_some());
+    let sel = records
+        .iter()
+        .filter(|r| r.tags.observe == observe && r.cost_usd.is_some());
     let spend: f64 = sel.clone().filter_map(|r| r.cost_usd).sum();
-    let tokens: u64 = sel.map(|r| u64::from(r.input_tokens + r.output_tokens)).sum();
+    let tokens: u64 = sel
+        .map(|r| u64::from(r.input_tokens + r.output_tokens))
+        .sum();
     spend / tokens as f64 * 1e6
 }
 
@@ -121,12 +145,24 @@ fn assert_agree(view: &dashboard::View, records: &[AuditRecord], all: &[AuditRec
     assert_eq!(view.total.requests, rep.total.requests);
     assert_eq!(view.total.errors, rep.total.errors);
     assert!(close(view.total.spend_usd, rep.total.spend_usd));
-    assert!(close(view.total.cost_avoided_usd, rep.total.cost_avoided_usd));
-    assert!(close(view.total.cache_hit_saved_usd, rep.total.cache_hit_saved_usd));
+    assert!(close(
+        view.total.cost_avoided_usd,
+        rep.total.cost_avoided_usd
+    ));
+    assert!(close(
+        view.total.cache_hit_saved_usd,
+        rep.total.cache_hit_saved_usd
+    ));
     assert_eq!(view.total.unpriced, rep.total.unknown_cost_requests);
-    assert_eq!(view.total.hits_exact + view.total.hits_semantic, rep.total.cache_hits);
+    assert_eq!(
+        view.total.hits_exact + view.total.hits_semantic,
+        rep.total.cache_hits
+    );
     assert_eq!(view.total.lookups, rep.total.cache_lookups);
-    let b = (view.total.blended_usd_per_mtok.unwrap(), rep.total.blended_usd_per_mtok.unwrap());
+    let b = (
+        view.total.blended_usd_per_mtok.unwrap(),
+        rep.total.blended_usd_per_mtok.unwrap(),
+    );
     assert!(close(b.0, b.1), "{b:?}");
     for r in &rep.by_route {
         let v = view.routes.iter().find(|v| v.route == r.name).unwrap();
@@ -134,8 +170,15 @@ fn assert_agree(view: &dashboard::View, records: &[AuditRecord], all: &[AuditRec
         assert!(close(v.figures.spend_usd, r.spend_usd), "{}", r.name);
         assert_eq!(v.figures.lookups, r.cache_lookups, "{}", r.name);
         // Percentiles from the histogram: within a bucket (19%) of the exact nearest rank.
-        let (p50, exact) = (v.figures.latency_p50_ms.unwrap(), r.latency_p50_ms.unwrap() as f64);
-        assert!((p50 / exact - 1.0).abs() < 0.2, "{}: {p50} vs {exact}", r.name);
+        let (p50, exact) = (
+            v.figures.latency_p50_ms.unwrap(),
+            r.latency_p50_ms.unwrap() as f64,
+        );
+        assert!(
+            (p50 / exact - 1.0).abs() < 0.2,
+            "{}: {p50} vs {exact}",
+            r.name
+        );
         let by: u64 = v.answered_by.iter().map(|s| s.requests).sum();
         assert_eq!(by, r.requests);
     }
@@ -154,13 +197,22 @@ fn assert_agree(view: &dashboard::View, records: &[AuditRecord], all: &[AuditRec
         .count() as u64;
     assert_eq!(view.total.failovers, failovers);
     // Blended now (the window's gateway traffic) vs baseline (all observe-mode traffic).
-    assert!(close(view.blended.now_usd_per_mtok.unwrap(), blended(records, false)));
-    assert!(close(view.blended.baseline_usd_per_mtok.unwrap(), blended(all, true)));
+    assert!(close(
+        view.blended.now_usd_per_mtok.unwrap(),
+        blended(records, false)
+    ));
+    assert!(close(
+        view.blended.baseline_usd_per_mtok.unwrap(),
+        blended(all, true)
+    ));
     let apis: u64 = view.apis.values().sum();
     assert_eq!(apis, rep.total.requests);
     assert_eq!(
         view.apis.get("anthropic").copied().unwrap_or(0),
-        records.iter().filter(|r| r.tags.api == Dialect::Anthropic).count() as u64
+        records
+            .iter()
+            .filter(|r| r.tags.api == Dialect::Anthropic)
+            .count() as u64
     );
 }
 
@@ -177,7 +229,11 @@ async fn rollups_agree_with_a_full_scan_of_the_ledger() {
         .collect();
     write(&store, &records).await;
 
-    for (span, resolution) in [(181 * MINUTE, "1m"), (24 * 60 * MINUTE, "10m"), (7 * 1440 * MINUTE, "1h")] {
+    for (span, resolution) in [
+        (181 * MINUTE, "1m"),
+        (24 * 60 * MINUTE, "10m"),
+        (7 * 1440 * MINUTE, "1h"),
+    ] {
         let view = dashboard::view(store.database(), Window::last(span, now), now).unwrap();
         assert_eq!(view.resolution, resolution);
         assert_agree(&view, &records, &records);
@@ -190,11 +246,18 @@ async fn rollups_agree_with_a_full_scan_of_the_ledger() {
     let since = end - 60 * MINUTE;
     let view = dashboard::view(
         store.database(),
-        Window { since_ms: since, until_ms: now },
+        Window {
+            since_ms: since,
+            until_ms: now,
+        },
         now,
     )
     .unwrap();
-    let inside: Vec<AuditRecord> = records.iter().filter(|r| r.time_ms >= since).cloned().collect();
+    let inside: Vec<AuditRecord> = records
+        .iter()
+        .filter(|r| r.time_ms >= since)
+        .cloned()
+        .collect();
     assert_agree(&view, &inside, &records);
     assert_eq!(view.points.len(), 61);
     let route_hits: u64 = view
@@ -211,10 +274,21 @@ async fn rollups_agree_with_a_full_scan_of_the_ledger() {
     assert_eq!(recent[0].1.request_id, last.request_id);
     assert_eq!(recent[0].1.tried.len(), 2);
     assert_eq!(recent[0].1.answered_by, last.target);
-    let answered = records.iter().rev().filter(moved).find(|r| r.target.is_some()).unwrap();
-    let event = recent.iter().find(|(_, e)| e.request_id == answered.request_id).unwrap();
+    let answered = records
+        .iter()
+        .rev()
+        .filter(moved)
+        .find(|r| r.target.is_some())
+        .unwrap();
+    let event = recent
+        .iter()
+        .find(|(_, e)| e.request_id == answered.request_id)
+        .unwrap();
     assert_eq!(event.1.answered_by.as_deref(), Some("an/claude-3-haiku"));
-    assert_eq!(event.1.tried[0].1, "HTTP 503: overloaded", "the last outcome at each target");
+    assert_eq!(
+        event.1.tried[0].1, "HTTP 503: overloaded",
+        "the last outcome at each target"
+    );
     assert!(recent.windows(2).all(|w| w[0].0 >= w[1].0));
 }
 
@@ -225,7 +299,9 @@ async fn rollups_are_rebuilt_for_a_store_written_without_them() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path()).unwrap();
     let now = unix_ms_now();
-    let records: Vec<AuditRecord> = (0..500).map(|i| record(i, now - 100 * MINUTE + i * 1000)).collect();
+    let records: Vec<AuditRecord> = (0..500)
+        .map(|i| record(i, now - 100 * MINUTE + i * 1000))
+        .collect();
     write(&store, &records).await;
     let window = Window::last(3 * 60 * MINUTE, now);
     let before = dashboard::view(store.database(), window, now).unwrap();
@@ -266,15 +342,30 @@ async fn admin_stats_endpoints_are_protected_and_count_the_traffic() {
     let config = format!("[server.api_keys]\nops = \"sk-ops\"\n{ROUTES}");
     let g = Gateway::start_cached(&config, dir.path()).await;
     let post = |path: &str, body: Value| {
-        g.http.post(g.url(path)).bearer_auth("sk-ops").json(&body).send()
+        g.http
+            .post(g.url(path))
+            .bearer_auth("sk-ops")
+            .json(&body)
+            .send()
     };
-    for text in ["How do I reset my password?", "How do I reset my password?", "Where is my invoice?"] {
-        let r = post("/v1/chat/completions", ask("support", text)).await.unwrap();
+    for text in [
+        "How do I reset my password?",
+        "How do I reset my password?",
+        "Where is my invoice?",
+    ] {
+        let r = post("/v1/chat/completions", ask("support", text))
+            .await
+            .unwrap();
         assert_eq!(r.status(), 200);
         let _ = r.bytes().await;
         g.state.cache.as_ref().unwrap().flush().await.unwrap();
     }
-    let r = post("/v1/messages", ask_messages("summarize", "Summarize the quarterly report")).await.unwrap();
+    let r = post(
+        "/v1/messages",
+        ask_messages("summarize", "Summarize the quarterly report"),
+    )
+    .await
+    .unwrap();
     assert_eq!(r.status(), 200);
     assert_eq!(header(r.headers(), "x-sluice-target"), "an/claude-3-haiku");
     let failover_id = header(r.headers(), "x-request-id").to_owned();
@@ -286,9 +377,17 @@ async fn admin_stats_endpoints_are_protected_and_count_the_traffic() {
     for path in ["/dashboard", "/admin/stats/summary"] {
         let r = g.http.get(g.url(path)).send().await.unwrap();
         assert_eq!(r.status(), 401, "{path}");
-        assert!(header(r.headers(), "www-authenticate").starts_with("Basic"), "{path}");
+        assert!(
+            header(r.headers(), "www-authenticate").starts_with("Basic"),
+            "{path}"
+        );
     }
-    let get = |path: &str| g.http.get(g.url(path)).basic_auth("admin", Some("sk-ops")).send();
+    let get = |path: &str| {
+        g.http
+            .get(g.url(path))
+            .basic_auth("admin", Some("sk-ops"))
+            .send()
+    };
     let json = |path: &'static str| {
         let req = get(path);
         async move {
@@ -311,17 +410,40 @@ async fn admin_stats_endpoints_are_protected_and_count_the_traffic() {
     assert_eq!(points.len(), 61);
     let n: u64 = points.iter().map(|p| p["requests"].as_u64().unwrap()).sum();
     assert_eq!(n, 4);
-    let support = ts["routes"].as_array().unwrap().iter().find(|r| r["route"] == "support").unwrap();
-    let exact: u64 = support["hits"].as_array().unwrap().iter().map(|h| h["hits_exact"].as_u64().unwrap()).sum();
+    let support = ts["routes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["route"] == "support")
+        .unwrap();
+    let exact: u64 = support["hits"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["hits_exact"].as_u64().unwrap())
+        .sum();
     assert_eq!(exact, 1);
 
     let b = json("/admin/stats/breakdown?window=1h").await;
-    let summarize = b["routes"].as_array().unwrap().iter().find(|r| r["route"] == "summarize").unwrap();
-    assert_eq!(summarize["answered_by"], json!([{"name": "an/claude-3-haiku", "requests": 1, "errors": 0,
-        "spend_usd": records[3]["cost_usd"]}]));
+    let summarize = b["routes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["route"] == "summarize")
+        .unwrap();
+    assert_eq!(
+        summarize["answered_by"],
+        json!([{"name": "an/claude-3-haiku", "requests": 1, "errors": 0,
+        "spend_usd": records[3]["cost_usd"]}])
+    );
 
     let t = json("/admin/stats/targets?window=1h").await;
-    let broken = t["targets"].as_array().unwrap().iter().find(|x| x["target"] == "oa/broken").unwrap();
+    let broken = t["targets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["target"] == "oa/broken")
+        .unwrap();
     assert_eq!(broken["failed_over_from"], 1, "{t}");
     assert_eq!(broken["attempts"], 3, "max_retries = 2");
     assert!(["closed", "open"].contains(&broken["breaker"].as_str().unwrap()));
@@ -331,7 +453,11 @@ async fn admin_stats_endpoints_are_protected_and_count_the_traffic() {
     assert_eq!(c["prompts_logged"], false);
     assert_eq!(c["entries"][0]["hits"], 1);
     assert_eq!(c["entries"][0]["route"], "support");
-    assert_eq!(c["entries"][0]["prompt"], Value::Null, "no preview without prompt logging");
+    assert_eq!(
+        c["entries"][0]["prompt"],
+        Value::Null,
+        "no preview without prompt logging"
+    );
 
     let r = get("/admin/stats/summary?window=5x").await.unwrap();
     assert_eq!(r.status(), 400);

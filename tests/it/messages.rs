@@ -69,7 +69,10 @@ async fn cache_hits_replay_as_anthropic_messages_and_events() {
         .messages(&ask_messages("support", "What does a circuit breaker do?"))
         .await;
     assert_eq!(header(&h, "x-sluice-cache"), "hit-exact");
-    assert_eq!(m["content"][0]["text"], v["choices"][0]["message"]["content"]);
+    assert_eq!(
+        m["content"][0]["text"],
+        v["choices"][0]["message"]["content"]
+    );
 }
 
 /// Failover crosses provider kinds for Anthropic clients too, and the audit records the API.
@@ -165,7 +168,11 @@ async fn count_tokens_estimates_for_a_known_model() {
     let (_, v) = count(long).await;
     assert!(v["input_tokens"].as_u64().unwrap() > n + 250, "{v}");
     let (status, v) = count(json!({"model": "nope", "messages": []})).await;
-    assert_eq!((status, &v["error"]["type"]), (404, &json!("not_found_error")), "{v}");
+    assert_eq!(
+        (status, &v["error"]["type"]),
+        (404, &json!("not_found_error")),
+        "{v}"
+    );
     let (status, v) = count(json!({"model": "claude"})).await;
     assert_eq!(status, 400, "{v}");
     assert_eq!(v["error"]["message"], "messages: Field required");
@@ -215,9 +222,17 @@ async fn refusals_under_messages_have_anthropic_shape() {
         json!([{"type": "image", "source": {"type": "file", "file_id": "file_1"}}]);
     let (status, _, v) = g.messages(&q).await;
     assert_eq!(status, 400);
-    assert_eq!(v["error"]["message"].as_str().unwrap().split(':').next(), Some("messages.0.content.0.source"));
+    assert_eq!(
+        v["error"]["message"].as_str().unwrap().split(':').next(),
+        Some("messages.0.content.0.source")
+    );
     // OpenAI's endpoints keep OpenAI's shape.
-    let r = g.http.get(g.url("/v1/chat/completions")).send().await.unwrap();
+    let r = g
+        .http
+        .get(g.url("/v1/chat/completions"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 405);
     assert!(r.json::<Value>().await.unwrap()["error"]["code"].is_string());
 }
@@ -228,7 +243,10 @@ async fn refusals_under_messages_have_anthropic_shape() {
 async fn client_keys_and_any_anthropic_version() {
     let g = Gateway::start(&format!("[server.api_keys]\nteam = \"sk-team\"\n{ROUTES}")).await;
     let post = |key: Option<&str>, version: Option<&str>| {
-        let mut r = g.http.post(g.url("/v1/messages")).json(&ask_messages("support", "hi"));
+        let mut r = g
+            .http
+            .post(g.url("/v1/messages"))
+            .json(&ask_messages("support", "hi"));
         if let Some(k) = key {
             r = r.header("x-api-key", k);
         }

@@ -454,10 +454,16 @@ impl Events {
                     let block = &mut msg["content"][i];
                     match d["type"].as_str().unwrap() {
                         "text_delta" => {
-                            let t = format!("{}{}", block["text"].as_str().unwrap(), d["text"].as_str().unwrap());
+                            let t = format!(
+                                "{}{}",
+                                block["text"].as_str().unwrap(),
+                                d["text"].as_str().unwrap()
+                            );
                             block["text"] = t.into();
                         }
-                        "input_json_delta" => json_parts[i].push_str(d["partial_json"].as_str().unwrap()),
+                        "input_json_delta" => {
+                            json_parts[i].push_str(d["partial_json"].as_str().unwrap())
+                        }
                         other => panic!("unexpected delta {other}"),
                     }
                 }

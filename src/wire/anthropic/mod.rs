@@ -75,11 +75,7 @@ impl MessagesRequest {
     /// Rough prompt size in tokens, by the same rule as `ChatRequest::estimate_prompt_tokens`
     /// (the system prompt counts as one message), so both endpoints report comparable usage.
     pub fn estimate_input_tokens(&self) -> u32 {
-        estimate_input_tokens(
-            self.system.as_ref(),
-            &self.messages,
-            self.tools.as_deref(),
-        )
+        estimate_input_tokens(self.system.as_ref(), &self.messages, self.tools.as_deref())
     }
 }
 

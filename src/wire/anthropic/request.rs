@@ -84,7 +84,9 @@ impl MessagesRequest {
             .tools
             .as_ref()
             .map(|tools| tools.iter().filter_map(function_tool).collect());
-        let server_tools = ext.and_then(|e| e.get(SERVER_TOOLS)).and_then(Value::as_array);
+        let server_tools = ext
+            .and_then(|e| e.get(SERVER_TOOLS))
+            .and_then(Value::as_array);
         for t in server_tools.into_iter().flatten() {
             if let Ok(t) = serde_json::from_value::<Tool>(t.clone()) {
                 tools.get_or_insert_with(Vec::new).push(t);
@@ -253,15 +255,13 @@ fn system_of(messages: &[Message]) -> Option<System> {
         for m in system() {
             match &m.content {
                 Some(Content::Text(s)) if !s.is_empty() => blocks.push(ContentBlock::text(s)),
-                Some(Content::Parts(parts)) => {
-                    blocks.extend(parts.iter().filter_map(|p| {
-                        Some(ContentBlock::Text {
-                            text: part_text(p)?.to_owned(),
-                            citations: None,
-                            cache_control: cache_control(p),
-                        })
-                    }))
-                }
+                Some(Content::Parts(parts)) => blocks.extend(parts.iter().filter_map(|p| {
+                    Some(ContentBlock::Text {
+                        text: part_text(p)?.to_owned(),
+                        citations: None,
+                        cache_control: cache_control(p),
+                    })
+                })),
                 _ => {}
             }
         }
@@ -299,7 +299,12 @@ fn assistant_blocks(m: &Message) -> Vec<ContentBlock> {
         .into_iter()
         .flatten()
         .filter_map(|b| serde_json::from_value::<ContentBlock>(b.clone()).ok())
-        .filter(|b| matches!(b, ContentBlock::Thinking { .. } | ContentBlock::RedactedThinking { .. }))
+        .filter(|b| {
+            matches!(
+                b,
+                ContentBlock::Thinking { .. } | ContentBlock::RedactedThinking { .. }
+            )
+        })
         .collect();
     blocks.extend(content_blocks(m.content.as_ref()));
     for call in m.tool_calls.iter().flatten() {
@@ -323,7 +328,11 @@ fn tool_result(m: &Message) -> ContentBlock {
             .or_else(|| m.name.clone())
             .unwrap_or_default(),
         content: Some(MessageContent::Text(m.text())),
-        is_error: m.extra.get(IS_ERROR).and_then(Value::as_bool).filter(|e| *e),
+        is_error: m
+            .extra
+            .get(IS_ERROR)
+            .and_then(Value::as_bool)
+            .filter(|e| *e),
         cache_control: m
             .extra
             .get(CACHE_CONTROL)
@@ -402,8 +411,8 @@ fn function_tool(t: &Value) -> Option<Tool> {
 }
 
 fn tool_choice_of(req: &ChatRequest) -> Option<ToolChoice> {
-    let no_parallel = (req.extra.get("parallel_tool_calls") == Some(&Value::Bool(false)))
-        .then_some(true);
+    let no_parallel =
+        (req.extra.get("parallel_tool_calls") == Some(&Value::Bool(false))).then_some(true);
     let choice = req.tool_choice.as_ref().and_then(|c| match c {
         Value::String(s) if s == "auto" => Some(ToolChoice::Auto {
             disable_parallel_tool_use: no_parallel,
@@ -464,9 +473,8 @@ fn text_part(text: String, cc: Option<CacheControl>) -> Value {
 /// A message of content parts: plain text when it is one unmarked text part (as OpenAI clients
 /// send it, so both APIs share cache entries).
 fn message(role: chat::Role, mut parts: Vec<Value>) -> Message {
-    let plain = parts.len() == 1
-        && parts[0].get(CACHE_CONTROL).is_none()
-        && part_text(&parts[0]).is_some();
+    let plain =
+        parts.len() == 1 && parts[0].get(CACHE_CONTROL).is_none() && part_text(&parts[0]).is_some();
     let content = if plain {
         match parts.pop().map(|mut p| p["text"].take()) {
             Some(Value::String(s)) => Content::Text(s),
@@ -520,9 +528,8 @@ fn user_turn(i: usize, content: MessageContent, out: &mut Vec<Message>) -> Resul
                                 }
                                 // A tool message holds text only: images follow in the user
                                 // message after the results.
-                                other => parts.push(block_part(other, || {
-                                    format!("{}.content.{k}", at())
-                                })?),
+                                other => parts
+                                    .push(block_part(other, || format!("{}.content.{k}", at()))?),
                             }
                         }
                     }
@@ -671,7 +678,8 @@ fn assistant_turn(i: usize, content: MessageContent) -> Result<Message, Invalid>
         m.tool_calls = Some(calls);
     }
     if !thinking.is_empty() {
-        m.extra.insert(THINKING_BLOCKS.into(), Value::Array(thinking));
+        m.extra
+            .insert(THINKING_BLOCKS.into(), Value::Array(thinking));
     }
     Ok(m)
 }
@@ -842,7 +850,10 @@ mod tests {
         assert!(for_openai(&plain).is_none());
         let unmarked = inbound(json!({"model": "m", "max_tokens": 5,
             "messages": [{"role": "user", "content": "q"}]}));
-        assert!(for_openai(&unmarked).is_none(), "nothing to strip, nothing copied");
+        assert!(
+            for_openai(&unmarked).is_none(),
+            "nothing to strip, nothing copied"
+        );
     }
 
     #[test]
@@ -879,11 +890,17 @@ mod tests {
                 ]}
             ]
         }));
-        assert_eq!(chat.messages[0].content, Some(Content::Text("hello".into())));
+        assert_eq!(
+            chat.messages[0].content,
+            Some(Content::Text("hello".into()))
+        );
         let Some(Content::Parts(parts)) = &chat.messages[2].content else {
             panic!()
         };
-        assert_eq!(parts[0]["file"]["file_data"], "data:application/pdf;base64,JVBE");
+        assert_eq!(
+            parts[0]["file"]["file_data"],
+            "data:application/pdf;base64,JVBE"
+        );
         let back = MessagesRequest::from_chat(&chat, "m", false);
         let MessageContent::Blocks(b) = &back.messages[2].content else {
             panic!()

@@ -77,7 +77,11 @@ impl MessagesResponse {
     /// thinking, text and tool calls as blocks, its stop reason, the usage in Anthropic's shape.
     pub fn from_chat(resp: ChatResponse) -> MessagesResponse {
         let id = message_id(&resp.id);
-        let usage = resp.usage.as_ref().map(Usage::from_openai).unwrap_or_default();
+        let usage = resp
+            .usage
+            .as_ref()
+            .map(Usage::from_openai)
+            .unwrap_or_default();
         let Some(choice) = resp.choices.into_iter().next() else {
             return MessagesResponse {
                 id,
@@ -167,7 +171,10 @@ fn thinking_blocks(extra: &mut Map<String, Value>) -> Vec<ContentBlock> {
 }
 
 /// The choice fields that keep Anthropic's stop reason.
-pub(super) fn native_finish(reason: Option<StopReason>, sequence: Option<String>) -> Map<String, Value> {
+pub(super) fn native_finish(
+    reason: Option<StopReason>,
+    sequence: Option<String>,
+) -> Map<String, Value> {
     let mut extra = Map::new();
     if let Some(r) = reason.filter(|r| *r != StopReason::Unknown) {
         extra.insert(
@@ -276,7 +283,9 @@ mod tests {
         assert_eq!(m.stop_reason, Some(StopReason::ToolUse));
         assert_eq!(m.content.len(), 2);
         assert!(matches!(&m.content[0], ContentBlock::ToolUse { input, .. } if input["q"] == "x"));
-        assert!(matches!(&m.content[1], ContentBlock::ToolUse { input, .. } if *input == json!({})));
+        assert!(
+            matches!(&m.content[1], ContentBlock::ToolUse { input, .. } if *input == json!({}))
+        );
         assert_eq!(
             (m.usage.input_tokens, m.usage.cache_read_input_tokens),
             (6, Some(4))

@@ -13,8 +13,8 @@ use serde_json::{json, Map, Value};
 use super::request::{REASONING_CONTENT, THINKING_BLOCKS};
 use super::response::{native_finish, stop_reason_of};
 use super::{
-    message_id, BlockDelta, ContentBlock, DeltaUsage, ErrorDetail, MessageDelta,
-    MessagesResponse, Role, StopReason, StreamEvent, Usage,
+    message_id, BlockDelta, ContentBlock, DeltaUsage, ErrorDetail, MessageDelta, MessagesResponse,
+    Role, StopReason, StreamEvent, Usage,
 };
 use crate::chat::{self, ChatChunk, ChunkChoice, Delta};
 
@@ -252,7 +252,9 @@ impl EventEncoder {
                 let index = self.block(Open::Thinking, out);
                 out.push(StreamEvent::ContentBlockDelta {
                     index,
-                    delta: BlockDelta::ThinkingDelta { thinking: t.clone() },
+                    delta: BlockDelta::ThinkingDelta {
+                        thinking: t.clone(),
+                    },
                 });
             }
         }
@@ -290,10 +292,7 @@ impl EventEncoder {
                 ..Usage::default()
             },
         };
-        let (stop_reason, stop_sequence) = self
-            .stop
-            .take()
-            .unwrap_or((StopReason::EndTurn, None));
+        let (stop_reason, stop_sequence) = self.stop.take().unwrap_or((StopReason::EndTurn, None));
         out.push(StreamEvent::MessageDelta {
             delta: MessageDelta {
                 stop_reason: Some(stop_reason),
@@ -486,9 +485,10 @@ mod tests {
                             ContentBlock::Thinking { signature, .. },
                             BlockDelta::SignatureDelta { signature: s },
                         ) => *signature = s,
-                        (ContentBlock::ToolUse { .. }, BlockDelta::InputJsonDelta { partial_json }) => {
-                            json_parts[index as usize].push_str(&partial_json)
-                        }
+                        (
+                            ContentBlock::ToolUse { .. },
+                            BlockDelta::InputJsonDelta { partial_json },
+                        ) => json_parts[index as usize].push_str(&partial_json),
                         (b, d) => panic!("{d:?} on {b:?}"),
                     }
                 }
@@ -607,6 +607,8 @@ mod tests {
         assert_eq!(m.stop_reason, Some(StopReason::MaxTokens));
         assert_eq!((m.usage.input_tokens, m.usage.output_tokens), (7, 2));
         let err = EventEncoder::error("api_error", "broke".into());
-        assert!(err.to_sse().starts_with("event: error\ndata: {\"type\":\"error\""));
+        assert!(err
+            .to_sse()
+            .starts_with("event: error\ndata: {\"type\":\"error\""));
     }
 }
