@@ -249,7 +249,7 @@ fn stream_response(mut events: EventStream, estimate: u32) -> Response {
         loop {
             let ended = match events.next().await {
                 Some(StreamItem::Chunk(c)) => {
-                    enc.chunk(&c, &mut out);
+                    enc.chunk(c, &mut out);
                     false
                 }
                 Some(StreamItem::Done) => {

@@ -236,40 +236,39 @@ impl EventEncoder {
         }
     }
 
-    /// The events of one chunk, appended to `out`.
-    pub fn chunk(&mut self, c: &ChatChunk, out: &mut Vec<StreamEvent>) {
+    /// The events of one chunk, appended to `out` (its text moves into them).
+    pub fn chunk(&mut self, mut c: ChatChunk, out: &mut Vec<StreamEvent>) {
         self.start(&c.id, &c.model, out);
-        if let Some(u) = &c.usage {
-            self.usage = Some(u.clone());
+        if let Some(u) = c.usage.take() {
+            self.usage = Some(u);
         }
-        let Some(choice) = c.choices.iter().find(|ch| ch.index == 0) else {
+        let Some(at) = c.choices.iter().position(|ch| ch.index == 0) else {
             return;
         };
-        let d = &choice.delta;
-        if let Some(Value::String(t)) = d.extra.get(REASONING_CONTENT) {
+        let choice = c.choices.swap_remove(at);
+        let mut d = choice.delta;
+        if let Some(Value::String(t)) = d.extra.remove(REASONING_CONTENT) {
             if !t.is_empty() {
                 self.output_chars += t.len();
                 let index = self.block(Open::Thinking, out);
                 out.push(StreamEvent::ContentBlockDelta {
                     index,
-                    delta: BlockDelta::ThinkingDelta {
-                        thinking: t.clone(),
-                    },
+                    delta: BlockDelta::ThinkingDelta { thinking: t },
                 });
             }
         }
-        if let Some(Value::Array(blocks)) = d.extra.get(THINKING_BLOCKS) {
+        if let Some(Value::Array(blocks)) = d.extra.remove(THINKING_BLOCKS) {
             self.thinking_blocks(blocks, out);
         }
-        if let Some(t) = d.content.as_deref().filter(|t| !t.is_empty()) {
+        if let Some(t) = d.content.take().filter(|t| !t.is_empty()) {
             self.output_chars += t.len();
             let index = self.block(Open::Text, out);
             out.push(StreamEvent::ContentBlockDelta {
                 index,
-                delta: BlockDelta::TextDelta { text: t.to_owned() },
+                delta: BlockDelta::TextDelta { text: t },
             });
         }
-        for call in d.tool_calls.iter().flatten() {
+        for call in d.tool_calls.take().into_iter().flatten() {
             self.tool_call(call, out);
         }
         if choice.finish_reason.is_some() {
@@ -386,9 +385,9 @@ impl EventEncoder {
     }
 
     /// A signature closes the open thinking block; a redacted block is a block of its own.
-    fn thinking_blocks(&mut self, blocks: &[Value], out: &mut Vec<StreamEvent>) {
+    fn thinking_blocks(&mut self, blocks: Vec<Value>, out: &mut Vec<StreamEvent>) {
         for b in blocks {
-            match serde_json::from_value::<ContentBlock>(b.clone()) {
+            match serde_json::from_value::<ContentBlock>(b) {
                 Ok(ContentBlock::Thinking { signature, .. }) if !signature.is_empty() => {
                     let index = self.block(Open::Thinking, out);
                     out.push(StreamEvent::ContentBlockDelta {
@@ -407,7 +406,7 @@ impl EventEncoder {
 
     /// One tool-call delta: a new call opens a `tool_use` block, argument pieces become
     /// `input_json_delta`s of the call's block.
-    fn tool_call(&mut self, call: &Value, out: &mut Vec<StreamEvent>) {
+    fn tool_call(&mut self, mut call: Value, out: &mut Vec<StreamEvent>) {
         let n = call["index"].as_u64().unwrap_or(0);
         let known = self.tools.iter().find(|(i, _)| *i == n).map(|(_, b)| *b);
         let index = match known {
@@ -423,18 +422,21 @@ impl EventEncoder {
                 b
             }
         };
-        if let Some(args) = call["function"]["arguments"]
-            .as_str()
-            .filter(|a| !a.is_empty())
-        {
+        // Upstream data: read without indexing that could insert (or panic on a non-object).
+        let args = call
+            .get_mut("function")
+            .and_then(|f| f.get_mut("arguments"))
+            .map(Value::take);
+        if let Some(Value::String(args)) = args {
+            if args.is_empty() {
+                return;
+            }
             self.output_chars += args.len();
             // A piece of a call whose block was closed (arguments interleaved across calls)
             // still names its own block: the SDKs accumulate by index.
             out.push(StreamEvent::ContentBlockDelta {
                 index,
-                delta: BlockDelta::InputJsonDelta {
-                    partial_json: args.to_owned(),
-                },
+                delta: BlockDelta::InputJsonDelta { partial_json: args },
             });
         }
     }
@@ -449,7 +451,7 @@ mod tests {
         let mut enc = EventEncoder::new(7);
         let mut out = Vec::new();
         for c in chunks {
-            enc.chunk(c, &mut out);
+            enc.chunk(c.clone(), &mut out);
         }
         enc.finish(&mut out);
         out
