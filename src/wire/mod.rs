@@ -35,3 +35,28 @@ impl Dialect {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::Dialect;
+
+    #[test]
+    fn anthropic_paths_are_those_under_messages() {
+        for p in [
+            "/v1/messages",
+            "/messages",
+            "/v1/messages/count_tokens",
+            "/v1/messages/batches",
+        ] {
+            assert_eq!(Dialect::of_path(p), Dialect::Anthropic, "{p}");
+        }
+        for p in [
+            "/v1/chat/completions",
+            "/v1/messagesx",
+            "/admin/stats/summary",
+            "/",
+        ] {
+            assert_eq!(Dialect::of_path(p), Dialect::OpenAi, "{p}");
+        }
+    }
+}
