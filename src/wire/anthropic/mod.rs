@@ -1,7 +1,7 @@
 //! Anthropic's Messages API (`POST /v1/messages`): its serde types (request, response, streaming
 //! events, the error body), and the translation to and from the canonical (OpenAI-shaped) `chat`
 //! types in both directions, shared by the Anthropic adapter (outbound) and the gateway's own
-//! `/v1/messages` (inbound): `request`, `response`, `stream`.
+//! `/v1/messages` (inbound): `request` and `inbound`, `response`, `stream`.
 //!
 //! Tagged unions use `#[serde(tag = "type")]` exactly where Anthropic puts a `type` field.
 //! Deserialising tolerates what it does not model: unknown fields are ignored (top-level request
@@ -9,6 +9,7 @@
 //! event types become an `Unknown` variant instead of an error, because Anthropic adds new ones
 //! without a version bump.
 
+mod inbound;
 mod request;
 mod response;
 mod stream;
