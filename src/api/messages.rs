@@ -289,6 +289,19 @@ mod tests {
     }
 
     #[test]
+    fn beta_headers_go_into_the_extension() {
+        let mut h = HeaderMap::new();
+        h.append("anthropic-beta", HeaderValue::from_static("a-1, b-2"));
+        h.append("anthropic-beta", HeaderValue::from_static("c-3"));
+        let mut extra = serde_json::Map::new();
+        add_betas(&mut extra, &h);
+        assert_eq!(extra[EXTENSION][BETAS], json!(["a-1", "b-2", "c-3"]));
+        let mut none = serde_json::Map::new();
+        add_betas(&mut none, &HeaderMap::new());
+        assert!(none.is_empty(), "no extension without betas (the cache key stays the same)");
+    }
+
+    #[test]
     fn errors_name_fields_as_anthropic_does() {
         assert_eq!(
             message(json!({"model": "m", "messages": [{"role": "user", "content": "x"}]})),

@@ -15,6 +15,7 @@
 
 use std::sync::Arc;
 
+use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
 use axum::{Extension, Json};
 use serde::Deserialize;
@@ -88,7 +89,15 @@ fn parse_span(w: &str) -> Option<u64> {
 }
 
 /// The window's view, read off the async runtime.
-async fn read_view(s: &Arc<AppState>, q: &WindowQuery) -> Result<View, ApiError> {
+async fn read_view(
+    s: &Arc<AppState>,
+    q: Result<Query<WindowQuery>, QueryRejection>,
+) -> Result<View, ApiError> {
+    let Query(q) = q.map_err(|e| ApiError::BadRequest {
+        message: format!("bad query: {e}"),
+        param: None,
+        code: Some("invalid_window"),
+    })?;
     let now = unix_ms_now();
     let w = q.window(now)?;
     let s = s.clone();
@@ -110,9 +119,9 @@ fn window_json(s: &AppState, v: &View) -> Value {
 
 pub async fn summary(
     State(s): State<Arc<AppState>>,
-    Query(q): Query<WindowQuery>,
+    q: Result<Query<WindowQuery>, QueryRejection>,
 ) -> Result<Json<Value>, ApiError> {
-    let v = read_view(&s, &q).await?;
+    let v = read_view(&s, q).await?;
     Ok(Json(json!({
         "window": window_json(&s, &v),
         "total": v.total,
@@ -123,9 +132,9 @@ pub async fn summary(
 
 pub async fn timeseries(
     State(s): State<Arc<AppState>>,
-    Query(q): Query<WindowQuery>,
+    q: Result<Query<WindowQuery>, QueryRejection>,
 ) -> Result<Json<Value>, ApiError> {
-    let v = read_view(&s, &q).await?;
+    let v = read_view(&s, q).await?;
     let routes: Vec<Value> = v
         .routes
         .iter()
@@ -140,9 +149,9 @@ pub async fn timeseries(
 
 pub async fn breakdown(
     State(s): State<Arc<AppState>>,
-    Query(q): Query<WindowQuery>,
+    q: Result<Query<WindowQuery>, QueryRejection>,
 ) -> Result<Json<Value>, ApiError> {
-    let v = read_view(&s, &q).await?;
+    let v = read_view(&s, q).await?;
     let routes: Vec<Value> = v
         .routes
         .iter()
@@ -160,9 +169,9 @@ pub async fn breakdown(
 
 pub async fn targets(
     State(s): State<Arc<AppState>>,
-    Query(q): Query<WindowQuery>,
+    q: Result<Query<WindowQuery>, QueryRejection>,
 ) -> Result<Json<Value>, ApiError> {
-    let v = read_view(&s, &q).await?;
+    let v = read_view(&s, q).await?;
     let st = s.clone();
     let failovers = tokio::task::spawn_blocking(move || match st.audit.database() {
         Some(db) => dashboard::recent_failovers(db, RECENT_FAILOVERS)

@@ -120,3 +120,40 @@ impl Decode for StreamState {
         self.0.finished().map(Some)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_anthropic_clients_betas_go_on_as_its_header() {
+        let up = Upstream {
+            http: reqwest::Client::new(),
+            base_url: "http://127.0.0.1:9".into(),
+            headers: HeaderMap::new(),
+            simulated: false,
+        };
+        let a = Anthropic::new(up, None, "2023-06-01").unwrap();
+        let mut req: ChatRequest = serde_json::from_value(serde_json::json!({
+            "model": "m", "messages": [{"role": "user", "content": "hi"}]
+        }))
+        .unwrap();
+        assert!(a.headers_for(&req).get(BETA_HEADER).is_none());
+        assert!(
+            matches!(a.headers_for(&req), Cow::Borrowed(_)),
+            "no copy without betas"
+        );
+        req.extra.insert(
+            wire::EXTENSION.into(),
+            serde_json::json!({wire::BETAS: ["prompt-caching-2024-07-31", "context-1m"]}),
+        );
+        let h = a.headers_for(&req);
+        let betas: Vec<&str> = h
+            .get_all(BETA_HEADER)
+            .iter()
+            .map(|v| v.to_str().unwrap())
+            .collect();
+        assert_eq!(betas, ["prompt-caching-2024-07-31", "context-1m"]);
+        assert_eq!(h.get("anthropic-version").unwrap(), "2023-06-01");
+    }
+}

@@ -459,8 +459,18 @@ async fn admin_stats_endpoints_are_protected_and_count_the_traffic() {
         "no preview without prompt logging"
     );
 
-    let r = get("/admin/stats/summary?window=5x").await.unwrap();
-    assert_eq!(r.status(), 400);
+    for bad in ["window=5x", "since=abc", "since=10&until=5"] {
+        let r = g
+            .http
+            .get(g.url(&format!("/admin/stats/summary?{bad}")))
+            .bearer_auth("sk-ops")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 400, "{bad}");
+        let v: Value = r.json().await.unwrap();
+        assert_eq!(v["error"]["code"], "invalid_window", "{bad}");
+    }
     let r = get("/dashboard").await.unwrap();
     assert_eq!(r.status(), 200);
     assert!(header(r.headers(), "content-type").starts_with("text/html"));
