@@ -298,7 +298,10 @@ mod tests {
         assert_eq!(extra[EXTENSION][BETAS], json!(["a-1", "b-2", "c-3"]));
         let mut none = serde_json::Map::new();
         add_betas(&mut none, &HeaderMap::new());
-        assert!(none.is_empty(), "no extension without betas (the cache key stays the same)");
+        assert!(
+            none.is_empty(),
+            "no extension without betas (the cache key stays the same)"
+        );
     }
 
     #[test]
