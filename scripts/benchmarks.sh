@@ -19,6 +19,9 @@ $bin bench load --json >"$out/load.json"
 echo "== bench failover" >&2
 $bin bench failover --json >"$out/failover.json"
 
+echo "== bench dashboard" >&2
+$bin bench dashboard --json >"$out/dashboard.json"
+
 echo "== bench cache: paraphrase" >&2
 $bin bench cache --workload benches/workloads/paraphrase.jsonl --sweep 0.70:0.95:0.05 --json >"$out/cache-paraphrase.json"
 
