@@ -148,6 +148,24 @@ pub enum BenchCommand {
     Crash(CrashArgs),
     /// A bounded soak against the mock (hits, misses, streams, faults): RSS over time and errors.
     Soak(SoakArgs),
+    /// The dashboard's JSON endpoints over a store of many audit records (300,000 by default).
+    Dashboard(DashboardArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct DashboardArgs {
+    /// Audit records to fill the store with.
+    #[arg(long, default_value_t = 300_000)]
+    pub records: u64,
+    /// Days the records span, ending now.
+    #[arg(long, default_value_t = 7)]
+    pub days: u32,
+    /// Timed requests per endpoint and window (after 3 warm-up requests).
+    #[arg(long, default_value_t = 30)]
+    pub iterations: usize,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, clap::Args)]

@@ -1,10 +1,14 @@
 //! `ApiError`: every way a request can fail, as an OpenAI-shaped JSON error
-//! (`{"error":{"message","type","param","code"}}`) with its HTTP status and a metric label.
+//! (`{"error":{"message","type","param","code"}}`) with its HTTP status and a metric label, or
+//! for Anthropic clients in Anthropic's shape (`{"type":"error","error":{"type","message"}}`)
+//! with Anthropic's status codes.
 
 use std::borrow::Cow;
 use std::sync::Arc;
 
 use crate::outcome::Attempt;
+use crate::wire::anthropic::{error_type_for_status, ERROR_TYPES};
+use crate::wire::Dialect;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 
@@ -17,11 +21,11 @@ pub enum ApiError {
         param: Option<Cow<'static, str>>,
         code: Option<&'static str>,
     },
-    /// `[server] api_keys` is set and the request carries none of them.
+    /// Client keys are on and the request carries none of them (or a revoked one).
     #[error("{}", if *.missing {
-        "You didn't provide an API key: send `Authorization: Bearer <key>` (or `x-api-key`) with a key from the gateway's `[server] api_keys`"
+        "You didn't provide an API key: send `Authorization: Bearer <key>` (or `x-api-key`) with a key of the gateway (`[server] api_keys` or `sluice keys create`)"
     } else {
-        "Incorrect API key provided: it is not one of the gateway's `[server] api_keys`"
+        "Incorrect API key provided: it is not a key of this gateway, or it was revoked"
     })]
     Unauthorized { missing: bool },
     /// No such endpoint (OpenAI answers 404 `unknown_url` too).
@@ -285,6 +289,91 @@ impl ApiError {
 #[derive(Debug, Clone, Copy)]
 pub struct ErrorLabel(pub &'static str);
 
+/// Anthropic's shape.
+impl ApiError {
+    /// Anthropic's status code and error `type` for this error: its own codes (429 rate limits,
+    /// 504 `timeout_error`, 529 `overloaded_error` when no target could be tried or the gateway
+    /// is stopping, 500 `api_error` when every target failed), an upstream's refusal with its
+    /// status.
+    pub fn anthropic_status(&self) -> (StatusCode, &'static str) {
+        let status = |code: u16| StatusCode::from_u16(code).unwrap_or(StatusCode::BAD_GATEWAY);
+        match self {
+            ApiError::BadRequest { .. } => (StatusCode::BAD_REQUEST, "invalid_request_error"),
+            ApiError::Unauthorized { .. } => (StatusCode::UNAUTHORIZED, "authentication_error"),
+            ApiError::Forbidden { .. } => (StatusCode::FORBIDDEN, "permission_error"),
+            // Anthropic has no quota type: a spent budget is a rate limit that lifts later.
+            ApiError::RateLimited { .. } | ApiError::BudgetExceeded { .. } => {
+                (StatusCode::TOO_MANY_REQUESTS, "rate_limit_error")
+            }
+            ApiError::Overloaded { .. } => (status(529), "overloaded_error"),
+            ApiError::RequestTimeout(_) => (StatusCode::REQUEST_TIMEOUT, "timeout_error"),
+            ApiError::UnsupportedMediaType(_) => {
+                (StatusCode::UNSUPPORTED_MEDIA_TYPE, "invalid_request_error")
+            }
+            ApiError::UnknownUrl { .. } | ApiError::ModelNotFound(_) => {
+                (StatusCode::NOT_FOUND, "not_found_error")
+            }
+            ApiError::PayloadTooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "request_too_large"),
+            ApiError::Upstream {
+                status: s, kind, ..
+            } => {
+                let kind = ERROR_TYPES
+                    .iter()
+                    .find(|t| **t == kind.as_str())
+                    .copied()
+                    .unwrap_or_else(|| error_type_for_status(*s));
+                (status(*s), kind)
+            }
+            ApiError::AllTargetsFailed { .. } => match self.status_code().as_u16() {
+                504 => (StatusCode::GATEWAY_TIMEOUT, "timeout_error"),
+                429 => (StatusCode::TOO_MANY_REQUESTS, "rate_limit_error"),
+                503 => (status(529), "overloaded_error"),
+                _ => (StatusCode::INTERNAL_SERVER_ERROR, "api_error"),
+            },
+            ApiError::StreamInterrupted { deadline: true, .. } => {
+                (StatusCode::GATEWAY_TIMEOUT, "timeout_error")
+            }
+            ApiError::StreamInterrupted { .. } | ApiError::Internal(_) => {
+                (StatusCode::INTERNAL_SERVER_ERROR, "api_error")
+            }
+            ApiError::CacheMiss => (StatusCode::GATEWAY_TIMEOUT, "timeout_error"),
+            ApiError::ShuttingDown => (status(529), "overloaded_error"),
+        }
+    }
+
+    /// The Anthropic-shaped body; the attempts of a failover stay in `error.attempts`, the
+    /// OpenAI-shaped code in `error.code` (Anthropic's SDKs ignore fields they do not know).
+    pub fn anthropic_body(&self) -> serde_json::Value {
+        let (_, kind) = self.anthropic_status();
+        let mut err = serde_json::json!({"type": kind, "message": self.to_string()});
+        if let Some(code) = self.code() {
+            err["code"] = code.into();
+        }
+        if let ApiError::AllTargetsFailed { attempts, .. }
+        | ApiError::StreamInterrupted { attempts, .. } = self
+        {
+            err["attempts"] = serde_json::to_value(&attempts[..]).unwrap_or_default();
+        }
+        serde_json::json!({"type": "error", "error": err})
+    }
+
+    /// The error response in the client's API's shape.
+    pub fn into_response_for(self, dialect: Dialect) -> Response {
+        match dialect {
+            Dialect::OpenAi => self.into_response(),
+            Dialect::Anthropic => {
+                let (status, _) = self.anthropic_status();
+                if status.is_server_error() && !matches!(self, ApiError::Overloaded { .. }) {
+                    tracing::warn!(error = %self, label = self.metric_label(), "request failed");
+                }
+                let mut resp = (status, axum::Json(self.anthropic_body())).into_response();
+                self.decorate(&mut resp);
+                resp
+            }
+        }
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = self.status_code();
@@ -292,12 +381,20 @@ impl IntoResponse for ApiError {
             tracing::warn!(error = %self, label = self.metric_label(), "request failed");
         }
         let mut resp = (status, axum::Json(self.body())).into_response();
+        self.decorate(&mut resp);
+        resp
+    }
+}
+
+impl ApiError {
+    /// What every error response carries whatever its shape: `Retry-After` for refusals that
+    /// pass, and the metric label for the record of a request refused before the pipeline.
+    fn decorate(&self, resp: &mut Response) {
         if let Some(secs) = self.retry_after_secs() {
             resp.headers_mut()
                 .insert(axum::http::header::RETRY_AFTER, secs.into());
         }
         resp.extensions_mut()
             .insert(ErrorLabel(self.metric_label()));
-        resp
     }
 }

@@ -38,6 +38,9 @@ fn main() -> ExitCode {
             Command::Bench(BenchCommand::Failover(args)) => {
                 commands::bench_failover::run(args).await
             }
+            Command::Bench(BenchCommand::Dashboard(args)) => {
+                commands::bench_dashboard::run(args).await
+            }
             Command::Cache(CacheCommand::Stats { data }) => commands::cache::stats(&data)
                 .map(|s| print!("{s}"))
                 .map_err(|e| e.to_string()),

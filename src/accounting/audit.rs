@@ -5,8 +5,10 @@
 //! is not self-describing: a field added to the record is a new format byte, and readers keep
 //! decoding the old ones. Format 1 is the record alone; format 2 appends the optional
 //! [`PromptLog`] (`[accounting] log_prompts`); format 3 appends [`UsageDetail`] (cache reads and
-//! writes, reasoning tokens and the parts of the cost). Records of formats 1 and 2 read back
-//! with an empty detail: zero cache and reasoning tokens, no cost parts.
+//! writes, reasoning tokens and the parts of the cost); format 4 appends [`RequestTags`] (the API
+//! the client spoke, and whether its route was in observe mode). Records of formats 1 and 2 read
+//! back with an empty detail: zero cache and reasoning tokens, no cost parts; records before
+//! format 4 as OpenAI-API requests in gateway mode.
 //!
 //! Reading while the gateway runs: redb lets one process open the file at a time unless every
 //! process uses a multi-process [`ConcurrencyMode`]. With the store opened in `SingleWriter` mode,
@@ -26,6 +28,7 @@ use crate::chat::TokenUsage;
 use crate::outcome::Attempt;
 use crate::outcome::CacheOutcome;
 pub use crate::store::AUDIT_RECORDS;
+use crate::wire::Dialect;
 
 /// How processes share the database: the gateway writes, `sluice report` reads concurrently.
 pub const CONCURRENCY_MODE: ConcurrencyMode = ConcurrencyMode::SingleWriter;
@@ -33,6 +36,7 @@ pub const CONCURRENCY_MODE: ConcurrencyMode = ConcurrencyMode::SingleWriter;
 const FORMAT_V1: u8 = 1;
 const FORMAT_V2: u8 = 2;
 const FORMAT_V3: u8 = 3;
+const FORMAT_V4: u8 = 4;
 /// Longest prompt or context text a prompt log keeps (a long document is kept whole up to this).
 const MAX_PROMPT_BYTES: usize = 256 * 1024;
 /// Raw client input kept in a record is capped (a model name is not a document).
@@ -83,6 +87,20 @@ pub struct AuditRecord {
     /// JSON exports add its fields to the record's).
     #[serde(skip)]
     pub detail: UsageDetail,
+    /// The API the client spoke and the route's mode (stored after the detail, see the module
+    /// doc; JSON exports add its fields to the record's).
+    #[serde(skip)]
+    pub tags: RequestTags,
+}
+
+/// What format 4 adds to a record.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RequestTags {
+    /// The API the client spoke (`openai`, `anthropic`).
+    pub api: Dialect,
+    /// The route was in observe mode: passed through untouched, nothing cached. Such records
+    /// are the baseline the gateway's savings are measured against.
+    pub observe: bool,
 }
 
 /// What format 3 adds to a record: how the input and output split, and the parts of the cost.
@@ -192,6 +210,9 @@ impl AuditRecord {
             if let Ok(serde_json::Value::Object(d)) = serde_json::to_value(self.detail) {
                 obj.extend(d);
             }
+            if let Ok(serde_json::Value::Object(t)) = serde_json::to_value(self.tags) {
+                obj.extend(t);
+            }
             if let Some(p) = &self.prompt {
                 obj.insert("prompt".into(), serde_json::to_value(p).unwrap_or_default());
             }
@@ -200,7 +221,7 @@ impl AuditRecord {
     }
 
     pub(crate) fn encode(&self) -> Vec<u8> {
-        let mut out = vec![FORMAT_V3];
+        let mut out = vec![FORMAT_V4];
         if self.requested_model.len() > MAX_CLIENT_STRING {
             let mut capped = self.clone();
             capped.requested_model = truncate(&self.requested_model, MAX_CLIENT_STRING).to_owned();
@@ -210,6 +231,7 @@ impl AuditRecord {
         }
         encode_into(&self.prompt.as_ref().map(PromptLog::capped), &mut out);
         encode_into(&self.detail, &mut out);
+        encode_into(&self.tags, &mut out);
         out
     }
 
@@ -220,16 +242,22 @@ impl AuditRecord {
         };
         match bytes.split_first() {
             Some((&FORMAT_V1, body)) => record(body).map(|(r, _)| r),
-            Some((&(v @ FORMAT_V2 | v @ FORMAT_V3), body)) => {
-                let (mut r, used) = record(body)?;
+            Some((&v @ FORMAT_V2..=FORMAT_V4, body)) => {
+                let (mut r, mut used) = record(body)?;
                 let (prompt, more) = bincode::serde::decode_from_slice(&body[used..], config)
                     .map_err(|e| e.to_string())?;
                 r.prompt = prompt;
-                if v == FORMAT_V3 {
-                    let (detail, _) =
-                        bincode::serde::decode_from_slice(&body[used + more..], config)
-                            .map_err(|e| e.to_string())?;
+                used += more;
+                if v >= FORMAT_V3 {
+                    let (detail, more) = bincode::serde::decode_from_slice(&body[used..], config)
+                        .map_err(|e| e.to_string())?;
                     r.detail = detail;
+                    used += more;
+                }
+                if v >= FORMAT_V4 {
+                    let (tags, _) = bincode::serde::decode_from_slice(&body[used..], config)
+                        .map_err(|e| e.to_string())?;
+                    r.tags = tags;
                 }
                 Ok(r)
             }
@@ -353,6 +381,7 @@ pub(crate) mod tests {
             error: None,
             prompt: None,
             detail: UsageDetail::default(),
+            tags: RequestTags::default(),
         }
     }
 
@@ -427,6 +456,21 @@ pub(crate) mod tests {
             .contains("format 9"));
         let json = serde_json::to_value(&back).unwrap();
         assert_eq!(json["cache"], "hit-semantic");
+
+        // Format 3 (before the tags) still reads, as an OpenAI request in gateway mode.
+        let mut v3 = vec![FORMAT_V3];
+        encode_into(&back, &mut v3);
+        encode_into(&back.prompt, &mut v3);
+        encode_into(&back.detail, &mut v3);
+        assert_eq!(AuditRecord::decode(&v3).unwrap(), back);
+        r.tags = RequestTags {
+            api: Dialect::Anthropic,
+            observe: true,
+        };
+        let back = AuditRecord::decode(&r.encode()).unwrap();
+        assert_eq!(back.tags, r.tags);
+        assert_eq!(back.to_json()["api"], "anthropic");
+        assert_eq!(back.to_json()["observe"], true);
     }
 
     #[test]

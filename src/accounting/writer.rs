@@ -15,6 +15,9 @@
 //!   the records, so it never repeats, even across restarts and clock steps.
 //! - Retention: records older than `retention_days` are deleted at open and then hourly (checked
 //!   after each batch, so an idle gateway prunes on its next request).
+//! - Rollups (`rollup`): each batch also adds its records to the per-minute, 10-minute, hourly
+//!   and daily rollups the dashboard reads, in the same transaction; a store whose rollups do not
+//!   count every record (written before they existed) has them rebuilt at open.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -22,15 +25,18 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
-use redb::{Database, ReadableDatabase, ReadableTable, TableError};
+use redb::{Database, ReadableTable};
 use tokio::sync::{mpsc, oneshot};
 
 use super::audit::{AuditError, AuditRecord};
+use super::rollup::{self, Pending, AUDIT_FAILOVERS, AUDIT_ROLLUPS};
 use super::unix_ms_now;
 use crate::config::AccountingSettings;
 use crate::store::{AUDIT_META, AUDIT_RECORDS};
 
 const NEXT_SEQ: &str = "next_seq";
+/// Records up to this sequence number are counted in the rollups.
+const ROLLUP_SEQ: &str = "rollup_seq";
 
 /// Records waiting for the writer; more are dropped (and counted).
 pub const QUEUE: usize = 1000;
@@ -41,7 +47,7 @@ const DAY_MS: u64 = 24 * 3600 * 1000;
 
 /// Something that holds the database: `Arc<Database>`, or the store (which may be out of
 /// service after a storage fault).
-pub trait DbHandle: Send + 'static {
+pub trait DbHandle: Send + Sync + 'static {
     /// The database for one operation; `Err` while it is out of service.
     fn db(&self) -> Result<Arc<Database>, String>;
     /// An operation failed with `e` (the store notes a storage fault); its text.
@@ -89,6 +95,8 @@ enum Msg {
 pub struct AuditLog {
     /// `None` when auditing is disabled.
     tx: Option<mpsc::Sender<Msg>>,
+    /// The database, for reading the rollups (`None` when auditing is disabled).
+    reader: Option<Arc<dyn DbHandle>>,
     dropped: Arc<AtomicU64>,
     thread: Mutex<Option<JoinHandle<()>>>,
 }
@@ -96,11 +104,15 @@ pub struct AuditLog {
 impl AuditLog {
     /// Create the audit tables if needed, prune past the retention, and start the writer.
     /// With `settings.enabled == false`, a log that records nothing.
-    pub fn open<H: DbHandle>(db: H, settings: &AccountingSettings) -> Result<AuditLog, AuditError> {
+    pub fn open<H: DbHandle + Clone>(
+        db: H,
+        settings: &AccountingSettings,
+    ) -> Result<AuditLog, AuditError> {
         if !settings.enabled {
             return Ok(AuditLog::disabled());
         }
         let dropped = Arc::new(AtomicU64::new(0));
+        let reader: Arc<dyn DbHandle> = Arc::new(db.clone());
         let mut w = Writer {
             db,
             next_seq: 0,
@@ -119,6 +131,7 @@ impl AuditLog {
             .map_err(|e| db_err(e.to_string()))?;
         Ok(AuditLog {
             tx: Some(tx),
+            reader: Some(reader),
             dropped,
             thread: Mutex::new(Some(thread)),
         })
@@ -127,6 +140,7 @@ impl AuditLog {
     pub fn disabled() -> AuditLog {
         AuditLog {
             tx: None,
+            reader: None,
             dropped: Arc::new(AtomicU64::new(0)),
             thread: Mutex::new(None),
         }
@@ -134,6 +148,13 @@ impl AuditLog {
 
     pub fn is_enabled(&self) -> bool {
         self.tx.is_some()
+    }
+
+    /// The database the records and rollups are in, for reading (`None` when disabled, `Err`
+    /// while the store is out of service after a storage fault). Reads block: call them off the
+    /// async runtime.
+    pub fn database(&self) -> Option<Result<Arc<Database>, String>> {
+        self.reader.as_deref().map(DbHandle::db)
     }
 
     /// Queue a record for writing; never blocks.
@@ -212,7 +233,8 @@ struct Writer<H> {
 }
 
 impl<H: DbHandle> Writer<H> {
-    /// Create both tables; the next sequence number.
+    /// Create the tables; the next sequence number. Rollups that do not count every record
+    /// are rebuilt from the ledger.
     fn init(&self) -> Result<u64, String> {
         let db = self.db.db()?;
         self.init_in(&db).map_err(|e| self.db.failed(e))
@@ -221,12 +243,52 @@ impl<H: DbHandle> Writer<H> {
     fn init_in(&self, db: &Database) -> Result<u64, redb::Error> {
         let w = db.begin_write()?;
         w.open_table(AUDIT_RECORDS)?;
-        let seq = w
-            .open_table(AUDIT_META)?
-            .get(NEXT_SEQ)?
-            .map_or(0, |v| v.value());
+        w.open_table(AUDIT_ROLLUPS)?;
+        w.open_table(AUDIT_FAILOVERS)?;
+        let (seq, counted) = {
+            let meta = w.open_table(AUDIT_META)?;
+            let get = |k| meta.get(k).map(|v| v.map_or(0, |v| v.value()));
+            (get(NEXT_SEQ)?, get(ROLLUP_SEQ)?)
+        };
         w.commit()?;
+        if counted != seq {
+            self.rebuild_rollups(db, seq)?;
+        }
         Ok(seq)
+    }
+
+    /// Rollups from every stored record, in one transaction (once, at open).
+    fn rebuild_rollups(&self, db: &Database, next_seq: u64) -> Result<(), redb::Error> {
+        let started = Instant::now();
+        let w = db.begin_write()?;
+        w.delete_table(AUDIT_ROLLUPS)?;
+        w.delete_table(AUDIT_FAILOVERS)?;
+        let mut pending = Pending::default();
+        let (mut records, mut unreadable) = (0u64, 0u64);
+        {
+            let table = w.open_table(AUDIT_RECORDS)?;
+            for row in table.iter()? {
+                let (k, v) = row?;
+                match AuditRecord::decode(v.value()) {
+                    Ok(r) => {
+                        pending.add(&r, k.value().1);
+                        records += 1;
+                    }
+                    Err(_) => unreadable += 1,
+                }
+            }
+        }
+        pending.write(&w)?;
+        rollup::prune(&w, unix_ms_now(), self.retention_ms)?;
+        w.open_table(AUDIT_META)?.insert(ROLLUP_SEQ, next_seq)?;
+        w.commit()?;
+        tracing::info!(
+            records,
+            unreadable,
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "audit rollups rebuilt from the ledger"
+        );
+        Ok(())
     }
 
     fn run(mut self, mut rx: mpsc::Receiver<Msg>) {
@@ -301,46 +363,41 @@ impl<H: DbHandle> Writer<H> {
     fn write_in(&mut self, db: &Database, batch: &[Box<AuditRecord>]) -> Result<(), redb::Error> {
         let w = db.begin_write()?;
         let mut seq = self.next_seq;
+        let mut pending = Pending::default();
         {
             let mut table = w.open_table(AUDIT_RECORDS)?;
             for r in batch {
                 table.insert((r.time_ms, seq), r.encode().as_slice())?;
+                pending.add(r, seq);
                 seq += 1;
             }
-            w.open_table(AUDIT_META)?.insert(NEXT_SEQ, seq)?;
+            pending.write(&w)?;
+            let mut meta = w.open_table(AUDIT_META)?;
+            meta.insert(NEXT_SEQ, seq)?;
+            meta.insert(ROLLUP_SEQ, seq)?;
         }
         w.commit()?;
         self.next_seq = seq;
         Ok(())
     }
 
-    /// Delete records older than the retention (none when it is 0).
+    /// Delete records older than the retention (none when it is 0), and rollup rows older than
+    /// their resolution keeps them: one transaction at open and then hourly.
     fn prune(&mut self) -> Result<(), String> {
         self.last_prune = Instant::now();
-        if self.retention_ms == 0 {
-            return Ok(());
-        }
         let db = self.db.db()?;
         self.prune_in(&db).map_err(|e| self.db.failed(e))
     }
 
     fn prune_in(&self, db: &Database) -> Result<(), redb::Error> {
-        let cutoff = unix_ms_now().saturating_sub(self.retention_ms);
-        // Skip the write transaction (and its fsync) when there is nothing to delete.
-        let oldest = {
-            let r = db.begin_read()?;
-            match r.open_table(AUDIT_RECORDS) {
-                Ok(t) => t.first()?.map(|(k, _)| k.value().0),
-                Err(TableError::TableDoesNotExist(_)) => None,
-                Err(e) => return Err(e.into()),
-            }
-        };
-        if oldest.is_none_or(|t| t >= cutoff) {
-            return Ok(());
-        }
+        let now = unix_ms_now();
         let w = db.begin_write()?;
-        w.open_table(AUDIT_RECORDS)?
-            .retain_in::<(u64, u64), _>(..(cutoff, 0), |_, _| false)?;
+        rollup::prune(&w, now, self.retention_ms)?;
+        if self.retention_ms > 0 {
+            let cutoff = now.saturating_sub(self.retention_ms);
+            w.open_table(AUDIT_RECORDS)?
+                .retain_in::<(u64, u64), _>(..(cutoff, 0), |_, _| false)?;
+        }
         w.commit()?;
         Ok(())
     }
@@ -350,6 +407,7 @@ impl<H: DbHandle> Writer<H> {
 mod tests {
     use super::*;
     use crate::accounting::audit::{self, tests::record};
+    use redb::ReadableDatabase;
 
     fn db(dir: &std::path::Path) -> Arc<Database> {
         Arc::new(

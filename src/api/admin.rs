@@ -43,7 +43,7 @@ pub async fn metrics(State(s): State<Arc<AppState>>) -> impl axum::response::Int
 
 /// What a caller may see of the cache: an admin key (or anyone, without keys) everything; a
 /// client key (should one reach here) its own scope and the shared entries.
-fn visibility(s: &AppState, caller: Option<&Caller>, key: Option<&Key>) -> Visibility {
+pub(super) fn visibility(s: &AppState, caller: Option<&Caller>, key: Option<&Key>) -> Visibility {
     match (caller, key) {
         (_, Some(k)) if k.policy.is_admin() => Visibility::All,
         (Some(c), _) if s.access.keys_on() => Visibility::Owner(format!("caller:{}", c.0)),

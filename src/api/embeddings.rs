@@ -15,7 +15,7 @@ use crate::state::AppState;
 pub async fn create(State(s): State<Arc<AppState>>, req: Request) -> Response {
     let started = Instant::now();
     let (request_id, caller, span) = super::request_span(&req);
-    let key = super::key_of(&req);
+    let key = super::request::key_of(&req);
     async move {
         let (body, model) = match parse(&s, req).await {
             Ok(x) => x,
@@ -37,6 +37,7 @@ pub async fn create(State(s): State<Arc<AppState>>, req: Request) -> Response {
             sim_faults: None,
             timeout: None,
             key,
+            dialect: crate::wire::Dialect::OpenAi,
         };
         let (meta, result) = pipeline::embeddings(&s, body, &model, ctx).await;
         let mut resp = match result {
@@ -52,10 +53,7 @@ pub async fn create(State(s): State<Arc<AppState>>, req: Request) -> Response {
 }
 
 async fn parse(s: &AppState, req: Request) -> Result<(Map<String, Value>, String), ApiError> {
-    if s.is_shutting_down() {
-        return Err(ApiError::ShuttingDown);
-    }
-    let bytes = super::read_body(s, req.into_body()).await?;
+    let bytes = super::request::read_body(s, req.into_body()).await?;
     let body: Map<String, Value> =
         serde_json::from_slice(&bytes).map_err(|e| ApiError::BadRequest {
             message: format!("We could not parse the JSON body of your request: {e}"),

@@ -2,6 +2,7 @@
 
 pub mod bench_cache;
 pub mod bench_crash;
+pub mod bench_dashboard;
 pub mod bench_failover;
 pub mod bench_load;
 pub mod bench_soak;

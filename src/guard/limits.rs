@@ -6,11 +6,12 @@ use std::sync::Arc;
 
 use axum::extract::{Request, State};
 use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 
 use super::hold;
 use crate::error::ApiError;
 use crate::state::AppState;
+use crate::wire::Dialect;
 
 pub async fn concurrency(State(s): State<Arc<AppState>>, req: Request, next: Next) -> Response {
     if matches!(req.uri().path(), "/healthz" | "/readyz" | "/metrics") {
@@ -21,6 +22,6 @@ pub async fn concurrency(State(s): State<Arc<AppState>>, req: Request, next: Nex
         None => ApiError::Overloaded {
             retry_after_secs: 1,
         }
-        .into_response(),
+        .into_response_for(Dialect::of_path(req.uri().path())),
     }
 }

@@ -4,8 +4,10 @@
 //! - `origin`: browser-origin protection (Host allow-list on loopback, cross-site requests,
 //!   JSON bodies only);
 //! - `limits`: the gateway's cap on requests in flight;
-//! - `auth`: client keys, roles, and each key's budgets, rates and concurrency.
+//! - `auth`: client keys, roles, and each key's budgets, rates and concurrency;
+//! - `admin`: administrator access (the dashboard, `/admin/*`, `/metrics`), on the admin routes.
 
+pub mod admin;
 pub mod auth;
 pub mod limits;
 pub mod origin;

@@ -18,16 +18,17 @@ use std::sync::Arc;
 use axum::extract::{Request, State};
 use axum::http::{header, HeaderMap, Method};
 use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 
 use crate::config::ServerConfig;
 use crate::error::ApiError;
 use crate::state::AppState;
+use crate::wire::Dialect;
 
 pub async fn same_origin(State(s): State<Arc<AppState>>, req: Request, next: Next) -> Response {
     match check(&s.config.server, req.method(), req.headers()) {
         Ok(()) => next.run(req).await,
-        Err(e) => e.into_response(),
+        Err(e) => e.into_response_for(Dialect::of_path(req.uri().path())),
     }
 }
 

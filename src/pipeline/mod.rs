@@ -24,6 +24,7 @@ use crate::outcome::{Attempt, CacheOutcome};
 use crate::provider::ProviderError;
 use crate::router::{FailReason, Failure, RouteError, RunOptions};
 use crate::state::AppState;
+use crate::wire::Dialect;
 
 use record::Ending;
 pub use record::{record_refused, Refused, RequestInfo};
@@ -51,6 +52,8 @@ pub struct RequestCtx {
     pub timeout: Option<Duration>,
     /// The client key (with keys on): what routes, models and tiers it may use.
     pub key: Option<Arc<crate::access::Key>>,
+    /// The API the client speaks (for the audit: the answer's shape is the handler's business).
+    pub dialect: Dialect,
 }
 
 impl RequestCtx {
@@ -378,6 +381,18 @@ fn failure_error(s: &AppState, reason: FailReason, attempts: &Arc<[Attempt]>) ->
             | ProviderError::Diverged) => ApiError::Internal(e.to_string()),
         },
     }
+}
+
+/// `POST /v1/messages/count_tokens`: the prompt's estimated size (the rule routing and usage
+/// estimates use), once the request's model is known to name a route or a model. Nothing goes
+/// upstream and nothing is recorded.
+pub fn count_tokens(s: &AppState, req: &ChatRequest, ctx: &RequestCtx) -> Result<u32, ApiError> {
+    let plan = s
+        .router
+        .plan(req, ctx.route_hint.as_deref(), ctx.tier_hint.as_deref())
+        .map_err(route_error)?;
+    allowed(s, ctx, plan.route.is_some(), &plan.route_name, &req.model)?;
+    Ok(req.estimate_prompt_tokens())
 }
 
 /// `POST /v1/embeddings`: pass-through to the OpenAI-compatible providers serving the model,

@@ -5,16 +5,19 @@ use std::time::Instant;
 
 use super::{estimate_usage, Meta, RequestCtx};
 use crate::accounting::audit::PromptLog;
+use crate::accounting::audit::RequestTags;
 use crate::accounting::{
     unix_ms_now, AuditAttempt, AuditRecord, CostInput, CostParts, Costs, UsageDetail,
 };
 use crate::chat::{ChatRequest, Role, TokenUsage};
+use crate::config::Mode;
 use crate::config::TargetId;
 use crate::error::ApiError;
 use crate::outcome::{CacheOutcome, FailureClass, Outcome};
 use crate::router::PASSTHROUGH;
 use crate::state::AppState;
 use crate::telemetry::metrics::{Observation, RouteSlot};
+use crate::wire::Dialect;
 
 /// What the record needs from the request, taken before the request moves on.
 pub struct RequestInfo {
@@ -31,6 +34,7 @@ pub struct RequestInfo {
     /// `[accounting] log_prompts`: the request's text; the answer digest is filled in when the
     /// answer is known.
     pub(super) prompt: Option<PromptLog>,
+    dialect: Dialect,
 }
 
 impl RequestInfo {
@@ -47,6 +51,7 @@ impl RequestInfo {
             prompt_tokens_estimate: req.estimate_prompt_tokens(),
             span: ctx.span.clone(),
             prompt: log_prompts.then(|| prompt_log(req)),
+            dialect: ctx.dialect,
         }
     }
 
@@ -63,6 +68,7 @@ impl RequestInfo {
             prompt_tokens_estimate: 0,
             span: ctx.span.clone(),
             prompt: None,
+            dialect: ctx.dialect,
         }
     }
 }
@@ -252,6 +258,10 @@ pub(super) fn finish(s: &AppState, info: &mut RequestInfo, meta: &Meta, end: End
         error: error.map(str::to_owned),
         prompt: info.prompt.take(),
         detail: UsageDetail::new(usage, costs.parts),
+        tags: RequestTags {
+            api: info.dialect,
+            observe: meta.route.is_some() && s.accountant.mode(meta.route_id) == Mode::Observe,
+        },
     });
 }
 
@@ -262,6 +272,8 @@ pub struct Refused {
     pub caller: Option<std::sync::Arc<str>>,
     pub status: u16,
     pub error: Option<&'static str>,
+    /// The API of the path it came to.
+    pub dialect: crate::wire::Dialect,
 }
 
 /// Records a request refused before the pipeline: no route, no target, no tokens.
@@ -305,6 +317,10 @@ pub fn record_refused(s: &AppState, r: Refused) {
         error: r.error.map(str::to_owned),
         prompt: None,
         detail: UsageDetail::default(),
+        tags: RequestTags {
+            api: r.dialect,
+            observe: false,
+        },
     });
 }
 

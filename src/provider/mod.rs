@@ -258,11 +258,11 @@ pub mod props {
     use crate::wire::anthropic as wire;
 
     pub fn to_anthropic(req: &ChatRequest, model: &str, stream: bool) -> wire::MessagesRequest {
-        super::anthropic::to_anthropic(req, model, stream)
+        wire::MessagesRequest::from_chat(req, model, stream)
     }
 
     pub fn from_anthropic(msg: wire::MessagesResponse) -> ChatResponse {
-        super::anthropic::from_anthropic(msg)
+        msg.into_chat()
     }
 
     /// What the stream loop makes of `pieces` (read one after another): each chunk, or the

@@ -424,3 +424,134 @@ async fn keys_cli_on_a_data_directory() {
     let (s, ..) = status_code(call(&g, Some(&key), &ask("chat", "hi"), None).await).await;
     assert_eq!(s, 401, "revoked");
 }
+
+/// Anthropic's Messages API passes the same checks as chat completions: the key as Anthropic
+/// SDKs send it (`x-api-key`), routes and tiers, budgets, rates, browser origin; every refusal in
+/// Anthropic's shape and without an upstream call.
+#[tokio::test]
+async fn anthropic_messages_pass_the_same_checks() {
+    let data = tempfile::tempdir().unwrap();
+    let text = format!(
+        "[server]\ndata_dir = \"{}\"\n{}",
+        data.path().display(),
+        keys(
+            "[server.api_keys.capped]\nkey = \"sk-capped\"\nbudget_usd_per_day = 0.00000001\n\
+             [server.api_keys.slow]\nkey = \"sk-slow\"\nrequests_per_minute = 1\n"
+        )
+    );
+    let g = Gateway::start(&text).await;
+    let msg = |model: &str, text: &str| {
+        json!({"model": model, "max_tokens": 32,
+               "messages": [{"role": "user", "content": text}]})
+    };
+    let send = |path: &'static str, key: Option<&'static str>, body: Value| {
+        let mut r = g
+            .http
+            .post(g.url(path))
+            .header("anthropic-version", "2023-06-01")
+            .json(&body);
+        if let Some(k) = key {
+            r = r.header("x-api-key", k);
+        }
+        r
+    };
+    let refused = |v: &Value, kind: &str, code: &str| {
+        assert_eq!(v["type"], "error", "{v}");
+        assert_eq!(v["error"]["type"], kind, "{v}");
+        assert_eq!(v["error"]["code"], code, "{v}");
+    };
+    let upstream = || g.mock.counts().values().sum::<u64>();
+
+    for key in [None, Some("sk-nope")] {
+        let r = send("/v1/messages", key, msg("chat", "hi")).send().await;
+        let (s, _, v) = status_code(r.unwrap()).await;
+        assert_eq!(s, 401, "{key:?}");
+        refused(&v, "authentication_error", "invalid_api_key");
+    }
+    let r = send("/v1/messages", Some("sk-plain"), msg("chat", "hi")).send();
+    let (s, _, v) = status_code(r.await.unwrap()).await;
+    assert_eq!((s, v["type"].as_str()), (200, Some("message")), "{v}");
+    assert_eq!(upstream(), 1);
+
+    // Routes, models and tiers.
+    let r = send("/v1/messages", Some("sk-chat-only"), msg("summarize", "x")).send();
+    let (s, _, v) = status_code(r.await.unwrap()).await;
+    assert_eq!(s, 403);
+    refused(&v, "permission_error", "route_not_allowed");
+    let r = send(
+        "/v1/messages",
+        Some("sk-chat-only"),
+        msg("gpt-4o-mini", "x"),
+    )
+    .send();
+    let (s, _, v) = status_code(r.await.unwrap()).await;
+    assert_eq!(s, 403);
+    refused(&v, "permission_error", "model_not_allowed");
+    let r = send(
+        "/v1/messages/count_tokens",
+        Some("sk-chat-only"),
+        msg("summarize", "x"),
+    )
+    .send();
+    let (s, _, v) = status_code(r.await.unwrap()).await;
+    assert_eq!(s, 403);
+    refused(&v, "permission_error", "route_not_allowed");
+    let r = send("/v1/messages", Some("sk-plain"), msg("chat", "x"))
+        .header("x-sluice-tier", "premium")
+        .send();
+    let (s, _, v) = status_code(r.await.unwrap()).await;
+    assert_eq!(s, 403);
+    refused(&v, "permission_error", "tier_not_allowed");
+    assert_eq!(upstream(), 1);
+
+    // A budget spent: 429 with Retry-After, nothing sent upstream.
+    let r = send("/v1/messages", Some("sk-capped"), msg("chat", "hello")).send();
+    assert_eq!(r.await.unwrap().status(), 200);
+    let before = upstream();
+    let r = send("/v1/messages", Some("sk-capped"), msg("chat", "again")).send();
+    let (s, h, v) = status_code(r.await.unwrap()).await;
+    assert_eq!(s, 429, "{v}");
+    refused(&v, "rate_limit_error", "budget_exceeded");
+    assert!(header(&h, "retry-after").parse::<u64>().unwrap() >= 1);
+    assert_eq!(upstream(), before, "no upstream call over budget");
+
+    // A request rate: 429 with Retry-After.
+    let r = send("/v1/messages", Some("sk-slow"), msg("chat", "one")).send();
+    assert_eq!(r.await.unwrap().status(), 200);
+    let before = upstream();
+    let r = send("/v1/messages", Some("sk-slow"), msg("chat", "two")).send();
+    let (s, h, v) = status_code(r.await.unwrap()).await;
+    assert_eq!(s, 429, "{v}");
+    refused(&v, "rate_limit_error", "rate_limit_exceeded");
+    assert!(header(&h, "retry-after").parse::<u64>().unwrap() >= 1);
+    assert_eq!(upstream(), before);
+
+    // Browser origin: a text/plain body and a cross-site JSON POST are refused, key or not.
+    let r = g
+        .http
+        .post(g.url("/v1/messages"))
+        .header("x-api-key", "sk-plain")
+        .header("content-type", "text/plain")
+        .body(msg("chat", "planted").to_string())
+        .send();
+    let (s, _, v) = status_code(r.await.unwrap()).await;
+    assert_eq!(s, 415, "{v}");
+    assert_eq!(v["type"], "error", "{v}");
+    let r = send("/v1/messages", Some("sk-plain"), msg("chat", "planted"))
+        .header("origin", "https://evil.example")
+        .header("sec-fetch-site", "cross-site")
+        .send();
+    let (s, _, v) = status_code(r.await.unwrap()).await;
+    assert_eq!(s, 403);
+    refused(&v, "permission_error", "cross_site_request");
+    assert_eq!(upstream(), before);
+
+    // Every refusal is audited, as an Anthropic request.
+    let records = g.audit_records().await;
+    let budget = records
+        .iter()
+        .find(|r| r["error"] == "budget_exceeded")
+        .expect("the budget refusal is audited");
+    assert_eq!(budget["caller"], "capped");
+    assert_eq!(budget["api"], "anthropic", "{budget}");
+}
