@@ -338,3 +338,46 @@ tiers.t = ["oa/gpt-4-turbo+latency-2500ms", "oa/gpt-4o-mini"]
     // Tokens stay those served.
     assert_eq!(slow["output_tokens"], fast["output_tokens"]);
 }
+
+/// Past `[server] max_cache_prompt_bytes` a prompt is served uncached: no lookup, nothing
+/// stored, so its repeat goes upstream again; under the cap the same traffic is cached.
+#[tokio::test]
+async fn prompts_over_the_cache_size_cap_are_served_uncached() {
+    let data = tempfile::tempdir().unwrap();
+    let config = r#"
+[providers.oa.models]
+"gpt-4o-mini" = { input_per_mtok = 0.15, output_per_mtok = 0.6, context_window = 128000 }
+[routes.chat]
+tiers.cheap = ["oa/gpt-4o-mini"]
+"#;
+    let g =
+        Gateway::start_cached_server("max_cache_prompt_bytes = 4096", config, data.path()).await;
+    let cache = g.state.cache.as_ref().unwrap();
+    let small = "What is the capital of France?";
+    let large = format!("Summarize: {}", "the quick brown fox jumps. ".repeat(200));
+    assert!(large.len() > 4096);
+    let mut seen = Vec::new();
+    for prompt in [small, small, &large, &large] {
+        let (s, h, v) = g.chat(&ask("chat", prompt)).await;
+        assert_eq!(s, 200, "{v}");
+        seen.push(crate::support::header(&h, "x-sluice-cache").to_owned());
+        cache.flush().await.unwrap();
+    }
+    assert_eq!(seen[..2], ["miss", "hit-exact"], "{seen:?}");
+    assert!(
+        seen[2..]
+            .iter()
+            .all(|c| !c.starts_with("hit") && c != "miss"),
+        "{seen:?}"
+    );
+    assert_eq!(
+        g.mock.count("gpt-4o-mini"),
+        3,
+        "the large repeat went upstream"
+    );
+    assert_eq!(
+        cache.stats(&sluice::cache::Visibility::All).entries,
+        1,
+        "only the small prompt was stored"
+    );
+}

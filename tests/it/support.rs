@@ -84,11 +84,20 @@ impl Gateway {
 
     /// Start with the cache on, its database in `data_dir`, sharing one loaded model.
     pub async fn start_cached(config: &str, data_dir: &std::path::Path) -> Gateway {
+        Self::start_cached_server("", config, data_dir).await
+    }
+
+    /// [`Self::start_cached`] with more `[server]` settings (`server`: lines of that table).
+    pub async fn start_cached_server(
+        server: &str,
+        config: &str,
+        data_dir: &std::path::Path,
+    ) -> Gateway {
         let mock = mock::spawn(loopback_any_port(), MockOptions::default())
             .await
             .expect("mock starts");
         let text = format!(
-            "[server]\ndata_dir = \"{}\"\nmodels_dir = \"{}/models\"\n{}\n{config}",
+            "[server]\ndata_dir = \"{}\"\nmodels_dir = \"{}/models\"\n{server}\n{}\n{config}",
             data_dir.display(),
             env!("CARGO_MANIFEST_DIR"),
             BASE_CONFIG.replace("[cache]\nenabled = false", "[cache]\nenabled = true"),
