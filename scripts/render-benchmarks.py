@@ -117,6 +117,56 @@ def hardening_section(d):
     return out
 
 
+def hardening_targets(d):
+    """The issue 12 rows of the targets table, from the results in `d` (those present)."""
+    def j(name):
+        path = os.path.join(d, name)
+        return json.load(open(path)) if os.path.exists(path) else None
+    rows = []
+    crash = j("crash.json")
+    if crash:
+        rows.append(("crash safety: SIGKILL rounds, acknowledged data lost", ">= 100 rounds, 0 failures",
+                     f"{crash['rounds']} rounds, {len(crash['failures'])} failures",
+                     crash["rounds"] >= 100 and not crash["failures"]))
+    soak = j("soak.json")
+    if soak:
+        errors = soak["errors_status"] + soak["errors_stream"] + soak["errors_transport"]
+        rows.append(("soak: errors", "0", f"{errors} in {soak['requests']:,} requests", errors == 0))
+        rss = soak["rss_mib"]
+        if len(rss) >= 8:
+            q = len(rss) // 4
+            (t0, m0), (t1, m1) = rss[-1 - q], rss[-1]
+            last = (m1 - m0) / max(t1 - t0, 1e-9) * 60
+            rows.append(("soak: RSS levels off (growth over the last quarter)", "< 1 MiB/min",
+                         f"{last:.1f} MiB/min ({m1:.0f} MiB after {soak['minutes']:.0f} min)", last < 1.0))
+    adv = os.path.join(d, "adversarial.txt")
+    if os.path.exists(adv):
+        m = re.search(r"1 MiB ([0-9.]+)(m?s)", open(adv).read())
+        if m:
+            ms = float(m.group(1)) * (1 if m.group(2) == "ms" else 1000)
+            rows.append(("1 MiB adversarial prompt, gateway CPU (release)", "< 100 ms", f"{ms:.0f} ms", ms < 100))
+    fuzz = j("fuzz.json")
+    if fuzz:
+        rows.append(("property tests", "clean", f"{fuzz['result']}, {fuzz['cases']:,} cases x {fuzz['properties']}",
+                     fuzz["result"] == "clean"))
+    return rows
+
+
+def set_target_rows(doc, rows, prefixes):
+    """Replace the targets-table rows starting with `prefixes` by `rows`."""
+    lines = open(doc).read().split("\n")
+    lines = [l for l in lines if not any(l.startswith("| " + p) for p in prefixes)]
+    at = next((i for i, l in enumerate(lines) if l.startswith("## Targets")), None)
+    if at is not None:
+        end = next(i for i in range(at + 4, len(lines) + 1) if i == len(lines) or not lines[i].startswith("|"))
+        for name, goal, got, ok in reversed(rows):
+            lines.insert(end, f"| {name} | {goal} | {got} | {'yes' if ok else '**no**'} |")
+    with open(doc, "w") as f:
+        f.write("\n".join(lines))
+
+HARDENING_ROWS = ("crash safety", "soak:", "1 MiB adversarial prompt, gateway CPU", "property tests")
+
+
 if len(sys.argv) == 4 and sys.argv[1] == "--hardening-only":
     # Replace (or add, before the micro-benchmarks) the hardening sections of an existing
     # BENCHMARKS.md, leaving the other sections as their own run wrote them.
@@ -134,6 +184,7 @@ if len(sys.argv) == 4 and sys.argv[1] == "--hardening-only":
     start = min(starts) if starts else end
     with open(doc, "w") as f:
         f.write(text[:start] + "\n".join(note + lines) + "\n" + text[end:])
+    set_target_rows(doc, hardening_targets(d), HARDENING_ROWS)
     sys.exit(0)
 
 
@@ -561,6 +612,7 @@ if os.path.exists(crit):
 
 for line in hardening_section(out):
     p(line)
+targets += hardening_targets(out)
 
 if targets:
     p("## Targets")

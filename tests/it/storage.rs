@@ -72,6 +72,22 @@ async fn a_full_disk_is_reported_served_through_and_recovered_without_restart() 
         g.metric("sluice_audit_dropped_total").await >= dropped_before + 3.0,
         "unaudited requests are counted"
     );
+    // The dashboard's figures (rollups in the store) are an error naming the fault, not zeros.
+    let r = g
+        .http
+        .get(g.url("/admin/stats/summary?window=1h"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 500);
+    let v: Value = r.json().await.unwrap();
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("storage fault"),
+        "{v}"
+    );
 
     // Space comes back: the store reopens by itself.
     quota.set_limit(u64::MAX);
@@ -80,6 +96,13 @@ async fn a_full_disk_is_reported_served_through_and_recovered_without_restart() 
     })
     .await;
     assert_eq!(g.metric("sluice_store_healthy").await, 1.0);
+    let r = g
+        .http
+        .get(g.url("/admin/stats/summary?window=1h"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "the dashboard reads again");
     let question = "How many legs does a spider have?";
     let mut ids = Vec::new();
     let (_, h, _) = g.chat(&ask("chat", question)).await;
