@@ -1,7 +1,8 @@
 //! Property tests over everything that reads untrusted input (`cargo fuzz` needs a nightly
 //! sanitizer build of the ONNX/tokenizer stack, too heavy here; these run on stable in CI):
 //! request bodies, prompt splitting / fingerprints / guards / frames, upstream SSE streams of
-//! both adapters, the Anthropic translation both ways, and config files. Each property holds
+//! both adapters, the Anthropic translation both ways (the adapter's, and `/v1/messages`'s
+//! inbound one), and config files. Each property holds
 //! for any input: no panic, bounded output, and what must not depend on how bytes arrive does
 //! not. `PROPTEST_CASES=N` runs longer (README: the duration run clean).
 
@@ -166,6 +167,35 @@ fn chat_request() -> impl Strategy<Value = Value> {
         })
 }
 
+/// A `/v1/messages` body as Anthropic clients send them, with hostile text and JSON where they
+/// put theirs: system blocks, tool use and results, images, tools, metadata.
+fn anthropic_request() -> impl Strategy<Value = Value> {
+    (
+        hostile_text(),
+        hostile_text(),
+        json_value(),
+        any::<u32>(),
+        any::<bool>(),
+    )
+        .prop_map(|(a, b, extra, max_tokens, stream)| {
+            json!({
+                "model": "chat", "max_tokens": max_tokens, "stream": stream,
+                "system": [{"type": "text", "text": b}],
+                "messages": [
+                    {"role": "user", "content": a},
+                    {"role": "assistant", "content": [
+                        {"type": "text", "text": b},
+                        {"type": "tool_use", "id": "t1", "name": "f", "input": extra}]},
+                    {"role": "user", "content": [
+                        {"type": "tool_result", "tool_use_id": "t1", "content": a},
+                        {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": b}}]}
+                ],
+                "tools": [{"name": "f", "input_schema": extra}],
+                "metadata": {"user_id": a}
+            })
+        })
+}
+
 /// Found by `prompt_analysis_is_total_and_deterministic`: a word ending in a multi-byte
 /// character whose last two bytes are equal ("₂" is E2 82 82) before "-ed"/"-ing" panicked the
 /// stemmer (it took the bytes for a doubled consonant and cut one).
@@ -311,6 +341,54 @@ proptest! {
         if let Ok(other) = serde_json::from_value::<sluice::wire::anthropic::MessagesResponse>(reply) {
             let _ = props::from_anthropic(other);
         }
+    }
+
+    /// The inbound direction (`/v1/messages`): any body is a Messages request or fails cleanly,
+    /// a request becomes a canonical one (or a named problem) without panics, and any canonical
+    /// answer goes back as Anthropic's answer and as its events with the text intact.
+    #[test]
+    fn anthropic_inbound_is_total(body in prop_oneof![anthropic_request(), json_value()], answer in hostile_text(), split in 1usize..8) {
+        use sluice::wire::anthropic::{BlockDelta, EventEncoder, MessagesRequest, MessagesResponse, StreamEvent};
+        if let Ok(m) = serde_json::from_value::<MessagesRequest>(body) {
+            let _ = m.estimate_input_tokens();
+            if let Ok(chat) = m.into_chat() {
+                let _ = chat.estimate_prompt_tokens();
+            }
+        }
+        let resp: sluice::chat::ChatResponse = serde_json::from_value(json!({
+            "id": "x", "object": "chat.completion", "created": 1, "model": "m",
+            "choices": [{"index": 0, "finish_reason": "stop",
+                "message": {"role": "assistant", "content": answer}}],
+            "usage": {"prompt_tokens": u32::MAX, "completion_tokens": 5, "total_tokens": u32::MAX}
+        })).unwrap();
+        let m = MessagesResponse::from_chat(resp);
+        let text: String = m.content.iter().filter_map(|b| b.as_text()).collect();
+        prop_assert_eq!(&text, &answer);
+        let chars: Vec<char> = answer.chars().collect();
+        let mut enc = EventEncoder::new(u32::MAX);
+        let mut events = Vec::new();
+        for piece in chars.chunks(split) {
+            let c: ChatChunk = serde_json::from_value(json!({
+                "id": "x", "object": "chat.completion.chunk", "created": 1, "model": "m",
+                "choices": [{"index": 0, "delta": {"content": piece.iter().collect::<String>()}}]
+            })).unwrap();
+            enc.chunk(c, &mut events);
+        }
+        let last: ChatChunk = serde_json::from_value(json!({
+            "id": "x", "object": "chat.completion.chunk", "created": 1, "model": "m",
+            "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]
+        })).unwrap();
+        enc.chunk(last, &mut events);
+        enc.finish(&mut events);
+        let mut streamed = String::new();
+        for ev in &events {
+            let _ = ev.to_sse();
+            if let StreamEvent::ContentBlockDelta { delta: BlockDelta::TextDelta { text }, .. } = ev {
+                streamed.push_str(text);
+            }
+        }
+        prop_assert_eq!(streamed, answer);
+        prop_assert!(matches!(events.last(), Some(StreamEvent::MessageStop)));
     }
 
     /// Config files: any text is a config or a list of problems, never a panic; the embedded
