@@ -34,6 +34,19 @@ fn adversarial(bytes: usize) -> String {
         "1e9 ",
         "v1.2.3 ",
         "« ",
+        // Line-shaped noise the document rules read: quoted replies, headers, menus, footers,
+        // signatures, list items, blank lines.
+        "\n",
+        "\n\n",
+        "> quoted reply\n",
+        "From: a@b.example\n",
+        "Home | About | Contact\n",
+        "-- \n",
+        "Sent from my iPhone\n",
+        "Unsubscribe here\n",
+        "1. ",
+        "* item\n",
+        "Please summarize the following:\n",
     ];
     let mut s = String::from("Summarize: ");
     let mut i = 0usize;
