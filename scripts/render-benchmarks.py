@@ -103,7 +103,7 @@ def hardening_section(d):
         out += ["## Property tests (fuzzing): `tests/it/fuzz.rs`", "",
                 f"Command: `{fuzz.get('command', 'PROPTEST_CASES=%s cargo test --test it fuzz::' % fuzz['cases'])}` ({fuzz['properties']} properties: request bodies,",
                 "prompt analysis, both adapters' SSE decoding split anywhere, the SSE parser byte by byte, the Anthropic",
-                "translation, config files; the debug test build).",
+                "translation both ways (the adapter's, and `/v1/messages` in and out), config files; the debug test build).",
                 f"Result: **{fuzz['result']}**, {fuzz['cases']:,} cases per property, {fuzz['seconds']:.0f} s. CI runs 256 cases per property.", ""]
     adv = os.path.join(d, "adversarial.txt")
     if os.path.exists(adv):
