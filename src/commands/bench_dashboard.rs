@@ -226,6 +226,8 @@ pub async fn run(args: DashboardArgs) -> Result<(), String> {
     let store_bytes = std::fs::metadata(store.path())
         .map(|m| m.len())
         .unwrap_or(0);
+    // The gateway opens the file next: every handle on it goes first.
+    drop(db);
     drop(store);
 
     // 4. The gateway over the store, its endpoints over HTTP.

@@ -531,3 +531,23 @@ async fn most_hit_entries_show_prompts_only_when_logged() {
     assert_eq!(c["entries"][0]["hits"], 2);
     assert_eq!(c["entries"][0]["prompt"], "How do I export my data?");
 }
+
+/// `sluice bench dashboard` end to end on a small store: it fills the store, rebuilds the
+/// rollups, scans the ledger, then serves the store with the gateway (which must be able to
+/// open it: the benchmark lets go of every handle first) and reads every endpoint.
+#[test]
+fn bench_dashboard_runs_end_to_end() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_sluice"))
+        .args(["bench", "dashboard", "--records", "3000", "--days", "1"])
+        .args(["--iterations", "1", "--json"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["records"], 3000);
+    assert!(!v["endpoints"].as_array().unwrap().is_empty(), "{v}");
+}
