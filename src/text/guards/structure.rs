@@ -243,13 +243,16 @@ impl Structure {
             return Err(Disagreement::Focus);
         }
         // "how many pounds per dollar" / "the price per pound": another quantity.
+        // Both divide, by different words, one of which the other side mentions.
+        let divides_by_other = |a: &Structure, b: &Structure| {
+            a.per
+                .iter()
+                .any(|w| !b.per.contains(w) && b.mentions.contains(w))
+        };
         let per_differs = !self.per.is_empty()
             && !other.per.is_empty()
             && self.per != other.per
-            && self
-                .per
-                .union(&other.per)
-                .all(|w| self.mentions.contains(w) && other.mentions.contains(w));
+            && (divides_by_other(self, other) || divides_by_other(other, self));
         if per_differs || pairs_conflict(self, other) {
             return Err(Disagreement::Pairs);
         }
@@ -382,6 +385,20 @@ mod tests {
                 "A school has 480 students and 32 teachers. How many students are there per teacher?"
             ),
             Err(Disagreement::Pairs)
+        );
+        assert_eq!(
+            agree(
+                "If 3 lbs of apples cost $4.50, what's the price per pound?",
+                "If 3 lbs of apples cost $4.50, how many pounds do I get per dollar?"
+            ),
+            Err(Disagreement::Pairs)
+        );
+        assert_eq!(
+            agree(
+                "What is the price per pound of apples?",
+                "How much do apples cost per pound?"
+            ),
+            Ok(())
         );
         assert_eq!(
             agree(
