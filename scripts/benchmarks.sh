@@ -29,8 +29,11 @@ echo "== bench cache: summarization" >&2
 python3 scripts/build-summarization-workload.py >&2
 $bin bench cache --workload benches/workloads/summarization.jsonl --threshold 0.80 --json >"$out/cache-summarization.json"
 
+$bin bench cache --workload benches/workloads/dev-cache.jsonl --threshold 0.80 --json >"$out/cache-dev-cache.json"
+
 echo "== bench cache: held-out (report only: never tuned on)" >&2
 $bin bench cache --workload benches/workloads/heldout.jsonl --threshold 0.80 --json >"$out/cache-heldout.json"
+$bin bench cache --workload benches/workloads/heldout2.jsonl --threshold 0.80 --json >"$out/cache-heldout2.json"
 
 echo "== bench cache: traffic" >&2
 $bin bench cache --workload benches/workloads/paraphrase.jsonl --traffic 6000 --json >"$out/traffic-agreement.json"

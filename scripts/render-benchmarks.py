@@ -335,16 +335,17 @@ if summ:
     if prec is not None:
         targets.append(("summarization precision at the default settings", ">= 0.995", f"{prec:.4f}", prec >= 0.995))
 
-held = load("cache-heldout.json")
-untuned_path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "benches", "results", "heldout-untuned.json")
-untuned = json.load(open(untuned_path)) if os.path.exists(untuned_path) else None
-if held:
-    p("## Cache quality: held-out workload (never tuned on)")
+def heldout_section(name, untuned_file, intro, title="held-out workload", tuned=False):
+    held = load(f"cache-{name}.json")
+    untuned_path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "benches", "results", untuned_file)
+    untuned = json.load(open(untuned_path)) if untuned_file and os.path.exists(untuned_path) else None
+    if not held:
+        return
+    p(f"## Cache quality: {title} `{name}.jsonl`" + ("" if tuned else " (never tuned on)"))
     p()
-    p("`benches/workloads/heldout.jsonl` was written by someone who had not read the cache's code or the other")
-    p("workloads (see `benches/workloads/heldout.md`). It was measured once before any rule was changed for it")
-    p("(`benches/results/heldout-untuned.json`, the first row below); no rule has been tuned on it since: it only")
-    p("reports. Command: `target/release/sluice bench cache --workload benches/workloads/heldout.jsonl --threshold 0.80 --json`")
+    for line in intro:
+        p(line)
+    p(f"Command: `target/release/sluice bench cache --workload benches/workloads/{name}.jsonl --threshold 0.80 --json`")
     p(f"({held['lines']} lines, {held['groups']} groups).")
     p()
     r = held["runs"][0]
@@ -357,23 +358,43 @@ if held:
     for k, c in r["by_kind"].items():
         p(counts_row(k, c))
     p()
+    if tuned:
+        return
     prec = r["overall"]["precision"]
-    targets.append(("held-out precision at the default settings", ">= 0.995", f"{prec:.4f}" if prec is not None else "-", prec is not None and prec >= 0.995))
+    targets.append((f"{name}: precision at the default settings", ">= 0.995", f"{prec:.4f}" if prec is not None else "-", prec is not None and prec >= 0.995))
     par = r["by_kind"].get("paraphrase")
     if par and par["recall"] is not None:
-        targets.append(("held-out recall on paraphrases", ">= 0.6", f"{par['recall']:.3f}", par["recall"] >= 0.6))
+        targets.append((f"{name}: recall on paraphrases", ">= 0.6", f"{par['recall']:.3f}", par["recall"] >= 0.6))
     neg = [k for k in r["by_kind"] if k not in ("original", "paraphrase", "exact", "whitespace", "transport", "instruction")]
     false_neg = sum(r["by_kind"][k]["false_hits"] for k in neg)
-    targets.append(("held-out false hits on hard negatives", "0", str(false_neg), false_neg == 0))
+    targets.append((f"{name}: false hits on hard negatives", "0", str(false_neg), false_neg == 0))
     for k in ("exact", "whitespace", "transport"):
         c = r["by_kind"].get(k)
         if c:
             rate = c["hits"] / max(c["lookups"], 1)
-            targets.append((f"held-out hits on {k} document repeats", ">= 95%", pct(rate), rate >= 0.95))
+            targets.append((f"{name}: hits on {k} document repeats", ">= 95%", pct(rate), rate >= 0.95))
     c = r["by_kind"].get("instruction")
     if c:
         rate = c["hits"] / max(c["lookups"], 1)
-        targets.append(("held-out hits on equivalent instruction wordings", ">= 90%", pct(rate), rate >= 0.90))
+        targets.append((f"{name}: hits on equivalent instruction wordings", ">= 90%", pct(rate), rate >= 0.90))
+
+heldout_section("dev-cache", "", [
+    "`benches/workloads/dev-cache.jsonl` is a development set: written for tuning the text rules, and tuned on.",
+    "Its figures say what the rules do on the kinds they were built for, not how they generalise.",
+], title="development set", tuned=True)
+heldout_section("heldout", "heldout-untuned.json", [
+    "`benches/workloads/heldout.jsonl` was written by someone who had not read the cache's code or the other",
+    "workloads (see `benches/workloads/heldout.md`). It was measured once before any rule was changed for it",
+    "(`benches/results/heldout-untuned.json`, the first row below). Disclosure: its untuned false hits were read,",
+    "and some guard unit tests reuse examples of the classes seen there, so its \"now\" row is not a clean",
+    "generalisation figure: `heldout2.jsonl` (next section) is.",
+])
+heldout_section("heldout2", "heldout2-untuned.json", [
+    "`benches/workloads/heldout2.jsonl` was written afterwards by someone who had not read the cache's code, its",
+    "tests or any workload (see `benches/workloads/heldout2.md`). It was measured once, after all tuning on the",
+    "development sets (`benches/results/heldout2-untuned.json`, the first row below): that row is the honest",
+    "figure for unseen traffic. No rule is tuned on it.",
+])
 
 def traffic_rows(t):
     rows = []
