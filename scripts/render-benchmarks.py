@@ -393,7 +393,10 @@ heldout_section("heldout2", "heldout2-untuned.json", [
     "`benches/workloads/heldout2.jsonl` was written afterwards by someone who had not read the cache's code, its",
     "tests or any workload (see `benches/workloads/heldout2.md`). It was measured once, after all tuning on the",
     "development sets (`benches/results/heldout2-untuned.json`, the first row below): that row is the honest",
-    "figure for unseen traffic. No rule is tuned on it.",
+    "figure for unseen traffic. Disclosure: 15 of its 20 untuned false hits were one class the issue names",
+    "(a comparison written the other way round: 'A is 25% higher than B' / 'B ... than A'); a general guard",
+    "for it (two words trading places in an otherwise identical text) was added after that run, so the \"now\"",
+    "row is no longer a clean figure for that class. No rule was fitted to its wording.",
 ])
 
 def traffic_rows(t):
