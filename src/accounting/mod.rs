@@ -22,12 +22,12 @@ pub mod report;
 pub mod resolve;
 pub mod writer;
 
-pub use audit::{AuditAttempt, AuditRecord, UsageDetail};
+pub use audit::{AuditAttempt, AuditError, AuditRecord, Feedback, RoutingDetail, UsageDetail};
 pub use cost::{Accountant, CostInput, CostParts, Costs, TokenUsage};
 pub use price_map::{MapOrigin, PriceMap};
 pub use prices::{ModelPrice, PRICES_AS_OF};
 pub use resolve::{PriceBase, PriceOrigin};
-pub use writer::AuditLog;
+pub use writer::{AuditLog, Rated};
 
 /// Milliseconds since the Unix epoch (the audit clock).
 pub fn unix_ms_now() -> u64 {

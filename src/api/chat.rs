@@ -34,7 +34,7 @@ async fn handle(
     started: Instant,
     span: tracing::Span,
 ) -> Response {
-    let (chat, ctx) = match prepare(&s, req).await {
+    let (chat, ctx, feedback) = match prepare(&s, req).await {
         Ok(Prepared {
             chat,
             cache,
@@ -42,6 +42,7 @@ async fn handle(
             tier_hint,
             sim_faults,
             timeout,
+            feedback,
         }) => (
             chat,
             RequestCtx {
@@ -55,6 +56,7 @@ async fn handle(
                 sim_faults,
                 timeout,
             },
+            feedback,
         ),
         Err(e) => {
             // Refused before the pipeline, so not recorded there: the status goes on here.
@@ -63,6 +65,11 @@ async fn handle(
             return resp;
         }
     };
+    // Scores of earlier requests, stored before this one is served.
+    let rated = match feedback.len() {
+        0 => None,
+        n => Some((pipeline::feedback::apply_header(&s, feedback).await, n)),
+    };
     let (meta, result) = pipeline::chat(&s, chat, ctx).await;
     let mut resp = match result {
         Ok(Reply::Complete(r)) => axum::Json(r).into_response(),
@@ -70,6 +77,11 @@ async fn handle(
         Err(e) => e.into_response(),
     };
     set_meta_headers(&s, &meta, resp.headers_mut());
+    if let Some((stored, given)) = rated {
+        if let Ok(v) = HeaderValue::from_str(&format!("{stored}/{given}")) {
+            resp.headers_mut().insert("x-sluice-feedback-stored", v);
+        }
+    }
     resp
 }
 
@@ -81,6 +93,8 @@ struct Prepared {
     tier_hint: Option<String>,
     sim_faults: Option<String>,
     timeout: Option<std::time::Duration>,
+    /// `x-sluice-feedback`: scores of earlier requests.
+    feedback: Vec<pipeline::feedback::Given>,
 }
 
 /// Longest `x-mock-fault` value passed on (it only ever reaches the built-in simulator).
@@ -110,6 +124,7 @@ async fn prepare(s: &AppState, req: Request) -> Result<Prepared, ApiError> {
         tier_hint,
         sim_faults,
         timeout: client_timeout(&parts.headers)?,
+        feedback: super::feedback::from_header(&parts.headers)?,
     })
 }
 
@@ -274,6 +289,31 @@ pub(super) fn set_meta_headers(s: &AppState, meta: &Meta, h: &mut HeaderMap) {
     if let Some(t) = meta.target {
         if let Ok(v) = HeaderValue::from_str(&s.config.target(t).name) {
             h.insert("x-sluice-target", v);
+        }
+    }
+    if meta.route.is_some() {
+        let d = &meta.decision;
+        h.insert(
+            "x-sluice-route-by",
+            HeaderValue::from_static(d.route_by.as_str()),
+        );
+        if let Some(c) = d.confidence {
+            if let Ok(v) = HeaderValue::from_str(&format!("{c:.3}")) {
+                h.insert("x-sluice-route-confidence", v);
+            }
+        }
+        let tier = meta
+            .route_id
+            .zip(meta.tier)
+            .and_then(|(r, t)| s.config.routes[r.0].tiers.get(t));
+        if let Some(tier) = tier {
+            if let Ok(v) = HeaderValue::from_str(&tier.name) {
+                h.insert("x-sluice-tier", v);
+            }
+            h.insert(
+                "x-sluice-tier-by",
+                HeaderValue::from_static(d.tier_by.as_str()),
+            );
         }
     }
     h.insert("x-sluice-attempts", HeaderValue::from(meta.attempts.len()));
