@@ -175,7 +175,7 @@ pub struct RawRoute {
     pub examples: Vec<super::routing::RawExample>,
     /// `rules` or `difficulty` (default: difficulty when the trained model covers the route).
     pub tier_by: Option<String>,
-    /// Overrides of the trained difficulty thresholds, one per tier boundary (0..1).
+    /// Per tier boundary, the probability of needing the higher tier at which it is chosen.
     pub difficulty_thresholds: Option<Vec<f64>>,
     /// An auto route: `auto = { candidates = [...], default_route = "..." }` (no tiers).
     pub auto: Option<super::routing::RawAuto>,

@@ -15,7 +15,7 @@ use super::raw::{RawConfig, RawRoute};
 use super::{RouteConfig, RouteId};
 
 /// Confidence below which an auto route falls back to its default route.
-pub const DEFAULT_MIN_CONFIDENCE: f32 = 0.45;
+pub const DEFAULT_MIN_CONFIDENCE: f32 = 0.5;
 /// Per route, the mean similarity of the query to this many of its most similar examples.
 pub const DEFAULT_NEIGHBORS: usize = 3;
 /// Prompts per route taken from the prompt log.
@@ -176,7 +176,8 @@ pub struct RouteRouting {
     pub examples: Vec<Example>,
     /// `tier_by`; `None`: difficulty when the trained model covers the route, else rules.
     pub tier_by: Option<TierBy>,
-    /// Overrides of the trained thresholds (one per tier boundary, 0..1, ascending).
+    /// Per tier boundary, the probability of needing the higher tier at which it is chosen
+    /// (default `router::difficulty::DEFAULT_THRESHOLD`).
     pub difficulty_thresholds: Option<Vec<f32>>,
     pub learned: Option<LearnedPolicy>,
 }
@@ -245,9 +246,9 @@ pub(super) fn route_routing(
                 route.tiers.len()
             ));
         }
-        if t.iter().any(|x| !(0.0..=1.0).contains(x)) || t.windows(2).any(|w| w[0] > w[1]) {
+        if t.iter().any(|x| !(0.0..=1.0).contains(x)) {
             problems.push(format!(
-                "{path}.difficulty_thresholds: values between 0 and 1, ascending"
+                "{path}.difficulty_thresholds: probabilities, between 0 and 1"
             ));
         }
         t.iter().map(|x| *x as f32).collect()

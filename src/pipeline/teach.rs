@@ -64,16 +64,15 @@ async fn round(s: &Arc<AppState>) -> Result<usize, String> {
             .map_err(|e| e.to_string())?
             .map_err(|e| e.to_string())?;
     let mut total = 0;
+    let mut examples = Vec::new();
     for (route, texts) in prompts {
         let Some(id) = s.config.route(&route) else {
             continue;
         };
-        let texts: Vec<String> = texts
-            .iter()
-            .map(|t| Prompt::from_text(t, false).embed_text().to_owned())
-            .collect();
-        let mut vectors = Vec::with_capacity(texts.len() * embedder.dimensions());
-        for chunk in texts.chunks(BATCH) {
+        let parsed: Vec<Prompt> = texts.iter().map(|t| Prompt::from_text(t, false)).collect();
+        let embed: Vec<String> = parsed.iter().map(|p| p.embed_text().to_owned()).collect();
+        let mut vectors = Vec::with_capacity(embed.len() * embedder.dimensions());
+        for chunk in embed.chunks(BATCH) {
             for v in embedder
                 .embed_batch(chunk.to_vec())
                 .await
@@ -82,8 +81,13 @@ async fn round(s: &Arc<AppState>) -> Result<usize, String> {
                 vectors.extend_from_slice(&v);
             }
         }
-        total += texts.len();
-        s.router.set_prompt_log_examples(id, vectors);
+        total += embed.len();
+        examples.push((id, vectors, parsed.into_iter().map(|p| p.head).collect()));
     }
+    // Fitting the lexical model again blocks: off the runtime.
+    let state = s.clone();
+    tokio::task::spawn_blocking(move || state.router.set_prompt_log_examples(examples))
+        .await
+        .map_err(|e| e.to_string())?;
     Ok(total)
 }

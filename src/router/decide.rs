@@ -14,7 +14,6 @@
 
 use std::sync::Arc;
 
-use super::difficulty::sigmoid;
 use super::learned::MAX_TIERS;
 use super::prompt::Signals;
 use super::{Plan, RouteError, Router, PASSTHROUGH};
@@ -110,7 +109,7 @@ impl Router {
             .models
             .difficulty
             .as_ref()
-            .is_some_and(|d| d.covers(id) || route.routing.difficulty_thresholds.is_some());
+            .is_some_and(|d| d.covers(id));
         wanted && covered && route.tiers.len() > 1
     }
 
@@ -151,8 +150,10 @@ impl Router {
             }
             Resolved::Auto(a) => {
                 let auto = cfg.auto(a);
-                let choice = match (&self.models.usecase, vector) {
-                    (Some(uc), Some(v)) => uc.classify(v, &auto.candidates),
+                let choice = match (&self.models.usecase, signals, vector) {
+                    (Some(uc), Some(s), Some(v)) => {
+                        uc.classify(v, &s.prompt.head, &auto.candidates)
+                    }
                     _ => None,
                 };
                 let (id, by, confidence) = match choice {
@@ -224,14 +225,13 @@ impl Router {
         let vector = signals.and_then(|s| s.vector);
         // The difficulty score, whenever the prompt was embedded and a model covers the route.
         let scored = match (&self.models.difficulty, vector, signals) {
-            (Some(m), Some(v), Some(s))
-                if m.covers(id) || route.routing.difficulty_thresholds.is_some() =>
-            {
-                let score = m.score(v, &s.prompt.cues.vector());
-                d.difficulty = Some(sigmoid(score));
-                m.tier(id, score, route.routing.difficulty_thresholds.as_deref())
-                    .map(|t| t.min(route.tiers.len() - 1))
-            }
+            (Some(m), Some(v), Some(s)) => m
+                .score(id, v, &s.prompt.cues.vector(), &s.prompt.head)
+                .map(|sc| {
+                    d.difficulty = Some(sc.difficulty());
+                    sc.tier(route.routing.difficulty_thresholds.as_deref())
+                        .min(route.tiers.len() - 1)
+                }),
             _ => None,
         };
         let by_difficulty = scored.filter(|_| route.routing.tier_by != Some(TierBy::Rules));
@@ -272,6 +272,20 @@ impl Router {
             policy: route.policy.clone(),
             decision: d,
         })
+    }
+
+    /// The tier the difficulty score gives `route` for a prompt (its default tier when the
+    /// model does not cover it): the learned policy's prior, and the simulation's baseline.
+    pub fn difficulty_tier(&self, id: RouteId, signals: Signals) -> usize {
+        let route = &self.config.routes[id.0];
+        let (Some(m), Some(v)) = (&self.models.difficulty, signals.vector) else {
+            return route.default_tier;
+        };
+        m.score(id, v, &signals.prompt.cues.vector(), &signals.prompt.head)
+            .map_or(route.default_tier, |sc| {
+                sc.tier(route.routing.difficulty_thresholds.as_deref())
+                    .min(route.tiers.len() - 1)
+            })
     }
 
     /// Per tier: the request's expected cost at the tier's first target (estimated tokens at

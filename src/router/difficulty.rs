@@ -1,34 +1,46 @@
 //! The difficulty score: how strong a model a prompt needs, from its embedding and its cues, and
 //! per route the thresholds that turn it into a tier.
 //!
-//! One linear score `s = w . [embedding, cues] + b` is shared by every route (difficulty means
-//! the same thing whatever the use case, and labelled examples are few); each route has its own
-//! ascending thresholds `t_1 < t_2 < ...`, one per boundary between consecutive tiers, and the
-//! tier is the number of thresholds at or below `s`. It is an ordinal logistic model fitted on
-//! labelled examples (a prompt, its route and its cheapest adequate tier): for each boundary `j`
-//! of the example's route, `P(tier > j) = sigmoid(s - t_j)`, with the log loss summed over
-//! boundaries and an L2 penalty on `w`, by full-batch Adam from zero (deterministic).
+//! Per route, one logistic model per boundary between consecutive tiers `j` and `j + 1`:
+//! `P(needs more than tier j) = sigmoid(w_j . [embedding, cues, opening] + b_j)`, where
+//! `opening` is the prompt's first line as hashed character n-grams ([`LEX_SLOTS`] slots, as
+//! `lexical.rs` reads it: "in exactly three sentences", "as JSON", "for the board"), fitted on the route's
+//! labelled examples (a prompt and its cheapest adequate tier) with an L2 penalty, by full-batch
+//! Adam from zero (deterministic). What makes a prompt hard differs by use case (a subtle label,
+//! a clinical source, an open design question, a sensitive letter), hence a model per route.
+//!
+//! The prompt's tier is the number of boundaries whose probability reaches the route's
+//! threshold for it ([`DEFAULT_THRESHOLD`] unless `difficulty_thresholds` says otherwise): a
+//! threshold below one half leans towards the higher tier, because under-serving a prompt costs
+//! quality and over-serving costs money, and the first is worse. The reported difficulty is the
+//! mean of the route's boundary probabilities, in 0..1.
 //!
 //! A boundary with examples on one side only is not fitted: the tier below it is never chosen
 //! (all examples above) or the tier above it never is (all below). A route without labelled
-//! examples is not covered (its tier comes from rules or its default). `margin` lowers every
-//! fitted threshold, leaning towards the higher tier: under-serving a prompt costs quality,
-//! over-serving costs money, and the first is worse.
-//!
-//! The reported difficulty is `sigmoid(s)`, in 0..1; thresholds in the config
-//! (`difficulty_thresholds`) are in the same units.
+//! examples on two tiers is not covered (its tier comes from rules or its default).
 
 use serde::{Deserialize, Serialize};
 
 use super::cues::N_CUES;
+use super::lexical;
 use super::usecase::dot;
 use crate::config::RouteId;
+
+/// Probability a boundary must reach for the higher tier, unless the route sets its own.
+/// Chosen on the development set (`benches/workloads/routing-dev.jsonl`, see README).
+pub const DEFAULT_THRESHOLD: f32 = 0.2;
+/// Hashed slots of the opening's n-grams.
+pub const LEX_SLOTS: usize = 1 << 12;
+/// Most tiers a route's model handles.
+pub const MAX_BOUNDARIES: usize = 15;
 
 /// A labelled example, embedded.
 #[derive(Debug, Clone, Copy)]
 pub struct Labelled<'a> {
     pub vector: &'a [f32],
     pub cues: [f32; N_CUES],
+    /// Its opening words (`lexical::head`).
+    pub head: &'a str,
     pub route: RouteId,
     /// Index into the route's tiers.
     pub tier: usize,
@@ -39,10 +51,8 @@ pub struct Labelled<'a> {
 pub struct TrainOptions {
     pub epochs: usize,
     pub learning_rate: f32,
-    /// L2 penalty on the weights, per example.
+    /// L2 penalty on the weights.
     pub l2: f32,
-    /// Subtracted from every fitted threshold (score units).
-    pub margin: f32,
 }
 
 impl Default for TrainOptions {
@@ -51,193 +61,209 @@ impl Default for TrainOptions {
         TrainOptions {
             epochs: 400,
             learning_rate: 0.05,
-            l2: 0.002,
-            margin: 0.75,
+            l2: 0.001,
         }
     }
+}
+
+/// One boundary between consecutive tiers.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum Boundary {
+    /// Every example was above it: the lower tier is never chosen.
+    Above,
+    /// Every example was at or below it: the higher tier is never chosen.
+    Below,
+    Fitted {
+        weights: Vec<f32>,
+        bias: f32,
+    },
 }
 
 /// The fitted model.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Difficulty {
-    /// Embedding dimensions (the weights hold these, then the cues).
+    /// Embedding dimensions (each model's weights hold these, then the cues).
     pub dims: usize,
-    pub weights: Vec<f32>,
-    pub bias: f32,
-    /// Per route (by `RouteId`): ascending thresholds, one per tier boundary (`+inf`: never
-    /// above that boundary, `-inf`: always above); `None` when the route is not covered.
-    pub thresholds: Vec<Option<Vec<f32>>>,
+    /// By `RouteId`: its boundaries, or `None` when the route is not covered.
+    pub routes: Vec<Option<Vec<Boundary>>>,
+}
+
+/// A prompt's probabilities of needing more than each tier of a route.
+#[derive(Debug, Clone, Copy)]
+pub struct Scored {
+    p: [f32; MAX_BOUNDARIES],
+    n: usize,
+}
+
+impl Scored {
+    /// The reported difficulty: the mean boundary probability.
+    pub fn difficulty(&self) -> f32 {
+        if self.n == 0 {
+            return 0.0;
+        }
+        self.p[..self.n].iter().sum::<f32>() / self.n as f32
+    }
+
+    /// The tier: boundaries whose probability reaches its threshold (`thresholds[j]`, else the
+    /// default).
+    pub fn tier(&self, thresholds: Option<&[f32]>) -> usize {
+        (0..self.n)
+            .filter(|&j| {
+                let t = thresholds
+                    .and_then(|t| t.get(j).copied())
+                    .unwrap_or(DEFAULT_THRESHOLD);
+                self.p[j] >= t
+            })
+            .count()
+    }
 }
 
 impl Difficulty {
-    /// The raw score (see the module doc); `sigmoid` of it is the reported difficulty.
-    pub fn score(&self, v: &[f32], cues: &[f32; N_CUES]) -> f32 {
-        if v.len() != self.dims {
-            return 0.0;
-        }
-        dot(&self.weights[..self.dims], v) + dot(&self.weights[self.dims..], cues) + self.bias
-    }
-
     pub fn covers(&self, route: RouteId) -> bool {
-        self.thresholds.get(route.0).is_some_and(Option::is_some)
+        self.routes.get(route.0).is_some_and(Option::is_some)
     }
 
-    /// The tier index for `score` on `route` (`overrides`: the config's thresholds, 0..1).
-    pub fn tier(&self, route: RouteId, score: f32, overrides: Option<&[f32]>) -> Option<usize> {
-        if let Some(o) = overrides {
-            let d = sigmoid(score);
-            return Some(o.iter().filter(|t| **t <= d).count());
+    /// The prompt's boundary probabilities on `route` (`head`: its opening words); `None` when
+    /// the route is not covered.
+    pub fn score(
+        &self,
+        route: RouteId,
+        v: &[f32],
+        cues: &[f32; N_CUES],
+        head: &str,
+    ) -> Option<Scored> {
+        let bounds = self.routes.get(route.0)?.as_ref()?;
+        if v.len() != self.dims {
+            return None;
         }
-        let t = self.thresholds.get(route.0)?.as_ref()?;
-        Some(t.iter().filter(|t| **t <= score).count())
+        let mut s = Scored {
+            p: [0.0; MAX_BOUNDARIES],
+            n: bounds.len().min(MAX_BOUNDARIES),
+        };
+        let n = self.dims + N_CUES;
+        for (p, b) in s.p.iter_mut().zip(bounds) {
+            *p = match b {
+                Boundary::Above => 1.0,
+                Boundary::Below => 0.0,
+                Boundary::Fitted { weights, bias } if weights.len() == n + LEX_SLOTS => {
+                    let mut lex = 0f32;
+                    let count = lexical::ngrams(head, LEX_SLOTS, |slot| lex += weights[n + slot]);
+                    lex /= (count.max(1) as f32).sqrt();
+                    sigmoid(
+                        dot(&weights[..self.dims], v)
+                            + dot(&weights[self.dims..n], cues)
+                            + lex
+                            + bias,
+                    )
+                }
+                Boundary::Fitted { .. } => 0.0,
+            };
+        }
+        Some(s)
     }
 
-    /// Fits the model (see the module doc). `tiers[r]` is the number of tiers of route `r`.
-    /// `None` without any route that has two labelled tiers.
+    /// Fits the models (see the module doc). `tiers[r]` is the number of tiers of route `r`.
+    /// `None` without any route that has labelled examples on two tiers.
     pub fn train(
         examples: &[Labelled],
         dims: usize,
         tiers: &[usize],
         opts: TrainOptions,
     ) -> Option<Difficulty> {
-        // Which boundaries of which route can be fitted, and the fixed ones.
-        let mut lo = vec![usize::MAX; tiers.len()];
-        let mut hi = vec![0usize; tiers.len()];
-        for e in examples.iter().filter(|e| e.vector.len() == dims) {
-            if let (Some(l), Some(h)) = (lo.get_mut(e.route.0), hi.get_mut(e.route.0)) {
-                *l = (*l).min(e.tier);
-                *h = (*h).max(e.tier);
-            }
-        }
-        if !(0..tiers.len()).any(|r| lo[r] != usize::MAX && hi[r] > lo[r]) {
-            return None;
-        }
-        // Boundary j (between tier j and j+1) is fitted when lo <= j < hi.
-        let fitted = |r: usize, j: usize| lo[r] != usize::MAX && lo[r] <= j && j < hi[r];
-        let n = dims + N_CUES;
-        let mut w = vec![0f32; n];
-        let mut b = 0f32;
-        let mut th: Vec<Vec<f32>> = tiers
-            .iter()
-            .map(|&t| (0..t.saturating_sub(1)).map(|j| j as f32).collect())
-            .collect();
-        let mut adam = Adam::new(n + 1 + th.iter().map(Vec::len).sum::<usize>());
-        let data: Vec<&Labelled> = examples
-            .iter()
-            .filter(|e| e.vector.len() == dims && e.route.0 < tiers.len())
-            .collect();
-        let count = data.len().max(1) as f32;
-        let mut grad = vec![0f32; adam.m.len()];
-        let offsets: Vec<usize> = th
-            .iter()
-            .scan(n + 1, |o, t| {
-                let here = *o;
-                *o += t.len();
-                Some(here)
-            })
-            .collect();
-        for _ in 0..opts.epochs {
-            grad.fill(0.0);
-            for e in &data {
-                let s = dot(&w[..dims], e.vector) + dot(&w[dims..], &e.cues) + b;
-                let r = e.route.0;
-                let mut ds = 0f32;
-                for (j, t) in th[r].iter().enumerate() {
-                    if !fitted(r, j) {
-                        continue;
-                    }
-                    let z = if e.tier > j { 1.0 } else { 0.0 };
-                    let g = sigmoid(s - t) - z;
-                    ds += g;
-                    grad[offsets[r] + j] -= g / count;
-                }
-                if ds != 0.0 {
-                    for (gi, x) in grad[..dims].iter_mut().zip(e.vector) {
-                        *gi += ds * x / count;
-                    }
-                    for (gi, x) in grad[dims..n].iter_mut().zip(&e.cues) {
-                        *gi += ds * x / count;
-                    }
-                    grad[n] += ds / count;
-                }
-            }
-            for (gi, wi) in grad[..n].iter_mut().zip(&w) {
-                *gi += opts.l2 * wi;
-            }
-            let mut params: Vec<&mut f32> = w.iter_mut().collect();
-            params.push(&mut b);
-            for t in th.iter_mut() {
-                params.extend(t.iter_mut());
-            }
-            adam.step(&mut params, &grad, opts.learning_rate);
-        }
-        // The bias and thresholds are only defined up to a shift: fold the bias in.
-        let thresholds = (0..tiers.len())
+        let routes: Vec<Option<Vec<Boundary>>> = (0..tiers.len())
             .map(|r| {
-                if lo[r] == usize::MAX {
+                let mine: Vec<&Labelled> = examples
+                    .iter()
+                    .filter(|e| e.route.0 == r && e.vector.len() == dims && e.tier < tiers[r])
+                    .collect();
+                let lo = mine.iter().map(|e| e.tier).min()?;
+                let hi = mine.iter().map(|e| e.tier).max()?;
+                if lo == hi {
                     return None;
                 }
-                let mut out: Vec<f32> = th[r]
-                    .iter()
-                    .enumerate()
-                    .map(|(j, t)| {
-                        if j < lo[r] {
-                            f32::NEG_INFINITY
-                        } else if j >= hi[r] {
-                            f32::INFINITY
-                        } else {
-                            t - b - opts.margin
-                        }
-                    })
-                    .collect();
-                // Ascending, whatever the fit did.
-                for j in 1..out.len() {
-                    out[j] = out[j].max(out[j - 1]);
-                }
-                Some(out)
+                let n = tiers[r].saturating_sub(1).min(MAX_BOUNDARIES);
+                Some(
+                    (0..n)
+                        .map(|j| {
+                            if j < lo {
+                                Boundary::Above
+                            } else if j >= hi {
+                                Boundary::Below
+                            } else {
+                                fit(&mine, dims, j, opts)
+                            }
+                        })
+                        .collect(),
+                )
             })
             .collect();
-        Some(Difficulty {
-            dims,
-            weights: w,
-            bias: 0.0,
-            thresholds,
-        })
+        routes
+            .iter()
+            .any(Option::is_some)
+            .then_some(Difficulty { dims, routes })
     }
+}
+
+/// Logistic regression of "tier > j" on the route's examples.
+fn fit(examples: &[&Labelled], dims: usize, j: usize, opts: TrainOptions) -> Boundary {
+    let n = dims + N_CUES;
+    let total = n + LEX_SLOTS;
+    // Each example's opening as sparse (slot, value) pairs, duplicates merged.
+    let lex: Vec<Vec<(usize, f32)>> = examples
+        .iter()
+        .map(|e| {
+            let mut slots = Vec::new();
+            let count = lexical::ngrams(e.head, LEX_SLOTS, |s| slots.push(s));
+            slots.sort_unstable();
+            let x = 1.0 / (count.max(1) as f32).sqrt();
+            let mut row: Vec<(usize, f32)> = Vec::with_capacity(slots.len());
+            for s in slots {
+                match row.last_mut() {
+                    Some((last, v)) if *last == s => *v += x,
+                    _ => row.push((s, x)),
+                }
+            }
+            row
+        })
+        .collect();
+    let mut w = vec![0f32; total + 1]; // the bias last
+    let (mut m, mut v) = (vec![0f32; total + 1], vec![0f32; total + 1]);
+    let mut grad = vec![0f32; total + 1];
+    let count = examples.len().max(1) as f32;
+    for t in 1..=opts.epochs {
+        grad.fill(0.0);
+        for (e, row) in examples.iter().zip(&lex) {
+            let s = dot(&w[..dims], e.vector)
+                + dot(&w[dims..n], &e.cues)
+                + row.iter().map(|(s, x)| w[n + s] * x).sum::<f32>()
+                + w[total];
+            let z = if e.tier > j { 1.0 } else { 0.0 };
+            let g = (sigmoid(s) - z) / count;
+            for (gi, x) in grad[..dims].iter_mut().zip(e.vector) {
+                *gi += g * x;
+            }
+            for (gi, x) in grad[dims..n].iter_mut().zip(&e.cues) {
+                *gi += g * x;
+            }
+            for (s, x) in row {
+                grad[n + s] += g * x;
+            }
+            grad[total] += g;
+        }
+        let (c1, c2) = (1.0 - 0.9f32.powi(t as i32), 1.0 - 0.999f32.powi(t as i32));
+        for i in 0..=total {
+            let g = grad[i] + if i < total { opts.l2 * w[i] } else { 0.0 };
+            m[i] = 0.9 * m[i] + 0.1 * g;
+            v[i] = 0.999 * v[i] + 0.001 * g * g;
+            w[i] -= opts.learning_rate * (m[i] / c1) / ((v[i] / c2).sqrt() + 1e-8);
+        }
+    }
+    let bias = w.pop().unwrap_or(0.0);
+    Boundary::Fitted { weights: w, bias }
 }
 
 pub fn sigmoid(x: f32) -> f32 {
     1.0 / (1.0 + (-x).exp())
-}
-
-/// Adam (Kingma & Ba) over a flat parameter list.
-struct Adam {
-    m: Vec<f32>,
-    v: Vec<f32>,
-    t: i32,
-}
-
-impl Adam {
-    fn new(n: usize) -> Adam {
-        Adam {
-            m: vec![0.0; n],
-            v: vec![0.0; n],
-            t: 0,
-        }
-    }
-
-    fn step(&mut self, params: &mut [&mut f32], grad: &[f32], lr: f32) {
-        const B1: f32 = 0.9;
-        const B2: f32 = 0.999;
-        self.t += 1;
-        let (c1, c2) = (1.0 - B1.powi(self.t), 1.0 - B2.powi(self.t));
-        for (i, p) in params.iter_mut().enumerate() {
-            let g = grad[i];
-            self.m[i] = B1 * self.m[i] + (1.0 - B1) * g;
-            self.v[i] = B2 * self.v[i] + (1.0 - B2) * g * g;
-            **p -= lr * (self.m[i] / c1) / ((self.v[i] / c2).sqrt() + 1e-8);
-        }
-    }
 }
 
 #[cfg(test)]
@@ -247,53 +273,56 @@ mod tests {
     /// Two routes; the tier follows the first embedding coordinate (and, for route 1, only the
     /// upper two of three tiers occur).
     #[test]
-    fn fits_ordinal_tiers_with_per_route_thresholds() {
+    fn fits_tiers_per_route_with_thresholds() {
         let vecs: Vec<[f32; 2]> = (0..60).map(|i| [i as f32 / 60.0, 1.0]).collect();
         let mut ex = Vec::new();
         for (i, v) in vecs.iter().enumerate() {
             ex.push(Labelled {
                 vector: v,
                 cues: [0.0; N_CUES],
+                head: "",
                 route: RouteId(0),
                 tier: usize::from(i >= 30),
             });
             ex.push(Labelled {
                 vector: v,
                 cues: [0.0; N_CUES],
+                head: "",
                 route: RouteId(1),
-                tier: 1 + usize::from(i >= 40),
+                // The opposite direction: difficulty is the route's own.
+                tier: 1 + usize::from(i < 20),
             });
         }
         let opts = TrainOptions {
-            margin: 0.0,
-            epochs: 800,
+            epochs: 1500,
+            learning_rate: 0.1,
             ..TrainOptions::default()
         };
         let m = Difficulty::train(&ex, 2, &[2, 3, 2], opts).expect("fitted");
         assert!(m.covers(RouteId(0)) && m.covers(RouteId(1)) && !m.covers(RouteId(2)));
-        let tier = |r: usize, x: f32| {
-            let s = m.score(&[x, 1.0], &[0.0; N_CUES]);
-            m.tier(RouteId(r), s, None).unwrap()
+        let tier = |r: usize, x: f32, t: Option<&[f32]>| {
+            m.score(RouteId(r), &[x, 1.0], &[0.0; N_CUES], "")
+                .unwrap()
+                .tier(t)
         };
-        assert_eq!((tier(0, 0.1), tier(0, 0.9)), (0, 1));
-        assert_eq!((tier(1, 0.1), tier(1, 0.5), tier(1, 0.9)), (1, 1, 2));
-        assert_eq!(m.thresholds[1].as_ref().unwrap()[0], f32::NEG_INFINITY);
-        // Config thresholds (difficulty units) win.
-        let s = m.score(&[0.9, 1.0], &[0.0; N_CUES]);
-        assert_eq!(m.tier(RouteId(0), s, Some(&[0.999_999])), Some(0));
-        // A margin leans up.
-        let leaning = Difficulty::train(
-            &ex,
-            2,
-            &[2, 3, 2],
-            TrainOptions {
-                margin: 5.0,
-                ..opts
-            },
-        )
-        .unwrap();
-        let s = leaning.score(&[0.4, 1.0], &[0.0; N_CUES]);
-        assert_eq!(leaning.tier(RouteId(0), s, None), Some(1));
+        assert_eq!((tier(0, 0.05, None), tier(0, 0.95, None)), (0, 1));
+        assert_eq!((tier(1, 0.9, None), tier(1, 0.05, None)), (1, 2));
+        assert_eq!(
+            m.routes[1].as_ref().unwrap()[0],
+            Boundary::Above,
+            "never cheap"
+        );
+        // The route's thresholds: a high one keeps the lower tier, a low one leans up.
+        assert_eq!(tier(0, 0.95, Some(&[0.999_99])), 0);
+        assert_eq!(tier(0, 0.45, Some(&[0.0001])), 1);
+        let d = m
+            .score(RouteId(0), &[0.95, 1.0], &[0.0; N_CUES], "")
+            .unwrap();
+        assert!(d.difficulty() > 0.5);
+        assert!(
+            m.score(RouteId(0), &[1.0], &[0.0; N_CUES], "").is_none(),
+            "wrong size"
+        );
         // Nothing to fit: no route with two tiers.
         let one: Vec<Labelled> = ex.iter().copied().filter(|e| e.tier == 1).collect();
         assert!(Difficulty::train(&one[..10], 2, &[2, 3, 2], opts).is_none());

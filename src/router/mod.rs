@@ -14,6 +14,7 @@ mod decide;
 pub mod difficulty;
 mod failover;
 pub mod learned;
+pub mod lexical;
 pub mod models;
 pub mod prompt;
 mod resume;

@@ -18,10 +18,10 @@ use sha2::{Digest, Sha256};
 
 use super::clusters::Clusters;
 use super::cues::N_CUES;
-use super::difficulty::{Difficulty, Labelled, TrainOptions};
+use super::difficulty::{Boundary, Difficulty, Labelled, TrainOptions};
 use super::learned::Bandit;
 use super::prompt::Prompt;
-use super::usecase::{RouteVectors, UseCase};
+use super::usecase::{RouteVectors, Source, UseCase};
 use crate::config::{Config, RouteId};
 use crate::store::{decode, encode, Store};
 
@@ -112,11 +112,14 @@ impl Models {
             None => Vec::new(),
         };
         let mut per_route = vec![RouteVectors::default(); config.routes.len()];
-        for ((r, _, _), v) in prompts.iter().zip(&vectors) {
+        let mut heads = Vec::with_capacity(prompts.len() + trained.len());
+        for ((r, _, p), v) in prompts.iter().zip(&vectors) {
             per_route[r.0].config.extend_from_slice(v);
+            heads.push((*r, Source::Config, p.head.clone()));
         }
         for t in &trained {
             per_route[t.route.0].trained.extend_from_slice(&t.vector);
+            heads.push((t.route, Source::Trained, t.head.clone()));
         }
         let mut labelled: Vec<Labelled> = prompts
             .iter()
@@ -125,6 +128,7 @@ impl Models {
                 Some(Labelled {
                     vector: v,
                     cues: p.cues.vector(),
+                    head: &p.head,
                     route: *r,
                     tier: (*tier)?,
                 })
@@ -134,6 +138,7 @@ impl Models {
             Some(Labelled {
                 vector: &t.vector,
                 cues: t.cues,
+                head: &t.head,
                 route: t.route,
                 tier: t.tier?,
             })
@@ -177,7 +182,8 @@ impl Models {
             .iter()
             .any(|r| !r.config.is_empty() || !r.trained.is_empty());
         Ok(Models {
-            usecase: any_examples.then(|| UseCase::new(dims, config.routing.neighbors, per_route)),
+            usecase: any_examples
+                .then(|| UseCase::new(dims, config.routing.neighbors, per_route, heads)),
             difficulty,
             bandits,
             prices,
@@ -193,6 +199,8 @@ pub struct TrainedExample {
     pub tier: Option<String>,
     pub vector: Vec<f32>,
     pub cues: [f32; N_CUES],
+    /// Its opening words (`lexical::head`).
+    pub head: String,
 }
 
 /// What `sluice route train` stores.
@@ -228,6 +236,7 @@ struct Resolved {
     tier: Option<usize>,
     vector: Vec<f32>,
     cues: [f32; N_CUES],
+    head: String,
 }
 
 fn load_trained(
@@ -277,6 +286,7 @@ fn load_trained(
             tier,
             vector: e.vector,
             cues: e.cues,
+            head: e.head,
         });
     }
     if unknown > 0 {
@@ -288,16 +298,13 @@ fn load_trained(
     Ok(out)
 }
 
-/// The difficulty model as stored: thresholds by route and tier names, so that a config whose
-/// routes moved still finds its own.
+/// The difficulty model as stored: its routes by name, each with its tier names, so that a
+/// config whose routes moved still finds its own.
 #[derive(Serialize, Deserialize)]
 struct StoredDifficulty {
     fingerprint: [u8; 32],
     dims: usize,
-    weights: Vec<f32>,
-    bias: f32,
-    /// (route, its tier names, thresholds)
-    routes: Vec<(String, Vec<String>, Option<Vec<f32>>)>,
+    routes: Vec<(String, Vec<String>, Option<Vec<Boundary>>)>,
 }
 
 fn save_difficulty(
@@ -309,15 +316,13 @@ fn save_difficulty(
     let stored = StoredDifficulty {
         fingerprint: *fingerprint,
         dims: m.dims,
-        weights: m.weights.clone(),
-        bias: m.bias,
         routes: config
             .routes
             .iter()
-            .zip(&m.thresholds)
-            .map(|(r, t)| {
+            .zip(&m.routes)
+            .map(|(r, b)| {
                 let names = r.tiers.iter().map(|t| t.name.clone()).collect();
-                (r.name.clone(), names, t.clone())
+                (r.name.clone(), names, b.clone())
             })
             .collect(),
     };
@@ -341,21 +346,19 @@ fn load_difficulty(
     if s.fingerprint != *fingerprint {
         return Ok(None);
     }
-    let thresholds = config
+    let routes = config
         .routes
         .iter()
         .map(|r| {
-            let (_, names, t) = s.routes.iter().find(|(n, _, _)| *n == r.name)?;
+            let (_, names, b) = s.routes.iter().find(|(n, _, _)| *n == r.name)?;
             let same = names.len() == r.tiers.len()
                 && names.iter().zip(&r.tiers).all(|(a, b)| *a == b.name);
-            same.then(|| t.clone()).flatten()
+            same.then(|| b.clone()).flatten()
         })
         .collect();
     Ok(Some(Difficulty {
         dims: s.dims,
-        weights: s.weights,
-        bias: s.bias,
-        thresholds,
+        routes,
     }))
 }
 
@@ -368,9 +371,9 @@ fn fingerprint(
     opts: TrainOptions,
 ) -> [u8; 32] {
     let mut h = Sha256::new();
-    h.update(b"sluice-difficulty-v1\0");
+    h.update(b"sluice-difficulty-v3\0");
     h.update(embedder_id.as_bytes());
-    for x in [opts.learning_rate, opts.l2, opts.margin] {
+    for x in [opts.learning_rate, opts.l2] {
         h.update(x.to_le_bytes());
     }
     h.update((opts.epochs as u64).to_le_bytes());
@@ -385,6 +388,7 @@ fn fingerprint(
     for e in labelled {
         h.update((e.route.0 as u64).to_le_bytes());
         h.update((e.tier as u64).to_le_bytes());
+        h.update(e.head.as_bytes());
         for x in e.vector.iter().chain(&e.cues) {
             h.update(x.to_le_bytes());
         }

@@ -22,8 +22,10 @@ pub struct Prompt {
     pub cues: Cues,
     /// The request's last message is this turn (so the cache key may take the parse over).
     pub is_last: bool,
+    /// Its opening words, as the use-case classifier's lexical model reads them.
+    pub head: String,
     /// The text's head, kept when the instruction is empty (see the module doc).
-    head: Option<String>,
+    embed_head: Option<String>,
 }
 
 impl Prompt {
@@ -55,19 +57,22 @@ impl Prompt {
             parsed,
             cues,
             is_last: true,
-            head,
+            head: super::lexical::head(text),
+            embed_head: head,
         }
     }
 
     /// The text whose embedding routes this prompt (see the module doc).
     pub fn embed_text(&self) -> &str {
-        self.head.as_deref().unwrap_or(&self.parsed.instruction)
+        self.embed_head
+            .as_deref()
+            .unwrap_or(&self.parsed.instruction)
     }
 
     /// True when the embedded text is the instruction the cache compares: its vector can be
     /// handed to the cache key.
     pub fn embeds_instruction(&self) -> bool {
-        self.head.is_none()
+        self.embed_head.is_none()
     }
 }
 

@@ -71,10 +71,12 @@ impl Router {
         true
     }
 
-    /// Replaces the examples of `route` taken from the prompt log (`dims` floats each).
-    pub fn set_prompt_log_examples(&self, route: RouteId, vectors: Vec<f32>) {
+    /// Replaces the examples taken from the prompt log: per route, their embeddings (`dims`
+    /// floats each, back to back) and opening words. Blocking (the lexical model is fitted
+    /// again): call it off the async runtime.
+    pub fn set_prompt_log_examples(&self, examples: Vec<(RouteId, Vec<f32>, Vec<String>)>) {
         if let Some(uc) = &self.models.usecase {
-            uc.set_prompt_log(route, vectors);
+            uc.set_prompt_log(examples);
         }
     }
 

@@ -2,9 +2,11 @@
 //! examples, scored against the prompt's embedding.
 //!
 //! A route's score is the mean cosine similarity of the prompt to its `k` most similar examples
-//! (fewer when it has fewer), so a route with many examples is not favoured for having many. The
-//! confidence of the best route is its share of a softmax over the candidates' scores at
-//! [`TEMPERATURE`]: about 1 when one route is clearly closest, about 1/n when all are equal.
+//! (fewer when it has fewer), so a route with many examples is not favoured for having many,
+//! plus [`LEXICAL_WEIGHT`] times the log-probability the lexical model (`lexical.rs`: the
+//! prompt's opening words, fitted on the same examples) gives the route among the candidates.
+//! The confidence of the best route is its share of a softmax over the candidates' scores at
+//! [`TEMPERATURE`]: about 1 when one route is clearly ahead, about 1/n when all are equal.
 //!
 //! Examples come from three sources, kept apart so each can be replaced: the config (`examples`),
 //! training files (`sluice route train`, stored), and the prompt log (prompts that services
@@ -13,11 +15,15 @@
 
 use parking_lot::RwLock;
 
+use super::lexical::{FitOptions, Lexical};
 use crate::config::RouteId;
 
 /// Softmax temperature over route scores (cosine units). Chosen on the development set
 /// (`benches/workloads/routing-dev.jsonl`) so that confidence tracks accuracy: see README.
-pub const TEMPERATURE: f32 = 0.02;
+pub const TEMPERATURE: f32 = 0.05;
+/// Weight of the lexical model's log-probability in a route's score (cosine units), chosen on
+/// the development set.
+pub const LEXICAL_WEIGHT: f32 = 0.15;
 
 /// Where a route's examples came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -43,12 +49,15 @@ impl RouteVectors {
     }
 }
 
-/// The classifier. Examples of the prompt log are swapped in under a lock; a decision holds the
-/// read side for its few microseconds.
+/// The classifier. Examples of the prompt log are swapped in under a lock (and the lexical
+/// model fitted again); a decision holds the read side for its few microseconds.
 pub struct UseCase {
     dims: usize,
     neighbors: usize,
     routes: RwLock<Vec<RouteVectors>>,
+    /// The opening words of every example, by route and source, for fitting the lexical model.
+    heads: RwLock<Vec<(RouteId, Source, String)>>,
+    lexical: RwLock<Lexical>,
 }
 
 /// What the classifier chose among an auto route's candidates.
@@ -60,12 +69,21 @@ pub struct Choice {
 }
 
 impl UseCase {
-    /// `routes` indexed by `RouteId`; `neighbors` = k.
-    pub fn new(dims: usize, neighbors: usize, routes: Vec<RouteVectors>) -> UseCase {
+    /// `routes` indexed by `RouteId`; `neighbors` = k; `heads`: each example's opening words
+    /// (`lexical::head`). Fits the lexical model (blocking: a fraction of a second).
+    pub fn new(
+        dims: usize,
+        neighbors: usize,
+        routes: Vec<RouteVectors>,
+        heads: Vec<(RouteId, Source, String)>,
+    ) -> UseCase {
+        let lexical = fit(&heads, routes.len());
         UseCase {
             dims,
             neighbors: neighbors.max(1),
             routes: RwLock::new(routes),
+            heads: RwLock::new(heads),
+            lexical: RwLock::new(lexical),
         }
     }
 
@@ -89,19 +107,52 @@ impl UseCase {
             .collect()
     }
 
-    /// Replaces the prompt-log examples of `route`.
-    pub fn set_prompt_log(&self, route: RouteId, vectors: Vec<f32>) {
-        if let Some(r) = self.routes.write().get_mut(route.0) {
-            r.prompt_log = vectors;
-        }
+    /// The config's and trained examples of `route` (what its clusters are fitted on).
+    pub fn route_examples(&self, route: RouteId) -> Vec<f32> {
+        self.routes
+            .read()
+            .get(route.0)
+            .map(|r| [r.config.as_slice(), r.trained.as_slice()].concat())
+            .unwrap_or_default()
     }
 
-    /// The candidate closest to `v` and its confidence; `None` when no candidate has examples
-    /// (or `v` has the wrong size).
-    pub fn classify(&self, v: &[f32], candidates: &[RouteId]) -> Option<Choice> {
+    /// Replaces the prompt-log examples of every route in `examples` (vectors and opening
+    /// words) and fits the lexical model again. Blocking (the fit).
+    pub fn set_prompt_log(&self, examples: Vec<(RouteId, Vec<f32>, Vec<String>)>) {
+        let heads = {
+            let mut heads = self.heads.write();
+            let replaced: Vec<RouteId> = examples.iter().map(|(r, _, _)| *r).collect();
+            heads.retain(|(r, src, _)| *src != Source::PromptLog || !replaced.contains(r));
+            for (r, _, h) in &examples {
+                heads.extend(h.iter().map(|h| (*r, Source::PromptLog, h.clone())));
+            }
+            heads.clone()
+        };
+        let lexical = fit(&heads, self.routes.read().len());
+        let mut routes = self.routes.write();
+        for (r, vectors, _) in examples {
+            if let Some(rv) = routes.get_mut(r.0) {
+                rv.prompt_log = vectors;
+            }
+        }
+        *self.lexical.write() = lexical;
+    }
+
+    /// The candidate closest to the prompt (`v` its embedding, `head` its opening words) and
+    /// its confidence; `None` when no candidate has examples (or `v` has the wrong size).
+    pub fn classify(&self, v: &[f32], head: &str, candidates: &[RouteId]) -> Option<Choice> {
         if v.len() != self.dims || candidates.is_empty() {
             return None;
         }
+        let cands = &candidates[..candidates.len().min(64)];
+        let mut classes = [0usize; 64];
+        for (c, r) in classes.iter_mut().zip(cands) {
+            *c = r.0;
+        }
+        let mut lex = [0f32; 64];
+        self.lexical
+            .read()
+            .log_probs(head, &classes[..cands.len()], &mut lex[..cands.len()]);
         let routes = self.routes.read();
         let mut best: Option<(RouteId, f32)> = None;
         // Scores are at most 64 candidates; no allocation on this path.
@@ -131,7 +182,7 @@ impl UseCase {
                 continue;
             }
             let used = k.min(n);
-            let score = top[..used].iter().sum::<f32>() / used as f32;
+            let score = top[..used].iter().sum::<f32>() / used as f32 + LEXICAL_WEIGHT * lex[i];
             scores[i] = score;
             if best.is_none_or(|(_, b)| score > b) {
                 best = Some((r, score));
@@ -148,6 +199,12 @@ impl UseCase {
             confidence: (1.0 / total).clamp(0.0, 1.0),
         })
     }
+}
+
+/// The lexical model of `heads` (classes: route indices).
+fn fit(heads: &[(RouteId, Source, String)], routes: usize) -> Lexical {
+    let ex: Vec<(&str, usize)> = heads.iter().map(|(r, _, h)| (h.as_str(), r.0)).collect();
+    Lexical::fit(&ex, routes, FitOptions::default())
 }
 
 /// Dot product of two equally long vectors, with independent lanes so that the compiler
@@ -183,6 +240,10 @@ mod tests {
     fn nearest_route_wins_and_confidence_tracks_the_margin() {
         let a = [unit(&[1.0, 0.0, 0.0]), unit(&[0.9, 0.1, 0.0])].concat();
         let b = [unit(&[0.0, 1.0, 0.0]), unit(&[0.1, 0.9, 0.0])].concat();
+        let heads = vec![
+            (RouteId(0), Source::Config, "translate this".to_owned()),
+            (RouteId(1), Source::Config, "summarize this".to_owned()),
+        ];
         let uc = UseCase::new(
             3,
             2,
@@ -196,22 +257,35 @@ mod tests {
                     ..Default::default()
                 },
             ],
+            heads,
         );
         let both = [RouteId(0), RouteId(1)];
-        let c = uc.classify(&unit(&[1.0, 0.05, 0.0]), &both).unwrap();
+        let c = uc.classify(&unit(&[1.0, 0.05, 0.0]), "", &both).unwrap();
         assert_eq!(c.route, RouteId(0));
         assert!(c.confidence > 0.99, "{c:?}");
-        let c = uc.classify(&unit(&[1.0, 1.0, 0.0]), &both).unwrap();
+        let halfway = unit(&[1.0, 1.0, 0.0]);
+        let c = uc.classify(&halfway, "", &both).unwrap();
         assert!(c.confidence < 0.6, "halfway: unsure {c:?}");
+        // Halfway, the opening words decide.
+        let c = uc.classify(&halfway, "summarize it", &both).unwrap();
+        assert_eq!(c.route, RouteId(1), "{c:?}");
+        let c = uc.classify(&halfway, "translate it", &both).unwrap();
+        assert_eq!(c.route, RouteId(0), "{c:?}");
         // Only the candidates count.
-        let c = uc.classify(&unit(&[1.0, 0.0, 0.0]), &[RouteId(1)]).unwrap();
+        let c = uc
+            .classify(&unit(&[1.0, 0.0, 0.0]), "", &[RouteId(1)])
+            .unwrap();
         assert_eq!(c.route, RouteId(1));
-        assert!(uc.classify(&[1.0, 0.0], &both).is_none(), "wrong size");
-        assert!(uc.classify(&unit(&[1.0, 0.0, 0.0]), &[]).is_none());
+        assert!(uc.classify(&[1.0, 0.0], "", &both).is_none(), "wrong size");
+        assert!(uc.classify(&unit(&[1.0, 0.0, 0.0]), "", &[]).is_none());
 
         // Prompt-log examples join the route's own.
-        uc.set_prompt_log(RouteId(1), unit(&[0.0, 0.0, 1.0]));
-        let c = uc.classify(&unit(&[0.0, 0.1, 1.0]), &both).unwrap();
+        uc.set_prompt_log(vec![(
+            RouteId(1),
+            unit(&[0.0, 0.0, 1.0]),
+            vec!["recap this".into()],
+        )]);
+        let c = uc.classify(&unit(&[0.0, 0.1, 1.0]), "", &both).unwrap();
         assert_eq!(c.route, RouteId(1));
         assert_eq!(uc.counts(), [(2, 0, 0), (2, 0, 1)]);
     }
