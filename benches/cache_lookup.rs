@@ -152,7 +152,7 @@ fn bench_lookup(c: &mut Criterion) {
     rt.block_on(async {
         for text in prompts() {
             let answer = format!("Answer to: {text}");
-            assert!(cache.insert(key(&text), &response(&answer), &policy, None, None));
+            assert!(cache.insert(key(&text), &response(&answer), &policy, None));
         }
         cache.flush().await.expect("flush");
     });

@@ -8,6 +8,8 @@
 //! * `cache_key`: `CacheKey::new` (canonical JSON of the namespace, sha256s, prompt split) for a
 //!   short chat turn under a system prompt, and for a summarization request carrying a
 //!   [`ARTICLE_WORDS`]-word article (split into instruction + document fingerprint).
+//!   `adversarial_1mib`: a 1 MiB last turn of tags, brackets, quotes, code symbols and digits
+//!   (every pass over prompt text is linear; this is the worst shape for the operand scanner).
 //! * `guards`: `Features::extract` of a short query (once per semantic lookup) and
 //!   `Features::agree` (once per candidate above the threshold).
 //! * `router_plan`: `Router::plan` on a route shaped like `examples/routing-and-failover.toml`
@@ -32,6 +34,8 @@ use sluice::text::Features;
 
 const SEED: u64 = 0x5eed_0006;
 const ARTICLE_WORDS: usize = 1_500;
+/// Size of the adversarial prompt.
+const ADVERSARIAL_BYTES: usize = 1 << 20;
 const ANSWER_WORDS: usize = 200;
 /// Characters of the prompt that the min_prompt_tokens rule (4000 tokens ~ 16000 chars) takes.
 const LONG_PROMPT_CHARS: usize = 20_000;
@@ -157,12 +161,29 @@ fn bench_cache_key(c: &mut Criterion) {
     let long_key = CacheKey::new(&long, &scope).expect("cacheable");
     assert!(long_key.has_document(), "the article is split off");
 
+    let mut hostile = String::with_capacity(ADVERSARIAL_BYTES + 64);
+    let pieces = [
+        "<a>", "</b>", "[", "{", "\"", "'", "`", "```", "x == y", "12.5", "\n", "} ", "] ",
+        "<doc>", "\"\"\"", "|", ":", ",",
+    ];
+    while hostile.len() < ADVERSARIAL_BYTES {
+        hostile.push_str(pieces[rng.random_range(0..pieces.len())]);
+    }
+    let adversarial = request(serde_json::json!({
+        "model": "support",
+        "messages": [{"role": "user", "content": hostile}]
+    }));
+
     let mut group = c.benchmark_group("cache_key");
     group.bench_function("short_chat", |b| {
         b.iter(|| CacheKey::new(&short, &scope).expect("cacheable"))
     });
     group.bench_function("long_summarization", |b| {
         b.iter(|| CacheKey::new(&long, &scope).expect("cacheable"))
+    });
+    group.sample_size(10);
+    group.bench_function("adversarial_1mib", |b| {
+        b.iter(|| CacheKey::new(&adversarial, &scope))
     });
     group.finish();
 }

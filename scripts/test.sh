@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# The test command: fetch what the tests need (embedding model, ONNX Runtime, the openai SDK),
-# run the Rust test suite, then the official openai Python SDK against a live gateway.
+# The test command: fetch what the tests need (embedding model, ONNX Runtime, the openai and
+# anthropic SDKs), run the Rust test suite (its browser test runs when Chromium is installed and
+# says it is skipped when not; `.ci/run` installs it), then the official openai and anthropic
+# Python SDKs against a live gateway.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -9,11 +11,11 @@ scripts/fetch-models.sh
 # Unit and integration tests (benches are compiled by clippy in CI, run by scripts/benchmarks.sh).
 cargo test "$@"
 
-# openai SDK smoke test against `sluice serve` with the embedded default config.
+# SDK smoke test (openai and anthropic) against `sluice serve` with the embedded default config.
 if [ ! -x .venv/bin/python ]; then
   python3 -m venv .venv
 fi
-.venv/bin/python -m pip install --quiet --disable-pip-version-check "openai>=1.40,<3"
+.venv/bin/python -m pip install --quiet --disable-pip-version-check "openai>=1.40,<3" "anthropic>=0.40,<1"
 cargo build --quiet
 bin="${CARGO_TARGET_DIR:-target}/debug/sluice"
 port=$(.venv/bin/python -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')

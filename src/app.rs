@@ -1,8 +1,10 @@
 //! The gateway's HTTP surface: routes and layers, nothing else.
 //!
 //! A chat request passes these stages, in this order (folders of `src/` follow it):
-//! 0. `guard/`: client keys (`[server] api_keys`), before any handler.
-//! 1. `api/`: parse and validate the OpenAI-shaped body; headers in.
+//! 0. `guard/`: client keys (`[server] api_keys`), before any handler; administrator access to
+//!    the dashboard and `/admin/`.
+//! 1. `api/`: parse and validate the body (OpenAI's chat completions, or Anthropic's Messages
+//!    translated to the same canonical request); headers in.
 //! 2. `pipeline`: the whole flow on one screen: cache lookup -> plan -> run -> write back.
 //! 3. `cache/`: exact fingerprint, then semantic match inside the request's namespace.
 //! 4. `router/`: route (named, or chosen from the prompt) -> tier (rules, difficulty, learned
@@ -16,7 +18,7 @@ use std::sync::Arc;
 
 use axum::extract::Request;
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum::routing::{get, post};
 use axum::Router;
 
@@ -24,11 +26,19 @@ use crate::api;
 use crate::error::ApiError;
 use crate::guard;
 use crate::state::{request_id, AppState};
+use crate::wire::Dialect;
 
 pub fn app(state: Arc<AppState>) -> Router {
     Router::new()
         .route("/v1/chat/completions", post(api::chat::completions))
         .route("/chat/completions", post(api::chat::completions))
+        .route("/v1/messages", post(api::messages::create))
+        .route("/messages", post(api::messages::create))
+        .route(
+            "/v1/messages/count_tokens",
+            post(api::messages::count_tokens),
+        )
+        .route("/messages/count_tokens", post(api::messages::count_tokens))
         .route("/v1/embeddings", post(api::embeddings::create))
         .route("/embeddings", post(api::embeddings::create))
         .route("/v1/feedback", post(api::feedback::create))
@@ -40,12 +50,7 @@ pub fn app(state: Arc<AppState>) -> Router {
         .route("/healthz", get(api::health::healthz))
         .route("/readyz", get(api::health::readyz))
         .route("/metrics", get(api::admin::metrics))
-        .route("/admin/cache/stats", get(api::admin::cache_stats))
-        .route("/admin/routing", get(api::admin::routing))
-        .route(
-            "/admin/cache",
-            axum::routing::delete(api::admin::cache_purge),
-        )
+        .merge(admin(&state))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::middleware::from_fn_with_state(
@@ -56,11 +61,36 @@ pub fn app(state: Arc<AppState>) -> Router {
         .with_state(state)
 }
 
-async fn not_found(req: Request) -> ApiError {
+/// The admin endpoints and the dashboard, behind the admin check (`guard::admin`).
+fn admin(state: &Arc<AppState>) -> Router<Arc<AppState>> {
+    Router::new()
+        .route("/admin/cache/stats", get(api::admin::cache_stats))
+        .route("/admin/routing", get(api::admin::routing))
+        .route(
+            "/admin/cache",
+            axum::routing::delete(api::admin::cache_purge),
+        )
+        .route("/admin/stats/summary", get(api::stats::summary))
+        .route("/admin/stats/timeseries", get(api::stats::timeseries))
+        .route("/admin/stats/breakdown", get(api::stats::breakdown))
+        .route("/admin/stats/targets", get(api::stats::targets))
+        .route("/admin/stats/cache", get(api::stats::cache))
+        .route("/dashboard", get(api::dashboard::page))
+        .route("/dashboard/app.js", get(api::dashboard::script))
+        .route("/dashboard/style.css", get(api::dashboard::style))
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.config.server.api_keys.clone(),
+            guard::admin::require_admin,
+        ))
+}
+
+/// 404 in the shape of the API the path belongs to.
+async fn not_found(req: Request) -> Response {
     ApiError::UnknownUrl {
         method: req.method().to_string(),
         path: req.uri().path().to_owned(),
     }
+    .into_response_for(Dialect::of_path(req.uri().path()))
 }
 
 async fn method_not_allowed(req: Request) -> Response {
@@ -73,7 +103,7 @@ async fn method_not_allowed(req: Request) -> Response {
         param: None,
         code: Some("method_not_allowed"),
     }
-    .into_response();
+    .into_response_for(Dialect::of_path(req.uri().path()));
     *r.status_mut() = StatusCode::METHOD_NOT_ALLOWED;
     r
 }

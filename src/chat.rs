@@ -49,6 +49,11 @@ pub struct ChatRequest {
     /// Every other field, passed through to OpenAI-compatible upstreams.
     #[serde(flatten)]
     pub extra: Map<String, Value>,
+    /// An Anthropic client sent it (`/v1/messages`): it may carry Anthropic-only fields that an
+    /// OpenAI-compatible upstream must not get (`wire::anthropic::for_openai`). Not part of what
+    /// the request asks, so never serialized (nor in its cache key).
+    #[serde(skip)]
+    pub from_anthropic: bool,
 }
 
 fn is_false(b: &bool) -> bool {

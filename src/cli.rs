@@ -93,10 +93,28 @@ pub enum BenchCommand {
     Load(LoadArgs),
     /// Every failover scenario against the mock: a pass/partial/safe/fail scorecard.
     Failover(FailoverArgs),
+    /// The dashboard's JSON endpoints over a store of many audit records (300,000 by default).
+    Dashboard(DashboardArgs),
     /// Routing quality on a labelled workload: use-case accuracy, confusion matrix, tiers,
     /// under-served share and cost against always-premium and the oracle; `--simulate` runs the
     /// learned policy against a simulated environment.
     Route(RouteBenchArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct DashboardArgs {
+    /// Audit records to fill the store with.
+    #[arg(long, default_value_t = 300_000)]
+    pub records: u64,
+    /// Days the records span, ending now.
+    #[arg(long, default_value_t = 7)]
+    pub days: u32,
+    /// Timed requests per endpoint and window (after 3 warm-up requests).
+    #[arg(long, default_value_t = 30)]
+    pub iterations: usize,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
 }
 
 const ROUTE_HELP: &str = "\

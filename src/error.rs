@@ -1,10 +1,14 @@
 //! `ApiError`: every way a request can fail, as an OpenAI-shaped JSON error
-//! (`{"error":{"message","type","param","code"}}`) with its HTTP status and a metric label.
+//! (`{"error":{"message","type","param","code"}}`) with its HTTP status and a metric label, or
+//! for Anthropic clients in Anthropic's shape (`{"type":"error","error":{"type","message"}}`)
+//! with Anthropic's status codes.
 
 use std::borrow::Cow;
 use std::sync::Arc;
 
 use crate::outcome::Attempt;
+use crate::wire::anthropic::{error_type_for_status, ERROR_TYPES};
+use crate::wire::Dialect;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 
@@ -24,6 +28,9 @@ pub enum ApiError {
         "Incorrect API key provided: it is not one of the gateway's `[server] api_keys`"
     })]
     Unauthorized { missing: bool },
+    /// A valid key without the right to this endpoint (the admin endpoints).
+    #[error("{0}")]
+    Forbidden(String),
     /// No such endpoint (OpenAI answers 404 `unknown_url` too).
     #[error("Unknown request URL: {method} {path}")]
     UnknownUrl { method: String, path: String },
@@ -121,6 +128,7 @@ impl ApiError {
             | ApiError::RequestNotFound(_) => StatusCode::NOT_FOUND,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Unauthorized { .. } => StatusCode::UNAUTHORIZED,
+            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::Upstream { status, .. } => {
                 StatusCode::from_u16(*status).unwrap_or(StatusCode::BAD_GATEWAY)
             }
@@ -152,6 +160,7 @@ impl ApiError {
             | ApiError::UnknownUrl { .. }
             | ApiError::Unauthorized { .. }
             | ApiError::RequestNotFound(_)
+            | ApiError::Forbidden(_)
             | ApiError::PayloadTooLarge(_) => "invalid_request_error",
             ApiError::Upstream { kind, .. } => kind,
             ApiError::AllTargetsFailed { .. } | ApiError::StreamInterrupted { .. } => {
@@ -168,6 +177,7 @@ impl ApiError {
             ApiError::ModelNotFound(_) => Some("model_not_found"),
             ApiError::UnknownUrl { .. } => Some("unknown_url"),
             ApiError::Unauthorized { .. } => Some("invalid_api_key"),
+            ApiError::Forbidden(_) => Some("forbidden"),
             ApiError::PayloadTooLarge(_) => Some("payload_too_large"),
             ApiError::RequestNotFound(_) => Some("request_not_found"),
             ApiError::Upstream { code, .. } => code.as_deref(),
@@ -187,6 +197,7 @@ impl ApiError {
             ApiError::ModelNotFound(_) => "model_not_found",
             ApiError::UnknownUrl { .. } => "unknown_url",
             ApiError::Unauthorized { .. } => "unauthorized",
+            ApiError::Forbidden(_) => "forbidden",
             ApiError::PayloadTooLarge(_) => "payload_too_large",
             ApiError::RequestNotFound(_) => "request_not_found",
             ApiError::Upstream { .. } => "upstream_rejected",
@@ -219,6 +230,80 @@ impl ApiError {
             err["attempts"] = serde_json::to_value(&attempts[..]).unwrap_or_default();
         }
         serde_json::json!({ "error": err })
+    }
+}
+
+/// Anthropic's shape.
+impl ApiError {
+    /// Anthropic's status code and error `type` for this error: its own codes (429 rate limits,
+    /// 504 `timeout_error`, 529 `overloaded_error` when no target could be tried or the gateway
+    /// is stopping, 500 `api_error` when every target failed), an upstream's refusal with its
+    /// status.
+    pub fn anthropic_status(&self) -> (StatusCode, &'static str) {
+        let status = |code: u16| StatusCode::from_u16(code).unwrap_or(StatusCode::BAD_GATEWAY);
+        match self {
+            ApiError::BadRequest { .. } => (StatusCode::BAD_REQUEST, "invalid_request_error"),
+            ApiError::Unauthorized { .. } => (StatusCode::UNAUTHORIZED, "authentication_error"),
+            ApiError::Forbidden(_) => (StatusCode::FORBIDDEN, "permission_error"),
+            ApiError::UnknownUrl { .. }
+            | ApiError::ModelNotFound(_)
+            | ApiError::RequestNotFound(_) => (StatusCode::NOT_FOUND, "not_found_error"),
+            ApiError::PayloadTooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "request_too_large"),
+            ApiError::Upstream {
+                status: s, kind, ..
+            } => {
+                let kind = ERROR_TYPES
+                    .iter()
+                    .find(|t| **t == kind.as_str())
+                    .copied()
+                    .unwrap_or_else(|| error_type_for_status(*s));
+                (status(*s), kind)
+            }
+            ApiError::AllTargetsFailed { .. } => match self.status_code().as_u16() {
+                504 => (StatusCode::GATEWAY_TIMEOUT, "timeout_error"),
+                429 => (StatusCode::TOO_MANY_REQUESTS, "rate_limit_error"),
+                503 => (status(529), "overloaded_error"),
+                _ => (StatusCode::INTERNAL_SERVER_ERROR, "api_error"),
+            },
+            ApiError::StreamInterrupted { deadline: true, .. } => {
+                (StatusCode::GATEWAY_TIMEOUT, "timeout_error")
+            }
+            ApiError::StreamInterrupted { .. } | ApiError::Internal(_) => {
+                (StatusCode::INTERNAL_SERVER_ERROR, "api_error")
+            }
+            ApiError::CacheMiss => (StatusCode::GATEWAY_TIMEOUT, "timeout_error"),
+            ApiError::ShuttingDown => (status(529), "overloaded_error"),
+        }
+    }
+
+    /// The Anthropic-shaped body; the attempts of a failover stay in `error.attempts`, the
+    /// OpenAI-shaped code in `error.code` (Anthropic's SDKs ignore fields they do not know).
+    pub fn anthropic_body(&self) -> serde_json::Value {
+        let (_, kind) = self.anthropic_status();
+        let mut err = serde_json::json!({"type": kind, "message": self.to_string()});
+        if let Some(code) = self.code() {
+            err["code"] = code.into();
+        }
+        if let ApiError::AllTargetsFailed { attempts, .. }
+        | ApiError::StreamInterrupted { attempts, .. } = self
+        {
+            err["attempts"] = serde_json::to_value(&attempts[..]).unwrap_or_default();
+        }
+        serde_json::json!({"type": "error", "error": err})
+    }
+
+    /// The error response in the client's API's shape.
+    pub fn into_response_for(self, dialect: Dialect) -> Response {
+        match dialect {
+            Dialect::OpenAi => self.into_response(),
+            Dialect::Anthropic => {
+                let (status, _) = self.anthropic_status();
+                if status.is_server_error() {
+                    tracing::warn!(error = %self, label = self.metric_label(), "request failed");
+                }
+                (status, axum::Json(self.anthropic_body())).into_response()
+            }
+        }
     }
 }
 

@@ -36,6 +36,9 @@ fn main() -> ExitCode {
             Command::Bench(BenchCommand::Failover(args)) => {
                 commands::bench_failover::run(args).await
             }
+            Command::Bench(BenchCommand::Dashboard(args)) => {
+                commands::bench_dashboard::run(args).await
+            }
             Command::Bench(BenchCommand::Route(args)) => commands::bench_route::run(args).await,
             Command::Route(RouteCommand::Train(args)) => {
                 tokio::task::spawn_blocking(move || commands::route::train(&args))

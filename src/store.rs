@@ -64,8 +64,19 @@ pub const CACHE_LEARNED: TableDefinition<&str, &[u8]> = TableDefinition::new("ca
 /// (unix ms, seq) -> format byte + bincode `accounting::AuditRecord`. Append-only; `seq` never
 /// repeats, so keys never collide.
 pub const AUDIT_RECORDS: TableDefinition<(u64, u64), &[u8]> = TableDefinition::new("audit_records");
-/// `next_seq` -> the audit writer's next sequence number, updated with every batch.
+/// `next_seq` -> the audit writer's next sequence number, updated with every batch;
+/// `rollup_seq` -> the sequence number up to which the rollups below count the records (equal to
+/// `next_seq` unless a writer without rollups wrote records: then they are rebuilt at open).
 pub const AUDIT_META: TableDefinition<&str, u64> = TableDefinition::new("audit_meta");
+/// (resolution, bucket start unix ms, series) -> bincode `accounting::rollup::Rollup`: the
+/// records' figures per minute, 10 minutes, hour and day, written with the records (the
+/// dashboard reads these, never the ledger).
+pub const AUDIT_ROLLUPS: TableDefinition<(u8, u64, &str), &[u8]> =
+    TableDefinition::new("audit_rollups");
+/// (unix ms, seq) -> bincode `accounting::rollup::FailoverEvent`: the latest requests that
+/// moved from one target to another (at most `rollup::MAX_FAILOVERS`).
+pub const AUDIT_FAILOVERS: TableDefinition<(u64, u64), &[u8]> =
+    TableDefinition::new("audit_failovers");
 /// request id -> the key of its (latest) audit record: feedback names requests by id.
 pub const AUDIT_REQUESTS: TableDefinition<&str, (u64, u64)> =
     TableDefinition::new("audit_requests");

@@ -5,10 +5,11 @@
 //! is not self-describing: a field added to the record is a new format byte, and readers keep
 //! decoding the old ones. Format 1 is the record alone; format 2 appends the optional
 //! [`PromptLog`] (`[accounting] log_prompts`); format 3 appends [`UsageDetail`] (cache reads and
-//! writes, reasoning tokens and the parts of the cost); format 4 appends [`RoutingDetail`] (how
-//! the route and tier were chosen). Records of formats 1 and 2 read back with an empty detail:
-//! zero cache and reasoning tokens, no cost parts; records before format 4 with an empty
-//! routing detail.
+//! writes, reasoning tokens and the parts of the cost); format 4 appends [`RequestTags`] (the API
+//! the client spoke, and whether its route was in observe mode); format 5 appends
+//! [`RoutingDetail`] (how the route and tier were chosen). Records of formats 1 and 2 read back
+//! with an empty detail: zero cache and reasoning tokens, no cost parts; records before format 4
+//! as OpenAI-API requests in gateway mode; records before format 5 with an empty routing detail.
 //!
 //! Feedback (`POST /v1/feedback`) is kept beside its record, under the same key
 //! ([`crate::store::AUDIT_FEEDBACK`]), and attached to it when records are read; the
@@ -33,6 +34,7 @@ use crate::outcome::Attempt;
 use crate::outcome::{CacheOutcome, RouteBy, TierReason};
 pub use crate::store::AUDIT_RECORDS;
 use crate::store::{AUDIT_FEEDBACK, AUDIT_REQUESTS};
+use crate::wire::Dialect;
 
 /// How processes share the database: the gateway writes, `sluice report` reads concurrently.
 pub const CONCURRENCY_MODE: ConcurrencyMode = ConcurrencyMode::SingleWriter;
@@ -41,6 +43,7 @@ const FORMAT_V1: u8 = 1;
 const FORMAT_V2: u8 = 2;
 const FORMAT_V3: u8 = 3;
 const FORMAT_V4: u8 = 4;
+const FORMAT_V5: u8 = 5;
 /// Longest feedback label kept.
 pub const MAX_LABEL_BYTES: usize = 256;
 /// Longest prompt or context text a prompt log keeps (a long document is kept whole up to this).
@@ -93,8 +96,12 @@ pub struct AuditRecord {
     /// JSON exports add its fields to the record's).
     #[serde(skip)]
     pub detail: UsageDetail,
-    /// How the route and tier were chosen (format 4, stored after the usage detail; JSON
-    /// exports add its fields to the record's).
+    /// The API the client spoke and the route's mode (format 4, stored after the detail, see the
+    /// module doc; JSON exports add its fields to the record's).
+    #[serde(skip)]
+    pub tags: RequestTags,
+    /// How the route and tier were chosen (format 5, stored after the tags; JSON exports add its
+    /// fields to the record's).
     #[serde(skip)]
     pub routing: RoutingDetail,
     /// The client's score of the answer, when it sent one (stored apart, attached on reading).
@@ -102,7 +109,17 @@ pub struct AuditRecord {
     pub feedback: Option<Feedback>,
 }
 
-/// What format 4 adds: how the router decided.
+/// What format 4 adds to a record.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RequestTags {
+    /// The API the client spoke (`openai`, `anthropic`).
+    pub api: Dialect,
+    /// The route was in observe mode: passed through untouched, nothing cached. Such records
+    /// are the baseline the gateway's savings are measured against.
+    pub observe: bool,
+}
+
+/// What format 5 adds: how the router decided.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct RoutingDetail {
     /// `None` in records before format 4.
@@ -237,6 +254,9 @@ impl AuditRecord {
             if let Ok(serde_json::Value::Object(d)) = serde_json::to_value(self.detail) {
                 obj.extend(d);
             }
+            if let Ok(serde_json::Value::Object(t)) = serde_json::to_value(self.tags) {
+                obj.extend(t);
+            }
             if let Ok(serde_json::Value::Object(d)) = serde_json::to_value(&self.routing) {
                 obj.extend(d);
             }
@@ -254,7 +274,7 @@ impl AuditRecord {
     }
 
     pub(crate) fn encode(&self) -> Vec<u8> {
-        let mut out = vec![FORMAT_V4];
+        let mut out = vec![FORMAT_V5];
         if self.requested_model.len() > MAX_CLIENT_STRING {
             let mut capped = self.clone();
             capped.requested_model = truncate(&self.requested_model, MAX_CLIENT_STRING).to_owned();
@@ -264,6 +284,7 @@ impl AuditRecord {
         }
         encode_into(&self.prompt.as_ref().map(PromptLog::capped), &mut out);
         encode_into(&self.detail, &mut out);
+        encode_into(&self.tags, &mut out);
         encode_into(&self.routing, &mut out);
         out
     }
@@ -275,7 +296,7 @@ impl AuditRecord {
         };
         match bytes.split_first() {
             Some((&FORMAT_V1, body)) => record(body).map(|(r, _)| r),
-            Some((&v @ FORMAT_V2..=FORMAT_V4, body)) => {
+            Some((&v @ FORMAT_V2..=FORMAT_V5, body)) => {
                 let (mut r, mut used) = record(body)?;
                 let (prompt, more) = bincode::serde::decode_from_slice(&body[used..], config)
                     .map_err(|e| e.to_string())?;
@@ -288,6 +309,12 @@ impl AuditRecord {
                     used += more;
                 }
                 if v >= FORMAT_V4 {
+                    let (tags, more) = bincode::serde::decode_from_slice(&body[used..], config)
+                        .map_err(|e| e.to_string())?;
+                    r.tags = tags;
+                    used += more;
+                }
+                if v >= FORMAT_V5 {
                     let (routing, _) = bincode::serde::decode_from_slice(&body[used..], config)
                         .map_err(|e| e.to_string())?;
                     r.routing = routing;
@@ -409,11 +436,14 @@ pub fn read(
     }))
 }
 
+/// An audit record's key: (unix ms, seq).
+pub type RecordKey = (u64, u64);
+
 /// The record of `request_id` (its latest, if the id was reused), its key and its feedback.
 pub fn find(
     db: &impl ReadableDatabase,
     request_id: &str,
-) -> Result<Option<((u64, u64), AuditRecord)>, AuditError> {
+) -> Result<Option<(RecordKey, AuditRecord)>, AuditError> {
     let db_err = |e: &dyn std::fmt::Display| AuditError::Db {
         path: "(open)".into(),
         detail: e.to_string(),
@@ -552,6 +582,7 @@ pub(crate) mod tests {
             error: None,
             prompt: None,
             detail: UsageDetail::default(),
+            tags: RequestTags::default(),
             routing: RoutingDetail::default(),
             feedback: None,
         }
@@ -628,6 +659,42 @@ pub(crate) mod tests {
             .contains("format 9"));
         let json = serde_json::to_value(&back).unwrap();
         assert_eq!(json["cache"], "hit-semantic");
+
+        // Format 3 (before the tags) still reads, as an OpenAI request in gateway mode.
+        let mut v3 = vec![FORMAT_V3];
+        encode_into(&back, &mut v3);
+        encode_into(&back.prompt, &mut v3);
+        encode_into(&back.detail, &mut v3);
+        assert_eq!(AuditRecord::decode(&v3).unwrap(), back);
+        r.tags = RequestTags {
+            api: Dialect::Anthropic,
+            observe: true,
+        };
+        let back = AuditRecord::decode(&r.encode()).unwrap();
+        assert_eq!(back.tags, r.tags);
+        assert_eq!(back.to_json()["api"], "anthropic");
+        assert_eq!(back.to_json()["observe"], true);
+
+        // Format 4 (tags, before the routing detail) reads with an empty routing detail.
+        let mut v4 = vec![FORMAT_V4];
+        encode_into(&back, &mut v4);
+        encode_into(&back.prompt, &mut v4);
+        encode_into(&back.detail, &mut v4);
+        encode_into(&back.tags, &mut v4);
+        assert_eq!(AuditRecord::decode(&v4).unwrap(), back);
+        r.routing = RoutingDetail {
+            route_by: Some(RouteBy::Auto),
+            auto_route: Some("auto".into()),
+            route_confidence: Some(0.8),
+            tier: Some("cheap".into()),
+            tier_by: Some(TierReason::Difficulty),
+            difficulty: Some(0.25),
+            cluster: Some((7, 3)),
+        };
+        let back = AuditRecord::decode(&r.encode()).unwrap();
+        assert_eq!(back.routing, r.routing);
+        assert_eq!(back.tags, r.tags);
+        assert_eq!(back.to_json()["route_confidence"], 0.8f32 as f64);
     }
 
     #[test]

@@ -13,13 +13,17 @@
 //!   response path, prunes past the retention, and can be flushed at shutdown.
 //! - `report`: aggregation of records into per-route / per-model spend, blended cost per 1M
 //!   tokens, savings, latency and error rates.
+//! - `rollup`: the records' figures per minute, 10 minutes, hour and day, kept by the writer
+//!   with the records; `dashboard`: the views the dashboard's endpoints read from them.
 
 pub mod audit;
 pub mod cost;
+pub mod dashboard;
 pub mod price_map;
 pub mod prices;
 pub mod report;
 pub mod resolve;
+pub mod rollup;
 pub mod writer;
 
 pub use audit::{AuditAttempt, AuditError, AuditRecord, Feedback, RoutingDetail, UsageDetail};

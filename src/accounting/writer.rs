@@ -13,6 +13,9 @@
 //!   their entries in the request-id index.
 //! - Each record's request id is indexed in the same transaction (`audit_requests`), so that
 //!   feedback can name it; feedback goes through the same queue and commits ([`AuditLog::rate`]).
+//! - Rollups (`rollup`): each batch also adds its records to the per-minute, 10-minute, hourly
+//!   and daily rollups the dashboard reads, in the same transaction; a store whose rollups do not
+//!   count every record (written before they existed) has them rebuilt at open.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -20,15 +23,18 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
-use redb::{Database, ReadableDatabase, ReadableTable, TableError};
+use redb::{Database, ReadableTable};
 use tokio::sync::{mpsc, oneshot};
 
 use super::audit::{self, AuditError, AuditRecord, Feedback};
+use super::rollup::{self, Pending, AUDIT_FAILOVERS, AUDIT_ROLLUPS};
 use super::unix_ms_now;
 use crate::config::AccountingSettings;
 use crate::store::{AUDIT_FEEDBACK, AUDIT_META, AUDIT_RECORDS, AUDIT_REQUESTS};
 
 const NEXT_SEQ: &str = "next_seq";
+/// Records up to this sequence number are counted in the rollups.
+const ROLLUP_SEQ: &str = "rollup_seq";
 
 const QUEUE: usize = 65_536;
 const MAX_BATCH: usize = 1024;
@@ -64,7 +70,8 @@ enum Msg {
 pub struct AuditLog {
     /// `None` when auditing is disabled.
     tx: Option<mpsc::Sender<Msg>>,
-    /// Reads beside the writer (feedback looks its record up).
+    /// The database: feedback looks its record up, the dashboard reads the rollups (`None` when
+    /// auditing is disabled).
     reader: Option<Arc<dyn DbHandle>>,
     dropped: Arc<AtomicU64>,
     thread: Mutex<Option<JoinHandle<()>>>,
@@ -189,6 +196,12 @@ impl AuditLog {
         self.tx.is_some()
     }
 
+    /// The database the records and rollups are in, for reading (`None` when disabled).
+    /// Reads block: call them off the async runtime.
+    pub fn database(&self) -> Option<&Database> {
+        self.reader.as_deref().map(DbHandle::db)
+    }
+
     /// Queue a record for writing; never blocks.
     pub fn record(&self, rec: AuditRecord) {
         let Some(tx) = &self.tx else { return };
@@ -260,18 +273,59 @@ struct Writer<H> {
 }
 
 impl<H: DbHandle> Writer<H> {
-    /// Create both tables; the next sequence number.
+    /// Create the tables; the next sequence number. Rollups that do not count every record
+    /// are rebuilt from the ledger.
     fn init(&self) -> Result<u64, redb::Error> {
         let w = self.db.db().begin_write()?;
         w.open_table(AUDIT_RECORDS)?;
         w.open_table(AUDIT_REQUESTS)?;
         w.open_table(AUDIT_FEEDBACK)?;
-        let seq = w
-            .open_table(AUDIT_META)?
-            .get(NEXT_SEQ)?
-            .map_or(0, |v| v.value());
+        w.open_table(AUDIT_ROLLUPS)?;
+        w.open_table(AUDIT_FAILOVERS)?;
+        let (seq, counted) = {
+            let meta = w.open_table(AUDIT_META)?;
+            let get = |k| meta.get(k).map(|v| v.map_or(0, |v| v.value()));
+            (get(NEXT_SEQ)?, get(ROLLUP_SEQ)?)
+        };
         w.commit()?;
+        if counted != seq {
+            self.rebuild_rollups(seq)?;
+        }
         Ok(seq)
+    }
+
+    /// Rollups from every stored record, in one transaction (once, at open).
+    fn rebuild_rollups(&self, next_seq: u64) -> Result<(), redb::Error> {
+        let started = Instant::now();
+        let w = self.db.db().begin_write()?;
+        w.delete_table(AUDIT_ROLLUPS)?;
+        w.delete_table(AUDIT_FAILOVERS)?;
+        let mut pending = Pending::default();
+        let (mut records, mut unreadable) = (0u64, 0u64);
+        {
+            let table = w.open_table(AUDIT_RECORDS)?;
+            for row in table.iter()? {
+                let (k, v) = row?;
+                match AuditRecord::decode(v.value()) {
+                    Ok(r) => {
+                        pending.add(&r, k.value().1);
+                        records += 1;
+                    }
+                    Err(_) => unreadable += 1,
+                }
+            }
+        }
+        pending.write(&w)?;
+        rollup::prune(&w, unix_ms_now(), self.retention_ms)?;
+        w.open_table(AUDIT_META)?.insert(ROLLUP_SEQ, next_seq)?;
+        w.commit()?;
+        tracing::info!(
+            records,
+            unreadable,
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "audit rollups rebuilt from the ledger"
+        );
+        Ok(())
     }
 
     fn run(mut self, mut rx: mpsc::Receiver<Msg>) {
@@ -334,15 +388,20 @@ impl<H: DbHandle> Writer<H> {
     ) -> Result<(), redb::Error> {
         let w = self.db.db().begin_write()?;
         let mut seq = self.next_seq;
+        let mut pending = Pending::default();
         {
             let mut table = w.open_table(AUDIT_RECORDS)?;
             let mut index = w.open_table(AUDIT_REQUESTS)?;
             for r in batch {
                 table.insert((r.time_ms, seq), r.encode().as_slice())?;
                 index.insert(r.request_id.as_str(), (r.time_ms, seq))?;
+                pending.add(r, seq);
                 seq += 1;
             }
-            w.open_table(AUDIT_META)?.insert(NEXT_SEQ, seq)?;
+            pending.write(&w)?;
+            let mut meta = w.open_table(AUDIT_META)?;
+            meta.insert(NEXT_SEQ, seq)?;
+            meta.insert(ROLLUP_SEQ, seq)?;
             let mut rated = w.open_table(AUDIT_FEEDBACK)?;
             for (key, f) in feedback {
                 // A record pruned in the meantime takes no feedback.
@@ -356,33 +415,27 @@ impl<H: DbHandle> Writer<H> {
         Ok(())
     }
 
-    /// Delete records older than the retention (none when it is 0).
+    /// Delete records older than the retention (none when it is 0), and rollup rows older than
+    /// their resolution keeps them: one transaction at open and then hourly.
     fn prune(&mut self) -> Result<(), redb::Error> {
         self.last_prune = Instant::now();
-        if self.retention_ms == 0 {
-            return Ok(());
-        }
-        let cutoff = unix_ms_now().saturating_sub(self.retention_ms);
-        // Skip the write transaction (and its fsync) when there is nothing to delete.
-        let oldest = {
-            let r = self.db.db().begin_read()?;
-            match r.open_table(AUDIT_RECORDS) {
-                Ok(t) => t.first()?.map(|(k, _)| k.value().0),
-                Err(TableError::TableDoesNotExist(_)) => None,
-                Err(e) => return Err(e.into()),
-            }
-        };
-        if oldest.is_none_or(|t| t >= cutoff) {
-            return Ok(());
-        }
+        let now = unix_ms_now();
         let w = self.db.db().begin_write()?;
-        w.open_table(AUDIT_RECORDS)?
-            .retain_in::<(u64, u64), _>(..(cutoff, 0), |_, _| false)?;
-        w.open_table(AUDIT_FEEDBACK)?
-            .retain_in::<(u64, u64), _>(..(cutoff, 0), |_, _| false)?;
-        // The index is keyed by request id: a scan, hourly at most and only when records went.
-        w.open_table(AUDIT_REQUESTS)?
-            .retain(|_, key| key.0 >= cutoff)?;
+        rollup::prune(&w, now, self.retention_ms)?;
+        if self.retention_ms > 0 {
+            let cutoff = now.saturating_sub(self.retention_ms);
+            let mut records = w.open_table(AUDIT_RECORDS)?;
+            let expired = records.first()?.is_some_and(|(k, _)| k.value().0 < cutoff);
+            if expired {
+                records.retain_in::<(u64, u64), _>(..(cutoff, 0), |_, _| false)?;
+                w.open_table(AUDIT_FEEDBACK)?
+                    .retain_in::<(u64, u64), _>(..(cutoff, 0), |_, _| false)?;
+                // The index is keyed by request id: a scan, hourly at most and only when
+                // records went.
+                w.open_table(AUDIT_REQUESTS)?
+                    .retain(|_, key| key.0 >= cutoff)?;
+            }
+        }
         w.commit()?;
         Ok(())
     }
@@ -392,6 +445,7 @@ impl<H: DbHandle> Writer<H> {
 mod tests {
     use super::*;
     use crate::accounting::audit::{self, tests::record};
+    use redb::ReadableDatabase;
 
     fn db(dir: &std::path::Path) -> Arc<Database> {
         Arc::new(

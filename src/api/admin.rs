@@ -39,7 +39,7 @@ pub async fn metrics(State(s): State<Arc<AppState>>) -> impl axum::response::Int
 
 /// What a caller may see of the cache: with client keys, its own scope and the shared entries
 /// (never another caller's); without keys, everything.
-fn visibility(s: &AppState, caller: Option<&Caller>) -> Visibility {
+pub(super) fn visibility(s: &AppState, caller: Option<&Caller>) -> Visibility {
     match caller {
         Some(c) if !s.config.server.api_keys.is_empty() => {
             Visibility::Owner(format!("caller:{}", c.0))

@@ -5,17 +5,17 @@ use std::time::Instant;
 
 use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};
-use axum::http::{header, HeaderMap, HeaderValue};
+use axum::http::{HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use futures::StreamExt;
 use tracing::Instrument;
 
-use super::sse;
+use super::{request, sse};
 use crate::chat::ChatRequest;
-use crate::config::SIM_FAULT_HEADER;
 use crate::error::ApiError;
-use crate::pipeline::{self, CacheControl, Meta, Reply, RequestCtx, StreamItem};
+use crate::pipeline::{self, Meta, Reply, StreamItem};
 use crate::state::AppState;
+use crate::wire::Dialect;
 
 /// One `request` span per call (info level: the request id is on every log line inside it);
 /// the pipeline records the route and the final status on it.
@@ -34,30 +34,18 @@ async fn handle(
     started: Instant,
     span: tracing::Span,
 ) -> Response {
-    let (chat, ctx, feedback) = match prepare(&s, req).await {
-        Ok(Prepared {
-            chat,
-            cache,
-            route_hint,
-            tier_hint,
-            sim_faults,
-            timeout,
-            feedback,
-        }) => (
-            chat,
-            RequestCtx {
-                request_id,
-                caller,
-                cache,
-                route_hint,
-                tier_hint,
-                started,
-                span,
-                sim_faults,
-                timeout,
-            },
-            feedback,
-        ),
+    let prepared = async {
+        let (parts, body) = req.into_parts();
+        let bytes = request::read_body(&s, body).await?;
+        let chat = parse(&bytes)?;
+        Ok::<_, ApiError>((chat, request::Common::of(&parts.headers)?))
+    };
+    let (chat, ctx, feedback) = match prepared.await {
+        Ok((chat, mut common)) => {
+            let feedback = common.take_feedback();
+            let ctx = common.ctx(request_id, caller, started, span, Dialect::OpenAi);
+            (chat, ctx, feedback)
+        }
         Err(e) => {
             // Refused before the pipeline, so not recorded there: the status goes on here.
             let resp = e.into_response();
@@ -65,11 +53,7 @@ async fn handle(
             return resp;
         }
     };
-    // Scores of earlier requests, stored before this one is served.
-    let rated = match feedback.len() {
-        0 => None,
-        n => Some((pipeline::feedback::apply_header(&s, feedback).await, n)),
-    };
+    let rated = rate_earlier(&s, feedback).await;
     let (meta, result) = pipeline::chat(&s, chat, ctx).await;
     let mut resp = match result {
         Ok(Reply::Complete(r)) => axum::Json(r).into_response(),
@@ -77,124 +61,29 @@ async fn handle(
         Err(e) => e.into_response(),
     };
     set_meta_headers(&s, &meta, resp.headers_mut());
-    if let Some((stored, given)) = rated {
-        if let Ok(v) = HeaderValue::from_str(&format!("{stored}/{given}")) {
-            resp.headers_mut().insert("x-sluice-feedback-stored", v);
-        }
-    }
+    set_feedback_header(rated, resp.headers_mut());
     resp
 }
 
-/// The request as the pipeline takes it.
-struct Prepared {
-    chat: ChatRequest,
-    cache: CacheControl,
-    route_hint: Option<String>,
-    tier_hint: Option<String>,
-    sim_faults: Option<String>,
-    timeout: Option<std::time::Duration>,
-    /// `x-sluice-feedback`: scores of earlier requests.
+/// `x-sluice-feedback`: scores of earlier requests, stored before this one is served; `(stored,
+/// given)` when there were any.
+pub(super) async fn rate_earlier(
+    s: &AppState,
     feedback: Vec<pipeline::feedback::Given>,
-}
-
-/// Longest `x-mock-fault` value passed on (it only ever reaches the built-in simulator).
-const MAX_SIM_FAULTS_BYTES: usize = 1024;
-
-/// Body and headers in: the canonical request, its cache controls, route / tier hints and the
-/// simulated provider's fault tokens.
-async fn prepare(s: &AppState, req: Request) -> Result<Prepared, ApiError> {
-    if s.is_shutting_down() {
-        return Err(ApiError::ShuttingDown);
-    }
-    let (parts, body) = req.into_parts();
-    let limit = s.config.server.max_body_bytes;
-    let bytes = axum::body::to_bytes(body, limit)
-        .await
-        .map_err(|_| ApiError::PayloadTooLarge(limit))?;
-    let chat = parse(&bytes)?;
-    let cache = cache_control(&parts.headers)?;
-    let route_hint = header_str(&parts.headers, "x-sluice-route");
-    let tier_hint = header_str(&parts.headers, "x-sluice-tier");
-    let sim_faults =
-        header_str(&parts.headers, SIM_FAULT_HEADER).filter(|v| v.len() <= MAX_SIM_FAULTS_BYTES);
-    Ok(Prepared {
-        chat,
-        cache,
-        route_hint,
-        tier_hint,
-        sim_faults,
-        timeout: client_timeout(&parts.headers)?,
-        feedback: super::feedback::from_header(&parts.headers)?,
-    })
-}
-
-/// `x-sluice-timeout-ms: N`: the client's own deadline for the whole request (the route's
-/// `total_timeout_ms` still caps it). Failover plans within it, and what it cuts short is not
-/// held against a target.
-fn client_timeout(h: &HeaderMap) -> Result<Option<std::time::Duration>, ApiError> {
-    let Some(t) = header_str(h, "x-sluice-timeout-ms") else {
-        return Ok(None);
-    };
-    match t.parse::<u64>() {
-        Ok(ms) if ms > 0 => Ok(Some(std::time::Duration::from_millis(ms))),
-        _ => Err(ApiError::BadRequest {
-            message: format!("x-sluice-timeout-ms: `{t}` is not a positive number of milliseconds"),
-            param: None,
-            code: Some("invalid_header"),
-        }),
+) -> Option<(usize, usize)> {
+    match feedback.len() {
+        0 => None,
+        n => Some((pipeline::feedback::apply_header(s, feedback).await, n)),
     }
 }
 
-/// `x-sluice-cache: bypass | refresh | only-if-cached`, `Cache-Control: no-store | no-cache`,
-/// `x-sluice-cache-ttl: SECONDS`.
-fn cache_control(h: &HeaderMap) -> Result<CacheControl, ApiError> {
-    let mut c = CacheControl::default();
-    match header_str(h, "x-sluice-cache").as_deref() {
-        None => {}
-        Some("bypass") => {
-            c.read = false;
-            c.write = false;
-        }
-        Some("refresh") => c.read = false,
-        Some("only-if-cached") => c.only_if_cached = true,
-        Some(other) => {
-            return Err(ApiError::BadRequest {
-                message: format!(
-                    "x-sluice-cache: unknown value `{other}` (expected bypass, refresh or only-if-cached)"
-                ),
-                param: None,
-                code: Some("invalid_header"),
-            })
+/// `x-sluice-feedback-stored: STORED/GIVEN` when the request rated earlier ones.
+pub(super) fn set_feedback_header(rated: Option<(usize, usize)>, h: &mut HeaderMap) {
+    if let Some((stored, given)) = rated {
+        if let Ok(v) = HeaderValue::from_str(&format!("{stored}/{given}")) {
+            h.insert("x-sluice-feedback-stored", v);
         }
     }
-    for v in h.get_all(header::CACHE_CONTROL) {
-        for d in v.to_str().unwrap_or("").split(',').map(str::trim) {
-            if d.eq_ignore_ascii_case("no-store") {
-                c.write = false;
-            } else if d.eq_ignore_ascii_case("no-cache") {
-                c.read = false;
-            } else if d.eq_ignore_ascii_case("only-if-cached") {
-                c.only_if_cached = true;
-            }
-        }
-    }
-    if let Some(t) = header_str(h, "x-sluice-cache-ttl") {
-        let secs: u64 = t.parse().map_err(|_| ApiError::BadRequest {
-            message: format!("x-sluice-cache-ttl: `{t}` is not a number of seconds"),
-            param: None,
-            code: Some("invalid_header"),
-        })?;
-        c.ttl = Some(std::time::Duration::from_secs(secs));
-    }
-    Ok(c)
-}
-
-fn header_str(h: &HeaderMap, name: &str) -> Option<String> {
-    h.get(name)
-        .and_then(|v| v.to_str().ok())
-        .map(str::trim)
-        .filter(|v| !v.is_empty())
-        .map(str::to_owned)
 }
 
 /// Parse and validate the body, with OpenAI-style messages naming the bad field.
@@ -262,22 +151,13 @@ fn missing_field(msg: &str) -> Option<String> {
 }
 
 fn sse_response(events: pipeline::EventStream) -> Response {
-    let body = events.map(|item| {
+    sse::response(Body::from_stream(events.map(|item| {
         Ok::<Bytes, std::convert::Infallible>(match item {
             StreamItem::Chunk(c) => sse::chunk(&c),
             StreamItem::Done => Bytes::from_static(sse::DONE),
             StreamItem::Error(e) => sse::error(&e.body()),
         })
-    });
-    let mut resp = Response::new(Body::from_stream(body));
-    let h = resp.headers_mut();
-    h.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/event-stream"),
-    );
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-    h.insert("x-accel-buffering", HeaderValue::from_static("no"));
-    resp
+    })))
 }
 
 pub(super) fn set_meta_headers(s: &AppState, meta: &Meta, h: &mut HeaderMap) {

@@ -35,6 +35,7 @@ pub async fn create(State(s): State<Arc<AppState>>, req: Request) -> Response {
             span: tracing::Span::current(),
             sim_faults: None,
             timeout: None,
+            dialect: crate::wire::Dialect::OpenAi,
         };
         let (meta, result) = pipeline::embeddings(&s, body, &model, ctx).await;
         let mut resp = match result {

@@ -2,11 +2,15 @@
 
 pub mod admin;
 pub mod chat;
+pub mod dashboard;
 pub mod embeddings;
 pub mod feedback;
 pub mod health;
+pub mod messages;
 pub mod models;
+mod request;
 pub mod sse;
+pub mod stats;
 
 use std::sync::Arc;
 

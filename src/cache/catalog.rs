@@ -160,6 +160,30 @@ impl Catalog {
             .collect()
     }
 
+    /// The `n` entries with the most hits (at least one; ties: the most recently used) whose
+    /// owner `sees` admits.
+    pub fn most_hit(&self, n: usize, sees: &dyn Fn(Option<&str>) -> bool) -> Vec<(u64, &Meta)> {
+        let key = |(id, m): &(u64, &Meta)| {
+            std::cmp::Reverse((
+                m.hits.load(Ordering::Relaxed),
+                m.last_used_unix.load(Ordering::Relaxed),
+                *id,
+            ))
+        };
+        let mut v: Vec<(u64, &Meta)> = self
+            .entries
+            .iter()
+            .filter(|(_, m)| m.hits.load(Ordering::Relaxed) > 0 && sees(m.owner.as_deref()))
+            .map(|(id, m)| (*id, m))
+            .collect();
+        if v.len() > n && n > 0 {
+            v.select_nth_unstable_by_key(n - 1, key);
+        }
+        v.truncate(n);
+        v.sort_unstable_by_key(key);
+        v
+    }
+
     /// Entries of `route` (any when `None`) that `keep` selects by owner.
     pub fn ids_where(&self, route: Option<&str>, owner: &dyn Fn(Option<&str>) -> bool) -> Vec<u64> {
         self.entries

@@ -389,25 +389,15 @@ impl SemanticCache {
 
     /// Queues `response` as the answer for `key` (returns at once; false when the policy or the
     /// response does not allow caching, or the write queue is full). `ttl` can only shorten the
-    /// policy's TTL (e.g. from a request header). `verify`: the gray-zone candidate the lookup
-    /// named; the writer compares its answer with `response` (even when `response` itself is
-    /// not stored) and records what it finds.
+    /// policy's TTL (e.g. from a request header).
     pub fn insert(
         &self,
         key: CacheKey,
         response: &ChatResponse,
         policy: &CachePolicy,
         ttl: Option<Duration>,
-        verify: Option<Verification>,
     ) -> bool {
         let ttl_secs = ttl.map_or(policy.ttl_secs, |d| d.as_secs().min(policy.ttl_secs));
-        if let Some(v) = verify {
-            self.send(Op::Verify {
-                route: key.route.clone(),
-                verification: v,
-                answer: writer::answer_text(response),
-            });
-        }
         if !policy.enabled
             || ttl_secs == 0
             || !policy.allows_temperature(key.temperature)
@@ -436,6 +426,16 @@ impl SemanticCache {
             max_bytes: policy.max_bytes,
         };
         self.send(Op::Insert(Box::new(pending)))
+    }
+
+    /// Queues the verification of the gray-zone candidate `v` that a lookup of `route` named:
+    /// the writer compares its answer with the fresh `response` and records what it finds.
+    pub fn verify(&self, route: &str, v: Verification, response: &ChatResponse) {
+        self.send(Op::Verify {
+            route: route.to_owned(),
+            verification: v,
+            answer: writer::answer_text(response),
+        });
     }
 
     /// Records a verdict on a gray-zone candidate reached elsewhere (a judge): `agreed` says
@@ -551,6 +551,41 @@ impl SemanticCache {
         stats
     }
 
+    /// The `n` most-hit entries `visible` lets the caller see (for the dashboard); with
+    /// `prompts` (`[accounting] log_prompts`), the start of the text each was stored for, read
+    /// from the store (blocking: call it off the async runtime).
+    pub fn most_hit(&self, n: usize, visible: &Visibility, prompts: bool) -> Vec<TopEntry> {
+        const PREVIEW_CHARS: usize = 160;
+        let mut top: Vec<TopEntry> = {
+            let cat = self.inner.catalog.read();
+            cat.most_hit(n, &|owner| visible.sees(owner))
+                .into_iter()
+                .map(|(id, m)| TopEntry {
+                    id,
+                    route: m.route.to_string(),
+                    hits: m.hits.load(Ordering::Relaxed),
+                    created_unix: m.created_unix,
+                    last_used_unix: m.last_used_unix.load(Ordering::Relaxed),
+                    expires_unix: m.expires_unix,
+                    size_bytes: m.size_bytes,
+                    prompt: None,
+                })
+                .collect()
+        };
+        if prompts {
+            for e in &mut top {
+                e.prompt = self
+                    .inner
+                    .store
+                    .cache_entry(e.id)
+                    .ok()
+                    .flatten()
+                    .map(|c| c.text.chars().take(PREVIEW_CHARS).collect());
+            }
+        }
+        top
+    }
+
     /// Number of stored entries (all owners): for the entries gauge.
     pub fn len(&self) -> u64 {
         self.inner.catalog.read().len() as u64
@@ -574,6 +609,20 @@ impl SemanticCache {
             guards,
         })
     }
+}
+
+/// A cache entry as the dashboard lists it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TopEntry {
+    pub id: u64,
+    pub route: String,
+    pub hits: u64,
+    pub created_unix: u64,
+    pub last_used_unix: u64,
+    pub expires_unix: u64,
+    pub size_bytes: u64,
+    /// The start of the text the entry was stored for (only with prompt logging on).
+    pub prompt: Option<String>,
 }
 
 /// Which owners' entries a caller may see in statistics and purge.

@@ -1,6 +1,7 @@
 //! Bodies of the subcommands.
 
 pub mod bench_cache;
+pub mod bench_dashboard;
 pub mod bench_failover;
 pub mod bench_load;
 pub mod bench_route;

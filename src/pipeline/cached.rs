@@ -11,7 +11,7 @@ use tracing::Instrument;
 use super::{Meta, RequestCtx};
 use crate::cache::{CacheKey, HitKind, KeyScope, SemanticCache, Verification};
 use crate::chat::{ChatRequest, ChatResponse};
-use crate::config::{CachePolicy, CacheScope, Mode, Verify};
+use crate::config::{CachePolicy, CacheScope, Mode, RouteId, Verify};
 use crate::outcome::CacheOutcome;
 use crate::router::Plan;
 use crate::state::AppState;
@@ -26,9 +26,9 @@ pub(super) enum Lookup {
 /// A fresh answer's way into the cache once it is known to be complete.
 pub(super) struct WriteBack {
     s: Arc<AppState>,
-    cache: SemanticCache,
     key: CacheKey,
-    policy: CachePolicy,
+    /// Whose cache policy applies (`None`: pass-through).
+    route: Option<RouteId>,
     /// Only shortens the policy's TTL.
     ttl: Option<Duration>,
     /// Store the answer (false: only verify).
@@ -42,22 +42,31 @@ impl WriteBack {
     pub(super) fn store(self, resp: &ChatResponse) {
         let span = tracing::debug_span!("cache.write_back", queued = Empty);
         let _in = span.enter();
-        if let (Some(v), Verify::Judge) = (self.verify, self.policy.verify) {
-            super::judge::spawn(&self.s, &self.key, &self.policy, v, resp);
-        }
-        if !self.store {
-            if let Some(v) = self.verify {
-                // Verification alone: nothing is stored.
-                let mut policy = self.policy.clone();
-                policy.enabled = false;
-                self.cache.insert(self.key, resp, &policy, None, Some(v));
-            }
+        let WriteBack {
+            s,
+            key,
+            route,
+            ttl,
+            store,
+            verify,
+        } = self;
+        let Some(cache) = s.cache.as_ref() else {
             return;
+        };
+        let policy = policy_of(&s, route);
+        if let Some(v) = verify {
+            // Answers are compared by text when they are short; a long one goes to the judge
+            // (when the route has one) instead.
+            if policy.verify == Verify::Judge && crate::cache::answer_text(resp).is_none() {
+                super::judge::spawn(&s, &key, policy, v);
+            } else {
+                cache.verify(key.route(), v, resp);
+            }
         }
-        let queued = self
-            .cache
-            .insert(self.key, resp, &self.policy, self.ttl, self.verify);
-        span.record("queued", queued);
+        if store {
+            let queued = cache.insert(key, resp, policy, ttl);
+            span.record("queued", queued);
+        }
     }
 }
 
@@ -80,9 +89,8 @@ pub(super) async fn lookup(
     let write = ctx.cache.write && (ctx.cache.read || !shared);
     let mut write_back = WriteBack {
         s: s.clone(),
-        cache: cache.clone(),
         key,
-        policy: policy.clone(),
+        route: plan.route,
         ttl: ctx.cache.ttl,
         store: write,
         verify: None,
@@ -145,12 +153,10 @@ fn cache_for<'a>(
     parsed: Option<(Parsed, Option<Vec<f32>>)>,
 ) -> Option<(&'a SemanticCache, CacheKey, &'a CachePolicy)> {
     let cache = s.cache.as_ref()?;
-    let (policy, mode) = match plan.route {
-        Some(r) => {
-            let r = &s.config.routes[r.0];
-            (&r.cache, r.accounting.mode)
-        }
-        None => (&s.config.cache, s.config.passthrough_accounting.mode),
+    let policy = policy_of(s, plan.route);
+    let mode = match plan.route {
+        Some(r) => s.config.routes[r.0].accounting.mode,
+        None => s.config.passthrough_accounting.mode,
     };
     if !policy.enabled || mode == Mode::Observe {
         return None;
@@ -195,6 +201,14 @@ fn cache_for<'a>(
         None => CacheKey::new(req, &scope)?,
     };
     Some((cache, key, policy))
+}
+
+/// The cache policy of a route, or of pass-through requests.
+fn policy_of(s: &AppState, route: Option<RouteId>) -> &CachePolicy {
+    match route {
+        Some(r) => &s.config.routes[r.0].cache,
+        None => &s.config.cache,
+    }
 }
 
 /// The owner of the request's cache scope: `Some(None)` for a shared scope, `None` when the

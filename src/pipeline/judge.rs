@@ -28,13 +28,7 @@ Would the answer to A be a correct and complete answer to B, with nothing to cha
 Reply with exactly one word: YES or NO.\n\nRequest A: {a}\nRequest B: {b}\nAnswer to A: {answer}";
 
 /// Starts the judge for `v` in the background, if the route's budget allows.
-pub(super) fn spawn(
-    s: &Arc<AppState>,
-    key: &CacheKey,
-    policy: &CachePolicy,
-    v: Verification,
-    _fresh: &ChatResponse,
-) {
+pub(super) fn spawn(s: &Arc<AppState>, key: &CacheKey, policy: &CachePolicy, v: Verification) {
     let Some(judge) = policy.judge.as_deref() else {
         return;
     };
@@ -100,6 +94,7 @@ async fn ask(
         span: tracing::debug_span!("judge"),
         sim_faults: None,
         timeout: None,
+        dialect: crate::wire::Dialect::OpenAi,
     };
     let plan = Plan {
         route: None,

@@ -27,6 +27,7 @@ use crate::outcome::{Attempt, CacheOutcome};
 use crate::provider::ProviderError;
 use crate::router::{Decision, FailReason, Failure, RouteError, RunOptions};
 use crate::state::AppState;
+use crate::wire::Dialect;
 
 use record::Ending;
 pub use record::RequestInfo;
@@ -48,6 +49,8 @@ pub struct RequestCtx {
     pub sim_faults: Option<String>,
     /// `x-sluice-timeout-ms`: the client's own deadline, when shorter than the route's.
     pub timeout: Option<Duration>,
+    /// The API the client speaks (for the audit: the answer's shape is the handler's business).
+    pub dialect: Dialect,
 }
 
 impl RequestCtx {
@@ -349,6 +352,16 @@ fn failure_error(s: &AppState, reason: FailReason, attempts: &Arc<[Attempt]>) ->
             | ProviderError::Diverged) => ApiError::Internal(e.to_string()),
         },
     }
+}
+
+/// `POST /v1/messages/count_tokens`: the prompt's estimated size (the rule routing and usage
+/// estimates use), once the request's model is known to name a route or a model. Nothing goes
+/// upstream and nothing is recorded.
+pub fn count_tokens(s: &AppState, req: &ChatRequest, ctx: &RequestCtx) -> Result<u32, ApiError> {
+    s.router
+        .plan(req, ctx.route_hint.as_deref(), ctx.tier_hint.as_deref())
+        .map_err(route_error)?;
+    Ok(req.estimate_prompt_tokens())
 }
 
 /// `POST /v1/embeddings`: pass-through to the OpenAI-compatible providers serving the model,

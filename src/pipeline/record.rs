@@ -5,15 +5,18 @@ use std::time::Instant;
 
 use super::{estimate_usage, Meta, RequestCtx};
 use crate::accounting::audit::PromptLog;
+use crate::accounting::audit::RequestTags;
 use crate::accounting::{
     unix_ms_now, AuditAttempt, AuditRecord, CostInput, CostParts, Costs, RoutingDetail, UsageDetail,
 };
 use crate::chat::{ChatRequest, Role, TokenUsage};
+use crate::config::Mode;
 use crate::config::TargetId;
 use crate::error::ApiError;
 use crate::router::PASSTHROUGH;
 use crate::state::AppState;
 use crate::telemetry::metrics::{Observation, RouteSlot};
+use crate::wire::Dialect;
 
 /// What the record needs from the request, taken before the request moves on.
 pub struct RequestInfo {
@@ -30,6 +33,7 @@ pub struct RequestInfo {
     /// `[accounting] log_prompts`: the request's text; the answer digest is filled in when the
     /// answer is known.
     pub(super) prompt: Option<PromptLog>,
+    dialect: Dialect,
 }
 
 impl RequestInfo {
@@ -46,6 +50,7 @@ impl RequestInfo {
             prompt_tokens_estimate: req.estimate_prompt_tokens(),
             span: ctx.span.clone(),
             prompt: log_prompts.then(|| prompt_log(req)),
+            dialect: ctx.dialect,
         }
     }
 
@@ -62,6 +67,7 @@ impl RequestInfo {
             prompt_tokens_estimate: 0,
             span: ctx.span.clone(),
             prompt: None,
+            dialect: ctx.dialect,
         }
     }
 }
@@ -218,6 +224,10 @@ pub(super) fn finish(s: &AppState, info: &mut RequestInfo, meta: &Meta, end: End
         error: error.map(str::to_owned),
         prompt: info.prompt.take(),
         detail: UsageDetail::new(usage, costs.parts),
+        tags: RequestTags {
+            api: info.dialect,
+            observe: meta.route.is_some() && s.accountant.mode(meta.route_id) == Mode::Observe,
+        },
         routing: routing_detail(s, meta),
         feedback: None,
     });

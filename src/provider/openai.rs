@@ -221,9 +221,15 @@ struct Outgoing<'a> {
 impl Serialize for Outgoing<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let r = self.req;
+        // A request with Anthropic-only data (an Anthropic client's) goes without it.
+        let cleaned = crate::wire::anthropic::for_openai(r);
+        let (messages, tools) = match &cleaned {
+            Some((messages, tools)) => (messages, tools),
+            None => (&r.messages, &r.tools),
+        };
         let mut m = s.serialize_map(None)?;
         m.serialize_entry("model", self.model)?;
-        m.serialize_entry("messages", &r.messages)?;
+        m.serialize_entry("messages", messages)?;
         if self.stream {
             m.serialize_entry("stream", &true)?;
             m.serialize_entry(
@@ -236,6 +242,9 @@ impl Serialize for Outgoing<'_> {
                 if let Some(v) = &r.$f { m.serialize_entry(stringify!($f), v)?; }
             )*};
         }
+        if let Some(t) = tools {
+            m.serialize_entry("tools", t)?;
+        }
         opt!(
             temperature,
             top_p,
@@ -244,12 +253,15 @@ impl Serialize for Outgoing<'_> {
             stop,
             seed,
             n,
-            tools,
             tool_choice,
             response_format,
             user
         );
-        for (k, v) in &r.extra {
+        for (k, v) in r
+            .extra
+            .iter()
+            .filter(|(k, _)| *k != crate::wire::anthropic::EXTENSION)
+        {
             m.serialize_entry(k, v)?;
         }
         m.end()

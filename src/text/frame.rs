@@ -204,6 +204,17 @@ const FILLER: &[&str] = &[
 
 /// Reads a frame from an instruction (operands as `§`); `None` when any word is left unread.
 pub fn parse(instruction: &str) -> Option<Frame> {
+    read(instruction, false)
+}
+
+/// What of a frame an instruction states, words the grammar cannot place skipped: not enough to
+/// call two instructions equivalent, but enough to see that they ask for different lengths,
+/// formats, languages, audiences, tones or foci.
+pub fn parse_lenient(instruction: &str) -> Frame {
+    read(instruction, true).unwrap_or_default()
+}
+
+fn read(instruction: &str, lenient: bool) -> Option<Frame> {
     let text = collapse_ws(
         &instruction
             .to_lowercase()
@@ -227,12 +238,59 @@ pub fn parse(instruction: &str) -> Option<Frame> {
     let mut f = Frame::default();
     let mut i = 0;
     while i < words.len() {
-        let used = phrase(&words, i, &mut f)?;
-        i += used;
+        match phrase(&words, i, &mut f) {
+            Some(used) => i += used,
+            None if lenient => i += 1,
+            None => return None,
+        }
+    }
+    if lenient {
+        return Some(f);
     }
     // A frame names a task (a bare "in French, please" is no request we can compare).
     f.task.as_ref()?;
     Some(f)
+}
+
+impl Frame {
+    /// Whether an answer made for `self` also serves a request with frame `other` (and back):
+    /// the same task, language, audience, tone and focus; a length or format given on both
+    /// sides the same. A summary is short by nature, so "short" and an unspecified length are
+    /// one; prose ("a paragraph") and an unspecified format are one. A number of sentences,
+    /// words, bullets or paragraphs, "detailed", bullets, JSON or a table must be asked on both
+    /// sides.
+    /// What two lenient frames state does not conflict (tasks compared only when both state
+    /// one): see [`Self::equivalent`] for what is compared.
+    pub fn compatible(&self, other: &Frame) -> bool {
+        let tasks = self.task.is_none() || other.task.is_none() || self.task == other.task;
+        tasks
+            && Frame {
+                task: None,
+                ..self.clone()
+            }
+            .equivalent(&Frame {
+                task: None,
+                ..other.clone()
+            })
+    }
+
+    pub fn equivalent(&self, other: &Frame) -> bool {
+        let length = |l: &Option<Length>| match l {
+            None | Some(Length::Short) => None,
+            Some(x) => Some(x.clone()),
+        };
+        let format = |f: Option<Format>| match f {
+            None | Some(Format::Paragraph) => None,
+            x => x,
+        };
+        self.task == other.task
+            && length(&self.length) == length(&other.length)
+            && format(self.format) == format(other.format)
+            && self.language == other.language
+            && self.audience == other.audience
+            && self.tone == other.tone
+            && self.focus == other.focus
+    }
 }
 
 fn number(w: &str) -> Option<u32> {
@@ -307,9 +365,15 @@ fn phrase(w: &[String], i: usize, f: &mut Frame) -> Option<usize> {
         set_length(f, Length::Short)?;
         return Some(k);
     }
+    // "What is this article about?": what a short summary answers.
+    if w0 == "about" && w[..i].iter().any(|x| x == "what") {
+        set_task(f, Task::Summarize)?;
+        return Some(1);
+    }
     match w0 {
         "summarize" | "summarise" | "summary" | "summarization" | "summarisation" | "synopsis"
-        | "recap" | "condense" | "précis" | "precis" | "rundown" | "digest" | "overview" => {
+        | "summarizing" | "summarising" | "summarized" | "summarised" | "recap" | "condense"
+        | "précis" | "precis" | "rundown" | "digest" | "overview" => {
             set_task(f, Task::Summarize)?;
             return Some(1);
         }
@@ -519,10 +583,150 @@ fn phrase(w: &[String], i: usize, f: &mut Frame) -> Option<usize> {
         }
         return audience(w, i + 1, f).map(|n| n + 1);
     }
+    // "this incident report", "these release notes", "the following press release": the text
+    // being referred to (at most 3 plain words, up to a word the grammar reads, never a
+    // possessive such as "this report's risks").
+    if matches!(
+        w0,
+        "this"
+            | "these"
+            | "that"
+            | "those"
+            | "following"
+            | "attached"
+            | "above"
+            | "below"
+            | "enclosed"
+            | "pasted"
+    ) {
+        let mut k = 1;
+        while k <= 3 && w.get(i + k).is_some_and(|x| is_plain_noun(x)) {
+            k += 1;
+        }
+        return Some(k);
+    }
     if FILLER.contains(&w0) || w0 == "§" {
         return Some(1);
     }
     None
+}
+
+/// A word that can only be part of a reference to the text: letters only, and nothing the
+/// frame grammar reads itself.
+fn is_plain_noun(x: &str) -> bool {
+    const GRAMMAR: &[&str] = &[
+        "in",
+        "as",
+        "and",
+        "with",
+        "using",
+        "please",
+        "for",
+        "into",
+        "on",
+        "to",
+        "of",
+        "about",
+        "by",
+        "from",
+        "at",
+        "under",
+        "within",
+        "focusing",
+        "focussing",
+        "focus",
+        "emphasizing",
+        "only",
+        "summary",
+        "summarize",
+        "summarise",
+        "key",
+        "main",
+        "important",
+        "short",
+        "brief",
+        "briefly",
+        "detailed",
+        "long",
+        "quick",
+        "bullet",
+        "bullets",
+        "bulleted",
+        "points",
+        "list",
+        "json",
+        "table",
+        "paragraph",
+        "paragraphs",
+        "sentence",
+        "sentences",
+        "words",
+        "lines",
+        "formal",
+        "casual",
+        "simple",
+        "plain",
+        "tldr",
+        "then",
+        "but",
+        "not",
+        "without",
+        "me",
+        "us",
+        "it",
+        "up",
+        "down",
+        "is",
+        "are",
+        "was",
+        "be",
+        "sum",
+        "boil",
+        "recap",
+        "condense",
+        "gist",
+        "overview",
+        "synopsis",
+        "digest",
+        "rundown",
+        "nutshell",
+        "translate",
+        "headline",
+        "title",
+        "explain",
+        "sentiment",
+        "give",
+        "write",
+        "make",
+        "provide",
+        "produce",
+        "create",
+        "generate",
+        "prepare",
+        "do",
+        "get",
+        "tell",
+        "let",
+        "could",
+        "would",
+        "can",
+        "will",
+        "you",
+        "i",
+        "summarizing",
+        "summarising",
+        "summarized",
+        "summarised",
+        "takeaways",
+        "highlights",
+    ];
+    // Nor a word that makes a phrase of its own ("concisely", "bulleted", "formal").
+    let alone = [x.to_owned()];
+    x.chars().all(|c| c.is_alphabetic())
+        && !GRAMMAR.contains(&x)
+        && !LANGUAGES.iter().any(|(n, _)| *n == x)
+        && number(x).is_none()
+        && (FILLER.contains(&x) || phrase(&alone, 0, &mut Frame::default()).is_none())
 }
 
 /// "focusing on the financial impact" -> focus "financial impact" (at most 5 words, up to the
@@ -600,7 +804,10 @@ mod tests {
         }
         let plain = frame("Summarize the following article:");
         assert_eq!(frame("Please write a summary of the text below."), plain);
-        assert_ne!(plain, short);
+        // A summary is short by nature: an unspecified length is "short"; prose is the default.
+        assert!(plain.equivalent(&short));
+        assert!(frame("Summarize this article in a short paragraph:").equivalent(&plain));
+        assert!(frame("What is this article about? Please summarize it.").equivalent(&plain));
         assert_eq!(
             frame("Summarize this in 3 bullet points."),
             frame("Give me a three-bullet summary")
@@ -631,6 +838,26 @@ mod tests {
             frame("Summarize this"),
             frame("List the key points of this")
         );
+    }
+
+    #[test]
+    fn references_to_the_text_and_lenient_frames() {
+        assert_eq!(
+            frame("Summarize this incident report for non-technical executives."),
+            frame("Summarize the text for non-technical executives.")
+        );
+        assert!(
+            frame("Summarize these release notes in 3 bullet points.").equivalent(&frame(
+                "Give me 3 bullets summarizing the following release notes"
+            ))
+        );
+        // A possessive is no reference: "this report's risks" is a focus the grammar cannot read.
+        assert_eq!(parse("Summarize this report's risks"), None);
+        let a = parse_lenient("Summarize these minutes for parents as a bulleted list.");
+        let b = parse_lenient("Recap these minutes for the parents, a haiku please.");
+        assert!(!a.compatible(&b), "bullets against none");
+        let c = parse_lenient("Recap the minutes for parents as bullets, kindly.");
+        assert!(a.compatible(&c));
     }
 
     #[test]

@@ -145,6 +145,8 @@ pub struct Features {
     structure: Structure,
     /// The instruction's task frame, when it has one (see [`super::frame`]).
     frame: Option<super::frame::Frame>,
+    /// What the instruction states of a frame, unknown words skipped.
+    frame_hint: super::frame::Frame,
 }
 
 impl Features {
@@ -194,6 +196,7 @@ impl Features {
         f.roles = relations::roles(&slots);
         f.structure = Structure::extract(text, mentions);
         f.frame = super::frame::parse(text);
+        f.frame_hint = super::frame::parse_lenient(text);
         let words: Vec<Option<(String, String)>> = tokens
             .iter()
             .map(|t| {
@@ -565,6 +568,10 @@ impl Features {
         self.frame.as_ref()
     }
 
+    pub fn frame_hint(&self) -> &super::frame::Frame {
+        &self.frame_hint
+    }
+
     /// Ok when `self` and `other` may share an answer, else the first guard that disagrees.
     pub fn agree(&self, other: &Features) -> Result<(), GuardMismatch> {
         if !numbers_agree(self, other) || !units_agree(self, other) {
@@ -572,15 +579,6 @@ impl Features {
         }
         if self.operators != other.operators {
             return Err(GuardMismatch::Operators);
-        }
-        if let Err(d) = self.structure.agree(&other.structure) {
-            return Err(match d {
-                Disagreement::Symbols => GuardMismatch::Symbols,
-                Disagreement::Focus => GuardMismatch::Focus,
-                Disagreement::Asked => GuardMismatch::Asked,
-                Disagreement::Quantifier => GuardMismatch::Quantifier,
-                Disagreement::Pairs => GuardMismatch::Relation,
-            });
         }
         if self.negations != other.negations {
             return Err(GuardMismatch::Negation);
@@ -604,6 +602,15 @@ impl Features {
         {
             return Err(GuardMismatch::Relation);
         }
+        if let Err(d) = self.structure.agree(&other.structure) {
+            return Err(match d {
+                Disagreement::Symbols => GuardMismatch::Symbols,
+                Disagreement::Focus => GuardMismatch::Focus,
+                Disagreement::Asked => GuardMismatch::Asked,
+                Disagreement::Quantifier => GuardMismatch::Quantifier,
+                Disagreement::Pairs => GuardMismatch::Relation,
+            });
+        }
         if !tasks_agree(self, other) {
             return Err(GuardMismatch::Task);
         }
@@ -625,9 +632,24 @@ impl Features {
                     .words
                     .windows(parts.len())
                     .any(|w| w == parts.as_slice())
-                || contains_at_boundary(&other.flat, e)
+                || contains_at_boundary(&other.flat, e) && !path_inside_longer(&other.flat, e)
         })
     }
+}
+
+/// A path or identifier (`/build/*`, `config.yaml`) found only inside a longer one of the other
+/// text (`./build/*`, `old_config.yaml`): not the same operand.
+fn path_inside_longer(hay: &str, e: &str) -> bool {
+    let shaped = e.contains(['/', '.', '_', '*', '~', '\\']);
+    shaped
+        && hay.match_indices(e).all(|(at, _)| {
+            let before = hay[..at].chars().next_back();
+            let after = hay[at + e.len()..].chars().next();
+            let glued = |c: Option<char>| {
+                c.is_some_and(|c| !c.is_whitespace() && !"\"'`()[],;".contains(c))
+            };
+            glued(before) || glued(after)
+        })
 }
 
 /// Task words: the same ones, except that the soft ones ([`lexicon::is_soft_task`]) may be

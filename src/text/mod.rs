@@ -39,11 +39,15 @@ pub enum Agreement {
 pub fn compare(query: &Features, entry: &Features, operands: bool) -> Agreement {
     if operands {
         if let (Some(a), Some(b)) = (query.frame(), entry.frame()) {
-            return if a == b {
+            return if a.equivalent(b) {
                 Agreement::SameFrame
             } else {
                 Agreement::Hard(GuardMismatch::Frame)
             };
+        }
+        // One instruction has words the grammar cannot place: what both state must still agree.
+        if !query.frame_hint().compatible(entry.frame_hint()) {
+            return Agreement::Hard(GuardMismatch::Frame);
         }
     }
     match query.agree(entry) {

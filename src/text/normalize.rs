@@ -1,8 +1,13 @@
 //! Character-level normalisation shared by the prompt parser: one linear pass each.
 
+use std::borrow::Cow;
+
 /// Typographic quotes and dashes folded to ASCII, invisible characters dropped, non-breaking
-/// spaces made plain, CR and CRLF line ends made LF.
-pub fn fold_chars(text: &str) -> String {
+/// spaces made plain, CR and CRLF line ends made LF. Plain ASCII without CR is returned as is.
+pub fn fold_chars(text: &str) -> Cow<'_, str> {
+    if text.bytes().all(|b| b.is_ascii() && b != b'\r') {
+        return Cow::Borrowed(text);
+    }
     let mut out = String::with_capacity(text.len());
     let mut chars = text.chars().peekable();
     while let Some(c) = chars.next() {
@@ -22,12 +27,15 @@ pub fn fold_chars(text: &str) -> String {
         };
         out.push(c);
     }
-    out
+    Cow::Owned(out)
 }
 
 /// Rejoins words that hard-wrapping broke after a hyphen ("co-\nfounder" -> "co-founder"): a
 /// hyphen between a letter or digit and a line break, then a letter or digit.
-pub fn join_hyphen_breaks(text: &str) -> String {
+pub fn join_hyphen_breaks(text: &str) -> Cow<'_, str> {
+    if !text.contains("-\n") {
+        return Cow::Borrowed(text);
+    }
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
     while let Some(at) = rest.find("-\n") {
@@ -42,7 +50,7 @@ pub fn join_hyphen_breaks(text: &str) -> String {
         }
     }
     out.push_str(rest);
-    out
+    Cow::Owned(out)
 }
 
 /// Every run of whitespace made one space, ends trimmed.

@@ -374,6 +374,29 @@ fn is_code_line(line: &str) -> bool {
         }
         return t.split_whitespace().count() <= 12 || t.contains(['(', '=', '{', ';']);
     }
+    // A shell command: a lower-case program name, then flags or paths (`rm -rf ./build/*`).
+    let mut words = t.split_whitespace();
+    if let (Some(cmd), Some(_)) = (words.next(), t.split_whitespace().nth(1)) {
+        let program = cmd
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
+            && cmd.len() <= 20;
+        let argv = words.all(|w| {
+            w.starts_with('-')
+                || w.contains(['/', '*', '.', '=', '$', '~'])
+                || w.chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
+        });
+        let flagged = t.split_whitespace().skip(1).any(|w| {
+            (w.starts_with('-')
+                && w.len() > 1
+                && w[1..].starts_with(|c: char| c.is_ascii_alphabetic() || c == '-'))
+                || w.contains('/')
+        });
+        if program && argv && flagged && !t.ends_with(['.', '?', '!']) {
+            return true;
+        }
+    }
     // `name = value`, `obj.method(args)`, `x[i] = y`
     let ident = |s: &str| {
         !s.is_empty()
@@ -614,6 +637,11 @@ mod tests {
         assert!(ops.is_empty());
         let (ops, _) = kinds_and_rest("How do I get from Paris to Rome by train?");
         assert!(ops.is_empty());
+        let (ops, rest) = kinds_and_rest("Is this command safe to run?\nrm -rf ./build/*");
+        assert_eq!(ops, [(Kind::Code, "rm -rf ./build/*".into())]);
+        assert_eq!(rest, "Is this command safe to run? §");
+        let (ops, _) = kinds_and_rest("Is this safe?\ngit push --force origin main");
+        assert_eq!(ops.len(), 1);
     }
 
     #[test]

@@ -55,7 +55,8 @@ pub struct Parsed {
 }
 
 pub fn parse(text: &str) -> Parsed {
-    let text = join_hyphen_breaks(&fold_chars(text));
+    let folded = fold_chars(text);
+    let text = join_hyphen_breaks(&folded);
     let mut ops: Vec<Operand> = Vec::new();
     let rest = operands::blocks(text.trim(), &mut ops);
     let rest = if rest.trim().chars().count() > LONG_TEXT_CHARS {
@@ -70,6 +71,7 @@ pub fn parse(text: &str) -> Parsed {
         operands::inline(&instruction, &mut ops)
     } else {
         let rest = operands::lines(&rest, &mut ops);
+        let rest = short_text_operand(&rest, &mut ops);
         operands::inline(&rest, &mut ops)
     };
     let instruction = collapse_ws(&rest);
@@ -102,6 +104,42 @@ pub fn parse(text: &str) -> Parsed {
         document,
         mentions,
     }
+}
+
+/// A short prompt of several lines whose first line is an instruction ending in a colon
+/// ("Translate this into French:") or whose last line points back at the text above it
+/// ("Translate the above into French."): the rest is the text it works on, an operand. Only whole
+/// lines are taken, and nothing is dropped.
+fn short_text_operand(text: &str, ops: &mut Vec<Operand>) -> String {
+    let trimmed = text.trim();
+    let lines: Vec<&str> = trimmed.lines().collect();
+    if lines.len() < 2 {
+        return text.to_owned();
+    }
+    let first = lines[0].trim();
+    let body_of = |from: usize, to: usize| lines[from..to].join("\n");
+    let (instruction, body) = if first.ends_with(':')
+        && first.len() <= MAX_INSTRUCTION_CHARS
+        && is_instruction(first, true)
+    {
+        (first.to_owned(), body_of(1, lines.len()))
+    } else {
+        let last = lines[lines.len() - 1].trim();
+        if last.len() > MAX_INSTRUCTION_CHARS || !is_tail_instruction(last) {
+            return text.to_owned();
+        }
+        (last.to_owned(), body_of(0, lines.len() - 1))
+    };
+    // A body that is only placeholders (operands found already) or blank adds nothing.
+    if body.trim().is_empty() || body.split_whitespace().all(|w| w == operands::PLACEHOLDER) {
+        return text.to_owned();
+    }
+    ops.push(Operand {
+        kind: Kind::Quote,
+        text: body,
+        info: String::new(),
+    });
+    format!("{instruction} {}", operands::PLACEHOLDER)
 }
 
 /// A fence info string or tag name that says the block is code.
@@ -175,9 +213,23 @@ fn normalize_code(code: &str) -> String {
 /// but an instruction may be empty.
 fn split_long(text: &str) -> (String, Option<String>) {
     let flat = collapse_ws(text);
-    let ends = sentence_ends(&flat);
+    // An instruction stays within the first (or last) paragraph: a blank line ends it.
+    let trimmed = text.trim();
+    let lead = text.len() - text.trim_start().len();
+    let first_break = trimmed
+        .find("\n\n")
+        .map(|at| flat_offset(&flat, non_ws(&text[..lead + at])));
+    let last_break = trimmed
+        .rfind("\n\n")
+        .map(|at| flat_offset(&flat, non_ws(&text[..lead + at])));
+    // Only sentences near either end can be the instruction: the ends are found there alone.
+    let window = MAX_INSTRUCTION_CHARS + 1;
+    let head_to = first_break
+        .map_or(window, |b| b.min(window))
+        .min(flat.len());
+    let head_ends = sentence_ends(&flat, 0, head_to);
     // Head: leading sentences that read as a request.
-    let head = ends
+    let head = head_ends
         .iter()
         .take(MAX_INSTRUCTION_SENTENCES)
         .take_while(|&&e| e <= MAX_INSTRUCTION_CHARS)
@@ -194,12 +246,22 @@ fn split_long(text: &str) -> (String, Option<String>) {
     }
     // Tail: trailing sentences that ask for something about the text above.
     let mut tail = flat.len();
+    let mut from = flat.len().saturating_sub(window);
+    while !flat.is_char_boundary(from) {
+        from -= 1;
+    }
+    let tail_from = last_break.map_or(0, |b| b);
     let starts: Vec<usize> = std::iter::once(0)
-        .chain(ends.iter().copied().filter(|&e| e < flat.len()))
+        .chain(
+            sentence_ends(&flat, from, flat.len())
+                .into_iter()
+                .filter(|&e| e < flat.len()),
+        )
         .collect();
     for &start in starts.iter().rev().take(MAX_INSTRUCTION_SENTENCES) {
         let sentence = &flat[start..tail];
         if start == 0
+            || start < tail_from
             || flat.len() - start > MAX_INSTRUCTION_CHARS
             || !is_tail_instruction(sentence)
         {
@@ -212,6 +274,25 @@ fn split_long(text: &str) -> (String, Option<String>) {
         return (flat[tail..].to_owned(), Some(text[..at].to_owned()));
     }
     (String::new(), Some(text.to_owned()))
+}
+
+/// Non-whitespace characters in `s`.
+fn non_ws(s: &str) -> usize {
+    s.chars().filter(|c| !c.is_whitespace()).count()
+}
+
+/// The byte offset in `flat` after `count` non-whitespace characters.
+fn flat_offset(flat: &str, count: usize) -> usize {
+    let mut seen = 0;
+    for (i, c) in flat.char_indices() {
+        if seen == count {
+            return i;
+        }
+        if !c.is_whitespace() {
+            seen += 1;
+        }
+    }
+    flat.len()
 }
 
 /// The byte offset in `text` that corresponds to `flat_at` in `flat` (`text` with whitespace
@@ -233,12 +314,13 @@ fn original_offset(text: &str, flat: &str, flat_at: usize) -> usize {
     text.len()
 }
 
-/// Byte offsets just past each sentence end of a whitespace-collapsed text: after `.`, `!`, `?`
-/// or `:` (and a closing quote or bracket) followed by a space; the text's end is the last one.
-fn sentence_ends(flat: &str) -> Vec<usize> {
-    let b = flat.as_bytes();
+/// Byte offsets just past each sentence end in `flat[from..to]` (a whitespace-collapsed text):
+/// after `.`, `!`, `?` or `:` (and a closing quote or bracket) followed by a space; `to` is the
+/// last one.
+fn sentence_ends(flat: &str, from: usize, to: usize) -> Vec<usize> {
+    let b = &flat.as_bytes()[..to];
     let mut ends = Vec::new();
-    for (i, &c) in b.iter().enumerate() {
+    for (i, &c) in b.iter().enumerate().skip(from) {
         if matches!(c, b'.' | b'!' | b'?' | b':') {
             let mut j = i + 1;
             while j < b.len() && matches!(b[j], b'"' | b'\'' | b')' | b']') && c != b':' {
@@ -249,7 +331,7 @@ fn sentence_ends(flat: &str) -> Vec<usize> {
             }
         }
     }
-    ends.push(flat.len());
+    ends.push(to);
     ends.dedup();
     ends
 }
@@ -275,27 +357,18 @@ fn has_task(words: &[String]) -> bool {
 /// A reference to the text the request is about ("the following", "this article", "read this.").
 fn has_reference(sentence: &str, words: &[String]) -> bool {
     let lower = sentence.to_lowercase();
-    let phrases = ["the following", "the above", "below", "above"];
+    let phrases = [
+        "the following",
+        "the above",
+        "the below",
+        "the attached",
+        "below",
+        "above",
+    ];
+    // "this memo", "these notes": a demonstrative and the text it names ("that" is as often a
+    // conjunction: "assertion that the media ...").
     let deictic = words.windows(2).any(|w| {
-        matches!(w[0].as_str(), "this" | "the" | "that")
-            && matches!(
-                w[1].as_str(),
-                "text"
-                    | "article"
-                    | "email"
-                    | "e"
-                    | "document"
-                    | "passage"
-                    | "message"
-                    | "story"
-                    | "post"
-                    | "piece"
-                    | "news"
-                    | "report"
-                    | "page"
-                    | "transcript"
-                    | "letter"
-            )
+        matches!(w[0].as_str(), "this" | "these") && w[1].chars().all(char::is_alphabetic)
     });
     phrases.iter().any(|p| lower.contains(p))
         || deictic
@@ -317,18 +390,23 @@ fn has_request_framing(words: &[String]) -> bool {
 }
 
 /// A sentence that asks for something rather than being part of a document.
-/// A trailing colon makes the *first* sentence an instruction ("Summarize:"); later ones
-/// need words of a request, so that a forwarded mail's "From:" does not join the instruction.
+/// A sentence that reads as a request: a task word, a reference to the text, or request framing
+/// (see [`is_instruction`]'s body); a header such as "From:" or "Postmortem:" is none.
 fn is_instruction(sentence: &str, first: bool) -> bool {
     let s = sentence.trim();
     if s.is_empty() {
         return false;
     }
-    if first && s.ends_with(':') {
-        return true;
-    }
     let w = words(s);
-    has_task(&w) || has_reference(s, &w) || has_request_framing(&w)
+    if first {
+        return has_task(&w) || has_reference(s, &w) || has_request_framing(&w);
+    }
+    // A later sentence continues the request only if it points at the text, asks ("Could you
+    // sum it up for me?"), or is a short task: request framing ("Please be advised that ...")
+    // and task words ("... would make her a celebrity") open many a document's first sentence.
+    has_reference(s, &w)
+        || (has_request_framing(&w) && s.ends_with('?'))
+        || (has_task(&w) && w.len() <= 12)
 }
 
 /// A trailing instruction must name a task or point back at the text.
@@ -454,6 +532,17 @@ mod tests {
         let f = parse("Why?\n```py\nif x:\ny()\n```");
         assert_eq!(d.operands, e.operands);
         assert_ne!(e.operands, f.operands);
+        // The text after an instruction line ending in a colon, or before a line pointing back.
+        let t1 = parse("Translate this into French:\nThe meeting moved to Thursday.");
+        let t2 = parse("Translate the following into French:\nThe meeting moved to Thursday.");
+        let t3 = parse("The meeting moved to Thursday.\nTranslate the above into French.");
+        let t4 = parse("Translate this into French:\nThe meeting moved to Tuesday.");
+        assert_eq!(t1.operands, t2.operands);
+        assert_eq!(t1.operands, t3.operands);
+        assert_ne!(t1.operands, t4.operands);
+        assert_eq!(t1.instruction, "Translate this into French: §");
+        let plain = parse("How do I reset my password?\nI use the mobile app.");
+        assert_eq!(plain.operands, None);
         let q1 = parse("Translate 'Good morning, everyone' into French.");
         let q2 = parse("How do you say 'Good morning, everyone' in French?");
         assert_eq!(q1.operands, q2.operands);

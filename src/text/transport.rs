@@ -27,29 +27,65 @@ pub fn strip(doc: &str) -> String {
     let mut start = 0;
     let mut end = lines.len();
     // Top zone.
-    let mut in_headers = false;
+    let mut forwarded = false;
     while start < end {
         let l = lines[start].trim();
-        let header = is_header_line(l);
-        let drop = l.is_empty()
-            || is_forward_separator(l)
-            || header
-            || (in_headers && is_header_continuation(lines[start]))
-            || is_wrote_line(l)
-            || is_chrome_line(l);
-        if !drop {
-            break;
+        if l.is_empty() || is_chrome_line(l) || is_banner_line(l) {
+            start += 1;
+            continue;
         }
-        in_headers = header || (in_headers && is_header_continuation(lines[start]));
-        start += 1;
+        if is_forward_separator(l) || is_wrote_line(l) {
+            forwarded = true;
+            start += 1;
+            continue;
+        }
+        if is_header_line(l) {
+            // A mail header block is a forward's (after a separator, or naming an address or an
+            // Outlook `Sent:`); at the top of a memo (`To: All staff`) it is the memo's own.
+            let mut block = start + 1;
+            while block < end
+                && (is_header_line(lines[block].trim()) || is_header_continuation(lines[block]))
+            {
+                block += 1;
+            }
+            let mail = forwarded
+                || lines[start..block]
+                    .iter()
+                    .any(|x| x.contains('@') || x.trim().to_ascii_lowercase().starts_with("sent:"));
+            if !mail {
+                break;
+            }
+            start = block;
+            continue;
+        }
+        // A short line right before chrome is the site's name ("Tallyho" over its menu).
+        let next_is_chrome = lines
+            .get(start + 1)
+            .is_some_and(|n| is_chrome_line(n.trim()));
+        if next_is_chrome && l.split_whitespace().count() <= 4 && !l.ends_with(['.', '!', '?', ':'])
+        {
+            start += 1;
+            continue;
+        }
+        break;
     }
     // Bottom zone.
     if let Some(r) = related_block(&lines[start..end]) {
         end = start + r;
     }
+    if let Some(r) = signature_block(&lines[start..end]) {
+        end = start + r;
+    }
+    let noise = |l: &str| l.is_empty() || is_footer_line(l) || is_separator(l) || is_chrome_line(l);
     while end > start {
         let l = lines[end - 1].trim();
-        if !(l.is_empty() || is_footer_line(l) || is_separator(l) || is_chrome_line(l)) {
+        // A line of its own, not the tail of a re-wrapped sentence: what comes before it is a
+        // blank line, the end of a sentence, or noise itself.
+        let own_line = end - 1 == start || {
+            let prev = lines[end - 2].trim();
+            prev.is_empty() || prev.ends_with(['.', '!', '?', ':', '"', '\'', ')']) || noise(prev)
+        };
+        if !(noise(l) && (l.is_empty() || own_line)) {
             break;
         }
         end -= 1;
@@ -162,15 +198,19 @@ fn is_chrome_line(l: &str) -> bool {
     if lower.starts_with("follow us on ") && lower.split_whitespace().count() <= 8 {
         return true;
     }
-    // Navigation: short segments between separators ("Home | World | Business", "Home > News").
-    let segments = |sep: char| -> bool {
+    // Navigation: short segments between spaced separators ("Home | World | Business",
+    // "Home > News > Europe"); "02/24/2017" is no navigation.
+    let segments = |sep: &str| -> bool {
         let parts: Vec<&str> = l.split(sep).map(str::trim).collect();
         parts.len() >= 3
-            && parts
-                .iter()
-                .all(|p| !p.is_empty() && p.split_whitespace().count() <= 3)
+            && parts.iter().all(|p| {
+                !p.is_empty() && p.split_whitespace().count() <= 3 && !p.ends_with(['.', '!', '?'])
+            })
     };
-    if segments('|') || segments('>') || segments('»') || segments('›') || segments('/') {
+    if [" | ", " > ", " » ", " › ", " / "]
+        .iter()
+        .any(|sep| segments(sep))
+    {
         return true;
     }
     // A cookie banner names cookies and asks for consent.
@@ -184,6 +224,37 @@ fn is_chrome_line(l: &str) -> bool {
         ]
         .iter()
         .any(|p| lower.contains(p))
+}
+
+/// Where a trailing `-- ` signature block starts (RFC 3676's delimiter; name, title, phone,
+/// address lines and footers after it, at most 12 lines of at most 12 words).
+fn signature_block(lines: &[&str]) -> Option<usize> {
+    let from = lines.len().saturating_sub(13);
+    let at = (from..lines.len())
+        .rev()
+        .find(|&i| lines[i].trim_end() == "--")?;
+    let short = lines[at + 1..]
+        .iter()
+        .all(|l| l.split_whitespace().count() <= 12 || is_footer_line(l.trim()));
+    (at > 0 && short).then_some(at)
+}
+
+/// A banner mail systems put above a message: external-sender warnings, "view in browser".
+fn is_banner_line(l: &str) -> bool {
+    let lower = l.to_lowercase();
+    const STARTS: &[&str] = &[
+        "view this email in",
+        "view in browser",
+        "view it in your browser",
+        "view online",
+        "having trouble viewing this email",
+        "[external]",
+        "external email",
+        "external sender",
+    ];
+    STARTS.iter().any(|p| lower.starts_with(p))
+        || ((lower.starts_with("caution") || lower.starts_with("warning"))
+            && (lower.contains("outside") || lower.contains("external")))
 }
 
 /// Where a trailing "Related stories" block starts (a heading, then only short lines).
@@ -273,6 +344,10 @@ pub(crate) fn is_footer_line(line: &str) -> bool {
         "received this e-mail in error",
         "received this email in error",
         "please consider the environment before printing",
+        "our mailing address is",
+        "forward to a friend",
+        "update your preferences",
+        "add us to your address book",
     ];
     let confidential = l.strip_prefix("confidential").is_some_and(|rest| {
         rest.is_empty() || rest.starts_with(':') || rest.starts_with(" notice")
@@ -347,6 +422,26 @@ mod tests {
             "Skip to content\nHome | World | Business | Sport\nWe use cookies to improve your experience. Accept all?\n\n{BODY}\n\nShare this article\n\nRelated stories\nRoads plan delayed again\nMayor faces questions"
         );
         assert_eq!(strip(&web), BODY);
+    }
+
+    #[test]
+    fn banners_site_names_newsletters_and_signature_blocks_are_noise() {
+        let wrapped = format!(
+            "CAUTION: This email originated from outside of the organization.\nView this email in your browser\n\nTallyho\nHome | News | Business | Sport\n\n{BODY}\n\n--\nSofia Marchetti\nSenior Engineer | Pellucid\nM: +1 555 010 8842\n\nYou are receiving this email because you subscribed.\nOur mailing address is: 410 Market Street"
+        );
+        assert_eq!(strip(&wrapped), BODY);
+    }
+
+    #[test]
+    fn a_memo_keeps_its_own_header() {
+        let memo = format!("To: All Kessler Insurance employees\nFrom: Information Security\nSubject: Phishing results\n\n{BODY}");
+        assert_eq!(strip(&memo), memo);
+        // The same block after a forward separator, or naming an address, is a forward's.
+        let fwd = format!("---------- Forwarded message ---------\nFrom: Information Security\nTo: All staff\n\n{BODY}");
+        assert_eq!(strip(&fwd), BODY);
+        let outlook =
+            format!("From: Ann Lee <ann@example.com>\nSent: Monday\nTo: Bob\nSubject: x\n\n{BODY}");
+        assert_eq!(strip(&outlook), BODY);
     }
 
     #[test]

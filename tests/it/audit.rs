@@ -51,6 +51,7 @@ fn record(i: u64, now: u64) -> AuditRecord {
         error: failed.then(|| "all_targets_failed".into()),
         prompt: None,
         detail: Default::default(),
+        tags: Default::default(),
         routing: Default::default(),
         feedback: None,
     }

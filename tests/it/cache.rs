@@ -80,7 +80,7 @@ fn answer(hit: &sluice::cache::CacheHit) -> String {
 async fn seed(cache: &SemanticCache, pairs: &[(&str, &str)]) {
     let policy = CachePolicy::default();
     for (q, a) in pairs {
-        assert!(cache.insert(key(q), &response(a), &policy, None, None));
+        assert!(cache.insert(key(q), &response(a), &policy, None));
     }
     cache.flush().await.unwrap();
 }
@@ -167,7 +167,7 @@ async fn output_changing_fields_and_scope_separate_entries() {
     let cache = open(dir.path());
     let policy = CachePolicy::default();
     let q = "How do I reset my password?";
-    assert!(cache.insert(key(q), &response("base"), &policy, None, None));
+    assert!(cache.insert(key(q), &response("base"), &policy, None));
     cache.flush().await.unwrap();
 
     let mut system = request(q);
@@ -266,7 +266,7 @@ async fn long_documents_match_on_content_and_instruction() {
     let policy = CachePolicy::default();
     let summarize = format!("Summarize this:\n\n{ARTICLE}");
     assert!(key(&summarize).has_document());
-    assert!(cache.insert(key(&summarize), &response("SUMMARY"), &policy, None, None));
+    assert!(cache.insert(key(&summarize), &response("SUMMARY"), &policy, None));
     cache.flush().await.unwrap();
 
     // Same article: re-wrapped lines, extra spaces, a mail footer.
@@ -362,7 +362,7 @@ async fn entries_survive_restart_and_purge_by_route() {
             &sales,
         )
         .unwrap();
-        assert!(cache.insert(k, &response("A:discounts"), &policy, None, None));
+        assert!(cache.insert(k, &response("A:discounts"), &policy, None));
         cache.flush().await.unwrap();
     }
     let cache = open(dir.path());
@@ -429,8 +429,7 @@ async fn ttl_expiry_eviction_and_storage_policy() {
         key(q),
         &response("short-lived"),
         &policy,
-        Some(Duration::from_secs(1)),
-        None
+        Some(Duration::from_secs(1))
     ));
     cache.flush().await.unwrap();
     assert!(cache.lookup(&key(q), &policy).await.unwrap().is_some());
@@ -453,7 +452,7 @@ async fn ttl_expiry_eviction_and_storage_policy() {
         "What is the capital of Italy?",
         "What is the capital of Spain?",
     ] {
-        assert!(cache.insert(key(q), &response(q), &small, None, None));
+        assert!(cache.insert(key(q), &response(q), &small, None));
         cache.flush().await.unwrap();
     }
     assert_eq!(
@@ -473,19 +472,19 @@ async fn ttl_expiry_eviction_and_storage_policy() {
 
     // Only complete answers are stored, unless length cut-offs are allowed.
     let cut = response_with("partial", "length");
-    assert!(!cache.insert(key("Explain TCP"), &cut, &policy, None, None));
+    assert!(!cache.insert(key("Explain TCP"), &cut, &policy, None));
     let lenient = CachePolicy {
         cache_length_cutoffs: true,
         ..CachePolicy::default()
     };
-    assert!(cache.insert(key("Explain TCP"), &cut, &lenient, None, None));
+    assert!(cache.insert(key("Explain TCP"), &cut, &lenient, None));
     // Policy gates.
     let hot = CacheKey::new(
         &request_with("Explain UDP", json!({"temperature": 1.5})),
         &SCOPE,
     )
     .unwrap();
-    assert!(!cache.insert(hot, &response("x"), &policy, None, None));
+    assert!(!cache.insert(hot, &response("x"), &policy, None));
     let off = CachePolicy {
         enabled: false,
         ..CachePolicy::default()
@@ -640,13 +639,7 @@ async fn large_bucket_uses_the_graph() {
     let n = sluice::cache::index::EXACT_SCAN_MAX + 88;
     for i in 0..n {
         let q = format!("What is the price of product {i}?");
-        assert!(cache.insert(
-            key(&q),
-            &response(&format!("price-{i}")),
-            &policy,
-            None,
-            None
-        ));
+        assert!(cache.insert(key(&q), &response(&format!("price-{i}")), &policy, None));
     }
     cache.flush().await.unwrap();
     let stats = cache.stats(&sluice::cache::Visibility::All);

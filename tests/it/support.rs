@@ -164,7 +164,8 @@ impl Gateway {
         r.json::<Value>().await.expect("JSON body")
     }
 
-    /// Every audit record so far (flushed first), oldest first.
+    /// Every audit record so far (flushed first), oldest first, as `sluice audit export` writes
+    /// them.
     pub async fn audit_records(&self) -> Vec<Value> {
         use sluice::accounting::audit;
         self.state.audit.flush().await.unwrap();
@@ -177,7 +178,7 @@ impl Gateway {
         let db = audit::open_reader(&path).unwrap();
         audit::read(&db, 0..u64::MAX)
             .unwrap()
-            .map(|r| serde_json::to_value(r.unwrap()).unwrap())
+            .map(|r| r.unwrap().to_json())
             .collect()
     }
 
@@ -344,4 +345,155 @@ impl Sse {
 /// chunks at one target and continued at another should read.
 pub fn spliced(first: &[String], then: &[String], k: usize) -> String {
     first[..k].concat() + &then[k..].concat()
+}
+
+impl Gateway {
+    /// POST an Anthropic Messages request to `/v1/messages` with the headers Anthropic's SDKs send.
+    pub async fn post_messages(&self, body: &Value) -> reqwest::Response {
+        self.http
+            .post(self.url("/v1/messages"))
+            .header("anthropic-version", "2023-06-01")
+            .header("x-api-key", "unused")
+            .json(body)
+            .send()
+            .await
+            .expect("gateway answers")
+    }
+
+    /// POST to `/v1/messages` and return (status, headers, JSON body).
+    pub async fn messages(&self, body: &Value) -> (u16, reqwest::header::HeaderMap, Value) {
+        let r = self.post_messages(body).await;
+        let status = r.status().as_u16();
+        let headers = r.headers().clone();
+        let v = r.json::<Value>().await.expect("JSON body");
+        (status, headers, v)
+    }
+}
+
+/// An Anthropic Messages request of one user turn.
+pub fn ask_messages(model: &str, text: &str) -> Value {
+    serde_json::json!({"model": model, "max_tokens": 1024,
+        "messages": [{"role": "user", "content": text}]})
+}
+
+/// A whole Anthropic event stream: each event's name and data, in order.
+#[derive(Debug)]
+pub struct Events {
+    pub events: Vec<(String, Value)>,
+    pub body_error: bool,
+}
+
+impl Events {
+    pub async fn read(resp: reqwest::Response) -> Events {
+        use futures::StreamExt;
+        let mut body = resp.bytes_stream();
+        let mut buf = Vec::new();
+        let mut body_error = false;
+        while let Some(part) = body.next().await {
+            match part {
+                Ok(b) => buf.extend_from_slice(&b),
+                Err(_) => {
+                    body_error = true;
+                    break;
+                }
+            }
+        }
+        let text = String::from_utf8_lossy(&buf).replace("\r\n", "\n");
+        let events = text
+            .split("\n\n")
+            .filter(|ev| !ev.trim().is_empty())
+            .map(|ev| {
+                let mut name = String::new();
+                let mut data = String::new();
+                for l in ev.lines() {
+                    if let Some(n) = l.strip_prefix("event:") {
+                        name = n.trim().to_owned();
+                    } else if let Some(d) = l.strip_prefix("data:") {
+                        data.push_str(d.trim_start());
+                    }
+                }
+                let v = serde_json::from_str(&data)
+                    .unwrap_or_else(|e| panic!("bad event data {data}: {e}"));
+                (name, v)
+            })
+            .collect();
+        Events { events, body_error }
+    }
+
+    pub fn names(&self) -> Vec<&str> {
+        self.events.iter().map(|(n, _)| n.as_str()).collect()
+    }
+
+    pub fn error(&self) -> Option<&Value> {
+        self.events
+            .iter()
+            .find(|(n, _)| n == "error")
+            .map(|(_, v)| v)
+    }
+
+    /// The message the events add up to, built as Anthropic's SDKs build it: blocks by index,
+    /// text and thinking appended, tool input JSON joined and parsed at the block's end, stop
+    /// reason and usage from `message_delta` (its counts replace `message_start`'s).
+    pub fn message(&self) -> Value {
+        let mut msg = Value::Null;
+        let mut json_parts: Vec<String> = Vec::new();
+        for (name, v) in &self.events {
+            assert_eq!(v["type"], name.as_str(), "data.type names the event");
+            match name.as_str() {
+                "message_start" => msg = v["message"].clone(),
+                "content_block_start" => {
+                    let i = v["index"].as_u64().unwrap() as usize;
+                    let content = msg["content"].as_array_mut().unwrap();
+                    assert_eq!(i, content.len(), "blocks arrive in order");
+                    content.push(v["content_block"].clone());
+                    json_parts.push(String::new());
+                }
+                "content_block_delta" => {
+                    let i = v["index"].as_u64().unwrap() as usize;
+                    let d = &v["delta"];
+                    let block = &mut msg["content"][i];
+                    match d["type"].as_str().unwrap() {
+                        "text_delta" => {
+                            let t = format!(
+                                "{}{}",
+                                block["text"].as_str().unwrap(),
+                                d["text"].as_str().unwrap()
+                            );
+                            block["text"] = t.into();
+                        }
+                        "input_json_delta" => {
+                            json_parts[i].push_str(d["partial_json"].as_str().unwrap())
+                        }
+                        other => panic!("unexpected delta {other}"),
+                    }
+                }
+                "content_block_stop" => {
+                    let i = v["index"].as_u64().unwrap() as usize;
+                    if msg["content"][i]["type"] == "tool_use" && !json_parts[i].is_empty() {
+                        msg["content"][i]["input"] = serde_json::from_str(&json_parts[i]).unwrap();
+                    }
+                }
+                "message_delta" => {
+                    msg["stop_reason"] = v["delta"]["stop_reason"].clone();
+                    msg["stop_sequence"] = v["delta"]["stop_sequence"].clone();
+                    for (k, n) in v["usage"].as_object().unwrap() {
+                        msg["usage"][k] = n.clone();
+                    }
+                }
+                _ => {}
+            }
+        }
+        msg
+    }
+
+    /// All text of the message's text blocks.
+    pub fn text(&self) -> String {
+        let m = self.message();
+        m["content"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|b| b["text"].as_str())
+            .collect()
+    }
 }

@@ -142,6 +142,7 @@ impl Default for Options {
 pub struct Decision {
     pub index: usize,
     pub hit: bool,
+    /// The line whose entry served a hit, or the gray-zone candidate of a `gray` miss.
     pub matched_index: Option<usize>,
     pub similarity: Option<f32>,
     pub threshold: f32,
@@ -496,7 +497,10 @@ fn finish_run(
     let mut seen = HashSet::new();
     for (line, d) in lines.iter().zip(&decisions) {
         let repeat = !seen.insert(line.group.as_str());
-        let correct = d.matched_index.map(|j| lines[j].group == line.group);
+        let correct = d
+            .matched_index
+            .filter(|_| d.hit)
+            .map(|j| lines[j].group == line.group);
         if repeat && correct != Some(true) {
             let why = match (d.hit, d.guard) {
                 (true, _) => "false_hit".to_owned(),

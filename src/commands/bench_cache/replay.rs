@@ -71,7 +71,11 @@ impl<'a> Replayer<'a> {
         let outcome = self.cache.lookup_outcome(&key, &self.policy).await;
         let took = start.elapsed();
         let outcome = outcome.map_err(|e| e.to_string())?;
-        let d = decision(n, self.threshold, &outcome)?;
+        let mut d = decision(n, self.threshold, &outcome)?;
+        if let Some(v) = outcome.verify {
+            // The gray-zone candidate, for the decisions file (not a hit).
+            d.matched_index = Some(self.entry_line(v.entry_id).await?);
+        }
         if let Some(t) = outcome.embed_time {
             self.times.entry("embedding").or_default().push(t);
         }
@@ -85,7 +89,9 @@ impl<'a> Replayer<'a> {
             *self.buckets.entry(key.bucket).or_default() += 1;
         }
         let route = key.route().to_owned();
-        let mut verify = outcome.verify;
+        let mut verify = outcome
+            .verify
+            .filter(|_| self.opts.verifier != Verifier::Off);
         if let (Some(v), Verifier::Judge { error, .. }) = (verify, self.opts.verifier) {
             let j = self.entry_line(v.entry_id).await?;
             let verdict = judge(self.lines, i, j, error, &mut self.rng);
@@ -93,10 +99,11 @@ impl<'a> Replayer<'a> {
             verify = None;
         }
         let start = Instant::now();
-        if !self
-            .cache
-            .insert(key, &answer(i, line)?, &self.policy, None, verify)
-        {
+        let fresh = answer(i, line)?;
+        if let Some(v) = verify {
+            self.cache.verify(&route, v, &fresh);
+        }
+        if !self.cache.insert(key, &fresh, &self.policy, None) {
             return Err(format!("line {i}: the cache refused the insert"));
         }
         // Committed before the next lookup, as if the answer had come back in between.

@@ -126,6 +126,7 @@ pub(super) fn simulate(
                         (d.similarity, d.outcome) = (Some(similarity), "gray");
                         d.guard = guard.map(|g| g.metric_label());
                         let j = id as usize;
+                        d.matched_index = Some(j);
                         let agreed = match opts.verifier {
                             Verifier::Off => None,
                             Verifier::Agreement => match (&p.answer, &prepared[j].answer) {

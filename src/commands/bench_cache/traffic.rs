@@ -163,7 +163,7 @@ pub(super) async fn run(
         let d = r.request(n, i).await?;
         let group = lines[i].group.as_str();
         let servable = !seen_groups.insert(group);
-        let correct = d.matched_index.is_some_and(|j| lines[j].group == group);
+        let correct = d.hit && d.matched_index.is_some_and(|j| lines[j].group == group);
         out.overall.add(d.hit, correct, servable);
         if let Some(w) = out.windows.last_mut() {
             w.add(d.hit, correct, servable);

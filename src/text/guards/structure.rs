@@ -51,6 +51,8 @@ pub struct Structure {
     universal: bool,
     singular: bool,
     pairs: BTreeSet<(String, String)>,
+    /// What a "per" divides by ("pounds per dollar": dollar).
+    per: BTreeSet<String>,
 }
 
 /// What differs, when the structures disagree.
@@ -78,7 +80,12 @@ fn key(raw: &str, sentence_start: bool) -> Option<String> {
         let label = c.is_ascii_uppercase() && c != 'I' && !(c == 'A' && sentence_start);
         return label.then(|| format!("label:{c}"));
     }
-    content_word(&normalize(raw))
+    let word = normalize(raw);
+    content_word(&word).or_else(|| {
+        // Ends of an axis order a relation too ("lower note to upper note").
+        let axis = lexicon::direction(&word).is_some() || lexicon::grade(&word).is_some();
+        axis.then(|| format!("axis:{word}"))
+    })
 }
 
 /// Words of `text` with sentence-start flags: split on anything but letters, digits, `'`, `.`/`,`
@@ -203,7 +210,7 @@ impl Structure {
             }
             match lower.as_str() {
                 "all" | "every" | "each" | "entire" | "whole" | "both" => s.universal = true,
-                "single" | "individual" | "particular" | "specific" => s.singular = true,
+                "single" | "individual" | "particular" | "specific" | "one" => s.singular = true,
                 _ => {}
             }
             offset_words.push((at, k, lower));
@@ -213,7 +220,7 @@ impl Structure {
                 s.mentions.insert(k);
             }
         }
-        s.pairs = pairs(&offset_words);
+        (s.pairs, s.per) = pairs(&offset_words);
         s
     }
 
@@ -235,7 +242,15 @@ impl Structure {
         if shifted(self, other) && shifted(other, self) {
             return Err(Disagreement::Focus);
         }
-        if pairs_conflict(self, other) {
+        // "how many pounds per dollar" / "the price per pound": another quantity.
+        let per_differs = !self.per.is_empty()
+            && !other.per.is_empty()
+            && self.per != other.per
+            && self
+                .per
+                .union(&other.per)
+                .all(|w| self.mentions.contains(w) && other.mentions.contains(w));
+        if per_differs || pairs_conflict(self, other) {
             return Err(Disagreement::Pairs);
         }
         Ok(())
@@ -262,9 +277,12 @@ fn symbol_runs(text: &str) -> Vec<String> {
 }
 
 /// (left, right) for each pair word between two keyed words at most 3 words away on each side,
-/// within one sentence.
-fn pairs(words: &[(usize, Option<String>, String)]) -> BTreeSet<(String, String)> {
+/// and the right sides of "per".
+fn pairs(
+    words: &[(usize, Option<String>, String)],
+) -> (BTreeSet<(String, String)>, BTreeSet<String>) {
     let mut out = BTreeSet::new();
+    let mut per = BTreeSet::new();
     for (i, (_, _, w)) in words.iter().enumerate() {
         if !PAIR_WORDS.contains(&w.as_str()) {
             continue;
@@ -276,13 +294,18 @@ fn pairs(words: &[(usize, Option<String>, String)]) -> BTreeSet<(String, String)
         let right = words[i + 1..(i + 5).min(words.len())]
             .iter()
             .find_map(|(_, k, _)| k.clone());
+        if w == "per" {
+            if let Some(r) = &right {
+                per.insert(r.clone());
+            }
+        }
         if let (Some(l), Some(r)) = (left, right) {
             if l != r && !lexicon::is_stopword(&l) {
                 out.insert((l, r));
             }
         }
     }
-    out
+    (out, per)
 }
 
 /// A pair of one side reversed on the other, or one head with another argument that both sides

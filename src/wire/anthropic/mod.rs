@@ -1,5 +1,7 @@
-//! Serde types of Anthropic's Messages API (`POST /v1/messages`): request, response, streaming
-//! events and the error body.
+//! Anthropic's Messages API (`POST /v1/messages`): its serde types (request, response, streaming
+//! events, the error body), and the translation to and from the canonical (OpenAI-shaped) `chat`
+//! types in both directions, shared by the Anthropic adapter (outbound) and the gateway's own
+//! `/v1/messages` (inbound): `request` and `inbound`, `response`, `stream`.
 //!
 //! Tagged unions use `#[serde(tag = "type")]` exactly where Anthropic puts a `type` field.
 //! Deserialising tolerates what it does not model: unknown fields are ignored (top-level request
@@ -7,10 +9,19 @@
 //! event types become an `Unknown` variant instead of an error, because Anthropic adds new ones
 //! without a version bump.
 
+mod inbound;
+mod request;
+mod response;
+mod stream;
+
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
 use crate::chat::{self, estimate_tokens_from_chars, saturating_count, saturating_count_opt};
+
+pub use request::{for_openai, Invalid, BETAS, DEFAULT_MAX_TOKENS, EXTENSION};
+pub use response::stop_reason_of;
+pub use stream::{ChunkDecoder, Decoded, EventEncoder};
 
 /// The `anthropic-version` header value this format corresponds to.
 pub const API_VERSION: &str = "2023-06-01";
@@ -65,17 +76,41 @@ impl MessagesRequest {
     /// Rough prompt size in tokens, by the same rule as `ChatRequest::estimate_prompt_tokens`
     /// (the system prompt counts as one message), so both endpoints report comparable usage.
     pub fn estimate_input_tokens(&self) -> u32 {
-        let system = self.system.as_ref().map_or(0, System::text_len);
-        let chars: usize = self.messages.iter().map(|m| m.content.text_len()).sum();
-        let tools: usize = self
-            .tools
-            .iter()
-            .flatten()
-            .map(|t| serde_json::to_string(t).map_or(0, |s| s.len()))
-            .sum();
-        let messages = self.messages.len() + usize::from(self.system.is_some());
-        estimate_tokens_from_chars(system + chars + tools) + 4 * messages as u32 + 3
+        estimate_input_tokens(self.system.as_ref(), &self.messages, self.tools.as_deref())
     }
+}
+
+/// The rule of [`MessagesRequest::estimate_input_tokens`], for any request with these parts
+/// (`/v1/messages/count_tokens` has no `max_tokens`).
+pub fn estimate_input_tokens(
+    system: Option<&System>,
+    messages: &[InputMessage],
+    tools: Option<&[Tool]>,
+) -> u32 {
+    let system_len = system.map_or(0, System::text_len);
+    let chars: usize = messages.iter().map(|m| m.content.text_len()).sum();
+    let tools: usize = tools
+        .into_iter()
+        .flatten()
+        .map(|t| serde_json::to_string(t).map_or(0, |s| s.len()))
+        .sum();
+    let n = messages.len() + usize::from(system.is_some());
+    estimate_tokens_from_chars(system_len + chars + tools)
+        .saturating_add((4 * n as u32).saturating_add(3))
+}
+
+/// `POST /v1/messages/count_tokens`: the parts of a request that make its prompt.
+#[derive(Debug, Clone, Deserialize)]
+pub struct CountTokensRequest {
+    pub model: String,
+    pub messages: Vec<InputMessage>,
+    #[serde(default)]
+    pub system: Option<System>,
+    #[serde(default)]
+    pub tools: Option<Vec<Tool>>,
+    /// `tool_choice`, `thinking`, ...: they do not change the estimate.
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
 }
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Hash)]
@@ -505,7 +540,8 @@ impl StreamEvent {
 
     /// The event as one SSE frame, `event: ...\ndata: ...\n\n`.
     pub fn to_sse(&self) -> String {
-        let data = serde_json::to_string(self).expect("stream events always serialize");
+        // Serializing plain data into memory cannot fail.
+        let data = serde_json::to_string(self).unwrap_or_default();
         format!("event: {}\ndata: {}\n\n", self.event_name(), data)
     }
 }
@@ -631,13 +667,39 @@ pub struct ErrorDetail {
 pub fn error_type_for_status(status: u16) -> &'static str {
     match status {
         401 => "authentication_error",
+        402 => "billing_error",
         403 => "permission_error",
         404 => "not_found_error",
         413 => "request_too_large",
         429 => "rate_limit_error",
+        504 => "timeout_error",
         529 => "overloaded_error",
         s if s < 500 => "invalid_request_error",
         _ => "api_error",
+    }
+}
+
+/// The error `type`s Anthropic defines (an upstream's own is kept when it is one of them).
+pub const ERROR_TYPES: [&str; 10] = [
+    "invalid_request_error",
+    "authentication_error",
+    "billing_error",
+    "permission_error",
+    "not_found_error",
+    "request_too_large",
+    "rate_limit_error",
+    "api_error",
+    "timeout_error",
+    "overloaded_error",
+];
+
+/// A message id in Anthropic's form (`msg_...`) for any answer id (`chatcmpl-...` of an OpenAI
+/// upstream or a cache replay).
+pub fn message_id(id: &str) -> String {
+    if id.starts_with("msg_") {
+        id.to_owned()
+    } else {
+        format!("msg_{}", id.strip_prefix("chatcmpl-").unwrap_or(id))
     }
 }
 
