@@ -213,11 +213,18 @@ fn code_lines(text: &str) -> usize {
 /// A digit, an operator and a digit or variable (`3x + 2 = 11`, `x^2`).
 fn equation(text: &str) -> bool {
     let b = text.as_bytes();
-    b.windows(3).any(|w| {
-        (w[0].is_ascii_digit() || w[0].is_ascii_lowercase())
-            && matches!(w[1], b'^' | b'=')
-            && (w[2].is_ascii_digit() || w[2].is_ascii_lowercase() || w[2] == b'(')
-    })
+    let term = |c: u8| c.is_ascii_digit() || c.is_ascii_lowercase();
+    b.windows(3)
+        .any(|w| term(w[0]) && matches!(w[1], b'^' | b'=') && (term(w[2]) || w[2] == b'('))
+        || b.windows(5).any(|w| {
+            // `2 = 11`, `x ^ 2`: spaced, with a number on one side (prose rarely has `a = b`).
+            term(w[0])
+                && w[1] == b' '
+                && matches!(w[2], b'^' | b'=')
+                && w[3] == b' '
+                && (term(w[4]) || w[4] == b'(')
+                && (w[0].is_ascii_digit() || w[4].is_ascii_digit())
+        })
 }
 
 struct Lexicon {
