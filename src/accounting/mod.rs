@@ -12,7 +12,8 @@
 //! - `writer`: `AuditLog`, the background writer that batches records into redb off the
 //!   response path, prunes past the retention, and can be flushed at shutdown.
 //! - `report`: aggregation of records into per-route / per-model spend, blended cost per 1M
-//!   tokens, savings, latency and error rates.
+//!   tokens, savings, latency and error rates; `quality`: feedback scores per route, tier and
+//!   target.
 //! - `rollup`: the records' figures per minute, 10 minutes, hour and day, kept by the writer
 //!   with the records; `dashboard`: the views the dashboard's endpoints read from them.
 
@@ -21,6 +22,7 @@ pub mod cost;
 pub mod dashboard;
 pub mod price_map;
 pub mod prices;
+pub mod quality;
 pub mod report;
 pub mod resolve;
 pub mod rollup;
