@@ -21,7 +21,8 @@ fn default_config() -> String {
 }
 
 /// Two routes with a few examples each; `support` is learned (seeded, no exploration) and has
-/// a rule that forces its premium tier.
+/// a rule that forces its premium tier. The deadline counts the prompt's embedding, which waits
+/// behind the other tests' on the shared model: a generous one, as the default config has.
 fn small_config(min_confidence: f64) -> String {
     format!(
         r#"{BASE_CONFIG}
@@ -40,6 +41,7 @@ default_tier = "cheap"
 tiers.cheap = ["oa/gpt-4o-mini"]
 tiers.premium = ["oa/gpt-4o"]
 rules = [{{ keywords = ["escalate"], tier = "premium" }}]
+policy = {{ total_timeout_ms = 300000 }}
 learned = {{ seed = 11, explore_share = 0.0, min_quality = 0.8 }}
 examples = [
   "How do I reset my password?",
@@ -50,6 +52,7 @@ examples = [
 
 [routes.translate]
 tiers.cheap = ["oa/gpt-4o-mini"]
+policy = {{ total_timeout_ms = 300000 }}
 examples = [
   "Translate into French: the meeting is moved to Tuesday.",
   "Translate this sentence to German: where is the station?",
