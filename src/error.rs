@@ -38,6 +38,9 @@ pub enum ApiError {
     ModelNotFound(String),
     #[error("Request body is larger than the limit of {0} bytes")]
     PayloadTooLarge(usize),
+    /// Feedback names a request the audit has no record of.
+    #[error("No request with id `{0}` is recorded (feedback needs the id of a request this gateway served, from its x-request-id header)")]
+    RequestNotFound(String),
     /// An upstream refused the request itself (4xx other than rate limits): no retry, no
     /// failover; the client gets the upstream's status and message.
     #[error("{message}")]
@@ -120,7 +123,9 @@ impl ApiError {
     pub fn status_code(&self) -> StatusCode {
         match self {
             ApiError::BadRequest { .. } => StatusCode::BAD_REQUEST,
-            ApiError::ModelNotFound(_) | ApiError::UnknownUrl { .. } => StatusCode::NOT_FOUND,
+            ApiError::ModelNotFound(_)
+            | ApiError::UnknownUrl { .. }
+            | ApiError::RequestNotFound(_) => StatusCode::NOT_FOUND,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Unauthorized { .. } => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
@@ -154,6 +159,7 @@ impl ApiError {
             | ApiError::ModelNotFound(_)
             | ApiError::UnknownUrl { .. }
             | ApiError::Unauthorized { .. }
+            | ApiError::RequestNotFound(_)
             | ApiError::Forbidden(_)
             | ApiError::PayloadTooLarge(_) => "invalid_request_error",
             ApiError::Upstream { kind, .. } => kind,
@@ -173,6 +179,7 @@ impl ApiError {
             ApiError::Unauthorized { .. } => Some("invalid_api_key"),
             ApiError::Forbidden(_) => Some("forbidden"),
             ApiError::PayloadTooLarge(_) => Some("payload_too_large"),
+            ApiError::RequestNotFound(_) => Some("request_not_found"),
             ApiError::Upstream { code, .. } => code.as_deref(),
             ApiError::AllTargetsFailed { deadline: true, .. } => Some("deadline_exceeded"),
             ApiError::AllTargetsFailed { .. } => Some("all_targets_failed"),
@@ -192,6 +199,7 @@ impl ApiError {
             ApiError::Unauthorized { .. } => "unauthorized",
             ApiError::Forbidden(_) => "forbidden",
             ApiError::PayloadTooLarge(_) => "payload_too_large",
+            ApiError::RequestNotFound(_) => "request_not_found",
             ApiError::Upstream { .. } => "upstream_rejected",
             ApiError::AllTargetsFailed { deadline: true, .. } => "deadline_exceeded",
             ApiError::AllTargetsFailed { .. } => "all_targets_failed",
@@ -207,6 +215,7 @@ impl ApiError {
         let param = match self {
             ApiError::BadRequest { param, .. } => param.as_deref(),
             ApiError::ModelNotFound(_) => Some("model"),
+            ApiError::RequestNotFound(_) => Some("request_id"),
             _ => None,
         };
         let mut err = serde_json::json!({
@@ -236,9 +245,9 @@ impl ApiError {
             ApiError::BadRequest { .. } => (StatusCode::BAD_REQUEST, "invalid_request_error"),
             ApiError::Unauthorized { .. } => (StatusCode::UNAUTHORIZED, "authentication_error"),
             ApiError::Forbidden(_) => (StatusCode::FORBIDDEN, "permission_error"),
-            ApiError::UnknownUrl { .. } | ApiError::ModelNotFound(_) => {
-                (StatusCode::NOT_FOUND, "not_found_error")
-            }
+            ApiError::UnknownUrl { .. }
+            | ApiError::ModelNotFound(_)
+            | ApiError::RequestNotFound(_) => (StatusCode::NOT_FOUND, "not_found_error"),
             ApiError::PayloadTooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "request_too_large"),
             ApiError::Upstream {
                 status: s, kind, ..

@@ -12,9 +12,9 @@ use axum::response::Response;
 
 use crate::accounting::{Accountant, AuditLog, PriceMap};
 use crate::cache::{CacheSettings, Embedder, SemanticCache};
-use crate::config::Config;
+use crate::config::{Config, TargetId};
 use crate::provider::Provider;
-use crate::router;
+use crate::router::{self, Models};
 use crate::store::Store;
 use crate::telemetry::metrics::Metrics;
 
@@ -31,6 +31,10 @@ pub struct AppState {
     pub metrics: Metrics,
     /// Judge calls per route in the current minute (`[cache] judge_per_minute`).
     pub judge_budget: MinuteBudget,
+    /// The embedding model (the cache's, and auto routing's): present when either needs it.
+    pub embedder: Option<Embedder>,
+    /// Rounds of learning from the prompt log so far (`[routing] learn_from_prompt_log`).
+    pub prompt_log_rounds: tokio::sync::watch::Sender<u64>,
     shutting_down: AtomicBool,
 }
 
@@ -92,47 +96,77 @@ impl AppState {
         .map_err(|p| format!("invalid config:\n  {}", p.join("\n  ")))?;
         log_prices(&config, &accountant, price_map.as_ref());
         let wants_cache = config.cache.enabled || config.routes.iter().any(|r| r.cache.enabled);
-        let wants_store = wants_cache || config.accounting.enabled;
+        let wants_routing = Models::need_embeddings(&config);
+        let wants_store = wants_cache || config.accounting.enabled || wants_routing;
+        let prices: Vec<Option<(f64, f64)>> = (0..config.targets.len())
+            .map(|t| {
+                accountant
+                    .target_price(TargetId(t))
+                    .map(|p| (p.input_per_mtok / 1e6, p.output_per_mtok / 1e6))
+            })
+            .collect();
+        let cfg = config.clone();
         let settings = CacheSettings {
             data_dir: config.server.data_dir.clone(),
             models_dir: config.server.models_dir.clone(),
             ..CacheSettings::default()
         };
         let accounting = config.accounting.clone();
-        // Opening the store and loading the model block: off the async runtime.
-        let (cache, audit) = tokio::task::spawn_blocking(move || -> Result<_, String> {
-            let store = if wants_store {
-                Some(Store::open(&settings.data_dir).map_err(|e| e.to_string())?)
-            } else {
-                None
-            };
-            let audit = match &store {
-                Some(st) => {
-                    AuditLog::open(st.clone(), &accounting).map_err(|e| format!("audit: {e}"))?
-                }
-                None => AuditLog::disabled(),
-            };
-            let cache = match (&store, wants_cache) {
-                (Some(st), true) => {
-                    let embedder = match embedder {
-                        Some(e) => e,
-                        None => Embedder::load(&settings.embedder_config())
+        // Opening the store, loading the model and embedding the routes' examples block: off
+        // the async runtime.
+        let (cache, audit, embedder, models) =
+            tokio::task::spawn_blocking(move || -> Result<_, String> {
+                let store = if wants_store {
+                    Some(Store::open(&settings.data_dir).map_err(|e| e.to_string())?)
+                } else {
+                    None
+                };
+                let audit = match &store {
+                    Some(st) => AuditLog::open(st.clone(), &accounting)
+                        .map_err(|e| format!("audit: {e}"))?,
+                    None => AuditLog::disabled(),
+                };
+                let embedder = match (embedder, wants_cache || wants_routing) {
+                    (_, false) => None,
+                    (Some(e), true) => Some(e),
+                    (None, true) => Some(
+                        Embedder::load(&settings.embedder_config())
+                            .map_err(|e| format!("embedding model: {e}"))?,
+                    ),
+                };
+                let cache = match (&store, &embedder, wants_cache) {
+                    (Some(st), Some(e), true) => Some(
+                        SemanticCache::open_with(st.clone(), e.clone(), &settings)
                             .map_err(|e| format!("cache: {e}"))?,
-                    };
-                    Some(
-                        SemanticCache::open_with(st.clone(), embedder, &settings)
-                            .map_err(|e| format!("cache: {e}"))?,
-                    )
-                }
-                _ => None,
-            };
-            Ok((cache, audit))
-        })
-        .await
-        .map_err(|e| format!("startup: {e}"))??;
+                    ),
+                    _ => None,
+                };
+                let models = match (&embedder, wants_routing) {
+                    (Some(e), true) => {
+                        let embed = |texts: Vec<String>| {
+                            e.embed_batch_blocking(texts).map_err(|e| e.to_string())
+                        };
+                        Models::build(
+                            &cfg,
+                            store.as_ref(),
+                            &embed,
+                            e.model_id(),
+                            e.dimensions(),
+                            prices,
+                        )
+                        .map_err(|e| format!("routing: {e}"))?
+                    }
+                    _ => Models::empty(&cfg),
+                };
+                Ok((cache, audit, embedder, models))
+            })
+            .await
+            .map_err(|e| format!("startup: {e}"))??;
         let metrics = Metrics::new(&config);
+        let router = router::Router::with_models(config.clone(), &metrics, models);
+        replay_feedback(&router, &audit);
         Ok(Arc::new(AppState {
-            router: router::Router::new(config.clone(), &metrics),
+            router,
             config,
             providers,
             cache,
@@ -140,6 +174,8 @@ impl AppState {
             accountant,
             metrics,
             judge_budget: MinuteBudget::default(),
+            embedder,
+            prompt_log_rounds: tokio::sync::watch::Sender::new(0),
             shutting_down: AtomicBool::new(false),
         }))
     }
@@ -163,6 +199,39 @@ impl AppState {
 
     pub fn is_shutting_down(&self) -> bool {
         self.shutting_down.load(Ordering::Relaxed)
+    }
+}
+
+/// The learned policies learn again from the feedback in the store (their source of truth).
+fn replay_feedback(router: &router::Router, audit: &AuditLog) {
+    if !router.models().bandits.iter().any(Option::is_some) {
+        return;
+    }
+    let rated = match audit.rated() {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::warn!(error = %e, "feedback not read: learned routes start from their priors");
+            return;
+        }
+    };
+    let mut taught = 0usize;
+    for r in &rated {
+        let (Some(f), Some(tier)) = (&r.feedback, &r.routing.tier) else {
+            continue;
+        };
+        taught += usize::from(router.observe_feedback(router::Rated {
+            route: &r.route,
+            tier,
+            cluster: r.routing.cluster,
+            score: f64::from(f.score),
+            replaced: None,
+        }));
+    }
+    if taught > 0 {
+        tracing::info!(
+            feedback = taught,
+            "learned routes taught again from stored feedback"
+        );
     }
 }
 

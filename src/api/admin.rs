@@ -1,4 +1,4 @@
-//! Admin endpoints: cache statistics and purge.
+//! Admin endpoints: cache statistics and purge, what the router learned.
 
 use std::sync::Arc;
 
@@ -82,4 +82,24 @@ pub async fn cache_purge(
         .await
         .map_err(|e| ApiError::Internal(e.to_string()))?;
     Ok(Json(json!({"deleted": deleted, "route": q.route})))
+}
+
+/// `GET /admin/routing`: examples per route and source, the difficulty model's coverage, each
+/// learned route's clusters, feedback and exploration.
+pub async fn routing(State(s): State<Arc<AppState>>) -> Json<Value> {
+    let mut v = serde_json::to_value(s.router.routing_stats()).unwrap_or_default();
+    v["prompt_log_rounds"] = json!(*s.prompt_log_rounds.borrow());
+    v["auto_routes"] = json!(s
+        .config
+        .routing
+        .autos
+        .iter()
+        .map(|a| json!({
+            "name": a.name,
+            "candidates": a.candidates.iter().map(|r| &s.config.routes[r.0].name).collect::<Vec<_>>(),
+            "default_route": s.config.routes[a.default_route.0].name,
+            "min_confidence": a.min_confidence,
+        }))
+        .collect::<Vec<_>>());
+    Json(v)
 }

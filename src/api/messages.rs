@@ -57,11 +57,12 @@ async fn handle(
         add_betas(&mut chat.extra, &parts.headers);
         Ok::<_, ApiError>((chat, common))
     };
-    let (chat, ctx) = match prepared.await {
-        Ok((chat, common)) => (
-            chat,
-            common.ctx(request_id, caller, started, span, Dialect::Anthropic),
-        ),
+    let (chat, ctx, feedback) = match prepared.await {
+        Ok((chat, mut common)) => {
+            let feedback = common.take_feedback();
+            let ctx = common.ctx(request_id, caller, started, span, Dialect::Anthropic);
+            (chat, ctx, feedback)
+        }
         Err(e) => {
             // Refused before the pipeline, so not recorded there: the status goes on here.
             let resp = e.into_response_for(Dialect::Anthropic);
@@ -69,6 +70,7 @@ async fn handle(
             return resp;
         }
     };
+    let rated = super::chat::rate_earlier(&s, feedback).await;
     let estimate = chat.estimate_prompt_tokens();
     let (meta, result) = pipeline::chat(&s, chat, ctx).await;
     let mut resp = match result {
@@ -77,6 +79,7 @@ async fn handle(
         Err(e) => e.into_response_for(Dialect::Anthropic),
     };
     super::chat::set_meta_headers(&s, &meta, resp.headers_mut());
+    super::chat::set_feedback_header(rated, resp.headers_mut());
     resp
 }
 

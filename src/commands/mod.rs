@@ -4,10 +4,12 @@ pub mod bench_cache;
 pub mod bench_dashboard;
 pub mod bench_failover;
 pub mod bench_load;
+pub mod bench_route;
 pub mod cache;
 pub mod mock;
 pub mod prices;
 pub mod report;
+pub mod route;
 pub mod serve;
 
 use std::path::Path;

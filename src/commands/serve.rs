@@ -76,6 +76,8 @@ pub async fn serve(
     };
     let server = axum::serve(listener, app(state.clone()).into_make_service())
         .with_graceful_shutdown(signalled);
+    // Auto routing learns from the prompt log in the background (when configured).
+    let teaching = crate::pipeline::teach::spawn(&state);
     let mut rx2 = rx.clone();
     tokio::select! {
         r = server => r?,
@@ -85,6 +87,9 @@ pub async fn serve(
         } => tracing::warn!("shutdown grace period over: closing remaining connections"),
     }
     drop(rx);
+    if let Some(t) = teaching {
+        t.abort();
+    }
     state.drain().await;
     Ok(())
 }

@@ -15,6 +15,7 @@ use crate::config::{CachePolicy, CacheScope, Mode, RouteId, Verify};
 use crate::outcome::CacheOutcome;
 use crate::router::Plan;
 use crate::state::AppState;
+use crate::text::Parsed;
 
 pub(super) enum Lookup {
     Hit(ChatResponse),
@@ -77,8 +78,9 @@ pub(super) async fn lookup(
     req: &ChatRequest,
     ctx: &RequestCtx,
     meta: &mut Meta,
+    parsed: Option<(Parsed, Option<Vec<f32>>)>,
 ) -> Lookup {
-    let Some((cache, key, policy)) = cache_for(s, plan, req, ctx) else {
+    let Some((cache, key, policy)) = cache_for(s, plan, req, ctx, parsed) else {
         return Lookup::Miss(None);
     };
     // A request that skips the lookup (`refresh`, `no-cache`) writes only into its own scope:
@@ -148,6 +150,7 @@ fn cache_for<'a>(
     plan: &Plan,
     req: &ChatRequest,
     ctx: &RequestCtx,
+    parsed: Option<(Parsed, Option<Vec<f32>>)>,
 ) -> Option<(&'a SemanticCache, CacheKey, &'a CachePolicy)> {
     let cache = s.cache.as_ref()?;
     let policy = policy_of(s, plan.route);
@@ -180,15 +183,23 @@ fn cache_for<'a>(
         .collect();
     simulated.sort_unstable();
     simulated.dedup();
-    let key = CacheKey::new(
-        req,
-        &KeyScope {
-            owner: owner.as_deref(),
-            route: &plan.route_name,
-            target,
-            simulated: &simulated,
-        },
-    )?;
+    let scope = KeyScope {
+        owner: owner.as_deref(),
+        route: &plan.route_name,
+        target,
+        simulated: &simulated,
+    };
+    // The router's parse and embedding of the same turn, when it made them: not done twice.
+    let key = match parsed {
+        Some((parsed, vector)) => {
+            let key = CacheKey::from_parsed(req, &scope, parsed)?;
+            if let Some(v) = vector {
+                key.set_vector(v);
+            }
+            key
+        }
+        None => CacheKey::new(req, &scope)?,
+    };
     Some((cache, key, policy))
 }
 

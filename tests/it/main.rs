@@ -19,5 +19,6 @@ mod mock;
 mod mock_faults;
 mod otlp;
 mod resume;
+mod routing;
 mod support;
 mod usage_cost;
