@@ -42,6 +42,13 @@ for p in 0 0.02 0.05; do
 done
 $bin bench cache --workload benches/workloads/heldout.jsonl --traffic 6000 --json >"$out/traffic-heldout.json"
 
+echo "== bench route (held-out routing.jsonl)" >&2
+$bin bench route --workload benches/workloads/routing.jsonl >"$out/route.txt"
+$bin bench route --workload benches/workloads/routing.jsonl --json >"$out/route.json"
+for s in 7 1 2; do
+  $bin bench route --workload benches/workloads/routing.jsonl --simulate --seed "$s" --json >"$out/route-sim-$s.json"
+done
+
 if [ -z "${SKIP_CRITERION:-}" ]; then
   echo "== criterion" >&2
   cargo bench --quiet -- --warm-up-time 1 --measurement-time 3 >"$out/criterion.txt" 2>&1

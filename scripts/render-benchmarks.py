@@ -447,6 +447,59 @@ if traffic:
                         "gap <= 2.0, precision >= 0.999", f"gap {100 * (ce - hr):.1f} points, precision {prec:.4f}",
                         (ce - hr) <= 0.02 and prec >= 0.999))
 
+route_r = load("route.json")
+if route_r:
+    p("## Intelligent routing: `sluice bench route` (held-out workload)")
+    p()
+    p("`benches/workloads/routing.jsonl` (gold route and cheapest adequate tier per prompt, written independently of")
+    p("the reference examples; see `routing.md`) is **held out**: the classifier, the difficulty model and their")
+    p("constants were tuned on `benches/workloads/routing-dev.jsonl` only. Default config, no training file.")
+    p("Commands: `target/release/sluice bench route --workload benches/workloads/routing.jsonl [--json]` and the same")
+    p("with `--simulate --seed N` (N = 7, 1, 2).")
+    p()
+    txt = os.path.join(out, "route.txt")
+    if os.path.exists(txt):
+        p("```")
+        for line in open(txt):
+            p(line.rstrip())
+        p("```")
+        p()
+    p("Cost model (`sluice bench route --help`): input = characters / 4, output by gold route (classification 10,")
+    p("summarize 200, chat 300, complex 800 tokens), at the price of the first target of the chosen tier; the oracle")
+    p("sends every prompt to its gold route and gold tier. The bench does not split the cost above the oracle into")
+    p("over-served prompts and mis-routed ones.")
+    p()
+    sims = [(seed, load(f"route-sim-{seed}.json")) for seed in (7, 1, 2)]
+    sims = [(seed, r["simulation"]) for seed, r in sims if r and r.get("simulation")]
+    worst_q, worst_c = 0.0, 0.0
+    if sims:
+        p("### Learned policy, simulated (`--simulate`)")
+        p()
+        p("Hidden success probability per prompt cluster and tier (seeded); q = mean success probability of the")
+        p("choices, $ = mean USD per request; the windows after 5,000 requests are the target's.")
+        p()
+        p("| seed | requests | q learned | q oracle | q premium | $ learned | $ oracle | $ premium | $ learned / $ oracle |")
+        p("|---|---|---:|---:|---:|---:|---:|---:|---:|")
+        for seed, sim in sims:
+            for w in sim["windows"] + [dict(sim["cumulative"], cumulative=True)]:
+                ratio = w["learned_cost"] / w["oracle_cost"] if w["oracle_cost"] else float("nan")
+                label = f"{w['from'] + 1}-{w['to']}" + (" (all)" if w.get("cumulative") else "")
+                p(f"| {seed} | {label} | {w['learned_quality']:.3f} | {w['oracle_quality']:.3f} | {w['premium_quality']:.3f} | "
+                  f"{w['learned_cost']:.6f} | {w['oracle_cost']:.6f} | {w['premium_cost']:.6f} | {ratio:.3f} |")
+                if w["from"] >= 5000 and not w.get("cumulative"):
+                    worst_q = max(worst_q, w["oracle_quality"] - w["learned_quality"])
+                    worst_c = max(worst_c, ratio - 1)
+        p()
+    targets.append(("routing: use-case accuracy (held-out routing.jsonl)", ">= 90%", pct(route_r["accuracy"]), route_r["accuracy"] >= 0.9))
+    targets.append(("routing: under-served (below the gold tier)", "<= 5%", pct(route_r["under_served_share"]), route_r["under_served_share"] <= 0.05))
+    vo = route_r["cost"]["vs_oracle"]
+    targets.append(("routing: cost against the oracle", "within 15%", f"{100 * (vo - 1):+.1f}% (always-premium {route_r['cost']['premium_usd'] / route_r['cost']['oracle_usd']:.2f} x oracle)", vo <= 1.15))
+    if sims:
+        targets.append(("routing simulation after 5,000 requests: quality (worst window, seeds " + ", ".join(str(s) for s, _ in sims) + ")",
+                        "within 2 points of the oracle", f"{100 * worst_q:.1f} points below", worst_q <= 0.02))
+        targets.append(("routing simulation after 5,000 requests: cost (worst window)", "within 10% of the oracle", f"{100 * worst_c:+.1f}%", worst_c <= 0.10))
+    targets.append(("routing decision given the embedding (bench route, p99)", "<= 0.5 ms", f"{route_r['decision_p99_us']:.0f} µs (p50 {route_r['decision_p50_us']:.0f} µs)", route_r["decision_p99_us"] <= 500))
+
 crit = os.path.join(out, "criterion.txt")
 if os.path.exists(crit):
     p("## Micro-benchmarks: `cargo bench`")
