@@ -31,8 +31,11 @@ echo "== bench cache: summarization" >&2
 python3 scripts/build-summarization-workload.py >&2
 $bin bench cache --workload benches/workloads/summarization.jsonl --threshold 0.80 --json >"$out/cache-summarization.json"
 
+$bin bench cache --workload benches/workloads/dev-cache.jsonl --threshold 0.80 --json >"$out/cache-dev-cache.json"
+
 echo "== bench cache: held-out (report only: never tuned on)" >&2
 $bin bench cache --workload benches/workloads/heldout.jsonl --threshold 0.80 --json >"$out/cache-heldout.json"
+$bin bench cache --workload benches/workloads/heldout2.jsonl --threshold 0.80 --json >"$out/cache-heldout2.json"
 
 echo "== bench cache: traffic" >&2
 $bin bench cache --workload benches/workloads/paraphrase.jsonl --traffic 6000 --json >"$out/traffic-agreement.json"
@@ -40,6 +43,13 @@ for p in 0 0.02 0.05; do
   $bin bench cache --workload benches/workloads/paraphrase.jsonl --traffic 6000 --judge-error "$p" --json >"$out/traffic-judge-$p.json"
 done
 $bin bench cache --workload benches/workloads/heldout.jsonl --traffic 6000 --json >"$out/traffic-heldout.json"
+
+echo "== bench route (held-out routing.jsonl)" >&2
+$bin bench route --workload benches/workloads/routing.jsonl >"$out/route.txt"
+$bin bench route --workload benches/workloads/routing.jsonl --json >"$out/route.json"
+for s in 7 1 2; do
+  $bin bench route --workload benches/workloads/routing.jsonl --simulate --seed "$s" --json >"$out/route-sim-$s.json"
+done
 
 echo "== bench crash" >&2
 $bin bench crash --rounds "${CRASH_ROUNDS:-100}" --json >"$out/crash.json"

@@ -478,16 +478,17 @@ if summ:
     if prec is not None:
         targets.append(("summarization precision at the default settings", ">= 0.995", f"{prec:.4f}", prec >= 0.995))
 
-held = load("cache-heldout.json")
-untuned_path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "benches", "results", "heldout-untuned.json")
-untuned = json.load(open(untuned_path)) if os.path.exists(untuned_path) else None
-if held:
-    p("## Cache quality: held-out workload (never tuned on)")
+def heldout_section(name, untuned_file, intro, title="held-out workload", tuned=False):
+    held = load(f"cache-{name}.json")
+    untuned_path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "benches", "results", untuned_file)
+    untuned = json.load(open(untuned_path)) if untuned_file and os.path.exists(untuned_path) else None
+    if not held:
+        return
+    p(f"## Cache quality: {title} `{name}.jsonl`" + ("" if tuned else " (never tuned on)"))
     p()
-    p("`benches/workloads/heldout.jsonl` was written by someone who had not read the cache's code or the other")
-    p("workloads (see `benches/workloads/heldout.md`). It was measured once before any rule was changed for it")
-    p("(`benches/results/heldout-untuned.json`, the first row below); no rule has been tuned on it since: it only")
-    p("reports. Command: `target/release/sluice bench cache --workload benches/workloads/heldout.jsonl --threshold 0.80 --json`")
+    for line in intro:
+        p(line)
+    p(f"Command: `target/release/sluice bench cache --workload benches/workloads/{name}.jsonl --threshold 0.80 --json`")
     p(f"({held['lines']} lines, {held['groups']} groups).")
     p()
     r = held["runs"][0]
@@ -500,23 +501,46 @@ if held:
     for k, c in r["by_kind"].items():
         p(counts_row(k, c))
     p()
+    if tuned:
+        return
     prec = r["overall"]["precision"]
-    targets.append(("held-out precision at the default settings", ">= 0.995", f"{prec:.4f}" if prec is not None else "-", prec is not None and prec >= 0.995))
+    targets.append((f"{name}: precision at the default settings", ">= 0.995", f"{prec:.4f}" if prec is not None else "-", prec is not None and prec >= 0.995))
     par = r["by_kind"].get("paraphrase")
     if par and par["recall"] is not None:
-        targets.append(("held-out recall on paraphrases", ">= 0.6", f"{par['recall']:.3f}", par["recall"] >= 0.6))
+        targets.append((f"{name}: recall on paraphrases", ">= 0.6", f"{par['recall']:.3f}", par["recall"] >= 0.6))
     neg = [k for k in r["by_kind"] if k not in ("original", "paraphrase", "exact", "whitespace", "transport", "instruction")]
     false_neg = sum(r["by_kind"][k]["false_hits"] for k in neg)
-    targets.append(("held-out false hits on hard negatives", "0", str(false_neg), false_neg == 0))
+    targets.append((f"{name}: false hits on hard negatives", "0", str(false_neg), false_neg == 0))
     for k in ("exact", "whitespace", "transport"):
         c = r["by_kind"].get(k)
         if c:
             rate = c["hits"] / max(c["lookups"], 1)
-            targets.append((f"held-out hits on {k} document repeats", ">= 95%", pct(rate), rate >= 0.95))
+            targets.append((f"{name}: hits on {k} document repeats", ">= 95%", pct(rate), rate >= 0.95))
     c = r["by_kind"].get("instruction")
     if c:
         rate = c["hits"] / max(c["lookups"], 1)
-        targets.append(("held-out hits on equivalent instruction wordings", ">= 90%", pct(rate), rate >= 0.90))
+        targets.append((f"{name}: hits on equivalent instruction wordings", ">= 90%", pct(rate), rate >= 0.90))
+
+heldout_section("dev-cache", "", [
+    "`benches/workloads/dev-cache.jsonl` is a development set: written for tuning the text rules, and tuned on.",
+    "Its figures say what the rules do on the kinds they were built for, not how they generalise.",
+], title="development set", tuned=True)
+heldout_section("heldout", "heldout-untuned.json", [
+    "`benches/workloads/heldout.jsonl` was written by someone who had not read the cache's code or the other",
+    "workloads (see `benches/workloads/heldout.md`). It was measured once before any rule was changed for it",
+    "(`benches/results/heldout-untuned.json`, the first row below). Disclosure: its untuned false hits were read,",
+    "and some guard unit tests reuse examples of the classes seen there, so its \"now\" row is not a clean",
+    "generalisation figure: `heldout2.jsonl` (next section) is.",
+])
+heldout_section("heldout2", "heldout2-untuned.json", [
+    "`benches/workloads/heldout2.jsonl` was written afterwards by someone who had not read the cache's code, its",
+    "tests or any workload (see `benches/workloads/heldout2.md`). It was measured once, after all tuning on the",
+    "development sets (`benches/results/heldout2-untuned.json`, the first row below): that row is the honest",
+    "figure for unseen traffic. Disclosure: 15 of its 20 untuned false hits were one class the issue names",
+    "(a comparison written the other way round: 'A is 25% higher than B' / 'B ... than A'); a general guard",
+    "for it (two words trading places in an otherwise identical text) was added after that run, so the \"now\"",
+    "row is no longer a clean figure for that class. No rule was fitted to its wording.",
+])
 
 def traffic_rows(t):
     rows = []
@@ -565,6 +589,59 @@ if traffic:
         targets.append(("traffic mode (agreement): hit rate after 5,000 requests within 2 points of the ceiling, precision >= 0.999",
                         "gap <= 2.0, precision >= 0.999", f"gap {100 * (ce - hr):.1f} points, precision {prec:.4f}",
                         (ce - hr) <= 0.02 and prec >= 0.999))
+
+route_r = load("route.json")
+if route_r:
+    p("## Intelligent routing: `sluice bench route` (held-out workload)")
+    p()
+    p("`benches/workloads/routing.jsonl` (gold route and cheapest adequate tier per prompt, written independently of")
+    p("the reference examples; see `routing.md`) is **held out**: the classifier, the difficulty model and their")
+    p("constants were tuned on `benches/workloads/routing-dev.jsonl` only. Default config, no training file.")
+    p("Commands: `target/release/sluice bench route --workload benches/workloads/routing.jsonl [--json]` and the same")
+    p("with `--simulate --seed N` (N = 7, 1, 2).")
+    p()
+    txt = os.path.join(out, "route.txt")
+    if os.path.exists(txt):
+        p("```")
+        for line in open(txt):
+            p(line.rstrip())
+        p("```")
+        p()
+    p("Cost model (`sluice bench route --help`): input = characters / 4, output by gold route (classification 10,")
+    p("summarize 200, chat 300, complex 800 tokens), at the price of the first target of the chosen tier; the oracle")
+    p("sends every prompt to its gold route and gold tier. The bench does not split the cost above the oracle into")
+    p("over-served prompts and mis-routed ones.")
+    p()
+    sims = [(seed, load(f"route-sim-{seed}.json")) for seed in (7, 1, 2)]
+    sims = [(seed, r["simulation"]) for seed, r in sims if r and r.get("simulation")]
+    worst_q, worst_c = 0.0, 0.0
+    if sims:
+        p("### Learned policy, simulated (`--simulate`)")
+        p()
+        p("Hidden success probability per prompt cluster and tier (seeded); q = mean success probability of the")
+        p("choices, $ = mean USD per request; the windows after 5,000 requests are the target's.")
+        p()
+        p("| seed | requests | q learned | q oracle | q premium | $ learned | $ oracle | $ premium | $ learned / $ oracle |")
+        p("|---|---|---:|---:|---:|---:|---:|---:|---:|")
+        for seed, sim in sims:
+            for w in sim["windows"] + [dict(sim["cumulative"], cumulative=True)]:
+                ratio = w["learned_cost"] / w["oracle_cost"] if w["oracle_cost"] else float("nan")
+                label = f"{w['from'] + 1}-{w['to']}" + (" (all)" if w.get("cumulative") else "")
+                p(f"| {seed} | {label} | {w['learned_quality']:.3f} | {w['oracle_quality']:.3f} | {w['premium_quality']:.3f} | "
+                  f"{w['learned_cost']:.6f} | {w['oracle_cost']:.6f} | {w['premium_cost']:.6f} | {ratio:.3f} |")
+                if w["from"] >= 5000 and not w.get("cumulative"):
+                    worst_q = max(worst_q, w["oracle_quality"] - w["learned_quality"])
+                    worst_c = max(worst_c, ratio - 1)
+        p()
+    targets.append(("routing: use-case accuracy (held-out routing.jsonl)", ">= 90%", pct(route_r["accuracy"]), route_r["accuracy"] >= 0.9))
+    targets.append(("routing: under-served (below the gold tier)", "<= 5%", pct(route_r["under_served_share"]), route_r["under_served_share"] <= 0.05))
+    vo = route_r["cost"]["vs_oracle"]
+    targets.append(("routing: cost against the oracle", "within 15%", f"{100 * (vo - 1):+.1f}% (always-premium {route_r['cost']['premium_usd'] / route_r['cost']['oracle_usd']:.2f} x oracle)", vo <= 1.15))
+    if sims:
+        targets.append(("routing simulation after 5,000 requests: quality (worst window, seeds " + ", ".join(str(s) for s, _ in sims) + ")",
+                        "within 2 points of the oracle", f"{100 * worst_q:.1f} points below", worst_q <= 0.02))
+        targets.append(("routing simulation after 5,000 requests: cost (worst window)", "within 10% of the oracle", f"{100 * worst_c:+.1f}%", worst_c <= 0.10))
+    targets.append(("routing decision given the embedding (bench route, p99)", "<= 0.5 ms", f"{route_r['decision_p99_us']:.0f} µs (p50 {route_r['decision_p50_us']:.0f} µs)", route_r["decision_p99_us"] <= 500))
 
 crit = os.path.join(out, "criterion.txt")
 if os.path.exists(crit):

@@ -8,7 +8,8 @@
 //!    translated to the same canonical request); headers in.
 //! 2. `pipeline`: the whole flow on one screen: cache lookup -> plan -> run -> write back.
 //! 3. `cache/`: exact fingerprint, then semantic match inside the request's namespace.
-//! 4. `router/`: route -> tier (rules) -> ordered targets -> failover loop with breakers.
+//! 4. `router/`: route (named, or chosen from the prompt) -> tier (rules, difficulty, learned
+//!    policy) -> ordered targets -> failover loop with breakers.
 //! 5. `provider/`: OpenAI-compatible or Anthropic adapter, one pooled client per provider.
 //! 6. `accounting/`: prices, cost, audit record, savings.
 //!
@@ -41,6 +42,8 @@ pub fn app(state: Arc<AppState>) -> Router {
         .route("/messages/count_tokens", post(api::messages::count_tokens))
         .route("/v1/embeddings", post(api::embeddings::create))
         .route("/embeddings", post(api::embeddings::create))
+        .route("/v1/feedback", post(api::feedback::create))
+        .route("/feedback", post(api::feedback::create))
         .route("/v1/models", get(api::models::list))
         .route("/v1/models/{*id}", get(api::models::get))
         .route("/models", get(api::models::list))
@@ -77,6 +80,7 @@ pub fn app(state: Arc<AppState>) -> Router {
 fn admin(state: &Arc<AppState>) -> Router<Arc<AppState>> {
     Router::new()
         .route("/admin/cache/stats", get(api::admin::cache_stats))
+        .route("/admin/routing", get(api::admin::routing))
         .route(
             "/admin/cache",
             axum::routing::delete(api::admin::cache_purge),

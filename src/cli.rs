@@ -46,6 +46,9 @@ pub enum Command {
     /// through its admin API (`--url` and an admin key), else directly in the data directory.
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// Intelligent routing: train on labelled examples.
+    #[command(subcommand)]
+    Route(RouteCommand),
 }
 
 // -- sluice keys --
@@ -119,6 +122,27 @@ pub struct KeysCreateArgs {
 }
 
 #[derive(Debug, Subcommand)]
+pub enum RouteCommand {
+    /// Embed labelled examples (`{"prompt", "route", "tier"?}` per line) and store them in the
+    /// data directory: auto routes recognise their routes by them too, and the difficulty
+    /// model is fitted on their tiers (with the config's labelled examples) and stored. The
+    /// gateway loads both at its next start; it must not be running (the store has one writer).
+    Train(RouteTrainArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct RouteTrainArgs {
+    /// Labelled examples, JSON lines `{"prompt", "route", "tier"?}`.
+    #[arg(long)]
+    pub examples: PathBuf,
+    #[command(flatten)]
+    pub place: Place,
+    /// Embedding model and ONNX Runtime (scripts/fetch-models.sh) [default: server.models_dir]
+    #[arg(long)]
+    pub models_dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
 pub enum CacheCommand {
     /// Entries, bytes and hits per route.
     Stats {
@@ -150,6 +174,10 @@ pub enum BenchCommand {
     Soak(SoakArgs),
     /// The dashboard's JSON endpoints over a store of many audit records (300,000 by default).
     Dashboard(DashboardArgs),
+    /// Routing quality on a labelled workload: use-case accuracy, confusion matrix, tiers,
+    /// under-served share and cost against always-premium and the oracle; `--simulate` runs the
+    /// learned policy against a simulated environment.
+    Route(RouteBenchArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -164,6 +192,73 @@ pub struct DashboardArgs {
     #[arg(long, default_value_t = 30)]
     pub iterations: usize,
     /// Print JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+const ROUTE_HELP: &str = "\
+WORKLOAD
+  One JSON object per line: {\"prompt\": str, \"route\": str, \"tier\": str} (the gold use case and
+  the cheapest adequate tier; \"note\" is ignored). Each prompt is sent, as a single user turn, to
+  the auto route (--auto, default: the config's first) through the router's own code: embedding,
+  classifier, rules, difficulty score. Tiers compare by level: cheap < standard < premium (a
+  route's tiers by those names, else by position: first, middle, last).
+
+COST
+  Each prompt's tokens: its characters / 4 in, and out by its gold route (simple_classification
+  10, summarize 200, chat 300, complex 800, others 300), at the effective price (config, price
+  map, built-in table) of the first target of the chosen route's tier. The oracle sends every
+  prompt to its gold route and tier; always-premium to its gold route's last tier.
+
+SIMULATE (--simulate)
+  Every route with two tiers or more gets the learned policy (its [routes.NAME.learned] or the
+  defaults, seeded by --seed) over its clusters. Hidden per (route, cluster): the tier a cluster
+  needs (the majority gold level of its workload prompts, ties up) and a success probability per
+  tier, drawn (seeded): U(0.85, 0.97) at and above the needed level, U(0.40, 0.75) below it,
+  ascending. --requests prompts are drawn from the workload (seeded); each is routed to its gold
+  route, its tier chosen by the policy, succeeds with its hidden probability and is rated 1 or 0
+  (with probability --feedback-rate). Reports quality (mean hidden success probability of the
+  choices) and cost per window against the oracle (per cluster the cheapest tier whose
+  probability is at least min_quality) and always-premium.
+
+DECISIONS (--decisions OUT.jsonl)
+  {\"index\", \"route\", \"tier\", \"confidence\", \"route_by\", \"tier_by\", \"difficulty\"} per line.";
+
+#[derive(Debug, clap::Args)]
+#[command(after_long_help = ROUTE_HELP)]
+pub struct RouteBenchArgs {
+    /// Labelled workload, JSON lines (see --help).
+    #[arg(long)]
+    pub workload: PathBuf,
+    /// Config file [default: the embedded default config]
+    #[arg(long, env = "SLUICE_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// The auto route the prompts are sent to [default: the config's first].
+    #[arg(long)]
+    pub auto: Option<String>,
+    /// Also learn from these labelled examples first, as `sluice route train` would (in a
+    /// temporary store).
+    #[arg(long)]
+    pub train: Option<PathBuf>,
+    /// Write one JSON line per prompt to this file.
+    #[arg(long)]
+    pub decisions: Option<PathBuf>,
+    /// Simulate the learned policy (see --help).
+    #[arg(long)]
+    pub simulate: bool,
+    /// Simulated requests.
+    #[arg(long, default_value_t = 10_000)]
+    pub requests: usize,
+    /// Share of simulated answers rated.
+    #[arg(long, default_value_t = 1.0)]
+    pub feedback_rate: f64,
+    /// Seed of the simulation.
+    #[arg(long, default_value_t = 7)]
+    pub seed: u64,
+    /// Embedding model and ONNX Runtime (scripts/fetch-models.sh).
+    #[arg(long, default_value = "models")]
+    pub models_dir: PathBuf,
+    /// Print JSON instead of tables.
     #[arg(long)]
     pub json: bool,
 }

@@ -35,6 +35,9 @@ pub enum ApiError {
     ModelNotFound(String),
     #[error("Request body is larger than the limit of {0} bytes")]
     PayloadTooLarge(usize),
+    /// Feedback names a request the audit has no record of.
+    #[error("No request with id `{0}` is recorded (feedback needs the id of a request this gateway served, from its x-request-id header)")]
+    RequestNotFound(String),
     /// An upstream refused the request itself (4xx other than rate limits): no retry, no
     /// failover; the client gets the upstream's status and message.
     #[error("{message}")]
@@ -145,7 +148,9 @@ impl ApiError {
     pub fn status_code(&self) -> StatusCode {
         match self {
             ApiError::BadRequest { .. } => StatusCode::BAD_REQUEST,
-            ApiError::ModelNotFound(_) | ApiError::UnknownUrl { .. } => StatusCode::NOT_FOUND,
+            ApiError::ModelNotFound(_)
+            | ApiError::UnknownUrl { .. }
+            | ApiError::RequestNotFound(_) => StatusCode::NOT_FOUND,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Unauthorized { .. } => StatusCode::UNAUTHORIZED,
             ApiError::Upstream { status, .. } => {
@@ -201,6 +206,7 @@ impl ApiError {
             | ApiError::UnknownUrl { .. }
             | ApiError::Unauthorized { .. }
             | ApiError::PayloadTooLarge(_)
+            | ApiError::RequestNotFound(_)
             | ApiError::RequestTimeout(_)
             | ApiError::UnsupportedMediaType(_) => "invalid_request_error",
             ApiError::Forbidden { .. } => "permission_error",
@@ -223,6 +229,7 @@ impl ApiError {
             ApiError::UnknownUrl { .. } => Some("unknown_url"),
             ApiError::Unauthorized { .. } => Some("invalid_api_key"),
             ApiError::PayloadTooLarge(_) => Some("payload_too_large"),
+            ApiError::RequestNotFound(_) => Some("request_not_found"),
             ApiError::Upstream { code, .. } => code.as_deref(),
             ApiError::AllTargetsFailed { deadline: true, .. } => Some("deadline_exceeded"),
             ApiError::AllTargetsFailed { .. } => Some("all_targets_failed"),
@@ -246,6 +253,7 @@ impl ApiError {
             ApiError::UnknownUrl { .. } => "unknown_url",
             ApiError::Unauthorized { .. } => "unauthorized",
             ApiError::PayloadTooLarge(_) => "payload_too_large",
+            ApiError::RequestNotFound(_) => "request_not_found",
             ApiError::Upstream { .. } => "upstream_rejected",
             ApiError::AllTargetsFailed { deadline: true, .. } => "deadline_exceeded",
             ApiError::AllTargetsFailed { .. } => "all_targets_failed",
@@ -267,6 +275,7 @@ impl ApiError {
         let param = match self {
             ApiError::BadRequest { param, .. } => param.as_deref(),
             ApiError::ModelNotFound(_) => Some("model"),
+            ApiError::RequestNotFound(_) => Some("request_id"),
             _ => None,
         };
         let mut err = serde_json::json!({
@@ -310,9 +319,9 @@ impl ApiError {
             ApiError::UnsupportedMediaType(_) => {
                 (StatusCode::UNSUPPORTED_MEDIA_TYPE, "invalid_request_error")
             }
-            ApiError::UnknownUrl { .. } | ApiError::ModelNotFound(_) => {
-                (StatusCode::NOT_FOUND, "not_found_error")
-            }
+            ApiError::UnknownUrl { .. }
+            | ApiError::ModelNotFound(_)
+            | ApiError::RequestNotFound(_) => (StatusCode::NOT_FOUND, "not_found_error"),
             ApiError::PayloadTooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "request_too_large"),
             ApiError::Upstream {
                 status: s, kind, ..

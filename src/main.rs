@@ -3,7 +3,7 @@ use std::process::ExitCode;
 use clap::Parser;
 use sluice::cli::{
     AuditCommand, BenchCommand, CacheCommand, Cli, Command, ConfigCommand, KeysCommand,
-    PricesCommand,
+    PricesCommand, RouteCommand,
 };
 use sluice::commands;
 
@@ -40,6 +40,14 @@ fn main() -> ExitCode {
             }
             Command::Bench(BenchCommand::Dashboard(args)) => {
                 commands::bench_dashboard::run(args).await
+            }
+            Command::Bench(BenchCommand::Route(args)) => commands::bench_route::run(args).await,
+            Command::Route(RouteCommand::Train(args)) => {
+                tokio::task::spawn_blocking(move || commands::route::train(&args))
+                    .await
+                    .map_err(|e| e.to_string())
+                    .and_then(|r| r)
+                    .map(|s| print!("{s}"))
             }
             Command::Cache(CacheCommand::Stats { data }) => commands::cache::stats(&data)
                 .map(|s| print!("{s}"))

@@ -222,6 +222,94 @@ impl Resume {
     }
 }
 
+/// How a request's route was chosen (`x-sluice-route-by`, the audit, a metric label).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RouteBy {
+    /// The client named the route as its `model`.
+    #[default]
+    Named,
+    /// `x-sluice-route` named it.
+    Header,
+    /// An auto route chose it from the prompt, confidently.
+    Auto,
+    /// An auto route was not confident enough (or could not embed the prompt): its default route.
+    Fallback,
+    /// A plain model name, no route.
+    Passthrough,
+}
+
+impl RouteBy {
+    pub const ALL: [RouteBy; 5] = [
+        RouteBy::Named,
+        RouteBy::Header,
+        RouteBy::Auto,
+        RouteBy::Fallback,
+        RouteBy::Passthrough,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RouteBy::Named => "named",
+            RouteBy::Header => "header",
+            RouteBy::Auto => "auto",
+            RouteBy::Fallback => "fallback",
+            RouteBy::Passthrough => "passthrough",
+        }
+    }
+
+    /// Position in [`Self::ALL`].
+    pub fn index(self) -> usize {
+        self as usize
+    }
+}
+
+/// What chose a request's tier (`x-sluice-tier-by`, the audit, a metric label).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TierReason {
+    /// No rule held and no model applies: the route's default tier.
+    #[default]
+    Default,
+    /// A routing rule.
+    Rule,
+    /// `x-sluice-tier`.
+    Header,
+    /// The difficulty score against the route's thresholds.
+    Difficulty,
+    /// The learned policy's best-known choice.
+    Learned,
+    /// The learned policy exploring another tier (within its budget).
+    Explore,
+}
+
+impl TierReason {
+    pub const ALL: [TierReason; 6] = [
+        TierReason::Default,
+        TierReason::Rule,
+        TierReason::Header,
+        TierReason::Difficulty,
+        TierReason::Learned,
+        TierReason::Explore,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TierReason::Default => "default",
+            TierReason::Rule => "rule",
+            TierReason::Header => "header",
+            TierReason::Difficulty => "difficulty",
+            TierReason::Learned => "learned",
+            TierReason::Explore => "explore",
+        }
+    }
+
+    /// Position in [`Self::ALL`].
+    pub fn index(self) -> usize {
+        self as usize
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -13,9 +13,9 @@ use axum::response::Response;
 use crate::access::Access;
 use crate::accounting::{Accountant, AuditLog, PriceMap};
 use crate::cache::{CacheSettings, Embedder, SemanticCache};
-use crate::config::Config;
+use crate::config::{Config, TargetId};
 use crate::provider::Provider;
-use crate::router;
+use crate::router::{self, Models};
 use crate::store::{DiskQuota, Store};
 use crate::telemetry::metrics::Metrics;
 
@@ -34,8 +34,12 @@ pub struct AppState {
     pub judge_budget: MinuteBudget,
     /// Client keys, their meters and the gateway's cap on requests in flight.
     pub access: Access,
-    /// The database (cache, audit, keys), when any of them is on.
+    /// The database (cache, audit, keys, routing), when any of them is on.
     pub store: Option<Store>,
+    /// The embedding model (the cache's, and auto routing's): present when either needs it.
+    pub embedder: Option<Embedder>,
+    /// Rounds of learning from the prompt log so far (`[routing] learn_from_prompt_log`).
+    pub prompt_log_rounds: tokio::sync::watch::Sender<u64>,
     shutting_down: AtomicBool,
 }
 
@@ -121,7 +125,16 @@ impl AppState {
         .map_err(|p| format!("invalid config:\n  {}", p.join("\n  ")))?;
         log_prices(&config, &accountant, price_map.as_ref());
         let wants_cache = config.cache.enabled || config.routes.iter().any(|r| r.cache.enabled);
-        let wants_store = wants_cache || config.accounting.enabled;
+        let wants_routing = Models::need_embeddings(&config);
+        let wants_store = wants_cache || config.accounting.enabled || wants_routing;
+        let prices: Vec<Option<(f64, f64)>> = (0..config.targets.len())
+            .map(|t| {
+                accountant
+                    .target_price(TargetId(t))
+                    .map(|p| (p.input_per_mtok / 1e6, p.output_per_mtok / 1e6))
+            })
+            .collect();
+        let cfg = config.clone();
         let settings = CacheSettings {
             data_dir: config.server.data_dir.clone(),
             models_dir: config.server.models_dir.clone(),
@@ -129,9 +142,9 @@ impl AppState {
         };
         let accounting = config.accounting.clone();
         let server = config.server.clone();
-        // Opening the store, reading this month's spend and loading the model block: off the
-        // async runtime.
-        let (cache, audit, access, store) =
+        // Opening the store, reading this month's spend, loading the model and embedding the
+        // routes' examples block: off the async runtime.
+        let (cache, audit, embedder, models, access, store) =
             tokio::task::spawn_blocking(move || -> Result<_, String> {
                 let store = if wants_store {
                     Some(
@@ -155,27 +168,47 @@ impl AppState {
                         .map_err(|e| format!("audit: {e}"))?,
                     None => AuditLog::disabled(),
                 };
-                let cache = match (&store, wants_cache) {
-                    (Some(st), true) => {
-                        let embedder = match embedder {
-                            Some(e) => e,
-                            None => Embedder::load(&settings.embedder_config())
-                                .map_err(|e| format!("cache: {e}"))?,
-                        };
-                        Some(
-                            SemanticCache::open_with(st.clone(), embedder, &settings)
-                                .map_err(|e| format!("cache: {e}"))?,
-                        )
-                    }
+                let embedder = match (embedder, wants_cache || wants_routing) {
+                    (_, false) => None,
+                    (Some(e), true) => Some(e),
+                    (None, true) => Some(
+                        Embedder::load(&settings.embedder_config())
+                            .map_err(|e| format!("embedding model: {e}"))?,
+                    ),
+                };
+                let cache = match (&store, &embedder, wants_cache) {
+                    (Some(st), Some(e), true) => Some(
+                        SemanticCache::open_with(st.clone(), e.clone(), &settings)
+                            .map_err(|e| format!("cache: {e}"))?,
+                    ),
                     _ => None,
                 };
-                Ok((cache, audit, access, store))
+                let models = match (&embedder, wants_routing) {
+                    (Some(e), true) => {
+                        let embed = |texts: Vec<String>| {
+                            e.embed_batch_blocking(texts).map_err(|e| e.to_string())
+                        };
+                        Models::build(
+                            &cfg,
+                            store.as_ref(),
+                            &embed,
+                            e.model_id(),
+                            e.dimensions(),
+                            prices,
+                        )
+                        .map_err(|e| format!("routing: {e}"))?
+                    }
+                    _ => Models::empty(&cfg),
+                };
+                Ok((cache, audit, embedder, models, access, store))
             })
             .await
             .map_err(|e| format!("startup: {e}"))??;
         let metrics = Metrics::new(&config);
+        let router = router::Router::with_models(config.clone(), &metrics, models);
+        replay_feedback(&router, &audit);
         Ok(Arc::new(AppState {
-            router: router::Router::new(config.clone(), &metrics),
+            router,
             config,
             providers,
             cache,
@@ -185,6 +218,8 @@ impl AppState {
             judge_budget: MinuteBudget::default(),
             access,
             store,
+            embedder,
+            prompt_log_rounds: tokio::sync::watch::Sender::new(0),
             shutting_down: AtomicBool::new(false),
         }))
     }
@@ -230,6 +265,39 @@ fn load_spend(store: &Store, access: &Access) -> Result<(), String> {
         (month == (y, m)).then_some((r.caller?, r.time_ms, r.cost_usd?))
     }));
     Ok(())
+}
+
+/// The learned policies learn again from the feedback in the store (their source of truth).
+fn replay_feedback(router: &router::Router, audit: &AuditLog) {
+    if !router.models().bandits.iter().any(Option::is_some) {
+        return;
+    }
+    let rated = match audit.rated() {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::warn!(error = %e, "feedback not read: learned routes start from their priors");
+            return;
+        }
+    };
+    let mut taught = 0usize;
+    for r in &rated {
+        let (Some(f), Some(tier)) = (&r.feedback, &r.routing.tier) else {
+            continue;
+        };
+        taught += usize::from(router.observe_feedback(router::Rated {
+            route: &r.route,
+            tier,
+            cluster: r.routing.cluster,
+            score: f64::from(f.score),
+            replaced: None,
+        }));
+    }
+    if taught > 0 {
+        tracing::info!(
+            feedback = taught,
+            "learned routes taught again from stored feedback"
+        );
+    }
 }
 
 /// Says at startup where prices come from, and which targets have none (their spend will show

@@ -89,6 +89,17 @@ pub const AUDIT_ROLLUPS: TableDefinition<(u8, u64, &str), &[u8]> =
 /// moved from one target to another (at most `rollup::MAX_FAILOVERS`).
 pub const AUDIT_FAILOVERS: TableDefinition<(u64, u64), &[u8]> =
     TableDefinition::new("audit_failovers");
+/// request id -> the key of its (latest) audit record: feedback names requests by id.
+pub const AUDIT_REQUESTS: TableDefinition<&str, (u64, u64)> =
+    TableDefinition::new("audit_requests");
+/// audit record key -> bincode `accounting::Feedback`: the client's score of the answer.
+pub const AUDIT_FEEDBACK: TableDefinition<(u64, u64), &[u8]> =
+    TableDefinition::new("audit_feedback");
+
+// -- routing (src/router) --
+/// name -> bincode: `trained` (the examples of `sluice route train`, embedded) and `difficulty`
+/// (the fitted difficulty model and the fingerprint of what it was fitted on).
+pub const ROUTER_STATE: TableDefinition<&str, &[u8]> = TableDefinition::new("router_state");
 
 // -- client keys (src/access; `sluice keys`) --
 /// key name -> bincode [`StoredKey`]: keys created with `sluice keys create` or `POST
@@ -506,6 +517,35 @@ impl Store {
         {
             let mut t = w.open_table(META).map_err(|e| self.err(e))?;
             t.insert(key, value).map_err(|e| self.err(e))?;
+        }
+        w.commit().map_err(|e| self.err(e))
+    }
+
+    /// A router record (see [`ROUTER_STATE`]).
+    pub fn router_get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        let read = self.db()?.begin_read().map_err(|e| self.err(e))?;
+        match read.open_table(ROUTER_STATE) {
+            Ok(t) => Ok(t
+                .get(key)
+                .map_err(|e| self.err(e))?
+                .map(|v| v.value().to_vec())),
+            Err(TableError::TableDoesNotExist(_)) => Ok(None),
+            Err(e) => Err(self.err(e)),
+        }
+    }
+
+    /// Writes (or with `None` deletes) router records in one durable transaction.
+    pub fn router_put(&self, records: &[(&str, Option<&[u8]>)]) -> Result<(), StoreError> {
+        let w = self.db()?.begin_write().map_err(|e| self.err(e))?;
+        {
+            let mut t = w.open_table(ROUTER_STATE).map_err(|e| self.err(e))?;
+            for (key, value) in records {
+                match value {
+                    Some(v) => t.insert(*key, *v).map(drop),
+                    None => t.remove(*key).map(drop),
+                }
+                .map_err(|e| self.err(e))?;
+            }
         }
         w.commit().map_err(|e| self.err(e))
     }

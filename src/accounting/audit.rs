@@ -6,9 +6,14 @@
 //! decoding the old ones. Format 1 is the record alone; format 2 appends the optional
 //! [`PromptLog`] (`[accounting] log_prompts`); format 3 appends [`UsageDetail`] (cache reads and
 //! writes, reasoning tokens and the parts of the cost); format 4 appends [`RequestTags`] (the API
-//! the client spoke, and whether its route was in observe mode). Records of formats 1 and 2 read
-//! back with an empty detail: zero cache and reasoning tokens, no cost parts; records before
-//! format 4 as OpenAI-API requests in gateway mode.
+//! the client spoke, and whether its route was in observe mode); format 5 appends
+//! [`RoutingDetail`] (how the route and tier were chosen). Records of formats 1 and 2 read back
+//! with an empty detail: zero cache and reasoning tokens, no cost parts; records before format 4
+//! as OpenAI-API requests in gateway mode; records before format 5 with an empty routing detail.
+//!
+//! Feedback (`POST /v1/feedback`) is kept beside its record, under the same key
+//! ([`crate::store::AUDIT_FEEDBACK`]), and attached to it when records are read; the
+//! [`crate::store::AUDIT_REQUESTS`] index finds a record by its request id.
 //!
 //! Reading while the gateway runs: redb lets one process open the file at a time unless every
 //! process uses a multi-process [`ConcurrencyMode`]. With the store opened in `SingleWriter` mode,
@@ -19,15 +24,16 @@
 use std::ops::Range;
 use std::path::Path;
 
-use redb::{ConcurrencyMode, ReadOnlyDatabase, ReadableDatabase, TableError};
+use redb::{ConcurrencyMode, ReadOnlyDatabase, ReadableDatabase, ReadableTable, TableError};
 use serde::{Deserialize, Serialize};
 use sha2::Digest;
 
 use super::cost::CostParts;
 use crate::chat::TokenUsage;
 use crate::outcome::Attempt;
-use crate::outcome::CacheOutcome;
+use crate::outcome::{CacheOutcome, RouteBy, TierReason};
 pub use crate::store::AUDIT_RECORDS;
+use crate::store::{AUDIT_FEEDBACK, AUDIT_REQUESTS};
 use crate::wire::Dialect;
 
 /// How processes share the database: the gateway writes, `sluice report` reads concurrently.
@@ -37,6 +43,9 @@ const FORMAT_V1: u8 = 1;
 const FORMAT_V2: u8 = 2;
 const FORMAT_V3: u8 = 3;
 const FORMAT_V4: u8 = 4;
+const FORMAT_V5: u8 = 5;
+/// Longest feedback label kept.
+pub const MAX_LABEL_BYTES: usize = 256;
 /// Longest prompt or context text a prompt log keeps (a long document is kept whole up to this).
 const MAX_PROMPT_BYTES: usize = 256 * 1024;
 /// Raw client input kept in a record is capped (a model name is not a document).
@@ -87,10 +96,17 @@ pub struct AuditRecord {
     /// JSON exports add its fields to the record's).
     #[serde(skip)]
     pub detail: UsageDetail,
-    /// The API the client spoke and the route's mode (stored after the detail, see the module
-    /// doc; JSON exports add its fields to the record's).
+    /// The API the client spoke and the route's mode (format 4, stored after the detail, see the
+    /// module doc; JSON exports add its fields to the record's).
     #[serde(skip)]
     pub tags: RequestTags,
+    /// How the route and tier were chosen (format 5, stored after the tags; JSON exports add its
+    /// fields to the record's).
+    #[serde(skip)]
+    pub routing: RoutingDetail,
+    /// The client's score of the answer, when it sent one (stored apart, attached on reading).
+    #[serde(skip)]
+    pub feedback: Option<Feedback>,
 }
 
 /// What format 4 adds to a record.
@@ -101,6 +117,34 @@ pub struct RequestTags {
     /// The route was in observe mode: passed through untouched, nothing cached. Such records
     /// are the baseline the gateway's savings are measured against.
     pub observe: bool,
+}
+
+/// What format 5 adds: how the router decided.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct RoutingDetail {
+    /// `None` in records before format 4.
+    pub route_by: Option<RouteBy>,
+    /// The auto route the client named (`auto`), when the route was chosen from the prompt.
+    pub auto_route: Option<String>,
+    /// The classifier's confidence (auto routes).
+    pub route_confidence: Option<f32>,
+    /// The tier's name.
+    pub tier: Option<String>,
+    pub tier_by: Option<TierReason>,
+    /// The prompt's difficulty score, 0..1.
+    pub difficulty: Option<f32>,
+    /// (fingerprint of the route's clustering, the prompt's cluster) on a learned route.
+    pub cluster: Option<(u32, u16)>,
+}
+
+/// A client's score of an answer (`POST /v1/feedback`, `x-sluice-feedback`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Feedback {
+    /// 0 (useless) .. 1 (right).
+    pub score: f32,
+    pub label: Option<String>,
+    /// When it was given, unix ms.
+    pub time_ms: u64,
 }
 
 /// What format 3 adds to a record: how the input and output split, and the parts of the cost.
@@ -213,15 +257,24 @@ impl AuditRecord {
             if let Ok(serde_json::Value::Object(t)) = serde_json::to_value(self.tags) {
                 obj.extend(t);
             }
+            if let Ok(serde_json::Value::Object(d)) = serde_json::to_value(&self.routing) {
+                obj.extend(d);
+            }
             if let Some(p) = &self.prompt {
                 obj.insert("prompt".into(), serde_json::to_value(p).unwrap_or_default());
+            }
+            if let Some(f) = &self.feedback {
+                obj.insert(
+                    "feedback".into(),
+                    serde_json::to_value(f).unwrap_or_default(),
+                );
             }
         }
         v
     }
 
     pub(crate) fn encode(&self) -> Vec<u8> {
-        let mut out = vec![FORMAT_V4];
+        let mut out = vec![FORMAT_V5];
         if self.requested_model.len() > MAX_CLIENT_STRING {
             let mut capped = self.clone();
             capped.requested_model = truncate(&self.requested_model, MAX_CLIENT_STRING).to_owned();
@@ -232,6 +285,7 @@ impl AuditRecord {
         encode_into(&self.prompt.as_ref().map(PromptLog::capped), &mut out);
         encode_into(&self.detail, &mut out);
         encode_into(&self.tags, &mut out);
+        encode_into(&self.routing, &mut out);
         out
     }
 
@@ -242,7 +296,7 @@ impl AuditRecord {
         };
         match bytes.split_first() {
             Some((&FORMAT_V1, body)) => record(body).map(|(r, _)| r),
-            Some((&v @ FORMAT_V2..=FORMAT_V4, body)) => {
+            Some((&v @ FORMAT_V2..=FORMAT_V5, body)) => {
                 let (mut r, mut used) = record(body)?;
                 let (prompt, more) = bincode::serde::decode_from_slice(&body[used..], config)
                     .map_err(|e| e.to_string())?;
@@ -255,9 +309,15 @@ impl AuditRecord {
                     used += more;
                 }
                 if v >= FORMAT_V4 {
-                    let (tags, _) = bincode::serde::decode_from_slice(&body[used..], config)
+                    let (tags, more) = bincode::serde::decode_from_slice(&body[used..], config)
                         .map_err(|e| e.to_string())?;
                     r.tags = tags;
+                    used += more;
+                }
+                if v >= FORMAT_V5 {
+                    let (routing, _) = bincode::serde::decode_from_slice(&body[used..], config)
+                        .map_err(|e| e.to_string())?;
+                    r.routing = routing;
                 }
                 Ok(r)
             }
@@ -295,6 +355,11 @@ pub enum AuditError {
     Record { key: (u64, u64), detail: String },
     #[error("the audit writer has stopped")]
     WriterGone,
+    /// The store is out of service after a storage fault (it reopens by itself).
+    #[error("the audit store is out of service: {0}")]
+    Unavailable(String),
+    #[error("the audit is disabled ([accounting] enabled = false): there is no record to rate")]
+    Disabled,
 }
 
 /// Open the database file read-only, alongside a running gateway (see the module doc).
@@ -339,13 +404,152 @@ pub fn read(
         ),
         _ => None,
     };
+    // Feedback has the same keys: walk both in step (a merge join, no lookup per record).
+    let fb_table = match txn.open_table(AUDIT_FEEDBACK) {
+        Ok(t) => Some(t),
+        Err(TableError::TableDoesNotExist(_)) => None,
+        Err(e) => return Err(db_err(&e)),
+    };
+    let mut feedback = match &fb_table {
+        Some(t) if window.start < window.end => Some(
+            t.range((window.start, 0)..(window.end, 0))
+                .map_err(|e| db_err(&e))?,
+        ),
+        _ => None,
+    }
+    .into_iter()
+    .flatten()
+    .filter_map(Result::ok)
+    .map(|(k, v)| (k.value(), v.value().to_vec()))
+    .peekable();
     Ok(range.into_iter().flatten().map(move |row| {
         let (k, v) = row.map_err(|e| db_err(&e))?;
-        AuditRecord::decode(v.value()).map_err(|detail| AuditError::Record {
-            key: k.value(),
-            detail,
-        })
+        let key = k.value();
+        let mut r =
+            AuditRecord::decode(v.value()).map_err(|detail| AuditError::Record { key, detail })?;
+        while feedback.peek().is_some_and(|(fk, _)| *fk < key) {
+            feedback.next();
+        }
+        if feedback.peek().is_some_and(|(fk, _)| *fk == key) {
+            if let Some((_, bytes)) = feedback.next() {
+                r.feedback = crate::store::decode(&bytes).ok();
+            }
+        }
+        Ok(r)
     }))
+}
+
+/// An audit record's key: (unix ms, seq).
+pub type RecordKey = (u64, u64);
+
+/// The record of `request_id` (its latest, if the id was reused), its key and its feedback.
+pub fn find(
+    db: &impl ReadableDatabase,
+    request_id: &str,
+) -> Result<Option<(RecordKey, AuditRecord)>, AuditError> {
+    let db_err = |e: &dyn std::fmt::Display| AuditError::Db {
+        path: "(open)".into(),
+        detail: e.to_string(),
+    };
+    let txn = db.begin_read().map_err(|e| db_err(&e))?;
+    let key = match txn.open_table(AUDIT_REQUESTS) {
+        Ok(t) => t
+            .get(request_id)
+            .map_err(|e| db_err(&e))?
+            .map(|v| v.value()),
+        Err(TableError::TableDoesNotExist(_)) => None,
+        Err(e) => return Err(db_err(&e)),
+    };
+    let Some(key) = key else { return Ok(None) };
+    let records = txn.open_table(AUDIT_RECORDS).map_err(|e| db_err(&e))?;
+    let Some(bytes) = records.get(key).map_err(|e| db_err(&e))? else {
+        return Ok(None); // pruned since
+    };
+    let mut r =
+        AuditRecord::decode(bytes.value()).map_err(|detail| AuditError::Record { key, detail })?;
+    r.feedback = match txn.open_table(AUDIT_FEEDBACK) {
+        Ok(t) => t
+            .get(key)
+            .map_err(|e| db_err(&e))?
+            .and_then(|v| crate::store::decode(v.value()).ok()),
+        Err(TableError::TableDoesNotExist(_)) => None,
+        Err(e) => return Err(db_err(&e)),
+    };
+    Ok(Some((key, r)))
+}
+
+/// Every record that has feedback, with it, oldest first (teaching the learned policies again
+/// at startup: the store is their source of truth).
+pub fn rated(db: &impl ReadableDatabase) -> Result<Vec<AuditRecord>, AuditError> {
+    let db_err = |e: &dyn std::fmt::Display| AuditError::Db {
+        path: "(open)".into(),
+        detail: e.to_string(),
+    };
+    let txn = db.begin_read().map_err(|e| db_err(&e))?;
+    let fb = match txn.open_table(AUDIT_FEEDBACK) {
+        Ok(t) => t,
+        Err(TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
+        Err(e) => return Err(db_err(&e)),
+    };
+    let records = txn.open_table(AUDIT_RECORDS).map_err(|e| db_err(&e))?;
+    let mut out = Vec::new();
+    for row in fb.iter().map_err(|e| db_err(&e))? {
+        let (k, v) = row.map_err(|e| db_err(&e))?;
+        let key = k.value();
+        let Some(bytes) = records.get(key).map_err(|e| db_err(&e))? else {
+            continue;
+        };
+        let Ok(mut r) = AuditRecord::decode(bytes.value()) else {
+            continue;
+        };
+        r.feedback = crate::store::decode(v.value()).ok();
+        out.push(r);
+    }
+    Ok(out)
+}
+
+/// Up to `per_route` of the latest logged prompts that services sent to each route *by name*
+/// (answered, not chosen by an auto route), newest first, reading at most `max_records`
+/// records back: what auto routing learns from (`[routing] learn_from_prompt_log`). Records
+/// before format 4 count as named when their requested model is the route.
+pub fn named_prompts(
+    db: &impl ReadableDatabase,
+    per_route: usize,
+    max_records: usize,
+) -> Result<std::collections::BTreeMap<String, Vec<String>>, AuditError> {
+    let db_err = |e: &dyn std::fmt::Display| AuditError::Db {
+        path: "(open)".into(),
+        detail: e.to_string(),
+    };
+    let mut out: std::collections::BTreeMap<String, Vec<String>> = Default::default();
+    let txn = db.begin_read().map_err(|e| db_err(&e))?;
+    let t = match txn.open_table(AUDIT_RECORDS) {
+        Ok(t) => t,
+        Err(TableError::TableDoesNotExist(_)) => return Ok(out),
+        Err(e) => return Err(db_err(&e)),
+    };
+    for row in t.iter().map_err(|e| db_err(&e))?.rev().take(max_records) {
+        let (_, v) = row.map_err(|e| db_err(&e))?;
+        let Ok(r) = AuditRecord::decode(v.value()) else {
+            continue;
+        };
+        let named = match r.routing.route_by {
+            Some(by) => matches!(by, RouteBy::Named | RouteBy::Header),
+            None => r.requested_model == r.route,
+        };
+        if !named || r.is_error() {
+            continue;
+        }
+        let Some(p) = r.prompt else { continue };
+        if p.prompt.trim().is_empty() {
+            continue;
+        }
+        let list = out.entry(r.route).or_default();
+        if list.len() < per_route {
+            list.push(p.prompt);
+        }
+    }
+    Ok(out)
 }
 
 #[cfg(test)]
@@ -382,6 +586,8 @@ pub(crate) mod tests {
             prompt: None,
             detail: UsageDetail::default(),
             tags: RequestTags::default(),
+            routing: RoutingDetail::default(),
+            feedback: None,
         }
     }
 
@@ -471,6 +677,27 @@ pub(crate) mod tests {
         assert_eq!(back.tags, r.tags);
         assert_eq!(back.to_json()["api"], "anthropic");
         assert_eq!(back.to_json()["observe"], true);
+
+        // Format 4 (tags, before the routing detail) reads with an empty routing detail.
+        let mut v4 = vec![FORMAT_V4];
+        encode_into(&back, &mut v4);
+        encode_into(&back.prompt, &mut v4);
+        encode_into(&back.detail, &mut v4);
+        encode_into(&back.tags, &mut v4);
+        assert_eq!(AuditRecord::decode(&v4).unwrap(), back);
+        r.routing = RoutingDetail {
+            route_by: Some(RouteBy::Auto),
+            auto_route: Some("auto".into()),
+            route_confidence: Some(0.8),
+            tier: Some("cheap".into()),
+            tier_by: Some(TierReason::Difficulty),
+            difficulty: Some(0.25),
+            cluster: Some((7, 3)),
+        };
+        let back = AuditRecord::decode(&r.encode()).unwrap();
+        assert_eq!(back.routing, r.routing);
+        assert_eq!(back.tags, r.tags);
+        assert_eq!(back.to_json()["route_confidence"], 0.8f32 as f64);
     }
 
     #[test]

@@ -12,7 +12,8 @@
 //! - `writer`: `AuditLog`, the background writer that batches records into redb off the
 //!   response path, prunes past the retention, and can be flushed at shutdown.
 //! - `report`: aggregation of records into per-route / per-model spend, blended cost per 1M
-//!   tokens, savings, latency and error rates.
+//!   tokens, savings, latency and error rates; `quality`: feedback scores per route, tier and
+//!   target.
 //! - `rollup`: the records' figures per minute, 10 minutes, hour and day, kept by the writer
 //!   with the records; `dashboard`: the views the dashboard's endpoints read from them.
 
@@ -21,17 +22,18 @@ pub mod cost;
 pub mod dashboard;
 pub mod price_map;
 pub mod prices;
+pub mod quality;
 pub mod report;
 pub mod resolve;
 pub mod rollup;
 pub mod writer;
 
-pub use audit::{AuditAttempt, AuditRecord, UsageDetail};
+pub use audit::{AuditAttempt, AuditError, AuditRecord, Feedback, RoutingDetail, UsageDetail};
 pub use cost::{Accountant, CostInput, CostParts, Costs, TokenUsage};
 pub use price_map::{MapOrigin, PriceMap};
 pub use prices::{ModelPrice, PRICES_AS_OF};
 pub use resolve::{PriceBase, PriceOrigin};
-pub use writer::AuditLog;
+pub use writer::{AuditLog, Rated};
 
 /// Milliseconds since the Unix epoch (the audit clock).
 pub fn unix_ms_now() -> u64 {

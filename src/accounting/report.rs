@@ -15,6 +15,7 @@
 //!   avoided (cheaper tiers than the route's reference model, negative for pricier failovers).
 //! - error rate = requests with status >= 400 or an error (a stream that broke) / requests.
 //! - latency percentiles: nearest rank over total latency.
+//! - quality per route, tier and target: the clients' feedback scores (see `quality`).
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -23,6 +24,7 @@ use serde::Serialize;
 
 use super::audit::AuditRecord;
 use super::prices::PRICES_AS_OF;
+use super::quality::{self, Quality, QualityRow};
 use crate::outcome::CacheOutcome;
 
 pub const NOTES: &[&str] = &[
@@ -56,6 +58,10 @@ pub struct Report {
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub by_caller: Vec<Row>,
     pub total: Row,
+    /// Feedback scores per route, tier and target (see `quality`); absent when no answer in
+    /// the window was rated.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub quality: Vec<QualityRow>,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -202,7 +208,9 @@ pub fn aggregate(
     let mut models: BTreeMap<String, Acc> = BTreeMap::new();
     let mut callers: BTreeMap<String, Acc> = BTreeMap::new();
     let mut total = Acc::default();
+    let mut quality = Quality::default();
     for r in records {
+        quality.add(&r);
         if let Some(c) = &r.caller {
             callers.entry(c.clone()).or_default().add(&r);
         }
@@ -227,7 +235,11 @@ pub fn aggregate(
         v
     };
     let total = total.finish("TOTAL".into());
+    let quality = quality.finish();
     let mut notes: Vec<String> = NOTES.iter().map(|s| (*s).to_owned()).collect();
+    if !quality.is_empty() {
+        notes.push(quality::NOTE.to_owned());
+    }
     if total.unknown_cost_requests > 0 {
         notes.push(format!(
             "{} request(s) have no price: their tokens are excluded from spend and blended cost",
@@ -244,6 +256,7 @@ pub fn aggregate(
         by_model: rows(models),
         by_caller: rows(callers),
         total,
+        quality,
     }
 }
 
@@ -376,6 +389,7 @@ fn render_table(report: &Report) -> String {
     table(&mut out, "savings", &SAVINGS_COLUMNS, &rows, &|r| {
         savings_cells(r).to_vec()
     });
+    quality::render_table(&report.quality, &mut out);
     out.push('\n');
     for n in &report.notes {
         let _ = writeln!(out, "* {n}");

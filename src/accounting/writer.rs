@@ -14,7 +14,10 @@
 //! - Keys are `(time_ms, seq)`; `seq` is persisted in `audit_meta` in the same transaction as
 //!   the records, so it never repeats, even across restarts and clock steps.
 //! - Retention: records older than `retention_days` are deleted at open and then hourly (checked
-//!   after each batch, so an idle gateway prunes on its next request).
+//!   after each batch, so an idle gateway prunes on its next request), with their feedback and
+//!   their entries in the request-id index.
+//! - Each record's request id is indexed in the same transaction (`audit_requests`), so that
+//!   feedback can name it; feedback goes through the same queue and commits ([`AuditLog::rate`]).
 //! - Rollups (`rollup`): each batch also adds its records to the per-minute, 10-minute, hourly
 //!   and daily rollups the dashboard reads, in the same transaction; a store whose rollups do not
 //!   count every record (written before they existed) has them rebuilt at open.
@@ -28,11 +31,11 @@ use parking_lot::Mutex;
 use redb::{Database, ReadableTable};
 use tokio::sync::{mpsc, oneshot};
 
-use super::audit::{AuditError, AuditRecord};
+use super::audit::{self, AuditError, AuditRecord, Feedback};
 use super::rollup::{self, Pending, AUDIT_FAILOVERS, AUDIT_ROLLUPS};
 use super::unix_ms_now;
 use crate::config::AccountingSettings;
-use crate::store::{AUDIT_META, AUDIT_RECORDS};
+use crate::store::{AUDIT_FEEDBACK, AUDIT_META, AUDIT_RECORDS, AUDIT_REQUESTS};
 
 const NEXT_SEQ: &str = "next_seq";
 /// Records up to this sequence number are counted in the rollups.
@@ -87,18 +90,30 @@ impl WriteFailure {
     }
 }
 
+type Waiter = oneshot::Sender<Result<(), String>>;
+
 enum Msg {
     Record(Box<AuditRecord>),
-    Flush(oneshot::Sender<Result<(), String>>),
+    /// Feedback on the record under `key`; the waiter hears when it is committed.
+    Feedback((u64, u64), Box<Feedback>, Option<Waiter>),
+    Flush(Waiter),
 }
 
 pub struct AuditLog {
     /// `None` when auditing is disabled.
     tx: Option<mpsc::Sender<Msg>>,
-    /// The database, for reading the rollups (`None` when auditing is disabled).
+    /// The database: feedback looks its record up, the dashboard reads the rollups (`None` when
+    /// auditing is disabled).
     reader: Option<Arc<dyn DbHandle>>,
     dropped: Arc<AtomicU64>,
     thread: Mutex<Option<JoinHandle<()>>>,
+}
+
+/// A feedback score stored with its record.
+#[derive(Debug, Clone)]
+pub struct Rated {
+    /// The rated request's record (its `feedback` is the one this replaced, if any).
+    pub record: AuditRecord,
 }
 
 impl AuditLog {
@@ -143,6 +158,81 @@ impl AuditLog {
             reader: None,
             dropped: Arc::new(AtomicU64::new(0)),
             thread: Mutex::new(None),
+        }
+    }
+
+    /// Stores `feedback` with the record of `request_id` and returns that record (with the
+    /// feedback it replaces, if any); `Ok(None)` when no record has that id (a record still
+    /// queued is flushed first) or `may_rate` refuses it (its caller's records only). `wait`: return once the feedback is committed, else once it is
+    /// queued. Errors when auditing is disabled.
+    pub async fn rate(
+        &self,
+        request_id: &str,
+        feedback: Feedback,
+        wait: bool,
+        may_rate: impl FnOnce(&AuditRecord) -> bool,
+    ) -> Result<Option<Rated>, AuditError> {
+        let (Some(tx), Some(reader)) = (&self.tx, &self.reader) else {
+            return Err(AuditError::Disabled);
+        };
+        let mut found = self.find(reader, request_id).await?;
+        if found.is_none() {
+            // Its record may still be in the queue (a request finished moments ago).
+            self.flush().await?;
+            found = self.find(reader, request_id).await?;
+        }
+        let Some((key, record)) = found.filter(|(_, r)| may_rate(r)) else {
+            return Ok(None);
+        };
+        let (done, committed) = oneshot::channel();
+        tx.send(Msg::Feedback(key, Box::new(feedback), wait.then_some(done)))
+            .await
+            .map_err(|_| AuditError::WriterGone)?;
+        if wait {
+            match committed.await {
+                Ok(Ok(())) => {}
+                Ok(Err(detail)) => return Err(db_err(detail)),
+                Err(_) => return Err(AuditError::WriterGone),
+            }
+        }
+        Ok(Some(Rated { record }))
+    }
+
+    async fn find(
+        &self,
+        reader: &Arc<dyn DbHandle>,
+        request_id: &str,
+    ) -> Result<Option<((u64, u64), AuditRecord)>, AuditError> {
+        let (reader, id) = (reader.clone(), request_id.to_owned());
+        tokio::task::spawn_blocking(move || {
+            let db = reader.db().map_err(AuditError::Unavailable)?;
+            audit::find(&*db, &id)
+        })
+        .await
+        .map_err(|_| AuditError::WriterGone)?
+    }
+
+    /// Every record with feedback (see [`audit::rated`]); empty when auditing is disabled.
+    pub fn rated(&self) -> Result<Vec<AuditRecord>, AuditError> {
+        match &self.reader {
+            Some(r) => audit::rated(&*r.db().map_err(AuditError::Unavailable)?),
+            None => Ok(Vec::new()),
+        }
+    }
+
+    /// Prompts that services sent to routes by name (see [`audit::named_prompts`]). Blocking.
+    pub fn named_prompts(
+        &self,
+        per_route: usize,
+        max_records: usize,
+    ) -> Result<std::collections::BTreeMap<String, Vec<String>>, AuditError> {
+        match &self.reader {
+            Some(r) => audit::named_prompts(
+                &*r.db().map_err(AuditError::Unavailable)?,
+                per_route,
+                max_records,
+            ),
+            None => Ok(Default::default()),
         }
     }
 
@@ -243,6 +333,8 @@ impl<H: DbHandle> Writer<H> {
     fn init_in(&self, db: &Database) -> Result<u64, redb::Error> {
         let w = db.begin_write()?;
         w.open_table(AUDIT_RECORDS)?;
+        w.open_table(AUDIT_REQUESTS)?;
+        w.open_table(AUDIT_FEEDBACK)?;
         w.open_table(AUDIT_ROLLUPS)?;
         w.open_table(AUDIT_FAILOVERS)?;
         let (seq, counted) = {
@@ -293,6 +385,7 @@ impl<H: DbHandle> Writer<H> {
 
     fn run(mut self, mut rx: mpsc::Receiver<Msg>) {
         let mut batch: Vec<Box<AuditRecord>> = Vec::with_capacity(MAX_BATCH);
+        let mut feedback: Vec<((u64, u64), Box<Feedback>)> = Vec::new();
         let mut waiters = Vec::new();
         while let Some(first) = rx.blocking_recv() {
             let mut next = Some(first);
@@ -301,6 +394,10 @@ impl<H: DbHandle> Writer<H> {
                 while let Some(msg) = next {
                     match msg {
                         Msg::Record(r) => batch.push(r),
+                        Msg::Feedback(key, f, w) => {
+                            feedback.push((key, f));
+                            waiters.extend(w);
+                        }
                         Msg::Flush(w) => waiters.push(w),
                     }
                     next = if batch.len() < MAX_BATCH {
@@ -318,10 +415,10 @@ impl<H: DbHandle> Writer<H> {
                 std::thread::sleep(GROUP_COMMIT_LINGER);
                 next = rx.try_recv().ok();
             }
-            let result = if batch.is_empty() {
+            let result = if batch.is_empty() && feedback.is_empty() {
                 Ok(())
             } else {
-                self.write(&batch).map_err(|e| {
+                self.write(&batch, &feedback).map_err(|e| {
                     // Unaudited, but counted (`sluice_audit_dropped_total`).
                     self.dropped
                         .fetch_add(batch.len() as u64, Ordering::Relaxed);
@@ -332,6 +429,7 @@ impl<H: DbHandle> Writer<H> {
                 })
             };
             batch.clear();
+            feedback.clear();
             for w in waiters.drain(..) {
                 let _ = w.send(result.clone());
             }
@@ -343,7 +441,11 @@ impl<H: DbHandle> Writer<H> {
         }
     }
 
-    fn write(&mut self, batch: &[Box<AuditRecord>]) -> Result<(), WriteFailure> {
+    fn write(
+        &mut self,
+        batch: &[Box<AuditRecord>],
+        feedback: &[((u64, u64), Box<Feedback>)],
+    ) -> Result<(), WriteFailure> {
         let db = self.db.db().map_err(WriteFailure::Unavailable)?;
         if !self.seq_known {
             self.next_seq = self
@@ -351,7 +453,7 @@ impl<H: DbHandle> Writer<H> {
                 .map_err(|e| WriteFailure::Failed(self.db.failed(e)))?;
             self.seq_known = true;
         }
-        match self.write_in(&db, batch) {
+        match self.write_in(&db, batch, feedback) {
             Ok(()) => Ok(()),
             Err(e) => {
                 self.seq_known = false;
@@ -360,14 +462,21 @@ impl<H: DbHandle> Writer<H> {
         }
     }
 
-    fn write_in(&mut self, db: &Database, batch: &[Box<AuditRecord>]) -> Result<(), redb::Error> {
+    fn write_in(
+        &mut self,
+        db: &Database,
+        batch: &[Box<AuditRecord>],
+        feedback: &[((u64, u64), Box<Feedback>)],
+    ) -> Result<(), redb::Error> {
         let w = db.begin_write()?;
         let mut seq = self.next_seq;
         let mut pending = Pending::default();
         {
             let mut table = w.open_table(AUDIT_RECORDS)?;
+            let mut index = w.open_table(AUDIT_REQUESTS)?;
             for r in batch {
                 table.insert((r.time_ms, seq), r.encode().as_slice())?;
+                index.insert(r.request_id.as_str(), (r.time_ms, seq))?;
                 pending.add(r, seq);
                 seq += 1;
             }
@@ -375,6 +484,13 @@ impl<H: DbHandle> Writer<H> {
             let mut meta = w.open_table(AUDIT_META)?;
             meta.insert(NEXT_SEQ, seq)?;
             meta.insert(ROLLUP_SEQ, seq)?;
+            let mut rated = w.open_table(AUDIT_FEEDBACK)?;
+            for (key, f) in feedback {
+                // A record pruned in the meantime takes no feedback.
+                if table.get(*key)?.is_some() {
+                    rated.insert(*key, crate::store::encode(f.as_ref()).as_slice())?;
+                }
+            }
         }
         w.commit()?;
         self.next_seq = seq;
@@ -395,8 +511,17 @@ impl<H: DbHandle> Writer<H> {
         rollup::prune(&w, now, self.retention_ms)?;
         if self.retention_ms > 0 {
             let cutoff = now.saturating_sub(self.retention_ms);
-            w.open_table(AUDIT_RECORDS)?
-                .retain_in::<(u64, u64), _>(..(cutoff, 0), |_, _| false)?;
+            let mut records = w.open_table(AUDIT_RECORDS)?;
+            let expired = records.first()?.is_some_and(|(k, _)| k.value().0 < cutoff);
+            if expired {
+                records.retain_in::<(u64, u64), _>(..(cutoff, 0), |_, _| false)?;
+                w.open_table(AUDIT_FEEDBACK)?
+                    .retain_in::<(u64, u64), _>(..(cutoff, 0), |_, _| false)?;
+                // The index is keyed by request id: a scan, hourly at most and only when
+                // records went.
+                w.open_table(AUDIT_REQUESTS)?
+                    .retain(|_, key| key.0 >= cutoff)?;
+            }
         }
         w.commit()?;
         Ok(())

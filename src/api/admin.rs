@@ -1,5 +1,5 @@
-//! Admin endpoints: cache statistics and purge, client keys. With keys on, only admin keys
-//! reach them (the `auth` guard).
+//! Admin endpoints: cache statistics and purge, client keys, what the router learned. With
+//! keys on, only admin keys reach them (the `auth` guard).
 
 use std::sync::Arc;
 
@@ -176,4 +176,24 @@ async fn run_blocking<T: Send + 'static>(
             },
             AccessError::NoStore | AccessError::Store(_) => ApiError::Internal(e.to_string()),
         })
+}
+
+/// `GET /admin/routing`: examples per route and source, the difficulty model's coverage, each
+/// learned route's clusters, feedback and exploration.
+pub async fn routing(State(s): State<Arc<AppState>>) -> Json<Value> {
+    let mut v = serde_json::to_value(s.router.routing_stats()).unwrap_or_default();
+    v["prompt_log_rounds"] = json!(*s.prompt_log_rounds.borrow());
+    v["auto_routes"] = json!(s
+        .config
+        .routing
+        .autos
+        .iter()
+        .map(|a| json!({
+            "name": a.name,
+            "candidates": a.candidates.iter().map(|r| &s.config.routes[r.0].name).collect::<Vec<_>>(),
+            "default_route": s.config.routes[a.default_route.0].name,
+            "min_confidence": a.min_confidence,
+        }))
+        .collect::<Vec<_>>());
+    Json(v)
 }

@@ -41,11 +41,12 @@ async fn handle(
         let chat = parse(&bytes)?;
         Ok::<_, ApiError>((chat, request::Common::of(&parts.headers)?))
     };
-    let (chat, ctx) = match prepared.await {
-        Ok((chat, common)) => (
-            chat,
-            common.ctx(request_id, caller, started, span, Dialect::OpenAi, key),
-        ),
+    let (chat, ctx, feedback) = match prepared.await {
+        Ok((chat, mut common)) => {
+            let feedback = common.take_feedback();
+            let ctx = common.ctx(request_id, caller, started, span, Dialect::OpenAi, key);
+            (chat, ctx, feedback)
+        }
         Err(e) => {
             // Refused before the pipeline, so not recorded there: the status goes on here.
             let resp = e.into_response();
@@ -53,6 +54,7 @@ async fn handle(
             return resp;
         }
     };
+    let rated = rate_earlier(&s, feedback, ctx.key.as_deref()).await;
     let (meta, result) = pipeline::chat(&s, chat, ctx).await;
     let mut resp = match result {
         Ok(Reply::Complete(r)) => axum::Json(r).into_response(),
@@ -61,7 +63,30 @@ async fn handle(
     };
     set_meta_headers(&s, &meta, resp.headers_mut());
     resp.extensions_mut().insert(pipeline::Recorded);
+    set_feedback_header(rated, resp.headers_mut());
     resp
+}
+
+/// `x-sluice-feedback`: scores of earlier requests, stored before this one is served; `(stored,
+/// given)` when there were any.
+pub(super) async fn rate_earlier(
+    s: &AppState,
+    feedback: Vec<pipeline::feedback::Given>,
+    by: Option<&crate::access::Key>,
+) -> Option<(usize, usize)> {
+    match feedback.len() {
+        0 => None,
+        n => Some((pipeline::feedback::apply_header(s, feedback, by).await, n)),
+    }
+}
+
+/// `x-sluice-feedback-stored: STORED/GIVEN` when the request rated earlier ones.
+pub(super) fn set_feedback_header(rated: Option<(usize, usize)>, h: &mut HeaderMap) {
+    if let Some((stored, given)) = rated {
+        if let Ok(v) = HeaderValue::from_str(&format!("{stored}/{given}")) {
+            h.insert("x-sluice-feedback-stored", v);
+        }
+    }
 }
 
 /// Parse and validate the body, with OpenAI-style messages naming the bad field.
@@ -147,6 +172,31 @@ pub(super) fn set_meta_headers(s: &AppState, meta: &Meta, h: &mut HeaderMap) {
     if let Some(t) = meta.target {
         if let Ok(v) = HeaderValue::from_str(&s.config.target(t).name) {
             h.insert("x-sluice-target", v);
+        }
+    }
+    if meta.route.is_some() {
+        let d = &meta.decision;
+        h.insert(
+            "x-sluice-route-by",
+            HeaderValue::from_static(d.route_by.as_str()),
+        );
+        if let Some(c) = d.confidence {
+            if let Ok(v) = HeaderValue::from_str(&format!("{c:.3}")) {
+                h.insert("x-sluice-route-confidence", v);
+            }
+        }
+        let tier = meta
+            .route_id
+            .zip(meta.tier)
+            .and_then(|(r, t)| s.config.routes[r.0].tiers.get(t));
+        if let Some(tier) = tier {
+            if let Ok(v) = HeaderValue::from_str(&tier.name) {
+                h.insert("x-sluice-tier", v);
+            }
+            h.insert(
+                "x-sluice-tier-by",
+                HeaderValue::from_static(d.tier_by.as_str()),
+            );
         }
     }
     h.insert("x-sluice-attempts", HeaderValue::from(meta.attempts.len()));

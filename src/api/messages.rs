@@ -58,11 +58,12 @@ async fn handle(
         add_betas(&mut chat.extra, &parts.headers);
         Ok::<_, ApiError>((chat, common))
     };
-    let (chat, ctx) = match prepared.await {
-        Ok((chat, common)) => (
-            chat,
-            common.ctx(request_id, caller, started, span, Dialect::Anthropic, key),
-        ),
+    let (chat, ctx, feedback) = match prepared.await {
+        Ok((chat, mut common)) => {
+            let feedback = common.take_feedback();
+            let ctx = common.ctx(request_id, caller, started, span, Dialect::Anthropic, key);
+            (chat, ctx, feedback)
+        }
         Err(e) => {
             // Refused before the pipeline, so not recorded there: the status goes on here.
             let resp = e.into_response_for(Dialect::Anthropic);
@@ -70,6 +71,7 @@ async fn handle(
             return resp;
         }
     };
+    let rated = super::chat::rate_earlier(&s, feedback, ctx.key.as_deref()).await;
     let estimate = chat.estimate_prompt_tokens();
     let (meta, result) = pipeline::chat(&s, chat, ctx).await;
     let mut resp = match result {
@@ -79,6 +81,7 @@ async fn handle(
     };
     super::chat::set_meta_headers(&s, &meta, resp.headers_mut());
     resp.extensions_mut().insert(pipeline::Recorded);
+    super::chat::set_feedback_header(rated, resp.headers_mut());
     resp
 }
 

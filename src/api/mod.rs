@@ -4,6 +4,7 @@ pub mod admin;
 pub mod chat;
 pub mod dashboard;
 pub mod embeddings;
+pub mod feedback;
 pub mod health;
 pub mod messages;
 pub mod models;

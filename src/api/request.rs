@@ -9,6 +9,7 @@ use axum::http::{header, HeaderMap};
 
 use crate::config::SIM_FAULT_HEADER;
 use crate::error::ApiError;
+use crate::pipeline::feedback::Given;
 use crate::pipeline::{CacheControl, RequestCtx};
 use crate::state::AppState;
 use crate::wire::Dialect;
@@ -44,11 +45,13 @@ pub(super) struct Common {
     tier_hint: Option<String>,
     sim_faults: Option<String>,
     timeout: Option<Duration>,
+    /// `x-sluice-feedback`: scores of earlier requests.
+    feedback: Vec<Given>,
 }
 
 impl Common {
     /// `x-sluice-cache` and `Cache-Control`, `x-sluice-route`, `x-sluice-tier`,
-    /// `x-sluice-timeout-ms`, `x-mock-fault`.
+    /// `x-sluice-timeout-ms`, `x-mock-fault`, `x-sluice-feedback`.
     pub(super) fn of(h: &HeaderMap) -> Result<Common, ApiError> {
         Ok(Common {
             cache: cache_control(h)?,
@@ -56,7 +59,13 @@ impl Common {
             tier_hint: header_str(h, "x-sluice-tier"),
             sim_faults: header_str(h, SIM_FAULT_HEADER).filter(|v| v.len() <= MAX_SIM_FAULTS_BYTES),
             timeout: client_timeout(h)?,
+            feedback: super::feedback::from_header(h)?,
         })
+    }
+
+    /// The scores of earlier requests this one carries (`x-sluice-feedback`).
+    pub(super) fn take_feedback(&mut self) -> Vec<Given> {
+        std::mem::take(&mut self.feedback)
     }
 
     /// The pipeline's context of the request.

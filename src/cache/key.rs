@@ -68,6 +68,16 @@ pub struct CacheKey {
 
 impl CacheKey {
     pub fn new(req: &ChatRequest, scope: &KeyScope) -> Option<CacheKey> {
+        Self::build(req, scope, None)
+    }
+
+    /// [`Self::new`] with the last user turn already parsed (`text::parse` of its text, which
+    /// the router did to read the prompt): the parse is not repeated.
+    pub fn from_parsed(req: &ChatRequest, scope: &KeyScope, parsed: Parsed) -> Option<CacheKey> {
+        Self::build(req, scope, Some(parsed))
+    }
+
+    fn build(req: &ChatRequest, scope: &KeyScope, parsed: Option<Parsed>) -> Option<CacheKey> {
         if req.n.is_some_and(|n| n > 1) {
             return None;
         }
@@ -75,11 +85,16 @@ impl CacheKey {
         if last.role != Role::User || has_non_text_parts(last) {
             return None;
         }
-        let text = last.text();
-        if text.trim().is_empty() {
-            return None;
-        }
-        let parsed = text::parse(&text);
+        let parsed = match parsed {
+            Some(p) => p,
+            None => {
+                let text = last.text();
+                if text.trim().is_empty() {
+                    return None;
+                }
+                text::parse(&text)
+            }
+        };
         let namespace = namespace(req, earlier, last, scope);
         let operands = parsed.operands.unwrap_or([0; 32]);
         let bucket = hash(&[b"bucket", &namespace, &operands]);
@@ -107,6 +122,12 @@ impl CacheKey {
 
     pub fn route(&self) -> &str {
         &self.route
+    }
+
+    /// Hands the key the embedding of [`Self::query_text`] computed elsewhere (the router's,
+    /// of the same text): the lookup and the insert then do not embed again.
+    pub fn set_vector(&self, vector: Vec<f32>) {
+        let _ = self.vector.set(vector);
     }
 
     pub fn namespace_hex(&self) -> String {

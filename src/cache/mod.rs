@@ -317,13 +317,21 @@ impl SemanticCache {
             return Ok(LookupOutcome::miss(MissReason::Empty));
         }
         let start = Instant::now();
-        let vector = match self.inner.embedder.embed(instruction).await {
-            Ok(v) => v,
-            Err(CacheError::Overloaded) => return Ok(LookupOutcome::miss(MissReason::Overloaded)),
-            Err(e) => return Err(e),
+        // The router may have embedded the same text already (`CacheKey::set_vector`).
+        let (vector, embed_time) = match key.vector.get() {
+            Some(v) => (v.clone(), None),
+            None => {
+                let v = match self.inner.embedder.embed(instruction).await {
+                    Ok(v) => v,
+                    Err(CacheError::Overloaded) => {
+                        return Ok(LookupOutcome::miss(MissReason::Overloaded))
+                    }
+                    Err(e) => return Err(e),
+                };
+                let _ = key.vector.set(v.clone());
+                (v, Some(start.elapsed()))
+            }
         };
-        let embed_time = start.elapsed();
-        let _ = key.vector.set(vector.clone());
         let inner = self.inner.clone();
         let query = Query {
             text: instruction.clone(),
@@ -344,7 +352,7 @@ impl SemanticCache {
                 .map_err(|_| CacheError::WorkerStopped("lookup"))??;
         let search_time = start.elapsed();
         let mut outcome = LookupOutcome {
-            embed_time: Some(embed_time),
+            embed_time,
             search_time: Some(search_time),
             ..LookupOutcome::default()
         };
@@ -356,7 +364,7 @@ impl SemanticCache {
                     kind: HitKind::Semantic,
                     by: Some(by),
                     entry_id: id,
-                    embed_time: Some(embed_time),
+                    embed_time,
                     search_time: Some(search_time),
                 });
             }

@@ -153,6 +153,8 @@ fn record(rng: &mut Rng, i: u64, time_ms: u64) -> AuditRecord {
             },
             observe,
         },
+        routing: Default::default(),
+        feedback: None,
     }
 }
 

@@ -5,6 +5,7 @@ pub mod bench_crash;
 pub mod bench_dashboard;
 pub mod bench_failover;
 pub mod bench_load;
+pub mod bench_route;
 pub mod bench_soak;
 pub mod cache;
 mod child;
@@ -12,6 +13,7 @@ pub mod keys;
 pub mod mock;
 pub mod prices;
 pub mod report;
+pub mod route;
 pub mod serve;
 
 use std::path::Path;

@@ -89,6 +89,8 @@ pub async fn serve(
     let kill = tokio_util::sync::CancellationToken::new();
     let tracker = tokio_util::task::TaskTracker::new();
     let open = Arc::new(AtomicUsize::new(0));
+    // Auto routing learns from the prompt log in the background (when configured).
+    let teaching = crate::pipeline::teach::spawn(&state);
     tokio::pin!(shutdown);
     loop {
         let (stream, _peer) = tokio::select! {
@@ -129,6 +131,9 @@ pub async fn serve(
         );
         kill.cancel();
         tracker.wait().await;
+    }
+    if let Some(t) = teaching {
+        t.abort();
     }
     state.drain().await;
     Ok(())

@@ -8,6 +8,7 @@ mod accounting;
 pub mod cache;
 pub mod keys;
 mod raw;
+pub mod routing;
 mod validate;
 
 use std::fmt;
@@ -20,6 +21,7 @@ pub use raw::RawConfig;
 pub use accounting::{AccountingSettings, Mode, RouteAccounting, DEFAULT_RETENTION_DAYS};
 pub use cache::{CachePolicy, CacheScope, Verify, DEFAULT_SIMILARITY_THRESHOLD};
 pub use keys::{key_digest, KeyPolicy, KeyRole};
+pub use routing::{AutoId, AutoRoute, Example, LearnedPolicy, RouteRouting, RoutingConfig, TierBy};
 
 /// The embedded default config: OpenAI and Anthropic when their keys are set, otherwise the
 /// built-in simulated providers, so `sluice serve` works offline out of the box.
@@ -56,6 +58,8 @@ pub struct Config {
     /// Accounting of pass-through requests.
     pub passthrough_accounting: RouteAccounting,
     pub telemetry: TelemetryConfig,
+    /// Auto routes and how they learn.
+    pub routing: RoutingConfig,
 }
 
 impl Config {
@@ -94,6 +98,19 @@ impl Config {
 
     pub fn route(&self, name: &str) -> Option<RouteId> {
         self.routes.iter().position(|r| r.name == name).map(RouteId)
+    }
+
+    /// The auto route of that name (`[routing] auto_model`, or a route with `auto = {...}`).
+    pub fn auto_route(&self, name: &str) -> Option<AutoId> {
+        self.routing
+            .autos
+            .iter()
+            .position(|a| a.name == name)
+            .map(AutoId)
+    }
+
+    pub fn auto(&self, id: AutoId) -> &AutoRoute {
+        &self.routing.autos[id.0]
     }
 
     /// Targets serving a plain model name (pass-through), in config order.
@@ -413,6 +430,10 @@ pub enum Strategy {
     Weighted,
 }
 
+/// What `strategy = "learned"` on a route means for its tiers: the tier is learned (the
+/// route's `learned` policy), and each tier's targets keep their own order.
+pub const LEARNED_STRATEGY: &str = "learned";
+
 #[derive(Debug, Clone)]
 pub struct RouteConfig {
     pub name: String,
@@ -423,6 +444,8 @@ pub struct RouteConfig {
     pub policy: Policy,
     pub cache: CachePolicy,
     pub accounting: RouteAccounting,
+    /// Examples, tier choice by difficulty, learned policy.
+    pub routing: RouteRouting,
 }
 
 #[derive(Debug, Clone)]

@@ -19,6 +19,8 @@ pub struct RawConfig {
     pub accounting: super::AccountingSettings,
     /// Trace export.
     pub telemetry: RawTelemetry,
+    /// Automatic routing (`auto_model`, confidence, the prompt log as teacher).
+    pub routing: super::routing::RawRouting,
 }
 
 /// `[telemetry]`: OpenTelemetry trace export over OTLP/HTTP (JSON). Off unless `otlp_endpoint`
@@ -184,6 +186,18 @@ pub struct RawRoute {
     pub reference_model: Option<String>,
     /// `gateway` (default) or `observe` (pass through untouched, cache nothing, only record).
     pub mode: Option<String>,
+    /// Reference prompts of this use case (strings, or `{ prompt, tier }` with the cheapest
+    /// adequate tier): auto routing recognises the route by them, and labelled ones train the
+    /// difficulty score.
+    pub examples: Vec<super::routing::RawExample>,
+    /// `rules` or `difficulty` (default: difficulty when the trained model covers the route).
+    pub tier_by: Option<String>,
+    /// Per tier boundary, the probability of needing the higher tier at which it is chosen.
+    pub difficulty_thresholds: Option<Vec<f64>>,
+    /// An auto route: `auto = { candidates = [...], default_route = "..." }` (no tiers).
+    pub auto: Option<super::routing::RawAuto>,
+    /// The learned policy of `strategy = "learned"`.
+    pub learned: Option<super::routing::RawLearned>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -10,6 +10,7 @@ use super::raw::{
     RawApiKeys, RawConfig, RawModel, RawPolicy, RawProvider, RawRoute, RawRule, RawTarget,
     RawTelemetry, RawTier,
 };
+use super::routing;
 use super::*;
 
 const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
@@ -57,6 +58,9 @@ pub(super) fn validate(raw: RawConfig, env: Env) -> Result<Config, Vec<String>> 
     let cache = v.cache_policy("cache", &raw.cache, None);
     let mut routes = Vec::new();
     for (name, r) in &raw.routes {
+        if routing::is_auto(r) {
+            continue; // an auto route has no tiers: see `routing::routing`
+        }
         if let Some(mut route) = v.route(name, r, &defaults, &providers, &target_index) {
             route.cache = v.cache_policy(
                 &format!("routes.{name}.cache"),
@@ -71,9 +75,25 @@ pub(super) fn validate(raw: RawConfig, env: Env) -> Result<Config, Vec<String>> 
                     raw.accounting.mode,
                 ),
             };
+            let learned = r.strategy.as_deref() == Some(LEARNED_STRATEGY);
+            route.routing = routing::route_routing(
+                &format!("routes.{name}"),
+                r,
+                &route,
+                learned,
+                &mut v.problems,
+            );
             routes.push(route);
         }
     }
+    let per_route: Vec<RouteRouting> = routes.iter().map(|r| r.routing.clone()).collect();
+    let routing = routing::routing(
+        &raw,
+        &routes,
+        &per_route,
+        &|name| targets.iter().any(|t| t.model == name || t.name == name),
+        &mut v.problems,
+    );
     // A judge must be a configured target.
     let policies = std::iter::once(("cache".to_owned(), &cache)).chain(
         routes
@@ -104,6 +124,7 @@ pub(super) fn validate(raw: RawConfig, env: Env) -> Result<Config, Vec<String>> 
             },
             accounting: raw.accounting,
             telemetry,
+            routing,
         })
     } else {
         Err(v.problems)
@@ -626,9 +647,15 @@ impl Validator<'_> {
             Some("cheapest") => Strategy::Cheapest,
             Some("lowest-latency") => Strategy::LowestLatency,
             Some("weighted") => Strategy::Weighted,
+            Some(LEARNED_STRATEGY) => {
+                self.problem(format!(
+                    "{path}: \"learned\" picks a route's tier: set it on the route, not on a tier"
+                ));
+                default
+            }
             Some(other) => {
                 self.problem(format!(
-                    "{path}: unknown strategy \"{other}\" (expected ordered, cheapest, lowest-latency or weighted)"
+                    "{path}: unknown strategy \"{other}\" (expected ordered, cheapest, lowest-latency, weighted, or learned on a route)"
                 ));
                 default
             }
@@ -644,11 +671,11 @@ impl Validator<'_> {
         target_index: &HashMap<(usize, String), TargetId>,
     ) -> Option<RouteConfig> {
         let path = format!("routes.{name}");
-        let route_strategy = self.strategy(
-            &format!("{path}.strategy"),
-            r.strategy.as_deref(),
-            Strategy::Ordered,
-        );
+        // `learned` picks the tier; each tier's targets then keep their own order.
+        let route_strategy = match r.strategy.as_deref() {
+            Some(LEARNED_STRATEGY) => Strategy::Ordered,
+            s => self.strategy(&format!("{path}.strategy"), s, Strategy::Ordered),
+        };
         if r.tiers.is_empty() {
             self.problem(format!("{path}.tiers: a route needs at least one tier"));
             return None;
@@ -726,6 +753,7 @@ impl Validator<'_> {
             policy,
             cache: CachePolicy::default(),
             accounting: RouteAccounting::default(),
+            routing: RouteRouting::default(),
         })
     }
 

@@ -15,6 +15,7 @@ use crate::config::{CachePolicy, CacheScope, Mode, RouteId, Verify};
 use crate::outcome::CacheOutcome;
 use crate::router::Plan;
 use crate::state::AppState;
+use crate::text::Parsed;
 
 pub(super) enum Lookup {
     Hit(ChatResponse),
@@ -77,8 +78,9 @@ pub(super) async fn lookup(
     req: &ChatRequest,
     ctx: &RequestCtx,
     meta: &mut Meta,
+    parsed: Option<(Parsed, Option<Vec<f32>>)>,
 ) -> Lookup {
-    let Some((cache, key, policy)) = cache_for(s, plan, req, ctx).await else {
+    let Some((cache, key, policy)) = cache_for(s, plan, req, ctx, parsed).await else {
         return Lookup::Miss(None);
     };
     // A request that skips the lookup (`refresh`, `no-cache`) writes only into its own scope:
@@ -153,6 +155,7 @@ async fn cache_for<'a>(
     plan: &Plan,
     req: &ChatRequest,
     ctx: &RequestCtx,
+    parsed: Option<(Parsed, Option<Vec<f32>>)>,
 ) -> Option<(&'a SemanticCache, CacheKey, &'a CachePolicy)> {
     let cache = s.cache.as_ref()?;
     // A store out of service after a storage fault: served uncached until it reopens.
@@ -197,13 +200,21 @@ async fn cache_for<'a>(
         );
         return None;
     }
+    let scope = KeyScope {
+        owner: owner.as_deref(),
+        route: &plan.route_name,
+        target,
+        simulated: &simulated,
+    };
+    // The router's parse and embedding of the same turn, when it made them: not done twice.
+    if let Some((parsed, vector)) = parsed {
+        let key = CacheKey::from_parsed(req, &scope, parsed)?;
+        if let Some(v) = vector {
+            key.set_vector(v);
+        }
+        return Some((cache, key, policy));
+    }
     if size <= OFFLOAD_PROMPT_BYTES {
-        let scope = KeyScope {
-            owner: owner.as_deref(),
-            route: &plan.route_name,
-            target,
-            simulated: &simulated,
-        };
         return Some((cache, CacheKey::new(req, &scope)?, policy));
     }
     // Off the async workers: the copy is linear and small beside the analysis it moves.

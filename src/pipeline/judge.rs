@@ -103,6 +103,7 @@ async fn ask(
         tier: None,
         targets: vec![target],
         policy: s.config.defaults.clone(),
+        decision: Default::default(),
     };
     let mut info = RequestInfo::other(&req.model, &ctx);
     let mut meta = Meta {

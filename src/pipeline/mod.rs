@@ -5,10 +5,13 @@
 //! `telemetry` for why debug.
 
 mod cached;
+pub mod feedback;
 mod judge;
 mod record;
 mod relay;
+mod routed;
 mod stream;
+pub mod teach;
 
 use std::pin::Pin;
 use std::sync::Arc;
@@ -22,7 +25,7 @@ use crate::config::{RouteId, TargetId};
 use crate::error::ApiError;
 use crate::outcome::{Attempt, CacheOutcome};
 use crate::provider::ProviderError;
-use crate::router::{FailReason, Failure, RouteError, RunOptions};
+use crate::router::{Decision, FailReason, Failure, RouteError, RunOptions};
 use crate::state::AppState;
 use crate::wire::Dialect;
 
@@ -97,6 +100,10 @@ impl Default for CacheControl {
 pub struct Meta {
     pub route: Option<Arc<str>>,
     pub route_id: Option<RouteId>,
+    /// The route's tier that served the request.
+    pub tier: Option<usize>,
+    /// How the route and tier were chosen.
+    pub decision: Decision,
     pub target: Option<TargetId>,
     /// Every upstream attempt (shared with the error that lists them, if the request failed).
     pub attempts: Arc<[Attempt]>,
@@ -212,17 +219,34 @@ async fn serve(
     ctx: &RequestCtx,
     meta: &mut Meta,
 ) -> Result<Served, ApiError> {
+    // 0. Route -> tier, reading the prompt (one embedding) only when the plan needs it.
+    let resolved = s
+        .router
+        .resolve(&req, ctx.route_hint.as_deref())
+        .map_err(route_error)?;
+    let read = routed::read(s, &req, &resolved, ctx.tier_hint.as_deref()).await;
     let plan = s
         .router
-        .plan(&req, ctx.route_hint.as_deref(), ctx.tier_hint.as_deref())
+        .plan_with(
+            &req,
+            resolved,
+            ctx.tier_hint.as_deref(),
+            read.as_ref().map(routed::Read::signals),
+        )
         .map_err(route_error)?;
     meta.route = Some(plan.route_name.clone());
     meta.route_id = plan.route;
+    meta.tier = plan.tier;
+    meta.decision = plan.decision;
+    let tier_by = plan.tier.map(|_| plan.decision.tier_by);
+    s.metrics
+        .observe_routing(plan.route, plan.decision.route_by, tier_by);
     ctx.span.record("route", &*plan.route_name);
     allowed(s, ctx, plan.route.is_some(), &plan.route_name, &req.model)?;
 
-    // 1. Cache lookup.
-    let write_back = match cached::lookup(s, &plan, &req, ctx, meta).await {
+    // 1. Cache lookup (with the prompt's parse and embedding, when routing made them).
+    let parts = read.and_then(routed::Read::into_key_parts);
+    let write_back = match cached::lookup(s, &plan, &req, ctx, meta, parts).await {
         cached::Lookup::Hit(hit) => return Ok(stream::replay(hit, &req)),
         cached::Lookup::Miss(write_back) => write_back,
     };

@@ -7,7 +7,7 @@ use super::{estimate_usage, Meta, RequestCtx};
 use crate::accounting::audit::PromptLog;
 use crate::accounting::audit::RequestTags;
 use crate::accounting::{
-    unix_ms_now, AuditAttempt, AuditRecord, CostInput, CostParts, Costs, UsageDetail,
+    unix_ms_now, AuditAttempt, AuditRecord, CostInput, CostParts, Costs, RoutingDetail, UsageDetail,
 };
 use crate::chat::{ChatRequest, Role, TokenUsage};
 use crate::config::Mode;
@@ -262,6 +262,8 @@ pub(super) fn finish(s: &AppState, info: &mut RequestInfo, meta: &Meta, end: End
             api: info.dialect,
             observe: meta.route.is_some() && s.accountant.mode(meta.route_id) == Mode::Observe,
         },
+        routing: routing_detail(s, meta),
+        feedback: None,
     });
 }
 
@@ -321,6 +323,8 @@ pub fn record_refused(s: &AppState, r: Refused) {
             api: r.dialect,
             observe: false,
         },
+        routing: RoutingDetail::default(),
+        feedback: None,
     });
 }
 
@@ -344,6 +348,27 @@ fn abandoned_attempts(s: &AppState, meta: &Meta) -> Vec<TargetId> {
             Some(TargetId(i))
         })
         .collect()
+}
+
+/// How the route and tier were chosen, for the record (nothing for requests never routed).
+fn routing_detail(s: &AppState, meta: &Meta) -> RoutingDetail {
+    if meta.route.is_none() {
+        return RoutingDetail::default();
+    }
+    let d = &meta.decision;
+    let tier = meta
+        .route_id
+        .zip(meta.tier)
+        .and_then(|(r, t)| s.config.routes[r.0].tiers.get(t));
+    RoutingDetail {
+        route_by: Some(d.route_by),
+        auto_route: d.auto.map(|a| s.config.auto(a).name.clone()),
+        route_confidence: d.confidence,
+        tier: tier.map(|t| t.name.clone()),
+        tier_by: tier.map(|_| d.tier_by),
+        difficulty: d.difficulty,
+        cluster: d.cluster,
+    }
 }
 
 /// Cost and cost avoided of `usage`: all at the answering target, or for a resumed stream each

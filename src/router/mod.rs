@@ -1,14 +1,26 @@
-//! Routing: pick the route and tier for a request, order the tier's targets, and run the
-//! failover loop over them (`failover.rs`, one `calls.rs` kind of call per attempt, each within
+//! Routing: pick the route and tier for a request (`decide.rs`: named, or chosen from the prompt
+//! by an auto route's classifier, `usecase.rs`; the tier by rules, the difficulty score,
+//! `difficulty.rs`, or the learned policy, `learned.rs`, all assembled in `models.rs`), order the
+//! tier's targets, and run the failover loop over them (`failover.rs`, one `calls.rs` kind of call per attempt, each within
 //! its `deadline.rs` window), continue a stream that broke after output at another target
 //! (`resume.rs`), tracking each target's health (`breaker.rs`, `retry_budget.rs`, latency EWMA).
 
 pub mod breaker;
 mod calls;
+pub mod clusters;
+pub mod cues;
 mod deadline;
+mod decide;
+pub mod difficulty;
 mod failover;
+pub mod learned;
+pub mod lexical;
+pub mod models;
+pub mod prompt;
 mod resume;
 mod retry_budget;
+mod teach;
+pub mod usecase;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -22,9 +34,13 @@ use crate::telemetry::metrics::Metrics;
 
 pub use breaker::{Breaker, BreakerState};
 pub use deadline::{window_end, RunOptions};
+pub use decide::{Decision, Resolved};
 pub use failover::{error_detail, Done, FailReason, Failure, Started};
+pub use models::Models;
+pub use prompt::{Prompt, Signals};
 pub use resume::Continued;
 pub use retry_budget::RetryBudget;
+pub use teach::{Rated, RoutingStats};
 
 /// Why no plan could be made for a request.
 #[derive(Debug, thiserror::Error)]
@@ -46,6 +62,8 @@ pub const PASSTHROUGH: &str = "passthrough";
 pub struct Router {
     pub config: Arc<Config>,
     health: Vec<TargetHealth>,
+    /// Use-case classifier, difficulty model, learned policies.
+    models: Models,
 }
 
 /// Live health of one target: its breaker, retry budget, failover counters and an EWMA of its
@@ -85,11 +103,20 @@ pub struct Plan {
     /// Targets to try, in order.
     pub targets: Vec<TargetId>,
     pub policy: Policy,
+    /// How the route and tier were chosen.
+    pub decision: Decision,
 }
 
 impl Router {
-    /// `metrics` holds the targets' failover counters, which the router counts into.
+    /// `metrics` holds the targets' failover counters, which the router counts into. No
+    /// routing models: named routes, rules and default tiers only.
     pub fn new(config: Arc<Config>, metrics: &Metrics) -> Self {
+        let models = Models::empty(&config);
+        Self::with_models(config, metrics, models)
+    }
+
+    /// With the routing models built at startup ([`Models::build`]).
+    pub fn with_models(config: Arc<Config>, metrics: &Metrics, models: Models) -> Self {
         let b = &config.breaker;
         let health = (0..config.targets.len())
             .map(|t| TargetHealth {
@@ -103,78 +130,31 @@ impl Router {
                 latency_ewma_ms: AtomicU64::new(0),
             })
             .collect();
-        Router { config, health }
+        Router {
+            config,
+            health,
+            models,
+        }
+    }
+
+    pub fn models(&self) -> &Models {
+        &self.models
     }
 
     pub fn health(&self, t: TargetId) -> &TargetHealth {
         &self.health[t.0]
     }
 
-    /// Route -> tier -> ordered targets. `route_hint` is the `x-sluice-route` header,
-    /// `tier_hint` the `x-sluice-tier` header.
+    /// Route -> tier -> ordered targets, without reading the prompt (`plan_with` can).
+    /// `route_hint` is the `x-sluice-route` header, `tier_hint` the `x-sluice-tier` header.
     pub fn plan(
         &self,
         req: &ChatRequest,
         route_hint: Option<&str>,
         tier_hint: Option<&str>,
     ) -> Result<Plan, RouteError> {
-        let cfg = &*self.config;
-        let route_id = match route_hint {
-            Some(name) => Some(
-                cfg.route(name)
-                    .ok_or_else(|| RouteError::UnknownRoute(name.to_owned()))?,
-            ),
-            None => cfg.route(&req.model),
-        };
-        let Some(route_id) = route_id else {
-            let targets = cfg.passthrough_targets(&req.model);
-            if targets.is_empty() {
-                return Err(RouteError::ModelNotFound(req.model.clone()));
-            }
-            return Ok(Plan {
-                route: None,
-                route_name: Arc::from(PASSTHROUGH),
-                tier: None,
-                targets,
-                policy: cfg.defaults.clone(),
-            });
-        };
-        let route = &cfg.routes[route_id.0];
-        if route.accounting.mode == crate::config::Mode::Observe {
-            // Observe mode: the requested model, untouched (the route only labels the call);
-            // a request naming the route itself goes to the default tier.
-            let direct: Vec<TargetId> = cfg.targets_for_model(&req.model).collect();
-            let targets = if direct.is_empty() {
-                self.order(route, route.default_tier)
-            } else {
-                direct
-            };
-            return Ok(Plan {
-                route: Some(route_id),
-                route_name: Arc::from(route.name.as_str()),
-                tier: None,
-                targets,
-                policy: route.policy.clone(),
-            });
-        }
-        let tier = match tier_hint {
-            Some(t) => route
-                .tiers
-                .iter()
-                .position(|x| x.name == t)
-                .ok_or_else(|| RouteError::UnknownTier {
-                    route: route.name.clone(),
-                    tier: t.to_owned(),
-                })?,
-            None => pick_tier(route, req),
-        };
-        Ok(Plan {
-            route: Some(route_id),
-            route_name: Arc::from(route.name.as_str()),
-            tier: Some(tier),
-            targets: self.order(route, tier),
-            policy: route.policy.clone(),
-        })
+        let resolved = self.resolve(req, route_hint)?;
+        self.plan_with(req, resolved, tier_hint, None)
     }
 
     /// Plan for an embeddings call: the OpenAI-compatible targets serving `model`.
@@ -195,6 +175,7 @@ impl Router {
             tier: None,
             targets,
             policy: cfg.defaults.clone(),
+            decision: Decision::default(),
         })
     }
 
@@ -280,16 +261,15 @@ impl Router {
     }
 }
 
-/// The first rule whose conditions all hold picks the tier; otherwise the default tier.
-fn pick_tier(route: &RouteConfig, req: &ChatRequest) -> usize {
+/// The tier of the first rule whose conditions all hold.
+fn rule_tier(route: &RouteConfig, req: &ChatRequest) -> Option<usize> {
     let mut tokens = None;
     let mut text: Option<String> = None;
-    for rule in &route.rules {
-        if rule_matches(rule, req, &mut tokens, &mut text) {
-            return rule.tier;
-        }
-    }
-    route.default_tier
+    route
+        .rules
+        .iter()
+        .find(|rule| rule_matches(rule, req, &mut tokens, &mut text))
+        .map(|rule| rule.tier)
 }
 
 fn rule_matches(

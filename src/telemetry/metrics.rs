@@ -19,8 +19,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::counters::{self, Resumes, TargetCounters};
+use super::routing::RoutingCounters;
 use crate::config::{Config, RouteId, TargetId};
-use crate::outcome::{CacheOutcome, Resume};
+use crate::outcome::{CacheOutcome, Resume, RouteBy, TierReason};
 
 pub const REQUESTS: &str = "sluice_requests_total";
 pub const TOKENS: &str = "sluice_tokens_total";
@@ -139,6 +140,8 @@ pub struct Metrics {
     target_counters: Vec<Arc<TargetCounters>>,
     /// By route slot.
     resumes: Resumes,
+    /// By route slot: route and tier decisions, feedback.
+    routing: RoutingCounters,
 }
 
 /// Reads one float counter of a cell.
@@ -196,6 +199,7 @@ impl Metrics {
             index_lookup: Histogram::new(FAST_BUCKETS_US),
             target_counters: (0..n_targets).map(|_| Arc::default()).collect(),
             resumes: Resumes::new(routes.len()),
+            routing: RoutingCounters::new(routes.len()),
             routes,
             targets,
         }
@@ -264,7 +268,24 @@ impl Metrics {
         }
     }
 
-    /// Time to embed one query (the cache calls this).
+    /// How a request's route (`None`: pass-through) and tier were chosen.
+    pub fn observe_routing(
+        &self,
+        route: Option<RouteId>,
+        by: RouteBy,
+        tier_by: Option<TierReason>,
+    ) {
+        let slot = route.map_or(RouteSlot::Passthrough, RouteSlot::Route);
+        self.routing.decision(self.route_index(slot), by, tier_by);
+    }
+
+    /// A feedback score on a request of `route` (`None`: pass-through).
+    pub fn observe_feedback(&self, route: Option<RouteId>, score: f64) {
+        let slot = route.map_or(RouteSlot::Passthrough, RouteSlot::Route);
+        self.routing.feedback(self.route_index(slot), score);
+    }
+
+    /// Time to embed one query (the cache and the router call this).
     pub fn observe_embedding(&self, d: Duration) {
         self.embedding.observe(d);
     }
@@ -286,6 +307,7 @@ impl Metrics {
             &self.routes,
             &self.resumes,
         );
+        self.routing.render(&mut out, &self.routes);
         header(
             &mut out,
             BREAKER,

@@ -12,6 +12,7 @@
 pub mod counters;
 pub mod metrics;
 pub mod otlp;
+pub mod routing;
 
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;

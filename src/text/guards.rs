@@ -608,7 +608,7 @@ impl Features {
                 Disagreement::Focus => GuardMismatch::Focus,
                 Disagreement::Asked => GuardMismatch::Asked,
                 Disagreement::Quantifier => GuardMismatch::Quantifier,
-                Disagreement::Pairs => GuardMismatch::Relation,
+                Disagreement::Pairs | Disagreement::Swapped => GuardMismatch::Relation,
             });
         }
         if !tasks_agree(self, other) {

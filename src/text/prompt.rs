@@ -228,7 +228,18 @@ fn split_long(text: &str) -> (String, Option<String>) {
         .map_or(window, |b| b.min(window))
         .min(flat.len());
     let head_ends = sentence_ends(&flat, 0, head_to);
-    // Head: leading sentences that read as a request.
+    // Head: a short first paragraph that asks for something ("What changed? Keep it short."),
+    // else the leading sentences that read as a request.
+    if let Some(end) = first_break.filter(|&b| {
+        b <= MAX_INSTRUCTION_CHARS
+            && paragraph_asks(&flat, 0, &head_ends, |s| is_instruction(s, true))
+    }) {
+        let at = original_offset(text, &flat, end);
+        return (
+            flat[..end].trim_end().to_owned(),
+            Some(text[at..].to_owned()),
+        );
+    }
     let head = head_ends
         .iter()
         .take(MAX_INSTRUCTION_SENTENCES)
@@ -244,7 +255,15 @@ fn split_long(text: &str) -> (String, Option<String>) {
         let at = original_offset(text, &flat, end);
         return (flat[..end].to_owned(), Some(text[at..].to_owned()));
     }
-    // Tail: trailing sentences that ask for something about the text above.
+    // Tail: a short last paragraph that asks for something about the text above ("Can you boil
+    // this memo down to 3 bullets?"), else the trailing sentences that do.
+    if let Some(start) = last_break.filter(|&b| b > 0 && flat.len() - b <= MAX_INSTRUCTION_CHARS) {
+        let ends = sentence_ends(&flat, start, flat.len());
+        if paragraph_asks(&flat, start, &ends, is_tail_instruction) {
+            let at = original_offset(text, &flat, start);
+            return (flat[start..].trim().to_owned(), Some(text[..at].to_owned()));
+        }
+    }
     let mut tail = flat.len();
     let mut from = flat.len().saturating_sub(window);
     while !flat.is_char_boundary(from) {
@@ -274,6 +293,31 @@ fn split_long(text: &str) -> (String, Option<String>) {
         return (flat[tail..].to_owned(), Some(text[..at].to_owned()));
     }
     (String::new(), Some(text.to_owned()))
+}
+
+/// Whether the paragraph `flat[from..]` cut at `ends` (its last end closes it) is a request:
+/// at most [`MAX_INSTRUCTION_SENTENCES`] sentences, one of which `asks`, the others short
+/// ("Keep it short.", "Can you do that?").
+fn paragraph_asks(flat: &str, from: usize, ends: &[usize], asks: impl Fn(&str) -> bool) -> bool {
+    const SHORT_WORDS: usize = 8;
+    if ends.len() > MAX_INSTRUCTION_SENTENCES {
+        return false;
+    }
+    let mut start = from;
+    let mut asked = false;
+    for &end in ends {
+        let sentence = flat[start..end].trim();
+        start = end;
+        if sentence.is_empty() {
+            continue;
+        }
+        if !asked && asks(sentence) {
+            asked = true;
+        } else if sentence.split_whitespace().count() > SHORT_WORDS {
+            return false;
+        }
+    }
+    asked
 }
 
 /// Non-whitespace characters in `s`.
@@ -346,11 +390,14 @@ fn words(sentence: &str) -> Vec<String> {
         .collect()
 }
 
-/// A task word ("summarize", "translate", "list" ...) in `words`.
+/// A task word ("summarize", "translate", "list" ...) in `words`. The soft tasks (list, write,
+/// create, calculate) count only as those very words: their synonyms are everyday words in a
+/// document's title ("Building B", "Update to our policy").
 fn has_task(words: &[String]) -> bool {
     words.iter().any(|w| {
         let canon = lexicon::synonym(w).unwrap_or(w);
-        lexicon::is_task(canon) || w == "tl;dr" || w == "tldr"
+        let soft = lexicon::is_soft_task(canon);
+        (lexicon::is_task(canon) && (!soft || canon == w)) || w == "tl;dr" || w == "tldr"
     })
 }
 
@@ -479,6 +526,40 @@ mod tests {
         let plain = parse(&format!("{BODY}\n{BODY}"));
         assert_eq!(plain.instruction, "");
         assert!(plain.operands.is_some());
+    }
+
+    #[test]
+    fn short_paragraphs_that_ask_are_the_instruction_at_either_end() {
+        let head = parse(&format!(
+            "What does this memo change for staff? Keep it short.\n\nMEMO\n\n{BODY}"
+        ));
+        assert_eq!(
+            head.instruction,
+            "What does this memo change for staff? Keep it short."
+        );
+        let lead_in = parse(&format!(
+            "Keep it short: what changed for staff in this memo?\n\nMEMO\n\n{BODY}"
+        ));
+        assert_eq!(
+            lead_in.instruction,
+            "Keep it short: what changed for staff in this memo?"
+        );
+        // After a sign-off without a full stop, with a trailing "Can you do that?".
+        let tail = parse(&format!(
+            "MEMO\n\n{BODY}\n\nPer\n\nI need the short version of this memo. Can you do that?"
+        ));
+        assert_eq!(
+            tail.instruction,
+            "I need the short version of this memo. Can you do that?"
+        );
+        let first = parse(&format!("Summarize this memo.\n\nMEMO\n\n{BODY}\n\nPer"));
+        let last = parse(&format!("MEMO\n\n{BODY}\n\nPer\n\nSummarize this memo."));
+        assert_eq!(first.operands, last.operands);
+        // A document's title is no request, even with a word that can name a task ("building").
+        let titled = parse(&format!(
+            "Incident report - Building B\n\n{BODY}\n\nSummarize this report."
+        ));
+        assert_eq!(titled.instruction, "Summarize this report.");
     }
 
     #[test]

@@ -29,13 +29,26 @@ pub fn strip(doc: &str) -> String {
     // Top zone.
     let mut forwarded = false;
     while start < end {
-        let l = lines[start].trim();
-        if l.is_empty() || is_chrome_line(l) || is_banner_line(l) {
+        // Quoted lines ("> On ... wrote:") are read without their reply markers.
+        let l = strip_reply_marker(lines[start]).trim();
+        if l.is_empty() || is_chrome_line(l) || is_banner_line(l) || is_spaced_nav(l) {
             start += 1;
             continue;
         }
-        if is_forward_separator(l) || is_wrote_line(l) {
+        // A forward separator heads the forward's header block; "... wrote:" heads the quoted
+        // message itself (a `Subject:` line after it is the message's own).
+        if is_forward_separator(l) || is_outlook_rule(l, lines.get(start + 1)) {
             forwarded = true;
+            start += 1;
+            continue;
+        }
+        if is_wrote_line(l) {
+            start += 1;
+            continue;
+        }
+        // A forwarder's note ("See below.", "FYI", "Sent from my iPhone") right above a
+        // forward: a short line without figures, or a mail footer line.
+        if is_forward_note(l) && forward_follows(&lines[start + 1..end]) {
             start += 1;
             continue;
         }
@@ -44,24 +57,31 @@ pub fn strip(doc: &str) -> String {
             // Outlook `Sent:`); at the top of a memo (`To: All staff`) it is the memo's own.
             let mut block = start + 1;
             while block < end
-                && (is_header_line(lines[block].trim()) || is_header_continuation(lines[block]))
+                && (is_header_line(strip_reply_marker(lines[block]).trim())
+                    || is_header_continuation(lines[block]))
             {
                 block += 1;
             }
             let mail = forwarded
-                || lines[start..block]
-                    .iter()
-                    .any(|x| x.contains('@') || x.trim().to_ascii_lowercase().starts_with("sent:"));
+                || lines[start..block].iter().any(|x| {
+                    x.contains('@')
+                        || strip_reply_marker(x)
+                            .trim()
+                            .to_ascii_lowercase()
+                            .starts_with("sent:")
+                });
             if !mail {
                 break;
             }
+            // One header block per forward: a second one is the forwarded memo's own.
+            forwarded = false;
             start = block;
             continue;
         }
         // A short line right before chrome is the site's name ("Tallyho" over its menu).
         let next_is_chrome = lines
             .get(start + 1)
-            .is_some_and(|n| is_chrome_line(n.trim()));
+            .is_some_and(|n| is_chrome_line(n.trim()) || is_spaced_nav(n.trim()));
         if next_is_chrome && l.split_whitespace().count() <= 4 && !l.ends_with(['.', '!', '?', ':'])
         {
             start += 1;
@@ -105,6 +125,55 @@ pub fn strip(doc: &str) -> String {
         out.push_str(line);
     }
     out
+}
+
+/// A menu laid out with runs of spaces ("Menu  Search  Sign in", "Latest  Politics  Money"):
+/// three or more short segments without figures, one of them a chrome word. Looked for at the
+/// top of a document only (a table's header or last row has the same shape).
+fn is_spaced_nav(l: &str) -> bool {
+    let parts: Vec<&str> = l
+        .split("  ")
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .collect();
+    parts.len() >= 3
+        && parts.iter().all(|p| {
+            p.split_whitespace().count() <= 3
+                && !p.ends_with(['.', '!', '?', ':'])
+                && !p.contains(|c: char| c.is_ascii_digit())
+        })
+        && parts.iter().any(|p| {
+            let p = p.to_lowercase();
+            is_chrome_line(&p) || matches!(p.as_str(), "home" | "latest" | "news" | "sections")
+        })
+}
+
+/// Outlook's forward separator: a rule of underscores right above a `From:` header.
+fn is_outlook_rule(l: &str, next: Option<&&str>) -> bool {
+    l.len() >= 10
+        && l.chars().all(|c| c == '_')
+        && next.is_some_and(|n| is_header_line(strip_reply_marker(n).trim()))
+}
+
+/// A line a forwarder may write above what they forward: at most six words and no figures
+/// ("See below.", "Passing this along.", "FYI"), or a mail footer ("Sent from my iPhone").
+fn is_forward_note(l: &str) -> bool {
+    (l.split_whitespace().count() <= 6 && !l.contains(|c: char| c.is_ascii_digit()))
+        || is_footer_line(l)
+}
+
+/// A forward separator or "... wrote:" line within the next two non-empty lines.
+fn forward_follows(rest: &[&str]) -> bool {
+    rest.iter()
+        .map(|l| strip_reply_marker(l).trim())
+        .filter(|l| !l.is_empty())
+        .take(2)
+        .enumerate()
+        .any(|(i, l)| {
+            is_forward_separator(l)
+                || is_wrote_line(l)
+                || (i == 0 && l.len() >= 10 && l.chars().all(|c| c == '_'))
+        })
 }
 
 /// `> text`, `>> text`, `> > text` -> `text`.
@@ -219,6 +288,8 @@ fn is_chrome_line(l: &str) -> bool {
             "accept",
             "consent",
             "we use",
+            "uses cookies",
+            "cookie policy",
             "preferences",
             "privacy policy",
         ]
@@ -430,6 +501,54 @@ mod tests {
             "CAUTION: This email originated from outside of the organization.\nView this email in your browser\n\nTallyho\nHome | News | Business | Sport\n\n{BODY}\n\n--\nSofia Marchetti\nSenior Engineer | Pellucid\nM: +1 555 010 8842\n\nYou are receiving this email because you subscribed.\nOur mailing address is: 410 Market Street"
         );
         assert_eq!(strip(&wrapped), BODY);
+    }
+
+    #[test]
+    fn notes_outlook_rules_nested_quotes_and_spaced_menus_are_noise() {
+        let quote = |prefix: &str| {
+            BODY.lines()
+                .map(|l| format!("{prefix}{l}"))
+                .collect::<Vec<_>>()
+                .join("\n")
+        };
+        let nested = format!(
+            "Passing this along.\n\nOn Wed, Oct 29, 2025 at 8:17 PM, Sam <sam@example.com> wrote:\n> FYI\n>\n> On Wed, Oct 29, 2025 at 5:40 PM, Ann <ann@example.com> wrote:\n{}",
+            quote(">> ")
+        );
+        assert_eq!(strip(&nested), BODY);
+        let outlook = format!(
+            "See below.\n\n________________________________\nFrom: Ann Lee <ann@example.com>\nSent: Monday, July 21, 2025 8:00 AM\nSubject: Council\n\n{BODY}"
+        );
+        assert_eq!(strip(&outlook), BODY);
+        let iphone = format!(
+            "Sent from my iPhone\n\nBegin forwarded message:\n\nFrom: Ann Lee <ann@example.com>\nSubject: Council\n\n{BODY}"
+        );
+        assert_eq!(strip(&iphone), BODY);
+        let web = format!(
+            "Menu  Search  Sign in\nCOASTAL DAILY\nLatest  Politics  Money  Tech\n\nThis site uses cookies. Read our cookie policy. [Got it]\n\n{BODY}"
+        );
+        assert_eq!(strip(&web), BODY);
+        // The message's own subject after "wrote:", and a forwarded memo's own header, stay.
+        let subject = format!("Subject: Council\n\n{BODY}");
+        let replied = format!("On Mon, Jun 3, 2024, Ann <ann@example.com> wrote:\n{subject}");
+        assert_eq!(strip(&replied), subject);
+        let memo = format!("To: All staff\nFrom: Finance\n\n{BODY}");
+        let forwarded = format!(
+            "-----Original Message-----\nFrom: Ann <ann@example.com>\nSent: Monday\n\n{memo}"
+        );
+        assert_eq!(strip(&forwarded), memo);
+    }
+
+    #[test]
+    fn notes_with_figures_and_spaced_tables_stay() {
+        // A note that says something (a figure) is content, and so is a table laid out with
+        // spaces, even at the top.
+        let note = format!(
+            "Deadline moved to May 3.\n\nOn Mon, Jun 3, 2024, Ann <ann@example.com> wrote:\n{BODY}"
+        );
+        assert!(strip(&note).starts_with("Deadline moved to May 3."));
+        let table = format!("Name  Age  City\nBob  42  Paris\n\n{BODY}");
+        assert_eq!(strip(&table), table);
     }
 
     #[test]

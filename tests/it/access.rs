@@ -555,3 +555,50 @@ async fn anthropic_messages_pass_the_same_checks() {
     assert_eq!(budget["caller"], "capped");
     assert_eq!(budget["api"], "anthropic", "{budget}");
 }
+
+/// Feedback (`POST /v1/feedback`, the `x-sluice-feedback` header) needs a key like any API call,
+/// and a client key rates only its own requests: another caller's id reads as unknown (404), so
+/// ids reveal nothing; an admin key rates any.
+#[tokio::test]
+async fn feedback_rates_only_the_callers_own_requests() {
+    let g = Gateway::start(&keys("")).await;
+    let r = call(&g, Some("sk-plain"), &ask("chat", "hello there"), None).await;
+    assert_eq!(r.status(), 200);
+    let id = header(r.headers(), "x-request-id").to_owned();
+    let rate = |key: Option<&'static str>, score: f64| {
+        let mut r = g
+            .http
+            .post(g.url("/v1/feedback"))
+            .json(&json!({"request_id": id, "score": score}));
+        if let Some(k) = key {
+            r = r.bearer_auth(k);
+        }
+        r.send()
+    };
+    assert_eq!(rate(None, 0.5).await.unwrap().status(), 401);
+    let other = rate(Some("sk-chat-only"), 0.0).await.unwrap();
+    assert_eq!(other.status(), 404);
+    let v: Value = other.json().await.unwrap();
+    assert_eq!(v["error"]["code"], "request_not_found");
+    // By header, on another caller's next request: not stored either.
+    let r = g
+        .http
+        .post(g.url("/v1/chat/completions"))
+        .bearer_auth("sk-chat-only")
+        .header("x-sluice-feedback", format!("{id}=0"))
+        .json(&ask("chat", "something else"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(header(r.headers(), "x-sluice-feedback-stored"), "0/1");
+    assert_eq!(rate(Some("sk-plain"), 1.0).await.unwrap().status(), 200);
+    assert_eq!(rate(Some("sk-admin"), 0.75).await.unwrap().status(), 200);
+    let records = g.audit_records().await;
+    let rec = records
+        .iter()
+        .find(|r| r["request_id"] == id.as_str())
+        .expect("the rated record");
+    assert_eq!(rec["feedback"]["score"], 0.75, "{rec}");
+    g.shutdown().await;
+}

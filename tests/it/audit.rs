@@ -52,6 +52,8 @@ fn record(i: u64, now: u64) -> AuditRecord {
         prompt: None,
         detail: Default::default(),
         tags: Default::default(),
+        routing: Default::default(),
+        feedback: None,
     }
 }
 

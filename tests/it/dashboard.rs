@@ -108,6 +108,8 @@ pub fn record(i: u64, time_ms: u64) -> AuditRecord {
             },
             observe,
         },
+        routing: Default::default(),
+        feedback: None,
     }
 }
 

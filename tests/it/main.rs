@@ -23,6 +23,7 @@ mod mock;
 mod mock_faults;
 mod otlp;
 mod resume;
+mod routing;
 mod storage;
 mod support;
 mod usage_cost;

@@ -127,6 +127,16 @@ impl Gateway {
         Self::start_opts(&text, mock, options).await
     }
 
+    /// Start with exactly this config text (`{MOCK}` replaced, providers without their key
+    /// simulated by the mock), sharing the test binary's embedding model (auto routing, the
+    /// difficulty score and learned policies need it).
+    pub async fn start_embedded(config: &str) -> Gateway {
+        let mock = mock::spawn(loopback_any_port(), MockOptions::default())
+            .await
+            .expect("mock starts");
+        Self::start_with(config, mock, Some(embedder())).await
+    }
+
     async fn start_with(config: &str, mock: MockHandle, embedder: Option<Embedder>) -> Gateway {
         let options = sluice::state::StateOptions {
             embedder,

@@ -53,7 +53,22 @@ pub struct Structure {
     pairs: BTreeSet<(String, String)>,
     /// What a "per" divides by ("pounds per dollar": dollar).
     per: BTreeSet<String>,
+    /// The instruction's words in order (at most [`MAX_ORDER`]).
+    order: Vec<Ordered>,
 }
+
+/// A word of the instruction, for the swap check.
+#[derive(Debug, Clone, Default, PartialEq)]
+struct Ordered {
+    /// Its key when it has one (a content word, name, number or label), else the word.
+    word: String,
+    keyed: bool,
+    /// Only a coordinator (and articles) join it to the keyed word before ("cats and dogs").
+    joined: bool,
+}
+
+/// Keyed words kept in order for the swap check.
+const MAX_ORDER: usize = 256;
 
 /// What differs, when the structures disagree.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -63,6 +78,9 @@ pub enum Disagreement {
     Asked,
     Quantifier,
     Pairs,
+    /// The same words with two of them trading places ("A is 25% higher than B" / "B is 25%
+    /// higher than A", "a cheetah runs 2.5 times as fast as a horse" / "a horse ... a cheetah").
+    Swapped,
 }
 
 /// A word of the structure's vocabulary: a content word, a name, a number or a one-letter label
@@ -75,7 +93,9 @@ fn key(raw: &str, sentence_start: bool) -> Option<String> {
     {
         return Some(raw.trim_end_matches(['.', ',']).to_owned());
     }
-    let mut chars = raw.chars();
+    // "A's" is the label A.
+    let bare = raw.strip_suffix("'s").unwrap_or(raw);
+    let mut chars = bare.chars();
     if let (Some(c), None) = (chars.next(), chars.next()) {
         let label = c.is_ascii_uppercase() && c != 'I' && !(c == 'A' && sentence_start);
         return label.then(|| format!("label:{c}"));
@@ -197,12 +217,28 @@ impl Structure {
             .unwrap_or((0, 0));
         s.asked = asked_in(&text[focus.0..focus.1]);
         let all = words(text);
+        // Since the last keyed word: only coordinators and articles, and at least one coordinator.
+        let (mut only_coordinators, mut saw_coordinator) = (false, false);
         let mut offset_words: Vec<(usize, Option<String>, String)> = Vec::with_capacity(all.len());
         for (raw, start) in &all {
             let at = raw.as_ptr() as usize - text.as_ptr() as usize;
             let lower = raw.to_lowercase();
             let k = key(raw, *start);
+            if k.is_none() {
+                let coordinator = matches!(lower.as_str(), "and" | "or" | "vs" | "versus" | "nor");
+                only_coordinators &= coordinator || matches!(lower.as_str(), "a" | "an" | "the");
+                saw_coordinator |= coordinator;
+            }
+            if s.order.len() < MAX_ORDER {
+                let joined = k.is_some() && only_coordinators && saw_coordinator;
+                s.order.push(Ordered {
+                    word: k.clone().unwrap_or_else(|| lower.clone()),
+                    keyed: k.is_some(),
+                    joined,
+                });
+            }
             if let Some(k) = &k {
+                (only_coordinators, saw_coordinator) = (true, false);
                 s.mentions.insert(k.clone());
                 if at >= focus.0 && at < focus.1 {
                     s.focus.insert(k.clone());
@@ -243,17 +279,43 @@ impl Structure {
             return Err(Disagreement::Focus);
         }
         // "how many pounds per dollar" / "the price per pound": another quantity.
+        // Both divide, by different words, one of which the other side mentions.
+        let divides_by_other = |a: &Structure, b: &Structure| {
+            a.per
+                .iter()
+                .any(|w| !b.per.contains(w) && b.mentions.contains(w))
+        };
         let per_differs = !self.per.is_empty()
             && !other.per.is_empty()
             && self.per != other.per
-            && self
-                .per
-                .union(&other.per)
-                .all(|w| self.mentions.contains(w) && other.mentions.contains(w));
+            && (divides_by_other(self, other) || divides_by_other(other, self));
         if per_differs || pairs_conflict(self, other) {
             return Err(Disagreement::Pairs);
         }
+        if transposed(&self.order, &other.order) {
+            return Err(Disagreement::Swapped);
+        }
         Ok(())
+    }
+}
+
+/// `a` and `b` are the same text but for two keyed words trading places ("a cheetah runs 2.5
+/// times as fast as a horse" / "a horse ... as a cheetah"): a rewording changes more than that,
+/// a swap of who is compared with whom nothing else. Two words joined by a coordinator ("cats
+/// and dogs" / "dogs and cats") may trade places.
+fn transposed(a: &[Ordered], b: &[Ordered]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    let mut differ = (0..a.len()).filter(|&i| a[i].word != b[i].word);
+    match (differ.next(), differ.next(), differ.next()) {
+        (Some(i), Some(j), None) => {
+            let swapped = a[i].word == b[j].word && a[j].word == b[i].word;
+            let keyed = a[i].keyed && a[j].keyed;
+            let coordination = a[j].joined && b[j].joined && (i + 1..j).all(|m| !a[m].keyed);
+            swapped && keyed && !coordination
+        }
+        _ => false,
     }
 }
 
@@ -382,6 +444,48 @@ mod tests {
                 "A school has 480 students and 32 teachers. How many students are there per teacher?"
             ),
             Err(Disagreement::Pairs)
+        );
+        assert_eq!(
+            agree(
+                "If 3 lbs of apples cost $4.50, what's the price per pound?",
+                "If 3 lbs of apples cost $4.50, how many pounds do I get per dollar?"
+            ),
+            Err(Disagreement::Pairs)
+        );
+        assert_eq!(
+            agree(
+                "What is the price per pound of apples?",
+                "How much do apples cost per pound?"
+            ),
+            Ok(())
+        );
+        // Two words trading places: who is compared with whom.
+        assert_eq!(
+            agree(
+                "A truck carries three times as much as a van. The van carries 800 kg. How much does the truck carry?",
+                "A van carries three times as much as a truck. The van carries 800 kg. How much does the truck carry?"
+            ),
+            Err(Disagreement::Swapped)
+        );
+        assert_eq!(
+            agree(
+                "Warehouse X's stock is 30% larger than warehouse Y's. Y holds 900 units. How many does X hold?",
+                "Warehouse Y's stock is 30% larger than warehouse X's. Y holds 900 units. How many does X hold?"
+            ),
+            Err(Disagreement::Swapped)
+        );
+        assert!(agree(
+            "How much heavier is an elephant than a hippo?",
+            "How much heavier is a hippo than an elephant?"
+        )
+        .is_err());
+        // Coordinated words may trade places: the same question.
+        assert_eq!(
+            agree(
+                "What is the difference between a crocodile and an alligator?",
+                "What is the difference between an alligator and a crocodile?"
+            ),
+            Ok(())
         );
         assert_eq!(
             agree(
