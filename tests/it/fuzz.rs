@@ -399,7 +399,9 @@ proptest! {
         let lines: Vec<&str> = sluice::config::DEFAULT_CONFIG.lines().collect();
         let i = line.index(lines.len());
         let mut mutated: Vec<String> = lines.iter().map(|l| (*l).to_owned()).collect();
-        mutated[i] = format!("{}{junk}", &lines[i][..lines[i].len() / 2]);
+        // Cut at a character boundary (the default config has non-ASCII examples).
+        let half = lines[i].floor_char_boundary(lines[i].len() / 2);
+        mutated[i] = format!("{}{junk}", &lines[i][..half]);
         let _ = sluice::config::Config::parse(&mutated.join("\n"), "fuzz");
     }
 }
