@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Runs every benchmark and writes BENCHMARKS.md from their JSON output (nothing in it is typed
-# by hand). Takes about 15 minutes on 2 cores (30+ with SLUICE_BENCH_1M=1). Raw results stay in target/bench-results/.
+# by hand). Takes about 40 minutes on 2 cores (55+ with SLUICE_BENCH_1M=1): the crash rounds,
+# a 10-minute soak and the long property run included (CRASH_ROUNDS, SOAK_MINUTES, FUZZ_CASES
+# shorten them). Raw results stay in target/bench-results/.
 #   scripts/benchmarks.sh            # all
 #   SKIP_CRITERION=1 scripts/benchmarks.sh
 #   SLUICE_BENCH_1M=1 scripts/benchmarks.sh   # adds HNSW at 1M vectors to the criterion run
@@ -48,6 +50,25 @@ $bin bench route --workload benches/workloads/routing.jsonl --json >"$out/route.
 for s in 7 1 2; do
   $bin bench route --workload benches/workloads/routing.jsonl --simulate --seed "$s" --json >"$out/route-sim-$s.json"
 done
+
+echo "== bench crash" >&2
+$bin bench crash --rounds "${CRASH_ROUNDS:-100}" --json >"$out/crash.json"
+
+echo "== bench soak" >&2
+$bin bench soak --minutes "${SOAK_MINUTES:-10}" --json >"$out/soak.json"
+
+echo "== property tests" >&2
+# The test profile `cargo test` builds (no second release build of the test binary).
+cases="${FUZZ_CASES:-10000}"
+cargo test --quiet --test it --no-run
+start=$(date +%s)
+if PROPTEST_CASES="$cases" cargo test --test it fuzz:: -- --test-threads 1 >"$out/fuzz.txt" 2>&1; then result=clean; else result=FAILED; fi
+props=$(grep '^test fuzz::.* ok$' "$out/fuzz.txt" | grep -vc stemming_never || true)
+printf '{"cases": %s, "properties": %s, "seconds": %s, "result": "%s", "command": "PROPTEST_CASES=%s cargo test --test it fuzz:: -- --test-threads 1"}\n' \
+  "$cases" "$props" "$(( $(date +%s) - start ))" "$result" "$cases" >"$out/fuzz.json"
+
+echo "== adversarial prompt" >&2
+SLUICE_RELEASE_BIN="$bin" cargo test --quiet --test it hardening::a_one_mib -- --nocapture >"$out/adversarial.txt" 2>&1
 
 if [ -z "${SKIP_CRITERION:-}" ]; then
   echo "== criterion" >&2

@@ -51,6 +51,149 @@ def failover_section(fail_r, note=None):
     return out
 
 
+def hardening_section(d):
+    """Crash safety, soak, property tests and the adversarial prompt (issue 12), as lines, from
+    crash.json, soak.json, fuzz.json and adversarial.txt in `d` (those present)."""
+    def j(name):
+        path = os.path.join(d, name)
+        if not os.path.exists(path):
+            return None
+        with open(path) as f:
+            return json.load(f)
+    out = []
+    crash = j("crash.json")
+    if crash:
+        out += ["## Crash safety: `sluice bench crash`", "",
+                f"Command: `target/release/sluice bench crash --rounds {crash['rounds']} --json` (seed {crash['seed']}). Each round starts",
+                "`sluice serve` on one data directory, runs a write load (4 clients, unique prompts on a cached route,",
+                "`POST /admin/flush` every 5 answers) and SIGKILLs it at a random moment 0.15-1.5 s after it is ready; after",
+                "the restart it checks the store opens, every acknowledged audit record and cache entry is there, the",
+                "previous round's entries are served from the cache, and the index holds exactly the store's entries.", "",
+                "| rounds | SIGKILLs | audit records checked | cache entries checked via the index | store entry checks | index = store checks | answers unacknowledged at a kill | failures | time s |",
+                "|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+                f"| {crash['rounds']} | {crash['kills']} | {crash['audit_records_checked']:,} | {crash['cache_entries_checked']:,} | {crash['store_entry_checks']:,} | {crash['index_checks']} | {crash['unacknowledged']:,} | {len(crash['failures'])} | {crash['elapsed_s']:.0f} |",
+                ""]
+        for f_ in crash["failures"][:10]:
+            out.append(f"- FAIL: {f_}")
+        if crash["failures"]:
+            out.append("")
+    soak = j("soak.json")
+    if soak:
+        rss = soak["rss_mib"]
+        out += ["## Soak: `sluice bench soak`", "",
+                f"Command: `target/release/sluice bench soak --minutes {soak['minutes']:.0f} --json`: {soak['clients']} clients against the mock, 40% repeated",
+                "prompts (hits), 30% unique ones (misses; the cache is capped at 2,000 entries a route, so it fills), 20% streams,",
+                "5% a route whose first target always answers 503 (failover), 5% streams cut after 3 chunks and continued at",
+                "another target. RSS of the gateway process sampled over the run.", "",
+                "| minutes | requests | per s | cache hits | streams | to faulty upstreams | status errors | broken streams | transport errors | RSS peak 1st half MiB | RSS peak 2nd half MiB | growth |",
+                "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+                f"| {soak['minutes']:.1f} | {soak['requests']:,} | {soak['per_second']:.0f} | {soak['cache_hits']:,} | {soak['streams']:,} | {soak['fault_requests']:,} | {soak['errors_status']} | {soak['errors_stream']} | {soak['errors_transport']} | {soak['rss_peak_first_half_mib']:.1f} | {soak['rss_peak_second_half_mib']:.1f} | {soak['rss_growth_second_half_pct']:+.1f}% |",
+                "", "RSS over time (s: MiB): " + ", ".join(f"{t:.0f}: {m:.0f}" for t, m in rss)]
+        if len(rss) >= 8:
+            q = len(rss) // 4
+            def slope(a, b):
+                (t0, m0), (t1, m1) = rss[a], rss[b]
+                return (m1 - m0) / max(t1 - t0, 1e-9) * 60
+            first, last = slope(0, q), slope(len(rss) - 1 - q, len(rss) - 1)
+            verdict = ("level, once the bounded caches (redb's page cache and the parsed hot answers, 64 MiB each) had filled"
+                       if last < 1.0 else
+                       "slowing, as expected while the bounded caches fill (redb's page cache and the parsed"
+                       " hot answers, 64 MiB each); a flat line is not shown by this run's length")
+            out += ["", f"Growth rate: {first:.1f} MiB/min over the first quarter of the run, {last:.1f} MiB/min"
+                    f" over the last: {verdict}."]
+        out += [""]
+    fuzz = j("fuzz.json")
+    if fuzz:
+        out += ["## Property tests (fuzzing): `tests/it/fuzz.rs`", "",
+                f"Command: `{fuzz.get('command', 'PROPTEST_CASES=%s cargo test --test it fuzz::' % fuzz['cases'])}` ({fuzz['properties']} properties: request bodies,",
+                "prompt analysis, both adapters' SSE decoding split anywhere, the SSE parser byte by byte, the Anthropic",
+                "translation both ways (the adapter's, and `/v1/messages` in and out), config files; the debug test build).",
+                f"Result: **{fuzz['result']}**, {fuzz['cases']:,} cases per property, {fuzz['seconds']:.0f} s. CI runs 256 cases per property.", ""]
+    adv = os.path.join(d, "adversarial.txt")
+    if os.path.exists(adv):
+        m = re.search(r"gateway CPU: 256 KiB ([0-9.]+m?s), 1 MiB ([0-9.]+m?s)", open(adv).read())
+        if m:
+            out += ["## Adversarial prompt: gateway CPU", "",
+                    "Command: `SLUICE_RELEASE_BIN=target/release/sluice cargo test --test it hardening::a_one_mib -- --nocapture`: the",
+                    "release gateway in its own process, cache on; a prompt of tags, brackets, quotes, digits, units and",
+                    "line-shaped noise (quoted replies, headers, menus, footers, signatures, list items). CPU",
+                    "(user + system) of the gateway process for the whole request (the bound is 100 ms for 1 MiB):", "",
+                    "| 256 KiB | 1 MiB |", "|---:|---:|", f"| {m.group(1)} | {m.group(2)} |", ""]
+    return out
+
+
+def hardening_targets(d):
+    """The issue 12 rows of the targets table, from the results in `d` (those present)."""
+    def j(name):
+        path = os.path.join(d, name)
+        return json.load(open(path)) if os.path.exists(path) else None
+    rows = []
+    crash = j("crash.json")
+    if crash:
+        rows.append(("crash safety: SIGKILL rounds, acknowledged data lost", ">= 100 rounds, 0 failures",
+                     f"{crash['rounds']} rounds, {len(crash['failures'])} failures",
+                     crash["rounds"] >= 100 and not crash["failures"]))
+    soak = j("soak.json")
+    if soak:
+        errors = soak["errors_status"] + soak["errors_stream"] + soak["errors_transport"]
+        rows.append(("soak: errors", "0", f"{errors} in {soak['requests']:,} requests", errors == 0))
+        rss = soak["rss_mib"]
+        if len(rss) >= 8:
+            q = len(rss) // 4
+            (t0, m0), (t1, m1) = rss[-1 - q], rss[-1]
+            last = (m1 - m0) / max(t1 - t0, 1e-9) * 60
+            rows.append(("soak: RSS levels off (growth over the last quarter)", "< 1 MiB/min",
+                         f"{last:.1f} MiB/min ({m1:.0f} MiB after {soak['minutes']:.0f} min)", last < 1.0))
+    adv = os.path.join(d, "adversarial.txt")
+    if os.path.exists(adv):
+        m = re.search(r"1 MiB ([0-9.]+)(m?s)", open(adv).read())
+        if m:
+            ms = float(m.group(1)) * (1 if m.group(2) == "ms" else 1000)
+            rows.append(("1 MiB adversarial prompt, gateway CPU (release)", "< 100 ms", f"{ms:.0f} ms", ms < 100))
+    fuzz = j("fuzz.json")
+    if fuzz:
+        rows.append(("property tests", "clean", f"{fuzz['result']}, {fuzz['cases']:,} cases x {fuzz['properties']}",
+                     fuzz["result"] == "clean"))
+    return rows
+
+
+def set_target_rows(doc, rows, prefixes):
+    """Replace the targets-table rows starting with `prefixes` by `rows`."""
+    lines = open(doc).read().split("\n")
+    lines = [l for l in lines if not any(l.startswith("| " + p) for p in prefixes)]
+    at = next((i for i, l in enumerate(lines) if l.startswith("## Targets")), None)
+    if at is not None:
+        end = next(i for i in range(at + 4, len(lines) + 1) if i == len(lines) or not lines[i].startswith("|"))
+        for name, goal, got, ok in reversed(rows):
+            lines.insert(end, f"| {name} | {goal} | {got} | {'yes' if ok else '**no**'} |")
+    with open(doc, "w") as f:
+        f.write("\n".join(lines))
+
+HARDENING_ROWS = ("crash safety", "soak:", "1 MiB adversarial prompt, gateway CPU", "property tests")
+
+
+if len(sys.argv) == 4 and sys.argv[1] == "--hardening-only":
+    # Replace (or add, before the micro-benchmarks) the hardening sections of an existing
+    # BENCHMARKS.md, leaving the other sections as their own run wrote them.
+    _, _, d, doc = sys.argv
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
+    lines = hardening_section(d)
+    note = [f"_The sections from here to the micro-benchmarks were regenerated by `python3 scripts/render-benchmarks.py"
+            f" --hardening-only` on {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC, commit `{commit}`, {os.cpu_count()} cores"
+            f" shared with other work (CPU times are the gateway's own; rates and wall times are not comparable across runs)._", ""]
+    text = open(doc).read()
+    starts = [text.find(h) for h in ("## Crash safety", "## Soak", "## Property tests", "## Adversarial prompt", "_The sections from here")]
+    starts = [i for i in starts if i >= 0]
+    end = text.find("## Micro-benchmarks")
+    if end < 0:
+        end = len(text)
+    start = min(starts) if starts else end
+    with open(doc, "w") as f:
+        f.write(text[:start] + "\n".join(note + lines) + "\n" + text[end:])
+    set_target_rows(doc, hardening_targets(d), HARDENING_ROWS)
+    sys.exit(0)
+
+
 def cpu_model():
     try:
         for line in open("/proc/cpuinfo"):
@@ -549,6 +692,10 @@ if os.path.exists(crit):
             p(line)
     p("```")
     p()
+
+for line in hardening_section(out):
+    p(line)
+targets += hardening_targets(out)
 
 if targets:
     p("## Targets")

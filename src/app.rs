@@ -1,8 +1,9 @@
 //! The gateway's HTTP surface: routes and layers, nothing else.
 //!
 //! A chat request passes these stages, in this order (folders of `src/` follow it):
-//! 0. `guard/`: client keys (`[server] api_keys`), before any handler; administrator access to
-//!    the dashboard and `/admin/`.
+//! 0. `guard/`: every refusal recorded; browser-origin checks; the cap on requests in flight;
+//!    client keys with their roles, budgets, rates and concurrency; before any handler;
+//!    administrator access to the dashboard, `/admin/` and `/metrics`.
 //! 1. `api/`: parse and validate the body (OpenAI's chat completions, or Anthropic's Messages
 //!    translated to the same canonical request); headers in.
 //! 2. `pipeline`: the whole flow on one screen: cache lookup -> plan -> run -> write back.
@@ -53,9 +54,23 @@ pub fn app(state: Arc<AppState>) -> Router {
         .merge(admin(&state))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
+        // Request order, outermost first: request id, refusals' records, origin checks, the
+        // gateway's concurrency cap, client keys (each layer wraps the ones added before it).
         .layer(axum::middleware::from_fn_with_state(
-            state.config.server.api_keys.clone(),
+            state.clone(),
             guard::auth::require_key,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            guard::limits::concurrency,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            guard::origin::same_origin,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            guard::record::refusals,
         ))
         .layer(axum::middleware::from_fn(request_id))
         .with_state(state)
@@ -78,8 +93,17 @@ fn admin(state: &Arc<AppState>) -> Router<Arc<AppState>> {
         .route("/dashboard", get(api::dashboard::page))
         .route("/dashboard/app.js", get(api::dashboard::script))
         .route("/dashboard/style.css", get(api::dashboard::style))
+        .route("/admin/flush", post(api::admin::flush))
+        .route(
+            "/admin/keys",
+            get(api::admin::keys_list).post(api::admin::keys_create),
+        )
+        .route(
+            "/admin/keys/{name}",
+            axum::routing::delete(api::admin::keys_revoke),
+        )
         .route_layer(axum::middleware::from_fn_with_state(
-            state.config.server.api_keys.clone(),
+            state.clone(),
             guard::admin::require_admin,
         ))
 }

@@ -90,7 +90,12 @@ impl ChatRequest {
             .as_ref()
             .map(|t| t.iter().map(|v| v.to_string().len()).sum())
             .unwrap_or(0);
-        estimate_tokens_from_chars(chars + tools) + 4 * self.messages.len() as u32 + 3
+        let per_message = u32::try_from(self.messages.len())
+            .unwrap_or(u32::MAX)
+            .saturating_mul(4);
+        estimate_tokens_from_chars(chars.saturating_add(tools))
+            .saturating_add(per_message)
+            .saturating_add(3)
     }
 }
 
@@ -104,7 +109,7 @@ characters. It ended with: ";
 
 /// About four characters per token for English text (OpenAI's rule of thumb).
 pub fn estimate_tokens_from_chars(chars: usize) -> u32 {
-    (chars as u32).div_ceil(4)
+    u32::try_from(chars.div_ceil(4)).unwrap_or(u32::MAX)
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
@@ -203,7 +208,8 @@ impl Message {
         }
     }
 
-    fn text_len(&self) -> usize {
+    /// Bytes of text in the message (content parts without text count 0).
+    pub fn text_len(&self) -> usize {
         match &self.content {
             None => 0,
             Some(Content::Text(s)) => s.len(),
@@ -354,7 +360,13 @@ pub struct StreamAssembler {
     extra: Map<String, Value>,
     /// Tool-call deltas are not reassembled: such answers are not cacheable from a stream.
     has_tool_calls: bool,
+    /// A choice index past [`MAX_ASSEMBLED_CHOICES`] arrived: the answer is not kept.
+    out_of_range: bool,
 }
+
+/// Most choices a streamed answer is reassembled into (a request's `n` is at most 128). The
+/// index comes from upstream data: it must not size an allocation.
+pub const MAX_ASSEMBLED_CHOICES: usize = 128;
 
 /// Delta fields whose pieces concatenate to the message's field (OpenAI's `refusal`, DeepSeek's
 /// `reasoning_content`, OpenRouter's `reasoning`); any other unknown delta field keeps its
@@ -382,6 +394,10 @@ impl StreamAssembler {
         merge(&mut self.extra, &c.extra);
         for ch in &c.choices {
             let i = ch.index as usize;
+            if i >= MAX_ASSEMBLED_CHOICES {
+                self.out_of_range = true;
+                continue;
+            }
             if self.choices.len() <= i {
                 self.choices.resize(i + 1, Assembled::default());
             }
@@ -423,7 +439,7 @@ impl StreamAssembler {
     /// The answer as one `chat.completion`; `None` when it cannot be represented faithfully
     /// (tool calls) or nothing arrived.
     pub fn finish(self) -> Option<ChatResponse> {
-        if self.has_tool_calls || self.choices.is_empty() {
+        if self.has_tool_calls || self.out_of_range || self.choices.is_empty() {
             return None;
         }
         Some(ChatResponse {
@@ -523,7 +539,11 @@ pub fn replay_chunks(resp: &ChatResponse, id: &str, include_usage: bool) -> Vec<
                             .enumerate()
                             .map(|(i, call)| {
                                 let mut call = call.clone();
-                                call["index"] = Value::from(i);
+                                // A stored answer's calls are upstream data: only an object
+                                // takes an index (indexing another value would panic).
+                                if let Some(obj) = call.as_object_mut() {
+                                    obj.insert("index".into(), Value::from(i));
+                                }
                                 call
                             })
                             .collect()
@@ -558,6 +578,35 @@ fn delta_text(s: String) -> Delta {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Upstream data must not size allocations or panic a replay (issue 12, item 6).
+    #[test]
+    fn hostile_indexes_and_tool_calls_are_bounded() {
+        let chunk: ChatChunk = serde_json::from_value(serde_json::json!({
+            "id": "c", "model": "m", "created": 1,
+            "choices": [{"index": 4294967295u32, "delta": {"content": "x"}, "finish_reason": null}]
+        }))
+        .unwrap();
+        let mut a = StreamAssembler::default();
+        a.push(&chunk);
+        assert!(a.choices.is_empty(), "no 4-billion-entry allocation");
+        assert!(a.finish().is_none(), "such an answer is not kept");
+
+        let resp: ChatResponse = serde_json::from_value(serde_json::json!({
+            "id": "x", "object": "chat.completion", "created": 1, "model": "m",
+            "choices": [{"index": 0, "finish_reason": "tool_calls",
+                "message": {"role": "assistant", "content": null,
+                            "tool_calls": ["not an object", 7, {"id": "call_1", "type": "function"}]}}]
+        }))
+        .unwrap();
+        let chunks = replay_chunks(&resp, "id", false);
+        let calls = chunks
+            .iter()
+            .find_map(|c| c.choices[0].delta.tool_calls.clone())
+            .unwrap();
+        assert_eq!(calls[0], "not an object");
+        assert_eq!(calls[2]["index"], 2);
+    }
 
     #[test]
     fn replayed_chunks_reassemble_to_the_same_answer_with_every_unknown_field() {

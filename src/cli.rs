@@ -42,9 +42,83 @@ pub enum Command {
     /// Prices: import a price map in LiteLLM's format, list each target's effective price.
     #[command(subcommand)]
     Prices(PricesCommand),
+    /// Client keys (virtual keys) kept in the store: create, list, revoke. On a running gateway
+    /// through its admin API (`--url` and an admin key), else directly in the data directory.
+    #[command(subcommand)]
+    Keys(KeysCommand),
     /// Intelligent routing: train on labelled examples.
     #[command(subcommand)]
     Route(RouteCommand),
+}
+
+// -- sluice keys --
+
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Create a key; prints it once (only its SHA-256 digest is kept).
+    Create(KeysCreateArgs),
+    /// Every key (never the key itself): name, role, where it comes from, limits, spend.
+    List(KeysWhere),
+    /// Revoke a key: it stops authenticating at once.
+    Revoke {
+        name: String,
+        #[command(flatten)]
+        place: KeysWhere,
+    },
+}
+
+/// Which gateway: a running one over HTTP, or a data directory (the gateway stopped, except
+/// for `list`, which reads beside a running gateway).
+#[derive(Debug, Clone, clap::Args)]
+pub struct KeysWhere {
+    /// A running gateway, e.g. http://127.0.0.1:8080 (its admin API: needs --admin-key).
+    #[arg(long, env = "SLUICE_URL")]
+    pub url: Option<String>,
+    /// An admin key of that gateway.
+    #[arg(long, env = "SLUICE_ADMIN_KEY", hide_env_values = true)]
+    pub admin_key: Option<String>,
+    /// Config file whose server.data_dir to use (and whose config keys `list` shows).
+    #[arg(long, env = "SLUICE_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Data directory [default: server.data_dir of the config, ./data]
+    #[arg(long, env = "SLUICE_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// `list`: a table or JSON.
+    #[arg(long, value_enum, default_value_t = PricesFormat::Table)]
+    pub format: PricesFormat,
+}
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct KeysCreateArgs {
+    /// The key's name: the caller in the audit and reports, and its cache scope.
+    pub name: String,
+    /// client (the API) or admin (also /admin/* and /metrics).
+    #[arg(long, default_value = "client")]
+    pub role: String,
+    /// Routes it may use, comma-separated [default: all].
+    #[arg(long, value_delimiter = ',')]
+    pub routes: Option<Vec<String>>,
+    /// Models it may name directly (pass-through, embeddings), comma-separated [default: all].
+    #[arg(long, value_delimiter = ',')]
+    pub models: Option<Vec<String>>,
+    /// Tiers it may force with x-sluice-tier, comma-separated ("*": any) [default: none].
+    #[arg(long, value_delimiter = ',')]
+    pub tiers: Vec<String>,
+    /// USD it may spend per UTC day.
+    #[arg(long)]
+    pub budget_usd_per_day: Option<f64>,
+    /// USD it may spend per UTC month.
+    #[arg(long)]
+    pub budget_usd_per_month: Option<f64>,
+    #[arg(long)]
+    pub requests_per_minute: Option<u32>,
+    #[arg(long)]
+    pub tokens_per_minute: Option<u32>,
+    /// Its requests in flight at once.
+    #[arg(long)]
+    pub max_concurrent: Option<u32>,
+    #[command(flatten)]
+    pub place: KeysWhere,
 }
 
 #[derive(Debug, Subcommand)]
@@ -93,6 +167,11 @@ pub enum BenchCommand {
     Load(LoadArgs),
     /// Every failover scenario against the mock: a pass/partial/safe/fail scorecard.
     Failover(FailoverArgs),
+    /// Crash safety: a write load, SIGKILL at random moments, restart, check that the store
+    /// opens and every cache entry and audit record acknowledged as durable is there.
+    Crash(CrashArgs),
+    /// A bounded soak against the mock (hits, misses, streams, faults): RSS over time and errors.
+    Soak(SoakArgs),
     /// The dashboard's JSON endpoints over a store of many audit records (300,000 by default).
     Dashboard(DashboardArgs),
     /// Routing quality on a labelled workload: use-case accuracy, confusion matrix, tiers,
@@ -460,6 +539,46 @@ pub struct LoadArgs {
     /// Embedding model and ONNX Runtime (scripts/fetch-models.sh) for the cache phases.
     #[arg(long, default_value = "models")]
     pub models_dir: PathBuf,
+}
+
+// -- sluice bench crash, sluice bench soak --
+
+#[derive(Debug, clap::Args)]
+pub struct CrashArgs {
+    /// Kill-and-restart rounds.
+    #[arg(long, default_value_t = 100)]
+    pub rounds: u32,
+    /// Seed of the kill moments.
+    #[arg(long, default_value_t = 12)]
+    pub seed: u64,
+    /// Concurrent writers of the load.
+    #[arg(long, default_value_t = 4)]
+    pub writers: usize,
+    /// Embedding model and ONNX Runtime (scripts/fetch-models.sh).
+    #[arg(long, default_value = "models")]
+    pub models_dir: PathBuf,
+    /// Print JSON instead of a summary.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct SoakArgs {
+    /// How long to run.
+    #[arg(long, default_value_t = 10.0)]
+    pub minutes: f64,
+    /// Concurrent clients.
+    #[arg(long, default_value_t = 8)]
+    pub clients: usize,
+    /// Seconds between RSS samples.
+    #[arg(long, default_value_t = 10)]
+    pub sample_secs: u64,
+    /// Embedding model and ONNX Runtime (scripts/fetch-models.sh).
+    #[arg(long, default_value = "models")]
+    pub models_dir: PathBuf,
+    /// Print JSON instead of a summary.
+    #[arg(long)]
+    pub json: bool,
 }
 
 // -- sluice bench failover --

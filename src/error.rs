@@ -21,16 +21,13 @@ pub enum ApiError {
         param: Option<Cow<'static, str>>,
         code: Option<&'static str>,
     },
-    /// `[server] api_keys` is set and the request carries none of them.
+    /// Client keys are on and the request carries none of them (or a revoked one).
     #[error("{}", if *.missing {
-        "You didn't provide an API key: send `Authorization: Bearer <key>` (or `x-api-key`) with a key from the gateway's `[server] api_keys`"
+        "You didn't provide an API key: send `Authorization: Bearer <key>` (or `x-api-key`) with a key of the gateway (`[server] api_keys` or `sluice keys create`)"
     } else {
-        "Incorrect API key provided: it is not one of the gateway's `[server] api_keys`"
+        "Incorrect API key provided: it is not a key of this gateway, or it was revoked"
     })]
     Unauthorized { missing: bool },
-    /// A valid key without the right to this endpoint (the admin endpoints).
-    #[error("{0}")]
-    Forbidden(String),
     /// No such endpoint (OpenAI answers 404 `unknown_url` too).
     #[error("Unknown request URL: {method} {path}")]
     UnknownUrl { method: String, path: String },
@@ -68,6 +65,34 @@ pub enum ApiError {
     },
     #[error("No cached answer for this request (x-sluice-cache: only-if-cached)")]
     CacheMiss,
+    /// The key may not do this (an admin endpoint, a route, model or tier it is not allowed),
+    /// or a browser request from another site.
+    #[error("{message}")]
+    Forbidden { message: String, code: &'static str },
+    /// A key's request or token rate, or its concurrency, is over its limit.
+    #[error("{message}")]
+    RateLimited {
+        message: String,
+        /// OpenAI's `type`: `requests` or `tokens`.
+        kind: &'static str,
+        code: &'static str,
+        retry_after_secs: u64,
+    },
+    /// A key's daily or monthly budget is spent: nothing goes upstream.
+    #[error("{message}")]
+    BudgetExceeded {
+        message: String,
+        retry_after_secs: u64,
+    },
+    /// The gateway has `max_concurrent_requests` in flight.
+    #[error("The gateway is at its limit of concurrent requests; retry shortly")]
+    Overloaded { retry_after_secs: u64 },
+    /// The request body did not arrive within `body_read_timeout_ms`.
+    #[error("The request body did not arrive within {0} ms")]
+    RequestTimeout(u64),
+    /// A POST whose body is not JSON (`Content-Type: application/json`).
+    #[error("Content-Type must be application/json (got `{0}`)")]
+    UnsupportedMediaType(String),
     #[error("Sluice is shutting down")]
     ShuttingDown,
     #[error("internal error: {0}")]
@@ -128,7 +153,6 @@ impl ApiError {
             | ApiError::RequestNotFound(_) => StatusCode::NOT_FOUND,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Unauthorized { .. } => StatusCode::UNAUTHORIZED,
-            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::Upstream { status, .. } => {
                 StatusCode::from_u16(*status).unwrap_or(StatusCode::BAD_GATEWAY)
             }
@@ -149,6 +173,28 @@ impl ApiError {
             ApiError::CacheMiss => StatusCode::GATEWAY_TIMEOUT,
             ApiError::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            ApiError::Forbidden { .. } => StatusCode::FORBIDDEN,
+            ApiError::RateLimited { .. } | ApiError::BudgetExceeded { .. } => {
+                StatusCode::TOO_MANY_REQUESTS
+            }
+            ApiError::Overloaded { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::RequestTimeout(_) => StatusCode::REQUEST_TIMEOUT,
+            ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        }
+    }
+
+    /// Seconds a client should wait before retrying (`Retry-After`), for refusals that pass.
+    pub fn retry_after_secs(&self) -> Option<u64> {
+        match self {
+            ApiError::RateLimited {
+                retry_after_secs, ..
+            }
+            | ApiError::BudgetExceeded {
+                retry_after_secs, ..
+            }
+            | ApiError::Overloaded { retry_after_secs } => Some(*retry_after_secs),
+            ApiError::ShuttingDown => Some(1),
+            _ => None,
         }
     }
 
@@ -159,9 +205,14 @@ impl ApiError {
             | ApiError::ModelNotFound(_)
             | ApiError::UnknownUrl { .. }
             | ApiError::Unauthorized { .. }
+            | ApiError::PayloadTooLarge(_)
             | ApiError::RequestNotFound(_)
-            | ApiError::Forbidden(_)
-            | ApiError::PayloadTooLarge(_) => "invalid_request_error",
+            | ApiError::RequestTimeout(_)
+            | ApiError::UnsupportedMediaType(_) => "invalid_request_error",
+            ApiError::Forbidden { .. } => "permission_error",
+            ApiError::RateLimited { kind, .. } => kind,
+            ApiError::BudgetExceeded { .. } => "insufficient_quota",
+            ApiError::Overloaded { .. } => "server_error",
             ApiError::Upstream { kind, .. } => kind,
             ApiError::AllTargetsFailed { .. } | ApiError::StreamInterrupted { .. } => {
                 "upstream_error"
@@ -177,7 +228,6 @@ impl ApiError {
             ApiError::ModelNotFound(_) => Some("model_not_found"),
             ApiError::UnknownUrl { .. } => Some("unknown_url"),
             ApiError::Unauthorized { .. } => Some("invalid_api_key"),
-            ApiError::Forbidden(_) => Some("forbidden"),
             ApiError::PayloadTooLarge(_) => Some("payload_too_large"),
             ApiError::RequestNotFound(_) => Some("request_not_found"),
             ApiError::Upstream { code, .. } => code.as_deref(),
@@ -187,6 +237,11 @@ impl ApiError {
             ApiError::CacheMiss => Some("cache_miss"),
             ApiError::ShuttingDown => Some("shutting_down"),
             ApiError::Internal(_) => None,
+            ApiError::Forbidden { code, .. } | ApiError::RateLimited { code, .. } => Some(code),
+            ApiError::BudgetExceeded { .. } => Some("budget_exceeded"),
+            ApiError::Overloaded { .. } => Some("overloaded"),
+            ApiError::RequestTimeout(_) => Some("request_timeout"),
+            ApiError::UnsupportedMediaType(_) => Some("unsupported_media_type"),
         }
     }
 
@@ -197,7 +252,6 @@ impl ApiError {
             ApiError::ModelNotFound(_) => "model_not_found",
             ApiError::UnknownUrl { .. } => "unknown_url",
             ApiError::Unauthorized { .. } => "unauthorized",
-            ApiError::Forbidden(_) => "forbidden",
             ApiError::PayloadTooLarge(_) => "payload_too_large",
             ApiError::RequestNotFound(_) => "request_not_found",
             ApiError::Upstream { .. } => "upstream_rejected",
@@ -207,6 +261,12 @@ impl ApiError {
             ApiError::CacheMiss => "cache_miss",
             ApiError::ShuttingDown => "shutting_down",
             ApiError::Internal(_) => "internal",
+            ApiError::Forbidden { .. } => "forbidden",
+            ApiError::RateLimited { .. } => "rate_limited",
+            ApiError::BudgetExceeded { .. } => "budget_exceeded",
+            ApiError::Overloaded { .. } => "overloaded",
+            ApiError::RequestTimeout(_) => "request_timeout",
+            ApiError::UnsupportedMediaType(_) => "unsupported_media_type",
         }
     }
 
@@ -233,6 +293,11 @@ impl ApiError {
     }
 }
 
+/// On every error response: the error's metric label, for the record of a request refused
+/// before the pipeline.
+#[derive(Debug, Clone, Copy)]
+pub struct ErrorLabel(pub &'static str);
+
 /// Anthropic's shape.
 impl ApiError {
     /// Anthropic's status code and error `type` for this error: its own codes (429 rate limits,
@@ -244,7 +309,16 @@ impl ApiError {
         match self {
             ApiError::BadRequest { .. } => (StatusCode::BAD_REQUEST, "invalid_request_error"),
             ApiError::Unauthorized { .. } => (StatusCode::UNAUTHORIZED, "authentication_error"),
-            ApiError::Forbidden(_) => (StatusCode::FORBIDDEN, "permission_error"),
+            ApiError::Forbidden { .. } => (StatusCode::FORBIDDEN, "permission_error"),
+            // Anthropic has no quota type: a spent budget is a rate limit that lifts later.
+            ApiError::RateLimited { .. } | ApiError::BudgetExceeded { .. } => {
+                (StatusCode::TOO_MANY_REQUESTS, "rate_limit_error")
+            }
+            ApiError::Overloaded { .. } => (status(529), "overloaded_error"),
+            ApiError::RequestTimeout(_) => (StatusCode::REQUEST_TIMEOUT, "timeout_error"),
+            ApiError::UnsupportedMediaType(_) => {
+                (StatusCode::UNSUPPORTED_MEDIA_TYPE, "invalid_request_error")
+            }
             ApiError::UnknownUrl { .. }
             | ApiError::ModelNotFound(_)
             | ApiError::RequestNotFound(_) => (StatusCode::NOT_FOUND, "not_found_error"),
@@ -298,10 +372,12 @@ impl ApiError {
             Dialect::OpenAi => self.into_response(),
             Dialect::Anthropic => {
                 let (status, _) = self.anthropic_status();
-                if status.is_server_error() {
+                if status.is_server_error() && !matches!(self, ApiError::Overloaded { .. }) {
                     tracing::warn!(error = %self, label = self.metric_label(), "request failed");
                 }
-                (status, axum::Json(self.anthropic_body())).into_response()
+                let mut resp = (status, axum::Json(self.anthropic_body())).into_response();
+                self.decorate(&mut resp);
+                resp
             }
         }
     }
@@ -310,9 +386,24 @@ impl ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = self.status_code();
-        if status.is_server_error() {
+        if status.is_server_error() && !matches!(self, ApiError::Overloaded { .. }) {
             tracing::warn!(error = %self, label = self.metric_label(), "request failed");
         }
-        (status, axum::Json(self.body())).into_response()
+        let mut resp = (status, axum::Json(self.body())).into_response();
+        self.decorate(&mut resp);
+        resp
+    }
+}
+
+impl ApiError {
+    /// What every error response carries whatever its shape: `Retry-After` for refusals that
+    /// pass, and the metric label for the record of a request refused before the pipeline.
+    fn decorate(&self, resp: &mut Response) {
+        if let Some(secs) = self.retry_after_secs() {
+            resp.headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, secs.into());
+        }
+        resp.extensions_mut()
+            .insert(ErrorLabel(self.metric_label()));
     }
 }

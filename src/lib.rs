@@ -13,6 +13,7 @@ pub mod cli;
 pub mod commands;
 
 // -- the gateway, in request order --
+pub mod access;
 pub mod accounting;
 pub mod api;
 pub mod app;

@@ -2,8 +2,8 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use sluice::cli::{
-    AuditCommand, BenchCommand, CacheCommand, Cli, Command, ConfigCommand, PricesCommand,
-    RouteCommand,
+    AuditCommand, BenchCommand, CacheCommand, Cli, Command, ConfigCommand, KeysCommand,
+    PricesCommand, RouteCommand,
 };
 use sluice::commands;
 
@@ -33,6 +33,8 @@ fn main() -> ExitCode {
             }
             Command::Bench(BenchCommand::Cache(args)) => commands::bench_cache::run(args).await,
             Command::Bench(BenchCommand::Load(args)) => commands::bench_load::run(args).await,
+            Command::Bench(BenchCommand::Crash(args)) => commands::bench_crash::run(args).await,
+            Command::Bench(BenchCommand::Soak(args)) => commands::bench_soak::run(args).await,
             Command::Bench(BenchCommand::Failover(args)) => {
                 commands::bench_failover::run(args).await
             }
@@ -64,6 +66,17 @@ fn main() -> ExitCode {
             }
             Command::Prices(PricesCommand::List(args)) => {
                 commands::prices::list(&args).map(|s| print!("{s}"))
+            }
+            Command::Keys(KeysCommand::Create(args)) => {
+                commands::keys::create(&args).await.map(|s| print!("{s}"))
+            }
+            Command::Keys(KeysCommand::List(place)) => {
+                commands::keys::list(&place).await.map(|s| print!("{s}"))
+            }
+            Command::Keys(KeysCommand::Revoke { name, place }) => {
+                commands::keys::revoke(&name, &place)
+                    .await
+                    .map(|s| print!("{s}"))
             }
             Command::Config(ConfigCommand::Default) => {
                 print!("{}", sluice::config::DEFAULT_CONFIG);

@@ -10,12 +10,13 @@ use axum::http::HeaderValue;
 use axum::middleware::Next;
 use axum::response::Response;
 
+use crate::access::Access;
 use crate::accounting::{Accountant, AuditLog, PriceMap};
 use crate::cache::{CacheSettings, Embedder, SemanticCache};
 use crate::config::{Config, TargetId};
 use crate::provider::Provider;
 use crate::router::{self, Models};
-use crate::store::Store;
+use crate::store::{DiskQuota, Store};
 use crate::telemetry::metrics::Metrics;
 
 pub struct AppState {
@@ -31,11 +32,24 @@ pub struct AppState {
     pub metrics: Metrics,
     /// Judge calls per route in the current minute (`[cache] judge_per_minute`).
     pub judge_budget: MinuteBudget,
+    /// Client keys, their meters and the gateway's cap on requests in flight.
+    pub access: Access,
+    /// The database (cache, audit, keys, routing), when any of them is on.
+    pub store: Option<Store>,
     /// The embedding model (the cache's, and auto routing's): present when either needs it.
     pub embedder: Option<Embedder>,
     /// Rounds of learning from the prompt log so far (`[routing] learn_from_prompt_log`).
     pub prompt_log_rounds: tokio::sync::watch::Sender<u64>,
     shutting_down: AtomicBool,
+}
+
+/// What tests may hand the state besides the config.
+#[derive(Default)]
+pub struct StateOptions {
+    /// An already loaded embedding model (tests share one).
+    pub embedder: Option<Embedder>,
+    /// Put the store under a disk quota (storage-fault tests).
+    pub quota: Option<std::sync::Arc<DiskQuota>>,
 }
 
 /// Counts per key within the current minute: a cap on background calls (judges).
@@ -74,6 +88,21 @@ impl AppState {
         config: Config,
         embedder: Option<Embedder>,
     ) -> Result<Arc<AppState>, String> {
+        Self::with_options(
+            config,
+            StateOptions {
+                embedder,
+                ..StateOptions::default()
+            },
+        )
+        .await
+    }
+
+    pub async fn with_options(
+        config: Config,
+        options: StateOptions,
+    ) -> Result<Arc<AppState>, String> {
+        let StateOptions { embedder, quota } = options;
         let config = Arc::new(config);
         let providers = config
             .providers
@@ -112,15 +141,28 @@ impl AppState {
             ..CacheSettings::default()
         };
         let accounting = config.accounting.clone();
-        // Opening the store, loading the model and embedding the routes' examples block: off
-        // the async runtime.
-        let (cache, audit, embedder, models) =
+        let server = config.server.clone();
+        // Opening the store, reading this month's spend, loading the model and embedding the
+        // routes' examples block: off the async runtime.
+        let (cache, audit, embedder, models, access, store) =
             tokio::task::spawn_blocking(move || -> Result<_, String> {
                 let store = if wants_store {
-                    Some(Store::open(&settings.data_dir).map_err(|e| e.to_string())?)
+                    Some(
+                        Store::open_with_quota(&settings.data_dir, quota)
+                            .map_err(|e| e.to_string())?,
+                    )
                 } else {
                     None
                 };
+                let access = Access::new(
+                    &server.api_keys,
+                    store.clone(),
+                    server.limits.max_concurrent_requests,
+                )
+                .map_err(|e| format!("keys: {e}"))?;
+                if let (Some(st), true) = (&store, access.keys_on()) {
+                    load_spend(st, &access)?;
+                }
                 let audit = match &store {
                     Some(st) => AuditLog::open(st.clone(), &accounting)
                         .map_err(|e| format!("audit: {e}"))?,
@@ -158,7 +200,7 @@ impl AppState {
                     }
                     _ => Models::empty(&cfg),
                 };
-                Ok((cache, audit, embedder, models))
+                Ok((cache, audit, embedder, models, access, store))
             })
             .await
             .map_err(|e| format!("startup: {e}"))??;
@@ -174,10 +216,17 @@ impl AppState {
             accountant,
             metrics,
             judge_budget: MinuteBudget::default(),
+            access,
+            store,
             embedder,
             prompt_log_rounds: tokio::sync::watch::Sender::new(0),
             shutting_down: AtomicBool::new(false),
         }))
+    }
+
+    /// `None` when the store works (or there is none); else why it is out of service.
+    pub fn store_fault(&self) -> Option<String> {
+        self.store.as_ref().and_then(Store::health)
     }
 
     /// Let background work finish (queued cache writes, audit records) before the process
@@ -200,6 +249,22 @@ impl AppState {
     pub fn is_shutting_down(&self) -> bool {
         self.shutting_down.load(Ordering::Relaxed)
     }
+}
+
+/// This month's spend per caller, from the audit ledger: what the keys' budgets start from.
+fn load_spend(store: &Store, access: &Access) -> Result<(), String> {
+    let now = crate::chat::unix_now();
+    let (y, m) = crate::access::utc_month(now);
+    // The month started at most 31 days ago; records before its first second are skipped.
+    let from_ms = now.saturating_sub(31 * 86_400) * 1000;
+    let db = store.database().map_err(|e| e.to_string())?;
+    let records = crate::accounting::audit::read(&*db, from_ms..u64::MAX)
+        .map_err(|e| format!("audit: {e}"))?;
+    access.load_spend(records.filter_map(Result::ok).filter_map(|r| {
+        let month = crate::access::utc_month(r.time_ms / 1000);
+        (month == (y, m)).then_some((r.caller?, r.time_ms, r.cost_usd?))
+    }));
+    Ok(())
 }
 
 /// The learned policies learn again from the feedback in the store (their source of truth).

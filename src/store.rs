@@ -10,14 +10,26 @@
 //!
 //! Reset: stop sluice and delete the file (or the whole data directory). `sluice cache purge --data
 //! DIR` drops the cache tables of a healthy file and keeps everything else.
+//!
+//! **Storage faults.** redb fails a database for good after one failed write or fsync
+//! (`PreviousIo`: a full disk, a failing device). The store notices (any I/O error of any
+//! operation), reports it once (an error log, [`Store::health`] for `/readyz`, a fault count for
+//! `/metrics`), answers every operation with [`StoreError::Unavailable`] meanwhile (the gateway
+//! serves uncached and counts the audit records it cannot write) and reopens the file from a
+//! background thread every [`RECOVER_EVERY`] until a probe write commits again (space returned):
+//! no restart needed. [`DiskQuota`] stands in for a small filesystem in tests.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
+use parking_lot::{Mutex, RwLock};
 use redb::{
     ConcurrencyMode, Database, DatabaseError, ReadOnlyDatabase, ReadTransaction, ReadableDatabase,
-    ReadableTable, ReadableTableMetadata, StorageError, TableDefinition, TableError,
+    ReadableTable, ReadableTableMetadata, StorageBackend, StorageError, TableDefinition,
+    TableError,
 };
 use serde::{Deserialize, Serialize};
 
@@ -89,7 +101,16 @@ pub const AUDIT_FEEDBACK: TableDefinition<(u64, u64), &[u8]> =
 /// (the fitted difficulty model and the fingerprint of what it was fitted on).
 pub const ROUTER_STATE: TableDefinition<&str, &[u8]> = TableDefinition::new("router_state");
 
+// -- client keys (src/access; `sluice keys`) --
+/// key name -> bincode [`StoredKey`]: keys created with `sluice keys create` or `POST
+/// /admin/keys` (config keys are not stored).
+pub const API_KEYS: TableDefinition<&str, &[u8]> = TableDefinition::new("api_keys");
+
 const FORMAT_KEY: &str = "format_version";
+/// Written by the recovery probe: a write that commits means the store works again.
+const PROBE_KEY: &str = "store.probe";
+/// How often a failed store tries to reopen its file.
+pub const RECOVER_EVERY: Duration = Duration::from_millis(500);
 const EMBEDDER_KEY: &str = "cache.embedder";
 /// One gateway process writes; `sluice report` and `sluice cache stats` may read beside it.
 pub const CONCURRENCY_MODE: ConcurrencyMode = ConcurrencyMode::SingleWriter;
@@ -117,6 +138,20 @@ pub enum StoreError {
     },
     #[error("database {}: {detail}", path.display())]
     Db { path: PathBuf, detail: String },
+    /// A storage fault put the store out of service until it reopens (see the module doc).
+    #[error("database {} is unavailable after a storage fault ({reason}); it reopens by itself when writes succeed again", path.display())]
+    Unavailable { path: PathBuf, reason: String },
+}
+
+/// A client key kept in the store (`sluice keys create`): its SHA-256 digest (never the key)
+/// and policy.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StoredKey {
+    pub digest: [u8; 32],
+    pub policy: crate::config::KeyPolicy,
+    pub created_unix: u64,
+    /// Set by `sluice keys revoke`: the key no longer authenticates.
+    pub revoked_unix: Option<u64>,
 }
 
 /// A cached answer's metadata and vector (the response itself is in [`CACHE_RESPONSES`]).
@@ -199,17 +234,121 @@ pub struct RouteSummary {
     pub expired: u64,
 }
 
-/// Handle on the database; cheap to clone, shared by the cache and (later) the audit writer.
+/// Handle on the database; cheap to clone, shared by the cache, the audit writer and the keys.
 #[derive(Clone)]
 pub struct Store {
-    db: Arc<Database>,
+    inner: Arc<StoreInner>,
+}
+
+struct StoreInner {
+    /// `None` while the store is out of service after a fault (being reopened).
+    db: RwLock<Option<Arc<Database>>>,
     path: PathBuf,
+    /// Why the store is out of service; `None` when healthy.
+    fault: Mutex<Option<String>>,
+    faulted: AtomicBool,
+    /// Storage faults since start (each a transition out of service).
+    faults: AtomicU64,
+    recovering: AtomicBool,
+    quota: Option<Arc<DiskQuota>>,
 }
 
 impl std::fmt::Debug for Store {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Store").field("path", &self.path).finish()
+        f.debug_struct("Store")
+            .field("path", &self.inner.path)
+            .finish()
     }
+}
+
+/// A test hook standing in for a small filesystem: a write or resize that would take the file
+/// past `limit` bytes fails with `StorageFull` (ENOSPC), as on a full disk. Raising the limit is
+/// the disk space coming back.
+#[derive(Debug)]
+pub struct DiskQuota {
+    limit: AtomicU64,
+}
+
+impl DiskQuota {
+    pub fn new(limit_bytes: u64) -> Arc<DiskQuota> {
+        Arc::new(DiskQuota {
+            limit: AtomicU64::new(limit_bytes),
+        })
+    }
+
+    pub fn set_limit(&self, bytes: u64) {
+        self.limit.store(bytes, Ordering::SeqCst);
+    }
+
+    fn check(&self, end: u64) -> std::io::Result<()> {
+        if end > self.limit.load(Ordering::SeqCst) {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::StorageFull,
+                "No space left on device (disk quota)",
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// redb's file backend under a [`DiskQuota`].
+#[derive(Debug)]
+struct QuotaBackend {
+    file: redb::backends::FileBackend,
+    quota: Arc<DiskQuota>,
+}
+
+type Bound = std::ops::Bound<u64>;
+
+impl StorageBackend for QuotaBackend {
+    fn len(&self) -> std::io::Result<u64> {
+        self.file.len()
+    }
+    fn read(&self, offset: u64, out: &mut [u8]) -> std::io::Result<()> {
+        self.file.read(offset, out)
+    }
+    fn set_len(&self, len: u64) -> std::io::Result<()> {
+        if len > self.file.len()? {
+            self.quota.check(len)?;
+        }
+        self.file.set_len(len)
+    }
+    fn sync_data(&self) -> std::io::Result<()> {
+        self.file.sync_data()
+    }
+    fn write(&self, offset: u64, data: &[u8]) -> std::io::Result<()> {
+        self.quota.check(offset.saturating_add(data.len() as u64))?;
+        self.file.write(offset, data)
+    }
+    fn close(&self) -> std::io::Result<()> {
+        self.file.close()
+    }
+    fn try_lock_range(&self, s: Bound, e: Bound) -> Result<bool, redb::BackendError> {
+        self.file.try_lock_range(s, e)
+    }
+    fn try_lock_shared_range(&self, s: Bound, e: Bound) -> Result<bool, redb::BackendError> {
+        self.file.try_lock_shared_range(s, e)
+    }
+    fn lock_range(&self, s: Bound, e: Bound) -> Result<(), redb::BackendError> {
+        self.file.lock_range(s, e)
+    }
+    fn lock_shared_range(&self, s: Bound, e: Bound) -> Result<(), redb::BackendError> {
+        self.file.lock_shared_range(s, e)
+    }
+    fn unlock_range(&self, s: Bound, e: Bound) -> Result<(), redb::BackendError> {
+        self.file.unlock_range(s, e)
+    }
+    fn query_lock_range(&self, s: Bound, e: Bound) -> Result<bool, redb::BackendError> {
+        self.file.query_lock_range(s, e)
+    }
+}
+
+/// An error that means the file cannot be written (or read) any more: redb needs a reopen.
+fn is_storage_fault(e: &redb::Error) -> bool {
+    matches!(
+        e,
+        redb::Error::Io(_) | redb::Error::PreviousIo | redb::Error::DatabaseClosed
+    )
 }
 
 pub fn encode<T: Serialize>(value: &T) -> Vec<u8> {
@@ -226,46 +365,127 @@ pub fn decode<T: for<'de> Deserialize<'de>>(bytes: &[u8]) -> Result<T, String> {
 impl Store {
     /// Opens (or creates) `<data_dir>/sluice.redb`, checking its integrity and format version.
     pub fn open(data_dir: &Path) -> Result<Store, StoreError> {
+        Self::open_with_quota(data_dir, None)
+    }
+
+    /// [`Self::open`] with the file under a [`DiskQuota`] (tests of storage faults).
+    pub fn open_with_quota(
+        data_dir: &Path,
+        quota: Option<Arc<DiskQuota>>,
+    ) -> Result<Store, StoreError> {
         std::fs::create_dir_all(data_dir).map_err(|source| StoreError::DataDir {
             path: data_dir.to_path_buf(),
             source,
         })?;
         let path = data_dir.join(DB_FILE);
-        let db = Database::builder()
-            .set_concurrency_mode(CONCURRENCY_MODE)
-            .set_check_integrity_on_open(true)
-            .set_cache_size(PAGE_CACHE_BYTES)
-            .create(&path)
-            .map_err(|e| open_error(&path, e))?;
+        let db = open_db(&path, quota.as_ref(), true)?;
         let store = Store {
-            db: Arc::new(db),
-            path,
+            inner: Arc::new(StoreInner {
+                db: RwLock::new(Some(Arc::new(db))),
+                path,
+                fault: Mutex::new(None),
+                faulted: AtomicBool::new(false),
+                faults: AtomicU64::new(0),
+                recovering: AtomicBool::new(false),
+                quota,
+            }),
         };
         store.check_format()?;
         Ok(store)
     }
 
     pub fn path(&self) -> &Path {
-        &self.path
+        &self.inner.path
     }
 
-    /// The database, for modules that add their own tables here.
-    pub fn database(&self) -> &Database {
-        &self.db
+    /// The database, for modules that add their own tables here; `Unavailable` while the store
+    /// is out of service after a fault. Hold it for one operation only (a reopen waits for
+    /// every handle to be dropped).
+    pub fn database(&self) -> Result<Arc<Database>, StoreError> {
+        match &*self.inner.db.read() {
+            Some(db) => Ok(db.clone()),
+            None => Err(self.unavailable()),
+        }
     }
 
-    fn err(&self, e: impl std::fmt::Display) -> StoreError {
+    fn db(&self) -> Result<Arc<Database>, StoreError> {
+        self.database()
+    }
+
+    fn unavailable(&self) -> StoreError {
+        StoreError::Unavailable {
+            path: self.inner.path.clone(),
+            reason: self
+                .inner
+                .fault
+                .lock()
+                .clone()
+                .unwrap_or_else(|| "reopening".into()),
+        }
+    }
+
+    /// `None` when the store works; else why it is out of service.
+    pub fn health(&self) -> Option<String> {
+        if !self.inner.faulted.load(Ordering::Acquire) {
+            return None;
+        }
+        self.inner.fault.lock().clone()
+    }
+
+    pub fn is_healthy(&self) -> bool {
+        !self.inner.faulted.load(Ordering::Acquire)
+    }
+
+    /// Storage faults since start.
+    pub fn faults(&self) -> u64 {
+        self.inner.faults.load(Ordering::Relaxed)
+    }
+
+    /// An error of an operation: a storage fault takes the store out of service (once) and
+    /// starts the reopening.
+    pub fn err(&self, e: impl Into<redb::Error>) -> StoreError {
+        let e: redb::Error = e.into();
+        if is_storage_fault(&e) {
+            self.fault(&e.to_string());
+        }
         StoreError::Db {
-            path: self.path.clone(),
+            path: self.inner.path.clone(),
             detail: e.to_string(),
         }
     }
 
+    /// Takes the store out of service: one error log, the reason for `/readyz`, and a thread
+    /// that reopens the file when writes succeed again.
+    pub fn fault(&self, reason: &str) {
+        if self.inner.faulted.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        *self.inner.fault.lock() = Some(reason.to_owned());
+        self.inner.faults.fetch_add(1, Ordering::Relaxed);
+        // Out of service at once: later operations get `Unavailable`, not redb's `PreviousIo`.
+        drop(self.inner.db.write().take());
+        tracing::error!(
+            file = %self.inner.path.display(),
+            error = %reason,
+            "storage fault: serving without cache and audit writes until the store reopens"
+        );
+        if self.inner.recovering.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let inner = Arc::downgrade(&self.inner);
+        let spawned = std::thread::Builder::new()
+            .name("sluice-store-recover".into())
+            .spawn(move || recover(inner));
+        if let Err(e) = spawned {
+            tracing::error!(error = %e, "cannot start the store's recovery thread");
+        }
+    }
+
     fn snapshot(&self) -> Result<Snapshot<'_>, StoreError> {
-        let txn = self.db.begin_read().map_err(|e| self.err(e))?;
+        let txn = self.db()?.begin_read().map_err(|e| self.err(e))?;
         Ok(Snapshot {
             txn,
-            path: &self.path,
+            path: &self.inner.path,
         })
     }
 
@@ -278,7 +498,7 @@ impl Store {
             Err(StoreError::Incompatible { found, .. }) if found == "1" => {
                 let dropped = self.cache_purge(None)?.len();
                 tracing::warn!(
-                    file = %self.path.display(),
+                    file = %self.inner.path.display(),
                     dropped,
                     "store format 1 upgraded to {FORMAT_VERSION}: cached answers dropped (the audit is kept)"
                 );
@@ -293,7 +513,7 @@ impl Store {
     }
 
     pub fn meta_set(&self, key: &str, value: &[u8]) -> Result<(), StoreError> {
-        let w = self.db.begin_write().map_err(|e| self.err(e))?;
+        let w = self.db()?.begin_write().map_err(|e| self.err(e))?;
         {
             let mut t = w.open_table(META).map_err(|e| self.err(e))?;
             t.insert(key, value).map_err(|e| self.err(e))?;
@@ -303,7 +523,7 @@ impl Store {
 
     /// A router record (see [`ROUTER_STATE`]).
     pub fn router_get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        let read = self.db.begin_read().map_err(|e| self.err(e))?;
+        let read = self.db()?.begin_read().map_err(|e| self.err(e))?;
         match read.open_table(ROUTER_STATE) {
             Ok(t) => Ok(t
                 .get(key)
@@ -316,7 +536,7 @@ impl Store {
 
     /// Writes (or with `None` deletes) router records in one durable transaction.
     pub fn router_put(&self, records: &[(&str, Option<&[u8]>)]) -> Result<(), StoreError> {
-        let w = self.db.begin_write().map_err(|e| self.err(e))?;
+        let w = self.db()?.begin_write().map_err(|e| self.err(e))?;
         {
             let mut t = w.open_table(ROUTER_STATE).map_err(|e| self.err(e))?;
             for (key, value) in records {
@@ -346,7 +566,7 @@ impl Store {
 
     /// Entry `id`'s record.
     pub fn cache_entry(&self, id: u64) -> Result<Option<CacheEntry>, StoreError> {
-        let read = self.db.begin_read().map_err(|e| self.err(e))?;
+        let read = self.db()?.begin_read().map_err(|e| self.err(e))?;
         let t = match read.open_table(CACHE_ENTRIES) {
             Ok(t) => t,
             Err(TableError::TableDoesNotExist(_)) => return Ok(None),
@@ -358,7 +578,7 @@ impl Store {
         decode(bytes.value())
             .map(Some)
             .map_err(|detail| StoreError::Record {
-                path: self.path.clone(),
+                path: self.inner.path.clone(),
                 id,
                 detail,
             })
@@ -366,7 +586,7 @@ impl Store {
 
     /// The stored response JSON of entry `id`.
     pub fn cache_response(&self, id: u64) -> Result<Option<Vec<u8>>, StoreError> {
-        let read = self.db.begin_read().map_err(|e| self.err(e))?;
+        let read = self.db()?.begin_read().map_err(|e| self.err(e))?;
         match read.open_table(CACHE_RESPONSES) {
             Ok(t) => Ok(t
                 .get(id)
@@ -379,7 +599,7 @@ impl Store {
 
     /// The id after the largest one in use.
     pub fn next_cache_id(&self) -> Result<u64, StoreError> {
-        let read = self.db.begin_read().map_err(|e| self.err(e))?;
+        let read = self.db()?.begin_read().map_err(|e| self.err(e))?;
         match read.open_table(CACHE_ENTRIES) {
             Ok(t) => Ok(t
                 .last()
@@ -392,7 +612,7 @@ impl Store {
 
     /// Applies `batch` in one durable transaction.
     pub fn cache_write(&self, batch: &CacheWriteBatch) -> Result<(), StoreError> {
-        let w = self.db.begin_write().map_err(|e| self.err(e))?;
+        let w = self.db()?.begin_write().map_err(|e| self.err(e))?;
         {
             let mut entries = w.open_table(CACHE_ENTRIES).map_err(|e| self.err(e))?;
             let mut responses = w.open_table(CACHE_RESPONSES).map_err(|e| self.err(e))?;
@@ -441,7 +661,7 @@ impl Store {
                 .collect(),
         };
         if route.is_none() {
-            let w = self.db.begin_write().map_err(|e| self.err(e))?;
+            let w = self.db()?.begin_write().map_err(|e| self.err(e))?;
             // delete_table needs no decoding and reports a missing table as `false`.
             w.delete_table(CACHE_ENTRIES).map_err(|e| self.err(e))?;
             w.delete_table(CACHE_RESPONSES).map_err(|e| self.err(e))?;
@@ -459,7 +679,7 @@ impl Store {
 
     /// Every route's saved learner state (packed counts).
     pub fn cache_learned(&self) -> Result<Vec<(String, Vec<u64>)>, StoreError> {
-        let read = self.db.begin_read().map_err(|e| self.err(e))?;
+        let read = self.db()?.begin_read().map_err(|e| self.err(e))?;
         let t = match read.open_table(CACHE_LEARNED) {
             Ok(t) => t,
             Err(TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
@@ -480,7 +700,7 @@ impl Store {
 
     /// Saves routes' learner states in one transaction.
     pub fn set_cache_learned(&self, states: &[(&str, Vec<u64>)]) -> Result<(), StoreError> {
-        let w = self.db.begin_write().map_err(|e| self.err(e))?;
+        let w = self.db()?.begin_write().map_err(|e| self.err(e))?;
         {
             let mut t = w.open_table(CACHE_LEARNED).map_err(|e| self.err(e))?;
             for (route, packed) in states {
@@ -493,7 +713,7 @@ impl Store {
     }
 
     fn all_cache_ids(&self) -> Result<Vec<u64>, StoreError> {
-        let read = self.db.begin_read().map_err(|e| self.err(e))?;
+        let read = self.db()?.begin_read().map_err(|e| self.err(e))?;
         let t = match read.open_table(CACHE_ENTRIES) {
             Ok(t) => t,
             Err(TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
@@ -512,6 +732,54 @@ impl Store {
         now_unix: u64,
     ) -> Result<BTreeMap<String, RouteSummary>, StoreError> {
         self.snapshot()?.cache_summary(now_unix)
+    }
+
+    /// Every stored client key (revoked ones included), by name.
+    pub fn keys(&self) -> Result<Vec<(String, StoredKey)>, StoreError> {
+        self.snapshot()?.keys()
+    }
+
+    /// Adds a key; `false` when the name is taken (a revoked name too: names stay unique in the
+    /// audit).
+    pub fn key_create(&self, name: &str, key: &StoredKey) -> Result<bool, StoreError> {
+        let w = self.db()?.begin_write().map_err(|e| self.err(e))?;
+        {
+            let mut t = w.open_table(API_KEYS).map_err(|e| self.err(e))?;
+            if t.get(name).map_err(|e| self.err(e))?.is_some() {
+                return Ok(false);
+            }
+            t.insert(name, encode(key).as_slice())
+                .map_err(|e| self.err(e))?;
+        }
+        w.commit().map_err(|e| self.err(e))?;
+        Ok(true)
+    }
+
+    /// Marks `name` revoked; `false` when there is no such key (or it was revoked already).
+    pub fn key_revoke(&self, name: &str, now_unix: u64) -> Result<bool, StoreError> {
+        let w = self.db()?.begin_write().map_err(|e| self.err(e))?;
+        {
+            let mut t = w.open_table(API_KEYS).map_err(|e| self.err(e))?;
+            let Some(bytes) = t
+                .get(name)
+                .map_err(|e| self.err(e))?
+                .map(|v| v.value().to_vec())
+            else {
+                return Ok(false);
+            };
+            let mut key: StoredKey = decode(&bytes).map_err(|detail| StoreError::Db {
+                path: self.inner.path.clone(),
+                detail: format!("key {name}: {detail}"),
+            })?;
+            if key.revoked_unix.is_some() {
+                return Ok(false);
+            }
+            key.revoked_unix = Some(now_unix);
+            t.insert(name, encode(&key).as_slice())
+                .map_err(|e| self.err(e))?;
+        }
+        w.commit().map_err(|e| self.err(e))?;
+        Ok(true)
     }
 }
 
@@ -557,6 +825,15 @@ impl StoreReader {
         now_unix: u64,
     ) -> Result<BTreeMap<String, RouteSummary>, StoreError> {
         self.snapshot()?.cache_summary(now_unix)
+    }
+
+    pub fn keys(&self) -> Result<Vec<(String, StoredKey)>, StoreError> {
+        self.snapshot()?.keys()
+    }
+
+    /// Every cache entry with its hit statistics, in id order.
+    pub fn cache_entries(&self) -> Result<Vec<StoredEntry>, StoreError> {
+        self.snapshot()?.cache_entries()
     }
 }
 
@@ -651,6 +928,24 @@ impl Snapshot<'_> {
         Ok(out)
     }
 
+    fn keys(&self) -> Result<Vec<(String, StoredKey)>, StoreError> {
+        let t = match self.txn.open_table(API_KEYS) {
+            Ok(t) => t,
+            Err(TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
+            Err(e) => return Err(self.err(e)),
+        };
+        let mut out = Vec::new();
+        for row in t.iter().map_err(|e| self.err(e))? {
+            let (k, v) = row.map_err(|e| self.err(e))?;
+            let key = decode(v.value()).map_err(|detail| StoreError::Db {
+                path: self.path.to_path_buf(),
+                detail: format!("key {}: {detail}", k.value()),
+            })?;
+            out.push((k.value().to_owned(), key));
+        }
+        Ok(out)
+    }
+
     /// Per-route totals of what is stored (entries past their expiry counted separately).
     fn cache_summary(&self, now_unix: u64) -> Result<BTreeMap<String, RouteSummary>, StoreError> {
         let mut out = BTreeMap::<String, RouteSummary>::new();
@@ -664,6 +959,76 @@ impl Snapshot<'_> {
             }
         }
         Ok(out)
+    }
+}
+
+/// Opens the file (`create`: make it when missing), under a quota when one is given.
+fn open_db(
+    path: &Path,
+    quota: Option<&Arc<DiskQuota>>,
+    check_integrity: bool,
+) -> Result<Database, StoreError> {
+    let mut builder = Database::builder();
+    builder
+        .set_concurrency_mode(CONCURRENCY_MODE)
+        .set_check_integrity_on_open(check_integrity)
+        .set_cache_size(PAGE_CACHE_BYTES);
+    let opened = match quota {
+        None => builder.create(path),
+        Some(q) => std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(path)
+            .map_err(DatabaseError::from)
+            .and_then(|f| {
+                #[allow(deprecated)]
+                let file = redb::backends::FileBackend::new(f)?;
+                builder.create_with_backend(QuotaBackend {
+                    file,
+                    quota: q.clone(),
+                })
+            }),
+    };
+    opened.map_err(|e| open_error(path, e))
+}
+
+/// The recovery thread of a faulted store: drop the failed database, reopen the file (redb
+/// repairs what the failed commit left) and write a probe; back in service once it commits.
+/// Ends when the store recovers or the last handle on it is gone.
+fn recover(inner: std::sync::Weak<StoreInner>) {
+    loop {
+        std::thread::sleep(RECOVER_EVERY);
+        let Some(inner) = inner.upgrade() else { return };
+        // Our handle goes now; the file closes when the last operation holding it ends.
+        drop(inner.db.write().take());
+        let reopened = open_db(&inner.path, inner.quota.as_ref(), false).and_then(|db| {
+            let probe = || -> Result<(), redb::Error> {
+                let w = db.begin_write()?;
+                {
+                    let mut t = w.open_table(META)?;
+                    let now = crate::chat::unix_now().to_le_bytes();
+                    t.insert(PROBE_KEY, now.as_slice())?;
+                }
+                w.commit()?;
+                Ok(())
+            };
+            probe().map(|()| db).map_err(|e| db_error(&inner.path, e))
+        });
+        match reopened {
+            Ok(db) => {
+                *inner.db.write() = Some(Arc::new(db));
+                *inner.fault.lock() = None;
+                inner.recovering.store(false, Ordering::Release);
+                inner.faulted.store(false, Ordering::Release);
+                tracing::info!(file = %inner.path.display(), "store reopened: writes succeed again");
+                return;
+            }
+            Err(e) => {
+                tracing::debug!(error = %e, "store still out of service");
+            }
+        }
     }
 }
 

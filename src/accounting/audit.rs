@@ -355,6 +355,9 @@ pub enum AuditError {
     Record { key: (u64, u64), detail: String },
     #[error("the audit writer has stopped")]
     WriterGone,
+    /// The store is out of service after a storage fault (it reopens by itself).
+    #[error("the audit store is out of service: {0}")]
+    Unavailable(String),
     #[error("the audit is disabled ([accounting] enabled = false): there is no record to rate")]
     Disabled,
 }

@@ -3,7 +3,12 @@
 //!
 //! - `record` never blocks: when the queue is full the record is dropped and counted
 //!   (`dropped()`, exported as `sluice_audit_dropped_total`), because slowing every request to
-//!   the disk's pace is worse than a gap that is visible in the metrics.
+//!   the disk's pace is worse than a gap that is visible in the metrics. Records whose write
+//!   fails (a storage fault: the store is out of service until it reopens) are counted the same.
+//! - Durability: at most [`QUEUE`] records wait in the queue and [`MAX_BATCH`] in the batch being
+//!   written, and a record waits at most [`GROUP_COMMIT_LINGER`] for others to share its commit:
+//!   a `kill -9` loses the records of the last 50 ms (plus the commit under way), never more
+//!   than `QUEUE + MAX_BATCH`.
 //! - `flush` waits until everything queued before it is committed (fsync'd): graceful shutdown
 //!   awaits it after the last response, so a SIGTERM right after a request loses nothing.
 //! - Keys are `(time_ms, seq)`; `seq` is persisted in `audit_meta` in the same transaction as
@@ -36,25 +41,52 @@ const NEXT_SEQ: &str = "next_seq";
 /// Records up to this sequence number are counted in the rollups.
 const ROLLUP_SEQ: &str = "rollup_seq";
 
-const QUEUE: usize = 65_536;
-const MAX_BATCH: usize = 1024;
+/// Records waiting for the writer; more are dropped (and counted).
+pub const QUEUE: usize = 1000;
+/// Records committed in one transaction.
+pub const MAX_BATCH: usize = 1000;
 const PRUNE_EVERY: Duration = Duration::from_secs(3600);
 const DAY_MS: u64 = 24 * 3600 * 1000;
 
-/// Something that holds the database: `Arc<Database>`, or the store.
+/// Something that holds the database: `Arc<Database>`, or the store (which may be out of
+/// service after a storage fault).
 pub trait DbHandle: Send + Sync + 'static {
-    fn db(&self) -> &Database;
+    /// The database for one operation; `Err` while it is out of service.
+    fn db(&self) -> Result<Arc<Database>, String>;
+    /// An operation failed with `e` (the store notes a storage fault); its text.
+    fn failed(&self, e: redb::Error) -> String {
+        e.to_string()
+    }
 }
 
 impl DbHandle for Arc<Database> {
-    fn db(&self) -> &Database {
-        self
+    fn db(&self) -> Result<Arc<Database>, String> {
+        Ok(self.clone())
     }
 }
 
 impl DbHandle for crate::store::Store {
-    fn db(&self) -> &Database {
-        self.database()
+    fn db(&self) -> Result<Arc<Database>, String> {
+        self.database().map_err(|e| e.to_string())
+    }
+
+    fn failed(&self, e: redb::Error) -> String {
+        self.err(e).to_string()
+    }
+}
+
+/// Why a batch was not written.
+enum WriteFailure {
+    /// The store is out of service (it said so once already).
+    Unavailable(String),
+    Failed(String),
+}
+
+impl WriteFailure {
+    fn text(&self) -> &str {
+        match self {
+            WriteFailure::Unavailable(t) | WriteFailure::Failed(t) => t,
+        }
     }
 }
 
@@ -94,14 +126,18 @@ impl AuditLog {
         if !settings.enabled {
             return Ok(AuditLog::disabled());
         }
+        let dropped = Arc::new(AtomicU64::new(0));
         let reader: Arc<dyn DbHandle> = Arc::new(db.clone());
         let mut w = Writer {
             db,
             next_seq: 0,
             retention_ms: u64::from(settings.retention_days) * DAY_MS,
             last_prune: Instant::now(),
+            dropped: dropped.clone(),
+            seq_known: false,
         };
         w.next_seq = w.init().map_err(db_err)?;
+        w.seq_known = true;
         w.prune().map_err(db_err)?;
         let (tx, rx) = mpsc::channel(QUEUE);
         let thread = std::thread::Builder::new()
@@ -111,7 +147,7 @@ impl AuditLog {
         Ok(AuditLog {
             tx: Some(tx),
             reader: Some(reader),
-            dropped: Arc::new(AtomicU64::new(0)),
+            dropped,
             thread: Mutex::new(Some(thread)),
         })
     }
@@ -127,13 +163,14 @@ impl AuditLog {
 
     /// Stores `feedback` with the record of `request_id` and returns that record (with the
     /// feedback it replaces, if any); `Ok(None)` when no record has that id (a record still
-    /// queued is flushed first). `wait`: return once the feedback is committed, else once it is
+    /// queued is flushed first) or `may_rate` refuses it (its caller's records only). `wait`: return once the feedback is committed, else once it is
     /// queued. Errors when auditing is disabled.
     pub async fn rate(
         &self,
         request_id: &str,
         feedback: Feedback,
         wait: bool,
+        may_rate: impl FnOnce(&AuditRecord) -> bool,
     ) -> Result<Option<Rated>, AuditError> {
         let (Some(tx), Some(reader)) = (&self.tx, &self.reader) else {
             return Err(AuditError::Disabled);
@@ -144,7 +181,7 @@ impl AuditLog {
             self.flush().await?;
             found = self.find(reader, request_id).await?;
         }
-        let Some((key, record)) = found else {
+        let Some((key, record)) = found.filter(|(_, r)| may_rate(r)) else {
             return Ok(None);
         };
         let (done, committed) = oneshot::channel();
@@ -167,15 +204,18 @@ impl AuditLog {
         request_id: &str,
     ) -> Result<Option<((u64, u64), AuditRecord)>, AuditError> {
         let (reader, id) = (reader.clone(), request_id.to_owned());
-        tokio::task::spawn_blocking(move || audit::find(reader.db(), &id))
-            .await
-            .map_err(|_| AuditError::WriterGone)?
+        tokio::task::spawn_blocking(move || {
+            let db = reader.db().map_err(AuditError::Unavailable)?;
+            audit::find(&*db, &id)
+        })
+        .await
+        .map_err(|_| AuditError::WriterGone)?
     }
 
     /// Every record with feedback (see [`audit::rated`]); empty when auditing is disabled.
     pub fn rated(&self) -> Result<Vec<AuditRecord>, AuditError> {
         match &self.reader {
-            Some(r) => audit::rated(r.db()),
+            Some(r) => audit::rated(&*r.db().map_err(AuditError::Unavailable)?),
             None => Ok(Vec::new()),
         }
     }
@@ -187,7 +227,11 @@ impl AuditLog {
         max_records: usize,
     ) -> Result<std::collections::BTreeMap<String, Vec<String>>, AuditError> {
         match &self.reader {
-            Some(r) => audit::named_prompts(r.db(), per_route, max_records),
+            Some(r) => audit::named_prompts(
+                &*r.db().map_err(AuditError::Unavailable)?,
+                per_route,
+                max_records,
+            ),
             None => Ok(Default::default()),
         }
     }
@@ -196,9 +240,10 @@ impl AuditLog {
         self.tx.is_some()
     }
 
-    /// The database the records and rollups are in, for reading (`None` when disabled).
-    /// Reads block: call them off the async runtime.
-    pub fn database(&self) -> Option<&Database> {
+    /// The database the records and rollups are in, for reading (`None` when disabled, `Err`
+    /// while the store is out of service after a storage fault). Reads block: call them off the
+    /// async runtime.
+    pub fn database(&self) -> Option<Result<Arc<Database>, String>> {
         self.reader.as_deref().map(DbHandle::db)
     }
 
@@ -262,21 +307,31 @@ fn db_err(e: impl ToString) -> AuditError {
 }
 
 /// How long a record may wait for others to share its commit. A `kill -9` can lose at most
-/// the records of this window; SIGTERM and `flush` lose none.
-const GROUP_COMMIT_LINGER: std::time::Duration = std::time::Duration::from_millis(50);
+/// the records of this window (and the commit under way); SIGTERM and `flush` lose none.
+pub const GROUP_COMMIT_LINGER: std::time::Duration = std::time::Duration::from_millis(50);
 
 struct Writer<H> {
     db: H,
     next_seq: u64,
     retention_ms: u64,
     last_prune: Instant,
+    /// Shared with the log: records dropped (queue full, or their write failed).
+    dropped: Arc<AtomicU64>,
+    /// False after a failed write until the sequence is read again from the (reopened) store:
+    /// a failed commit may or may not have advanced it.
+    seq_known: bool,
 }
 
 impl<H: DbHandle> Writer<H> {
     /// Create the tables; the next sequence number. Rollups that do not count every record
     /// are rebuilt from the ledger.
-    fn init(&self) -> Result<u64, redb::Error> {
-        let w = self.db.db().begin_write()?;
+    fn init(&self) -> Result<u64, String> {
+        let db = self.db.db()?;
+        self.init_in(&db).map_err(|e| self.db.failed(e))
+    }
+
+    fn init_in(&self, db: &Database) -> Result<u64, redb::Error> {
+        let w = db.begin_write()?;
         w.open_table(AUDIT_RECORDS)?;
         w.open_table(AUDIT_REQUESTS)?;
         w.open_table(AUDIT_FEEDBACK)?;
@@ -289,15 +344,15 @@ impl<H: DbHandle> Writer<H> {
         };
         w.commit()?;
         if counted != seq {
-            self.rebuild_rollups(seq)?;
+            self.rebuild_rollups(db, seq)?;
         }
         Ok(seq)
     }
 
     /// Rollups from every stored record, in one transaction (once, at open).
-    fn rebuild_rollups(&self, next_seq: u64) -> Result<(), redb::Error> {
+    fn rebuild_rollups(&self, db: &Database, next_seq: u64) -> Result<(), redb::Error> {
         let started = Instant::now();
-        let w = self.db.db().begin_write()?;
+        let w = db.begin_write()?;
         w.delete_table(AUDIT_ROLLUPS)?;
         w.delete_table(AUDIT_FAILOVERS)?;
         let mut pending = Pending::default();
@@ -364,8 +419,13 @@ impl<H: DbHandle> Writer<H> {
                 Ok(())
             } else {
                 self.write(&batch, &feedback).map_err(|e| {
-                    tracing::error!(error = %e, records = batch.len(), "audit write failed");
-                    e.to_string()
+                    // Unaudited, but counted (`sluice_audit_dropped_total`).
+                    self.dropped
+                        .fetch_add(batch.len() as u64, Ordering::Relaxed);
+                    if let WriteFailure::Failed(text) = &e {
+                        tracing::error!(error = %text, records = batch.len(), "audit write failed");
+                    }
+                    e.text().to_owned()
                 })
             };
             batch.clear();
@@ -385,8 +445,30 @@ impl<H: DbHandle> Writer<H> {
         &mut self,
         batch: &[Box<AuditRecord>],
         feedback: &[((u64, u64), Box<Feedback>)],
+    ) -> Result<(), WriteFailure> {
+        let db = self.db.db().map_err(WriteFailure::Unavailable)?;
+        if !self.seq_known {
+            self.next_seq = self
+                .init_in(&db)
+                .map_err(|e| WriteFailure::Failed(self.db.failed(e)))?;
+            self.seq_known = true;
+        }
+        match self.write_in(&db, batch, feedback) {
+            Ok(()) => Ok(()),
+            Err(e) => {
+                self.seq_known = false;
+                Err(WriteFailure::Failed(self.db.failed(e)))
+            }
+        }
+    }
+
+    fn write_in(
+        &mut self,
+        db: &Database,
+        batch: &[Box<AuditRecord>],
+        feedback: &[((u64, u64), Box<Feedback>)],
     ) -> Result<(), redb::Error> {
-        let w = self.db.db().begin_write()?;
+        let w = db.begin_write()?;
         let mut seq = self.next_seq;
         let mut pending = Pending::default();
         {
@@ -417,10 +499,15 @@ impl<H: DbHandle> Writer<H> {
 
     /// Delete records older than the retention (none when it is 0), and rollup rows older than
     /// their resolution keeps them: one transaction at open and then hourly.
-    fn prune(&mut self) -> Result<(), redb::Error> {
+    fn prune(&mut self) -> Result<(), String> {
         self.last_prune = Instant::now();
+        let db = self.db.db()?;
+        self.prune_in(&db).map_err(|e| self.db.failed(e))
+    }
+
+    fn prune_in(&self, db: &Database) -> Result<(), redb::Error> {
         let now = unix_ms_now();
-        let w = self.db.db().begin_write()?;
+        let w = db.begin_write()?;
         rollup::prune(&w, now, self.retention_ms)?;
         if self.retention_ms > 0 {
             let cutoff = now.saturating_sub(self.retention_ms);
@@ -468,11 +555,14 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let now = unix_ms_now();
         let log = AuditLog::open(db(dir.path()), &AccountingSettings::default()).unwrap();
-        // Same millisecond for all: the sequence keeps keys apart.
+        // Same millisecond for all: the sequence keeps keys apart. (In runs the queue holds.)
         for i in 0..2500 {
             let mut r = record(now);
             r.request_id = format!("req_{i}");
             log.record(r);
+            if i % 500 == 499 {
+                log.flush().await.unwrap();
+            }
         }
         log.flush().await.unwrap();
         assert_eq!(log.dropped(), 0);
@@ -495,6 +585,40 @@ mod tests {
         log.flush().await.unwrap();
         let later: Vec<_> = audit::read(&*db, now + 1..u64::MAX).unwrap().collect();
         assert_eq!(later.len(), 1);
+    }
+
+    /// The backlog in memory is bounded: with the writer stuck (a write transaction held
+    /// elsewhere), at most `QUEUE + MAX_BATCH` records are accepted and the rest are dropped and
+    /// counted; every accepted one is written once the writer can go on. This bound is what a
+    /// `kill -9` can lose at most.
+    #[tokio::test]
+    async fn the_backlog_is_bounded_and_overflow_is_counted() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = db(dir.path());
+        let log = AuditLog::open(db.clone(), &AccountingSettings::default()).unwrap();
+        let blocker = db.begin_write().unwrap();
+        let now = unix_ms_now();
+        let sent = 5 * (QUEUE + MAX_BATCH);
+        for i in 0..sent {
+            let mut r = record(now);
+            r.request_id = format!("req_{i}");
+            log.record(r);
+            if i % 1000 == 0 {
+                // Let the writer take what it can (it then waits for the transaction).
+                tokio::time::sleep(GROUP_COMMIT_LINGER * 2).await;
+            }
+        }
+        let dropped = log.dropped() as usize;
+        let accepted = sent - dropped;
+        assert!(accepted <= QUEUE + MAX_BATCH, "{accepted} held in memory");
+        assert!(accepted >= QUEUE, "{accepted}");
+        drop(blocker);
+        log.flush().await.unwrap();
+        assert_eq!(
+            all(&*db).len(),
+            accepted,
+            "every accepted record is written"
+        );
     }
 
     #[tokio::test]

@@ -34,6 +34,7 @@ async fn handle(
     started: Instant,
     span: tracing::Span,
 ) -> Response {
+    let key = request::key_of(&req);
     let prepared = async {
         let (parts, body) = req.into_parts();
         let bytes = request::read_body(&s, body).await?;
@@ -43,7 +44,7 @@ async fn handle(
     let (chat, ctx, feedback) = match prepared.await {
         Ok((chat, mut common)) => {
             let feedback = common.take_feedback();
-            let ctx = common.ctx(request_id, caller, started, span, Dialect::OpenAi);
+            let ctx = common.ctx(request_id, caller, started, span, Dialect::OpenAi, key);
             (chat, ctx, feedback)
         }
         Err(e) => {
@@ -53,7 +54,7 @@ async fn handle(
             return resp;
         }
     };
-    let rated = rate_earlier(&s, feedback).await;
+    let rated = rate_earlier(&s, feedback, ctx.key.as_deref()).await;
     let (meta, result) = pipeline::chat(&s, chat, ctx).await;
     let mut resp = match result {
         Ok(Reply::Complete(r)) => axum::Json(r).into_response(),
@@ -61,6 +62,7 @@ async fn handle(
         Err(e) => e.into_response(),
     };
     set_meta_headers(&s, &meta, resp.headers_mut());
+    resp.extensions_mut().insert(pipeline::Recorded);
     set_feedback_header(rated, resp.headers_mut());
     resp
 }
@@ -70,10 +72,11 @@ async fn handle(
 pub(super) async fn rate_earlier(
     s: &AppState,
     feedback: Vec<pipeline::feedback::Given>,
+    by: Option<&crate::access::Key>,
 ) -> Option<(usize, usize)> {
     match feedback.len() {
         0 => None,
-        n => Some((pipeline::feedback::apply_header(s, feedback).await, n)),
+        n => Some((pipeline::feedback::apply_header(s, feedback, by).await, n)),
     }
 }
 

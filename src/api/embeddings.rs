@@ -15,6 +15,7 @@ use crate::state::AppState;
 pub async fn create(State(s): State<Arc<AppState>>, req: Request) -> Response {
     let started = Instant::now();
     let (request_id, caller, span) = super::request_span(&req);
+    let key = super::request::key_of(&req);
     async move {
         let (body, model) = match parse(&s, req).await {
             Ok(x) => x,
@@ -35,6 +36,7 @@ pub async fn create(State(s): State<Arc<AppState>>, req: Request) -> Response {
             span: tracing::Span::current(),
             sim_faults: None,
             timeout: None,
+            key,
             dialect: crate::wire::Dialect::OpenAi,
         };
         let (meta, result) = pipeline::embeddings(&s, body, &model, ctx).await;
@@ -43,6 +45,7 @@ pub async fn create(State(s): State<Arc<AppState>>, req: Request) -> Response {
             Err(e) => e.into_response(),
         };
         super::chat::set_meta_headers(&s, &meta, resp.headers_mut());
+        resp.extensions_mut().insert(pipeline::Recorded);
         resp
     }
     .instrument(span)
@@ -50,13 +53,7 @@ pub async fn create(State(s): State<Arc<AppState>>, req: Request) -> Response {
 }
 
 async fn parse(s: &AppState, req: Request) -> Result<(Map<String, Value>, String), ApiError> {
-    if s.is_shutting_down() {
-        return Err(ApiError::ShuttingDown);
-    }
-    let limit = s.config.server.max_body_bytes;
-    let bytes = axum::body::to_bytes(req.into_body(), limit)
-        .await
-        .map_err(|_| ApiError::PayloadTooLarge(limit))?;
+    let bytes = super::request::read_body(s, req.into_body()).await?;
     let body: Map<String, Value> =
         serde_json::from_slice(&bytes).map_err(|e| ApiError::BadRequest {
             message: format!("We could not parse the JSON body of your request: {e}"),

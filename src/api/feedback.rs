@@ -37,6 +37,7 @@ pub async fn create(
     if s.is_shutting_down() {
         return Err(ApiError::ShuttingDown);
     }
+    let key = super::request::key_of(&req);
     let bytes = axum::body::to_bytes(req.into_body(), MAX_BODY_BYTES)
         .await
         .map_err(|_| ApiError::PayloadTooLarge(MAX_BODY_BYTES))?;
@@ -57,7 +58,9 @@ pub async fn create(
         score: body.score,
         label: body.label,
     };
-    Ok(Json(feedback::submit(&s, given, true).await?))
+    Ok(Json(
+        feedback::submit(&s, given, true, key.as_deref()).await?,
+    ))
 }
 
 /// The scores of an `x-sluice-feedback` header (empty without one).

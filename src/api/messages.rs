@@ -47,6 +47,7 @@ async fn handle(
     started: Instant,
     span: tracing::Span,
 ) -> Response {
+    let key = request::key_of(&req);
     let prepared = async {
         let (parts, body) = req.into_parts();
         let bytes = request::read_body(&s, body).await?;
@@ -60,7 +61,7 @@ async fn handle(
     let (chat, ctx, feedback) = match prepared.await {
         Ok((chat, mut common)) => {
             let feedback = common.take_feedback();
-            let ctx = common.ctx(request_id, caller, started, span, Dialect::Anthropic);
+            let ctx = common.ctx(request_id, caller, started, span, Dialect::Anthropic, key);
             (chat, ctx, feedback)
         }
         Err(e) => {
@@ -70,7 +71,7 @@ async fn handle(
             return resp;
         }
     };
-    let rated = super::chat::rate_earlier(&s, feedback).await;
+    let rated = super::chat::rate_earlier(&s, feedback, ctx.key.as_deref()).await;
     let estimate = chat.estimate_prompt_tokens();
     let (meta, result) = pipeline::chat(&s, chat, ctx).await;
     let mut resp = match result {
@@ -79,6 +80,7 @@ async fn handle(
         Err(e) => e.into_response_for(Dialect::Anthropic),
     };
     super::chat::set_meta_headers(&s, &meta, resp.headers_mut());
+    resp.extensions_mut().insert(pipeline::Recorded);
     super::chat::set_feedback_header(rated, resp.headers_mut());
     resp
 }
@@ -88,6 +90,7 @@ async fn handle(
 pub async fn count_tokens(State(s): State<Arc<AppState>>, req: Request) -> Response {
     let started = Instant::now();
     let (request_id, caller, span) = super::request_span(&req);
+    let key = request::key_of(&req);
     let counted = async {
         let (parts, body) = req.into_parts();
         let bytes = request::read_body(&s, body).await?;
@@ -118,13 +121,19 @@ pub async fn count_tokens(State(s): State<Arc<AppState>>, req: Request) -> Respo
             started,
             span.clone(),
             Dialect::Anthropic,
+            key,
         );
         pipeline::count_tokens(&s, &chat, &ctx)
     }
     .instrument(span.clone())
     .await;
     let mut resp = match counted {
-        Ok(n) => axum::Json(json!({"input_tokens": n})).into_response(),
+        Ok(n) => {
+            // A read in all but method: not recorded (its refusals are, by the audit layer).
+            let mut r = axum::Json(json!({"input_tokens": n})).into_response();
+            r.extensions_mut().insert(pipeline::Recorded);
+            r
+        }
         Err(e) => e.into_response_for(Dialect::Anthropic),
     };
     span.record("status", resp.status().as_u16());

@@ -17,15 +17,25 @@ use crate::wire::Dialect;
 /// Longest `x-mock-fault` value passed on (it only ever reaches the built-in simulator).
 const MAX_SIM_FAULTS_BYTES: usize = 1024;
 
-/// The whole body, refused past `[server] max_body_bytes` (and while shutting down).
+/// The whole body, refused past `[server] max_body_bytes` (413), when it does not arrive within
+/// `body_read_timeout_ms` (408: a client that trickles its body does not hold a worker), and
+/// while shutting down.
 pub(super) async fn read_body(s: &AppState, body: Body) -> Result<Bytes, ApiError> {
     if s.is_shutting_down() {
         return Err(ApiError::ShuttingDown);
     }
     let limit = s.config.server.max_body_bytes;
-    axum::body::to_bytes(body, limit)
-        .await
-        .map_err(|_| ApiError::PayloadTooLarge(limit))
+    let timeout = s.config.server.limits.body_read_timeout;
+    match tokio::time::timeout(timeout, axum::body::to_bytes(body, limit)).await {
+        Err(_) => Err(ApiError::RequestTimeout(timeout.as_millis() as u64)),
+        Ok(Err(_)) => Err(ApiError::PayloadTooLarge(limit)),
+        Ok(Ok(b)) => Ok(b),
+    }
+}
+
+/// The key the request was admitted with (absent without keys).
+pub(super) fn key_of(req: &axum::extract::Request) -> Option<Arc<crate::access::Key>> {
+    req.extensions().get::<Arc<crate::access::Key>>().cloned()
 }
 
 /// The gateway's headers of a chat request.
@@ -66,6 +76,7 @@ impl Common {
         started: Instant,
         span: tracing::Span,
         dialect: Dialect,
+        key: Option<Arc<crate::access::Key>>,
     ) -> RequestCtx {
         RequestCtx {
             request_id,
@@ -78,6 +89,7 @@ impl Common {
             sim_faults: self.sim_faults,
             timeout: self.timeout,
             dialect,
+            key,
         }
     }
 }

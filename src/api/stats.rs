@@ -102,7 +102,10 @@ async fn read_view(
     let w = q.window(now)?;
     let s = s.clone();
     tokio::task::spawn_blocking(move || match s.audit.database() {
-        Some(db) => dashboard::view(db, w, now).map_err(|e| ApiError::Internal(e.to_string())),
+        Some(Ok(db)) => {
+            dashboard::view(&*db, w, now).map_err(|e| ApiError::Internal(e.to_string()))
+        }
+        Some(Err(e)) => Err(ApiError::Internal(e)),
         None => Ok(dashboard::empty_view(w, now)),
     })
     .await
@@ -174,8 +177,9 @@ pub async fn targets(
     let v = read_view(&s, q).await?;
     let st = s.clone();
     let failovers = tokio::task::spawn_blocking(move || match st.audit.database() {
-        Some(db) => dashboard::recent_failovers(db, RECENT_FAILOVERS)
+        Some(Ok(db)) => dashboard::recent_failovers(&*db, RECENT_FAILOVERS)
             .map_err(|e| ApiError::Internal(e.to_string())),
+        Some(Err(e)) => Err(ApiError::Internal(e)),
         None => Ok(Vec::new()),
     })
     .await
@@ -221,11 +225,12 @@ pub async fn targets(
 pub async fn cache(
     State(s): State<Arc<AppState>>,
     caller: Option<Extension<Caller>>,
+    key: Option<Extension<Arc<crate::access::Key>>>,
 ) -> Result<Json<Value>, ApiError> {
     let Some(c) = s.cache.clone() else {
         return Ok(Json(json!({"enabled": false, "entries": []})));
     };
-    let visible = visibility(&s, caller.as_deref());
+    let visible = visibility(&s, caller.as_deref(), key.as_deref().map(|k| &**k));
     let prompts = s.config.accounting.log_prompts;
     let entries = tokio::task::spawn_blocking(move || c.most_hit(TOP_ENTRIES, &visible, prompts))
         .await

@@ -1,11 +1,15 @@
 //! Bodies of the subcommands.
 
 pub mod bench_cache;
+pub mod bench_crash;
 pub mod bench_dashboard;
 pub mod bench_failover;
 pub mod bench_load;
 pub mod bench_route;
+pub mod bench_soak;
 pub mod cache;
+mod child;
+pub mod keys;
 pub mod mock;
 pub mod prices;
 pub mod report;

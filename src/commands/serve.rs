@@ -1,7 +1,13 @@
 //! `sluice serve`: load config, start the built-in simulated providers if needed, serve until
 //! SIGTERM / Ctrl-C, then drain in-flight requests and streams.
+//!
+//! The accept loop is Sluice's own (`conn.rs`) so that every connection has limits: a cap on
+//! open connections, header / keep-alive timeouts and a write timeout (see `conn.rs`).
+
+mod conn;
 
 use std::future::Future;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -35,16 +41,27 @@ pub async fn run(args: ServeArgs) -> Result<(), String> {
     let listener = TcpListener::bind(config.server.listen)
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", config.server.listen))?;
-    let keys = config.server.api_keys.len();
+    let allow_open = config.server.allow_open_listen;
     let state = AppState::new(config).await?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
-    tracing::info!(client_keys = keys, "sluice listening on http://{addr}");
-    if keys == 0 && !addr.ip().is_loopback() {
+    if !state.access.keys_on() && !addr.ip().is_loopback() {
+        if !allow_open {
+            return Err(format!(
+                "refusing to listen on {addr} without client keys: anyone who can reach it could \
+                 spend the providers' credit and read other teams' cached answers. Add \
+                 [server] api_keys (or `sluice keys create`), listen on 127.0.0.1, or set \
+                 [server] allow_open_listen = true"
+            ));
+        }
         tracing::warn!(
-            "listening on {addr} without [server] api_keys: anyone who can reach it can spend \
-             the providers' credit"
+            "listening on {addr} without client keys (allow_open_listen): anyone who can reach \
+             it can spend the providers' credit"
         );
     }
+    tracing::info!(
+        client_keys = state.access.keys_on(),
+        "sluice listening on http://{addr}"
+    );
     let served = serve(listener, state, super::shutdown_signal()).await;
     if let Some(t) = traces {
         match tokio::time::timeout(TRACE_FLUSH_TIMEOUT, t.flush()).await {
@@ -66,27 +83,55 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let grace = state.config.server.shutdown_grace;
-    let (tx, rx) = tokio::sync::watch::channel(false);
-    let st = state.clone();
-    let signalled = async move {
-        shutdown.await;
-        st.begin_shutdown();
-        tracing::info!("shutting down: draining in-flight requests");
-        let _ = tx.send(true);
-    };
-    let server = axum::serve(listener, app(state.clone()).into_make_service())
-        .with_graceful_shutdown(signalled);
+    let limits = Arc::new(state.config.server.limits.clone());
+    let router = app(state.clone());
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let kill = tokio_util::sync::CancellationToken::new();
+    let tracker = tokio_util::task::TaskTracker::new();
+    let open = Arc::new(AtomicUsize::new(0));
     // Auto routing learns from the prompt log in the background (when configured).
     let teaching = crate::pipeline::teach::spawn(&state);
-    let mut rx2 = rx.clone();
-    tokio::select! {
-        r = server => r?,
-        _ = async move {
-            let _ = rx2.wait_for(|v| *v).await;
-            tokio::time::sleep(grace).await;
-        } => tracing::warn!("shutdown grace period over: closing remaining connections"),
+    tokio::pin!(shutdown);
+    loop {
+        let (stream, _peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(c) => c,
+                Err(e) => {
+                    // Out of file descriptors and the like: wait instead of spinning.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let slot = conn::Slot::take(&open);
+        if slot.count() > limits.max_connections {
+            tracker.spawn(conn::refuse(stream, slot));
+            continue;
+        }
+        tracker.spawn(conn::serve(
+            stream,
+            slot,
+            router.clone(),
+            limits.clone(),
+            stop_rx.clone(),
+            kill.clone(),
+        ));
     }
-    drop(rx);
+    state.begin_shutdown();
+    tracing::info!("shutting down: draining in-flight requests");
+    drop(listener);
+    let _ = stop_tx.send(true);
+    tracker.close();
+    if tokio::time::timeout(grace, tracker.wait()).await.is_err() {
+        tracing::warn!(
+            open = open.load(Ordering::Relaxed),
+            "shutdown grace period over: closing remaining connections"
+        );
+        kill.cancel();
+        tracker.wait().await;
+    }
     if let Some(t) = teaching {
         t.abort();
     }

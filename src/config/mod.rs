@@ -6,6 +6,7 @@
 
 mod accounting;
 pub mod cache;
+pub mod keys;
 mod raw;
 pub mod routing;
 mod validate;
@@ -19,6 +20,7 @@ pub use raw::RawConfig;
 
 pub use accounting::{AccountingSettings, Mode, RouteAccounting, DEFAULT_RETENTION_DAYS};
 pub use cache::{CachePolicy, CacheScope, Verify, DEFAULT_SIMILARITY_THRESHOLD};
+pub use keys::{key_digest, KeyPolicy, KeyRole};
 pub use routing::{AutoId, AutoRoute, Example, LearnedPolicy, RouteRouting, RoutingConfig, TierBy};
 
 /// The embedded default config: OpenAI and Anthropic when their keys are set, otherwise the
@@ -157,32 +159,69 @@ pub struct ServerConfig {
     pub data_dir: PathBuf,
     pub models_dir: PathBuf,
     pub shutdown_grace: Duration,
-    /// Keys clients must present; empty: no authentication.
+    /// Keys clients must present; empty: no authentication (unless keys were created in the
+    /// store with `sluice keys create`).
     pub api_keys: ApiKeys,
+    /// Prompts with more text than this are served uncached: their text is never analysed.
+    pub max_cache_prompt_bytes: usize,
+    pub limits: ServerLimits,
+    /// `/metrics` without an admin key even when keys are on.
+    pub public_metrics: bool,
+    /// Listen beyond loopback without any client key (refused otherwise).
+    pub allow_open_listen: bool,
+    /// Without keys, `x-sluice-tier` may force a tier (with keys, each key's `tiers` say).
+    pub tier_override: bool,
+    /// Host names (besides loopback ones) a loopback listener answers to.
+    pub allowed_hosts: Vec<String>,
+    /// Origins (`https://app.example.com`) whose browser requests are let through.
+    pub allowed_origins: Vec<String>,
 }
 
-/// The gateway's client keys, kept only as SHA-256 digests (a presented key is hashed and the
-/// digests compared), each with the caller name the audit records for its requests. Cheap to
-/// clone (the client-key guard holds its own handle).
+/// Time and count limits of the HTTP server (`[server]`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ServerLimits {
+    /// A request's headers must arrive within this (slow-loris connections are closed).
+    pub header_read_timeout: Duration,
+    /// A request's body must arrive within this (else 408).
+    pub body_read_timeout: Duration,
+    /// An idle keep-alive connection is closed after this.
+    pub keep_alive_timeout: Duration,
+    /// A client that takes no bytes of its response for this long (a stream it stopped reading)
+    /// is disconnected, which releases the upstream call.
+    pub write_timeout: Duration,
+    /// Open connections; more are answered 503 and closed.
+    pub max_connections: usize,
+    /// Requests in flight; more get 503 with `Retry-After`.
+    pub max_concurrent_requests: usize,
+}
+
+/// One configured client key: its digest (never the key), caller name and policy.
+#[derive(Debug, Clone, PartialEq)]
+pub struct KeySpec {
+    pub digest: [u8; 32],
+    pub name: std::sync::Arc<str>,
+    pub policy: std::sync::Arc<KeyPolicy>,
+}
+
+/// The gateway's client keys from the config, kept only as SHA-256 digests (a presented key is
+/// hashed and the digests compared), each with the caller name the audit records for its
+/// requests and its policy. Cheap to clone.
 #[derive(Clone, Default, PartialEq)]
-pub struct ApiKeys(std::sync::Arc<[([u8; 32], std::sync::Arc<str>)]>);
+pub struct ApiKeys(std::sync::Arc<[KeySpec]>);
 
 impl ApiKeys {
-    /// `(name, key)`; a key without a name is named `key-` and the first 8 hex digits of its
-    /// digest (stable, and says nothing usable about the key).
+    /// `(name, key)` pairs of client keys without limits; a key without a name is named `key-`
+    /// and the first 8 hex digits of its digest (stable, and says nothing usable about the key).
     pub fn new<'a>(keys: impl IntoIterator<Item = (Option<&'a str>, &'a str)>) -> ApiKeys {
-        ApiKeys(
+        Self::from_specs(
             keys.into_iter()
-                .map(|(name, key)| {
-                    let d = Self::digest(key);
-                    let name = match name {
-                        Some(n) => n.to_owned(),
-                        None => format!("key-{}", hex::encode(&d[..4])),
-                    };
-                    (d, name.into())
-                })
+                .map(|(name, key)| KeySpec::new(name, key_digest(key), KeyPolicy::default()))
                 .collect(),
         )
+    }
+
+    pub fn from_specs(specs: Vec<KeySpec>) -> ApiKeys {
+        ApiKeys(specs.into())
     }
 
     pub fn is_empty(&self) -> bool {
@@ -193,15 +232,29 @@ impl ApiKeys {
         self.0.len()
     }
 
-    /// The caller name of `key`, when it is one of the keys.
-    pub fn caller(&self, key: &str) -> Option<&std::sync::Arc<str>> {
-        let d = Self::digest(key);
-        self.0.iter().find(|(k, _)| *k == d).map(|(_, name)| name)
+    pub fn specs(&self) -> &[KeySpec] {
+        &self.0
     }
 
-    fn digest(key: &str) -> [u8; 32] {
-        use sha2::Digest;
-        sha2::Sha256::digest(key.as_bytes()).into()
+    /// The caller name of `key`, when it is one of the keys.
+    pub fn caller(&self, key: &str) -> Option<&std::sync::Arc<str>> {
+        let d = key_digest(key);
+        self.0.iter().find(|k| k.digest == d).map(|k| &k.name)
+    }
+}
+
+impl KeySpec {
+    /// A key named `name`, or `key-<8 hex digits of its digest>`.
+    pub fn new(name: Option<&str>, digest: [u8; 32], policy: KeyPolicy) -> KeySpec {
+        let name = match name {
+            Some(n) => n.to_owned(),
+            None => format!("key-{}", hex::encode(&digest[..4])),
+        };
+        KeySpec {
+            digest,
+            name: name.into(),
+            policy: std::sync::Arc::new(policy),
+        }
     }
 }
 

@@ -52,14 +52,31 @@ pub struct RawServer {
     /// Keys clients must send (`Authorization: Bearer ...` or `x-api-key`); `${VAR}` is
     /// replaced by the variable's value.
     pub api_keys: Option<RawApiKeys>,
+    /// Longer prompts (bytes of text) are served uncached.
+    pub max_cache_prompt_bytes: Option<usize>,
+    pub header_read_timeout_ms: Option<u64>,
+    pub body_read_timeout_ms: Option<u64>,
+    pub keep_alive_timeout_ms: Option<u64>,
+    pub write_timeout_ms: Option<u64>,
+    pub max_connections: Option<usize>,
+    pub max_concurrent_requests: Option<usize>,
+    /// `/metrics` open without an admin key when keys are on.
+    pub public_metrics: bool,
+    /// Allow listening beyond loopback without client keys.
+    pub allow_open_listen: bool,
+    /// Without keys: may `x-sluice-tier` force a tier (default true).
+    pub tier_override: Option<bool>,
+    pub allowed_hosts: Vec<String>,
+    pub allowed_origins: Vec<String>,
 }
 
-/// A list of keys, or keys by caller name (the name the audit records for the key's requests).
+/// A list of keys, or keys by caller name (the name the audit records for the key's requests),
+/// each a key or a table with its policy (`config::keys`).
 #[derive(Debug, Deserialize, Clone)]
 #[serde(untagged)]
 pub enum RawApiKeys {
     List(Vec<String>),
-    Named(IndexMap<String, String>),
+    Named(IndexMap<String, super::keys::RawKeyEntry>),
 }
 
 #[derive(Debug, Default, Deserialize, Clone)]

@@ -179,27 +179,22 @@ impl Validator<'_> {
             ));
             SocketAddr::from(([127, 0, 0, 1], 8080))
         });
-        let mut keys: Vec<(Option<String>, String)> = Vec::new();
-        let entries: Vec<(String, Option<&String>, &String)> = match &s.api_keys {
-            None => Vec::new(),
-            Some(RawApiKeys::List(list)) => list
-                .iter()
-                .enumerate()
-                .map(|(i, k)| (format!("server.api_keys[{i}]"), None, k))
-                .collect(),
-            Some(RawApiKeys::Named(named)) => named
-                .iter()
-                .map(|(n, k)| (format!("server.api_keys.{n}"), Some(n), k))
-                .collect(),
+        let keys = self.api_keys(s.api_keys.as_ref());
+        let ms = |v: Option<u64>, d: u64| Duration::from_millis(v.unwrap_or(d).max(1));
+        let limits = ServerLimits {
+            header_read_timeout: ms(s.header_read_timeout_ms, 10_000),
+            body_read_timeout: ms(s.body_read_timeout_ms, 30_000),
+            keep_alive_timeout: ms(s.keep_alive_timeout_ms, 60_000),
+            write_timeout: ms(s.write_timeout_ms, 30_000),
+            max_connections: s.max_connections.unwrap_or(1024),
+            max_concurrent_requests: s.max_concurrent_requests.unwrap_or(512),
         };
-        for (path, name, k) in entries {
-            match self.interpolate(&path, k) {
-                Some(k) if !k.trim().is_empty() => keys.push((name.cloned(), k.trim().to_owned())),
-                Some(_) => self.problem(format!("{path}: empty key")),
-                // An unreadable key must not leave the gateway open.
-                None => self.problem(format!(
-                    "{path}: names an environment variable that is not set"
-                )),
+        for (name, v) in [
+            ("max_connections", limits.max_connections),
+            ("max_concurrent_requests", limits.max_concurrent_requests),
+        ] {
+            if v == 0 {
+                self.problem(format!("server.{name}: 0 would refuse every request"));
             }
         }
         ServerConfig {
@@ -208,8 +203,108 @@ impl Validator<'_> {
             data_dir: PathBuf::from(s.data_dir.as_deref().unwrap_or("./data")),
             models_dir: PathBuf::from(s.models_dir.as_deref().unwrap_or("./models")),
             shutdown_grace: Duration::from_secs(s.shutdown_grace_secs.unwrap_or(30)),
-            api_keys: ApiKeys::new(keys.iter().map(|(n, k)| (n.as_deref(), k.as_str()))),
+            api_keys: keys,
+            max_cache_prompt_bytes: s.max_cache_prompt_bytes.unwrap_or(4 * 1024 * 1024),
+            limits,
+            public_metrics: s.public_metrics,
+            allow_open_listen: s.allow_open_listen,
+            tier_override: s.tier_override.unwrap_or(true),
+            allowed_hosts: s
+                .allowed_hosts
+                .iter()
+                .map(|h| h.to_ascii_lowercase())
+                .collect(),
+            allowed_origins: s
+                .allowed_origins
+                .iter()
+                .map(|o| o.trim_end_matches('/').to_ascii_lowercase())
+                .collect(),
         }
+    }
+
+    /// `[server] api_keys`: a list of keys, or keys by name (each a key, or a table with the
+    /// key or its digest and a policy).
+    fn api_keys(&mut self, raw: Option<&RawApiKeys>) -> ApiKeys {
+        use super::keys::{parse_digest, RawKeyEntry, RawKeyTable};
+        let mut specs: Vec<KeySpec> = Vec::new();
+        let entries: Vec<(String, Option<&String>, RawKeyTable)> = match raw {
+            None => Vec::new(),
+            Some(RawApiKeys::List(list)) => list
+                .iter()
+                .enumerate()
+                .map(|(i, k)| {
+                    let t = RawKeyTable {
+                        key: Some(k.clone()),
+                        ..RawKeyTable::default()
+                    };
+                    (format!("server.api_keys[{i}]"), None, t)
+                })
+                .collect(),
+            Some(RawApiKeys::Named(named)) => named
+                .iter()
+                .map(|(n, e)| {
+                    let t = match e {
+                        RawKeyEntry::Key(k) => RawKeyTable {
+                            key: Some(k.clone()),
+                            ..RawKeyTable::default()
+                        },
+                        RawKeyEntry::Table(t) => t.clone(),
+                    };
+                    (format!("server.api_keys.{n}"), Some(n), t)
+                })
+                .collect(),
+        };
+        for (path, name, t) in entries {
+            let policy = match t.policy(&path) {
+                Ok(p) => p,
+                Err(problem) => {
+                    self.problem(problem);
+                    continue;
+                }
+            };
+            for p in policy.problems(&path) {
+                self.problem(p);
+            }
+            let digest = match (&t.key, &t.key_sha256) {
+                (Some(_), Some(_)) => {
+                    self.problem(format!("{path}: give `key` or `key_sha256`, not both"));
+                    continue;
+                }
+                (None, None) => {
+                    self.problem(format!("{path}: no `key` (or `key_sha256`)"));
+                    continue;
+                }
+                (None, Some(hex)) => match parse_digest(hex) {
+                    Some(d) => d,
+                    None => {
+                        self.problem(format!(
+                            "{path}.key_sha256: not a SHA-256 digest (64 hex digits)"
+                        ));
+                        continue;
+                    }
+                },
+                (Some(k), None) => match self.interpolate(&path, k) {
+                    Some(k) if !k.trim().is_empty() => key_digest(k.trim()),
+                    Some(_) => {
+                        self.problem(format!("{path}: empty key"));
+                        continue;
+                    }
+                    // An unreadable key must not leave the gateway open.
+                    None => {
+                        self.problem(format!(
+                            "{path}: names an environment variable that is not set"
+                        ));
+                        continue;
+                    }
+                },
+            };
+            if specs.iter().any(|s| s.digest == digest) {
+                self.problem(format!("{path}: the same key is listed twice"));
+                continue;
+            }
+            specs.push(KeySpec::new(name.map(String::as_str), digest, policy));
+        }
+        ApiKeys::from_specs(specs)
     }
 
     fn breaker(&mut self, b: &super::raw::RawBreaker) -> BreakerConfig {
@@ -703,6 +798,42 @@ mod tests {
     fn check(text: &str) -> Result<Config, Vec<String>> {
         let raw: RawConfig = toml::from_str(text).expect("toml");
         validate(raw, &|k| (k == "SET_KEY").then(|| "sk-test".to_owned()))
+    }
+
+    #[test]
+    fn key_tables_roles_limits_and_digests() {
+        let digest = hex::encode(key_digest("sk-hashed"));
+        let text = format!(
+            "[server.api_keys]\nplain = \"${{SET_KEY}}\"\n[server.api_keys.ops]\nkey_sha256 = \"{digest}\"\nrole = \"admin\"\n[server.api_keys.team]\nkey = \"sk-team\"\nroutes = [\"chat\"]\ntiers = [\"premium\"]\nbudget_usd_per_day = 2.5\nrequests_per_minute = 60\n{PROVIDERS}"
+        );
+        let keys = check(&text).unwrap().server.api_keys;
+        assert_eq!(keys.len(), 3);
+        assert_eq!(keys.caller("sk-hashed").map(|n| &**n), Some("ops"));
+        let ops = &keys.specs()[1];
+        assert!(ops.policy.is_admin());
+        let team = &keys.specs()[2].policy;
+        assert!(team.may_use_route("chat") && !team.may_use_route("summarize"));
+        assert!(team.may_force_tier("premium") && !team.may_force_tier("cheap"));
+        assert!(team.may_use_model("anything"), "models default to all");
+        assert!(
+            !keys.specs()[0].policy.may_force_tier("premium"),
+            "no tiers by default"
+        );
+        let bad = format!(
+            "[server.api_keys.a]\nkey = \"k1\"\nkey_sha256 = \"{digest}\"\n[server.api_keys.b]\nkey = \"k2\"\nrole = \"root\"\n[server.api_keys.c]\nkey_sha256 = \"xyz\"\n[server.api_keys.d]\nkey = \"k4\"\nrequests_per_minute = 0\nbudget_usd_per_month = -1\n[server.api_keys.e]\nkey = \"k4\"\n[server]\nmax_connections = 0\n{PROVIDERS}"
+        );
+        let problems = check(&bad).unwrap_err();
+        for want in [
+            "server.api_keys.a: give `key` or `key_sha256`, not both",
+            "server.api_keys.b.role: \"root\" is not a role (client or admin)",
+            "server.api_keys.c.key_sha256: not a SHA-256 digest (64 hex digits)",
+            "server.api_keys.d.requests_per_minute: 0 would refuse every request (leave it out for no limit)",
+            "server.api_keys.d.budget_usd_per_month: must be a number of USD >= 0",
+            "server.api_keys.e: the same key is listed twice",
+            "server.max_connections: 0 would refuse every request",
+        ] {
+            assert!(problems.iter().any(|p| p == want), "{want} not in {problems:#?}");
+        }
     }
 
     const PROVIDERS: &str = r#"

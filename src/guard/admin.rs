@@ -1,29 +1,44 @@
-//! Administrator access: the dashboard (`/dashboard`) and everything under `/admin/`.
+//! Administrator access: the dashboard (`/dashboard`), everything under `/admin/`, and
+//! `/metrics` (unless `[server] public_metrics = true`).
 //!
-//! [`is_admin`] is the one place that decides it. Today a key is a key: with client keys on, any
-//! of them opens the admin endpoints (the key guard has already refused requests without one);
-//! when keys get roles, it becomes `role == admin`.
+//! [`is_admin`] is the one place that decides it; the key guard (`auth`) asks it before any
+//! handler, and this layer on the admin routes asks it again, so a route added there cannot
+//! slip past.
+
+use std::sync::Arc;
 
 use axum::extract::{Request, State};
 use axum::middleware::Next;
 use axum::response::Response;
 
-use super::auth::Caller;
-use crate::config::ApiKeys;
+use crate::access::Key;
 use crate::error::ApiError;
+use crate::state::AppState;
 use crate::wire::Dialect;
 
+/// Paths only an administrator may use when client keys are on.
+pub fn admin_path(path: &str) -> bool {
+    path == "/admin"
+        || path.starts_with("/admin/")
+        || path == "/dashboard"
+        || path.starts_with("/dashboard/")
+}
+
 /// May this caller use the admin endpoints? Without client keys everyone may (the gateway then
-/// listens on a trusted network, see the README); with keys, a caller that presented one.
-pub fn is_admin(keys: &ApiKeys, caller: Option<&Caller>) -> bool {
-    keys.is_empty() || caller.is_some()
+/// listens on loopback or a network the config vouches for, see the README); with keys, only a
+/// key with the admin role.
+pub fn is_admin(s: &AppState, key: Option<&Key>) -> bool {
+    !s.access.keys_on() || key.is_some_and(|k| k.policy.is_admin())
 }
 
 /// The layer on the admin routes.
-pub async fn require_admin(State(keys): State<ApiKeys>, req: Request, next: Next) -> Response {
-    if is_admin(&keys, req.extensions().get::<Caller>()) {
+pub async fn require_admin(State(s): State<Arc<AppState>>, req: Request, next: Next) -> Response {
+    if is_admin(&s, req.extensions().get::<Arc<Key>>().map(|k| &**k)) {
         return next.run(req).await;
     }
-    ApiError::Forbidden("This endpoint needs an administrator key".into())
-        .into_response_for(Dialect::OpenAi)
+    ApiError::Forbidden {
+        message: "This endpoint needs an admin key".into(),
+        code: "admin_required",
+    }
+    .into_response_for(Dialect::OpenAi)
 }

@@ -1,44 +1,127 @@
-//! Client authentication: with `[server] api_keys` set, every request but the health checks and
-//! `/metrics` must carry one of the keys, as OpenAI clients send theirs (`Authorization: Bearer`),
-//! as Anthropic-style clients and Azure do (`x-api-key`, `api-key`), or as a browser does after
-//! its login prompt (`Authorization: Basic`, the key as the password: the dashboard). A refusal
+//! Client keys: with keys on (`[server] api_keys`, or keys created with `sluice keys create`),
+//! every request but the health checks must carry one, as OpenAI clients send theirs
+//! (`Authorization: Bearer`), as Anthropic SDKs and Azure do (`x-api-key`, `api-key`), or as a
+//! browser does after its login prompt (`Authorization: Basic`, the key as the password: the
+//! dashboard). The dashboard, `/admin/*` and `/metrics` need an admin key (`/metrics` is open
+//! with `[server] public_metrics = true`). An API call (a POST outside them: chat completions,
+//! Anthropic's Messages, embeddings) is then admitted by the key's meters: budgets, request and
+//! token rates, concurrency; the key's permit is held until the response body ends. A refusal
 //! has the shape of the API the path belongs to (Anthropic's under `/v1/messages`).
 
 use std::borrow::Cow;
 use std::sync::Arc;
 
 use axum::extract::{Request, State};
-use axum::http::{header, HeaderMap, HeaderValue};
+use axum::http::{header, HeaderMap, HeaderValue, Method};
 use axum::middleware::Next;
 use axum::response::Response;
 use base64::Engine as _;
 
-use crate::config::ApiKeys;
+use super::hold;
+use crate::access::{retry_after_secs, Key, Refusal};
 use crate::error::ApiError;
+use crate::state::AppState;
 use crate::wire::Dialect;
 
-/// Paths a load balancer or a Prometheus scraper reads without a key.
-const OPEN_PATHS: &[&str] = &["/healthz", "/readyz", "/metrics"];
+/// Paths a load balancer reads without a key.
+const OPEN_PATHS: &[&str] = &["/healthz", "/readyz"];
 
-/// The name of the key a request came with (`[server] api_keys`), for its audit record.
+/// The name of the key a request came with, for its audit record (also on the response, for the
+/// record of a request refused before the pipeline).
 #[derive(Clone)]
 pub struct Caller(pub Arc<str>);
 
-pub async fn require_key(State(keys): State<ApiKeys>, mut req: Request, next: Next) -> Response {
+pub async fn require_key(State(s): State<Arc<AppState>>, mut req: Request, next: Next) -> Response {
     let path = req.uri().path();
-    if keys.is_empty() || OPEN_PATHS.contains(&path) {
+    if !s.access.keys_on() || OPEN_PATHS.contains(&path) {
         return next.run(req).await;
     }
-    let caller = match presented_key(req.headers()) {
-        Some(k) => keys.caller(&k).cloned(),
+    let is_metrics = path == "/metrics";
+    if is_metrics && s.config.server.public_metrics {
+        return next.run(req).await;
+    }
+    let dialect = Dialect::of_path(path);
+    let admin_only = is_metrics || super::admin::admin_path(path);
+    let key = match presented_key(req.headers()) {
+        Some(k) => s.access.authenticate(&k),
         None => return refuse(true, path),
     };
-    match caller {
-        Some(name) => {
-            req.extensions_mut().insert(Caller(name));
-            next.run(req).await
+    let Some(key) = key else {
+        return refuse(false, path);
+    };
+    let caller = Caller(key.name.clone());
+    if admin_only && !super::admin::is_admin(&s, Some(&*key)) {
+        let mut resp = ApiError::Forbidden {
+            message: format!(
+                "{path} needs an admin key; key \"{}\" has the client role",
+                key.name
+            ),
+            code: "admin_required",
         }
-        None => refuse(false, path),
+        .into_response_for(dialect);
+        resp.extensions_mut().insert(caller);
+        return resp;
+    }
+    let api_call = req.method() == Method::POST && !admin_only;
+    let permit = if api_call {
+        match s.access.admit(&key) {
+            Ok(p) => Some(p),
+            Err(r) => {
+                let mut resp = refusal(&key, r).into_response_for(dialect);
+                resp.extensions_mut().insert(caller);
+                return resp;
+            }
+        }
+    } else {
+        None
+    };
+    req.extensions_mut().insert(caller.clone());
+    req.extensions_mut().insert(key);
+    let mut resp = next.run(req).await;
+    resp.extensions_mut().insert(caller);
+    match permit {
+        Some(p) => hold(resp, p),
+        None => resp,
+    }
+}
+
+/// A key's refusal as the client's error.
+fn refusal(key: &Key, r: Refusal) -> ApiError {
+    match r {
+        Refusal::Budget {
+            period,
+            limit_usd,
+            spent_usd,
+            retry_after,
+        } => ApiError::BudgetExceeded {
+            message: format!(
+                "Budget exceeded: key \"{}\" has spent ${spent_usd:.4} of its {period} budget of ${limit_usd:.2}; no request is sent upstream until it resets",
+                key.name
+            ),
+            retry_after_secs: retry_after_secs(retry_after),
+        },
+        Refusal::Rate {
+            what,
+            per_minute,
+            retry_after,
+        } => ApiError::RateLimited {
+            message: format!(
+                "Rate limit reached for key \"{}\": {per_minute} {what} per minute; retry after the wait in Retry-After",
+                key.name
+            ),
+            kind: what,
+            code: "rate_limit_exceeded",
+            retry_after_secs: retry_after_secs(retry_after),
+        },
+        Refusal::Concurrency { max } => ApiError::RateLimited {
+            message: format!(
+                "Key \"{}\" already has {max} requests in flight (its max_concurrent)",
+                key.name
+            ),
+            kind: "requests",
+            code: "concurrency_limit_exceeded",
+            retry_after_secs: 1,
+        },
     }
 }
 
@@ -46,7 +129,7 @@ pub async fn require_key(State(keys): State<ApiKeys>, mut req: Request, next: Ne
 /// key (`WWW-Authenticate: Basic`), which it then sends with the page's own requests.
 fn refuse(missing: bool, path: &str) -> Response {
     let mut resp = ApiError::Unauthorized { missing }.into_response_for(Dialect::of_path(path));
-    if path == "/dashboard" || path.starts_with("/dashboard/") || path.starts_with("/admin/") {
+    if super::admin::admin_path(path) {
         resp.headers_mut().insert(
             header::WWW_AUTHENTICATE,
             HeaderValue::from_static("Basic realm=\"sluice admin\", charset=\"UTF-8\""),

@@ -80,7 +80,7 @@ pub(super) async fn lookup(
     meta: &mut Meta,
     parsed: Option<(Parsed, Option<Vec<f32>>)>,
 ) -> Lookup {
-    let Some((cache, key, policy)) = cache_for(s, plan, req, ctx, parsed) else {
+    let Some((cache, key, policy)) = cache_for(s, plan, req, ctx, parsed).await else {
         return Lookup::Miss(None);
     };
     // A request that skips the lookup (`refresh`, `no-cache`) writes only into its own scope:
@@ -144,8 +144,13 @@ pub(super) async fn lookup(
     Lookup::Hit(hit.response)
 }
 
-/// The cache, key and policy for this request, when caching applies at all.
-fn cache_for<'a>(
+/// Prompts with more text than this have their key built on the blocking pool: reading a prompt
+/// is linear, but a few hundred KiB of it still take milliseconds an async worker owes others.
+pub(super) const OFFLOAD_PROMPT_BYTES: usize = 64 * 1024;
+
+/// The cache, key and policy for this request, when caching applies at all. A prompt over
+/// `[server] max_cache_prompt_bytes` is served uncached (its text is never analysed).
+async fn cache_for<'a>(
     s: &'a AppState,
     plan: &Plan,
     req: &ChatRequest,
@@ -153,6 +158,10 @@ fn cache_for<'a>(
     parsed: Option<(Parsed, Option<Vec<f32>>)>,
 ) -> Option<(&'a SemanticCache, CacheKey, &'a CachePolicy)> {
     let cache = s.cache.as_ref()?;
+    // A store out of service after a storage fault: served uncached until it reopens.
+    if !cache.store().is_healthy() {
+        return None;
+    }
     let policy = policy_of(s, plan.route);
     let mode = match plan.route {
         Some(r) => s.config.routes[r.0].accounting.mode,
@@ -183,6 +192,14 @@ fn cache_for<'a>(
         .collect();
     simulated.sort_unstable();
     simulated.dedup();
+    let size: usize = req.messages.iter().map(|m| m.text_len()).sum();
+    if size > s.config.server.max_cache_prompt_bytes {
+        tracing::debug!(
+            bytes = size,
+            "prompt over max_cache_prompt_bytes: served uncached"
+        );
+        return None;
+    }
     let scope = KeyScope {
         owner: owner.as_deref(),
         route: &plan.route_name,
@@ -190,16 +207,38 @@ fn cache_for<'a>(
         simulated: &simulated,
     };
     // The router's parse and embedding of the same turn, when it made them: not done twice.
-    let key = match parsed {
-        Some((parsed, vector)) => {
-            let key = CacheKey::from_parsed(req, &scope, parsed)?;
-            if let Some(v) = vector {
-                key.set_vector(v);
-            }
-            key
+    if let Some((parsed, vector)) = parsed {
+        let key = CacheKey::from_parsed(req, &scope, parsed)?;
+        if let Some(v) = vector {
+            key.set_vector(v);
         }
-        None => CacheKey::new(req, &scope)?,
-    };
+        return Some((cache, key, policy));
+    }
+    if size <= OFFLOAD_PROMPT_BYTES {
+        return Some((cache, CacheKey::new(req, &scope)?, policy));
+    }
+    // Off the async workers: the copy is linear and small beside the analysis it moves.
+    let (req, owner, route, target) = (
+        req.clone(),
+        owner,
+        plan.route_name.to_string(),
+        target.to_owned(),
+    );
+    let simulated: Vec<String> = simulated.into_iter().map(str::to_owned).collect();
+    let key = tokio::task::spawn_blocking(move || {
+        let simulated: Vec<&str> = simulated.iter().map(String::as_str).collect();
+        CacheKey::new(
+            &req,
+            &KeyScope {
+                owner: owner.as_deref(),
+                route: &route,
+                target: &target,
+                simulated: &simulated,
+            },
+        )
+    })
+    .await
+    .ok()??;
     Some((cache, key, policy))
 }
 
@@ -219,7 +258,9 @@ fn owner(
     req: &ChatRequest,
     ctx: &RequestCtx,
 ) -> Option<Option<String>> {
-    let caller = (!s.config.server.api_keys.is_empty())
+    let caller = s
+        .access
+        .keys_on()
         .then_some(ctx.caller.as_deref())
         .flatten();
     match policy.scope {

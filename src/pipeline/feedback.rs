@@ -6,8 +6,10 @@
 
 use serde::Serialize;
 
+use crate::access::Key;
 use crate::accounting::audit::MAX_LABEL_BYTES;
 use crate::accounting::{unix_ms_now, AuditError, Feedback};
+use crate::config::KeyRole;
 use crate::error::ApiError;
 use crate::router::Rated;
 use crate::state::AppState;
@@ -38,7 +40,14 @@ pub struct Stored {
 
 /// Checks and stores one score. `wait`: return once it is committed (the endpoint), else once
 /// it is queued (the header).
-pub async fn submit(s: &AppState, given: Given, wait: bool) -> Result<Stored, ApiError> {
+/// `by`: the key the scores come with (with client keys on); a client key rates only its own
+/// requests (another caller's read as unknown, so ids reveal nothing), an admin key any.
+pub async fn submit(
+    s: &AppState,
+    given: Given,
+    wait: bool,
+    by: Option<&Key>,
+) -> Result<Stored, ApiError> {
     let Given {
         request_id,
         score,
@@ -70,7 +79,11 @@ pub async fn submit(s: &AppState, given: Given, wait: bool) -> Result<Stored, Ap
         label: label.clone(),
         time_ms: unix_ms_now(),
     };
-    let rated = match s.audit.rate(&request_id, feedback, wait).await {
+    let may_rate = |r: &crate::accounting::AuditRecord| match by {
+        None => true,
+        Some(k) => k.policy.role == KeyRole::Admin || r.caller.as_deref() == Some(&*k.name),
+    };
+    let rated = match s.audit.rate(&request_id, feedback, wait, may_rate).await {
         Ok(Some(r)) => r.record,
         Ok(None) => return Err(ApiError::RequestNotFound(request_id)),
         Err(AuditError::Disabled) => {
@@ -112,10 +125,10 @@ pub async fn submit(s: &AppState, given: Given, wait: bool) -> Result<Stored, Ap
 /// The scores of an `x-sluice-feedback` header, each stored without waiting for the commit;
 /// returns how many were stored (the others named unknown requests or were invalid, and are
 /// logged at debug level: a batch job's typo must not fail its next request).
-pub async fn apply_header(s: &AppState, given: Vec<Given>) -> usize {
+pub async fn apply_header(s: &AppState, given: Vec<Given>, by: Option<&Key>) -> usize {
     let mut stored = 0;
     for g in given {
-        match submit(s, g, false).await {
+        match submit(s, g, false, by).await {
             Ok(_) => stored += 1,
             Err(e) => tracing::debug!(error = %e, "x-sluice-feedback entry not stored"),
         }

@@ -94,6 +94,7 @@ async fn ask(
         span: tracing::debug_span!("judge"),
         sim_faults: None,
         timeout: None,
+        key: None,
         dialect: crate::wire::Dialect::OpenAi,
     };
     let plan = Plan {

@@ -30,7 +30,11 @@ use crate::state::AppState;
 use crate::wire::Dialect;
 
 use record::Ending;
-pub use record::RequestInfo;
+pub use record::{record_refused, Refused, RequestInfo};
+
+/// On a response whose request the pipeline recorded (the audit layer records the others).
+#[derive(Debug, Clone, Copy)]
+pub struct Recorded;
 
 /// What the client asked for besides the body.
 pub struct RequestCtx {
@@ -49,6 +53,8 @@ pub struct RequestCtx {
     pub sim_faults: Option<String>,
     /// `x-sluice-timeout-ms`: the client's own deadline, when shorter than the route's.
     pub timeout: Option<Duration>,
+    /// The client key (with keys on): what routes, models and tiers it may use.
+    pub key: Option<Arc<crate::access::Key>>,
     /// The API the client speaks (for the audit: the answer's shape is the handler's business).
     pub dialect: Dialect,
 }
@@ -236,6 +242,7 @@ async fn serve(
     s.metrics
         .observe_routing(plan.route, plan.decision.route_by, tier_by);
     ctx.span.record("route", &*plan.route_name);
+    allowed(s, ctx, plan.route.is_some(), &plan.route_name, &req.model)?;
 
     // 1. Cache lookup (with the prompt's parse and embedding, when routing made them).
     let parts = read.and_then(routed::Read::into_key_parts);
@@ -286,6 +293,52 @@ async fn serve(
         origin,
         write_back,
     )))
+}
+
+/// May the request's key (or, without keys, anyone) use this route or model, and force its
+/// tier? Checked after routing, before the cache or any upstream.
+fn allowed(
+    s: &AppState,
+    ctx: &RequestCtx,
+    routed: bool,
+    route: &str,
+    model: &str,
+) -> Result<(), ApiError> {
+    let forbidden = |message: String, code| Err(ApiError::Forbidden { message, code });
+    let Some(key) = &ctx.key else {
+        if ctx.tier_hint.is_some() && !s.config.server.tier_override {
+            return forbidden(
+                "x-sluice-tier is turned off ([server] tier_override = false)".into(),
+                "tier_not_allowed",
+            );
+        }
+        return Ok(());
+    };
+    let p = &key.policy;
+    if routed && !p.may_use_route(route) {
+        return forbidden(
+            format!("Key \"{}\" may not use route `{route}`", key.name),
+            "route_not_allowed",
+        );
+    }
+    if !routed && !p.may_use_model(model) {
+        return forbidden(
+            format!("Key \"{}\" may not use model `{model}`", key.name),
+            "model_not_allowed",
+        );
+    }
+    if let Some(tier) = &ctx.tier_hint {
+        if !p.may_force_tier(tier) {
+            return forbidden(
+                format!(
+                    "Key \"{}\" may not force tier `{tier}` (x-sluice-tier): its `tiers` do not list it",
+                    key.name
+                ),
+                "tier_not_allowed",
+            );
+        }
+    }
+    Ok(())
 }
 
 impl Meta {
@@ -358,9 +411,11 @@ fn failure_error(s: &AppState, reason: FailReason, attempts: &Arc<[Attempt]>) ->
 /// estimates use), once the request's model is known to name a route or a model. Nothing goes
 /// upstream and nothing is recorded.
 pub fn count_tokens(s: &AppState, req: &ChatRequest, ctx: &RequestCtx) -> Result<u32, ApiError> {
-    s.router
+    let plan = s
+        .router
         .plan(req, ctx.route_hint.as_deref(), ctx.tier_hint.as_deref())
         .map_err(route_error)?;
+    allowed(s, ctx, plan.route.is_some(), &plan.route_name, &req.model)?;
     Ok(req.estimate_prompt_tokens())
 }
 
@@ -378,6 +433,7 @@ pub async fn embeddings(
         let plan = s.router.plan_embeddings(model).map_err(route_error)?;
         meta.route = Some(plan.route_name.clone());
         ctx.span.record("route", &*plan.route_name);
+        allowed(s, &ctx, false, &plan.route_name, model)?;
         let ro = ctx.run_options(plan.policy.total_timeout);
         let done = s
             .router

@@ -13,6 +13,7 @@ use crate::chat::{ChatRequest, Role, TokenUsage};
 use crate::config::Mode;
 use crate::config::TargetId;
 use crate::error::ApiError;
+use crate::outcome::{CacheOutcome, FailureClass, Outcome};
 use crate::router::PASSTHROUGH;
 use crate::state::AppState;
 use crate::telemetry::metrics::{Observation, RouteSlot};
@@ -170,7 +171,32 @@ pub(super) fn finish(s: &AppState, info: &mut RequestInfo, meta: &Meta, end: End
         // Nothing was generated (refused before or by every upstream).
         None => (TokenUsage::default(), false),
     };
-    let costs = costs(s, meta, usage);
+    let mut costs = costs(s, meta, usage);
+    // Non-streaming attempts abandoned on a timeout after the request was sent: the provider
+    // may have generated (and billed) an answer nobody received. Their estimated cost (the
+    // prompt, and an answer as long as the one served) is recorded, not silently lost.
+    let abandoned = if info.stream {
+        Vec::new()
+    } else {
+        abandoned_attempts(s, meta)
+    };
+    let estimated = estimated || !abandoned.is_empty();
+    for target in abandoned {
+        let part = TokenUsage::new(info.prompt_tokens_estimate, usage.output);
+        let c = s.accountant.costs(&CostInput {
+            route: meta.route_id,
+            answered_by: Some(target),
+            cache: CacheOutcome::Miss,
+            usage: part,
+        });
+        costs = add_costs(
+            costs,
+            Costs {
+                cost_avoided_usd: Some(0.0),
+                ..c
+            },
+        );
+    }
     // A hit's usage is the original answer's: its cache reads were that call's.
     let upstream_answered = meta.target.is_some() && !meta.cache.is_hit();
     let slot = match (meta.route_id, &meta.route) {
@@ -201,6 +227,14 @@ pub(super) fn finish(s: &AppState, info: &mut RequestInfo, meta: &Meta, end: End
         upstream: meta.upstream,
         ttft: meta.ttft,
     });
+    if let Some(caller) = &info.caller {
+        s.access.charge(
+            caller,
+            info.time_ms,
+            costs.cost_usd,
+            u64::from(usage.input) + u64::from(usage.output),
+        );
+    }
     s.audit.record(AuditRecord {
         time_ms: info.time_ms,
         request_id: info.request_id.to_string(),
@@ -231,6 +265,89 @@ pub(super) fn finish(s: &AppState, info: &mut RequestInfo, meta: &Meta, end: End
         routing: routing_detail(s, meta),
         feedback: None,
     });
+}
+
+/// A request that never reached the pipeline (refused by a guard, or a handler before it).
+pub struct Refused {
+    pub started: Instant,
+    pub request_id: std::sync::Arc<str>,
+    pub caller: Option<std::sync::Arc<str>>,
+    pub status: u16,
+    pub error: Option<&'static str>,
+    /// The API of the path it came to.
+    pub dialect: crate::wire::Dialect,
+}
+
+/// Records a request refused before the pipeline: no route, no target, no tokens.
+pub fn record_refused(s: &AppState, r: Refused) {
+    let total = r.started.elapsed();
+    s.metrics.observe(&Observation {
+        route: RouteSlot::Unrouted,
+        target: None,
+        status: r.status,
+        cache: crate::outcome::CacheOutcome::Off,
+        input_tokens: 0,
+        output_tokens: 0,
+        cache_read_tokens: 0,
+        cache_write_tokens: 0,
+        cost_usd: Some(0.0),
+        cost_avoided_usd: Some(0.0),
+        total,
+        upstream: None,
+        ttft: None,
+    });
+    s.audit.record(AuditRecord {
+        time_ms: unix_ms_now().saturating_sub(total.as_millis() as u64),
+        request_id: r.request_id.to_string(),
+        caller: r.caller.as_deref().map(str::to_owned),
+        route: "(none)".to_owned(),
+        requested_model: String::new(),
+        target: None,
+        attempts: Vec::new(),
+        cache: crate::outcome::CacheOutcome::Off,
+        similarity: None,
+        stream: false,
+        input_tokens: 0,
+        output_tokens: 0,
+        usage_estimated: false,
+        cost_usd: Some(0.0),
+        cost_avoided_usd: Some(0.0),
+        total_ms: total.as_millis() as u64,
+        upstream_ms: None,
+        ttft_ms: None,
+        status: r.status,
+        error: r.error.map(str::to_owned),
+        prompt: None,
+        detail: UsageDetail::default(),
+        tags: RequestTags {
+            api: r.dialect,
+            observe: false,
+        },
+        routing: RoutingDetail::default(),
+        feedback: None,
+    });
+}
+
+/// Targets of the attempts that timed out waiting for a whole (non-streaming) answer: sent,
+/// so possibly billed, and abandoned for the next attempt.
+fn abandoned_attempts(s: &AppState, meta: &Meta) -> Vec<TargetId> {
+    meta.attempts
+        .iter()
+        .filter(|a| {
+            a.status.is_none()
+                && matches!(
+                    a.outcome,
+                    Outcome::Failed {
+                        class: FailureClass::Timeout | FailureClass::Deadline,
+                        ..
+                    }
+                )
+        })
+        .filter_map(|a| {
+            let i = s.config.targets.iter().position(|t| t.name == a.target)?;
+            Some(TargetId(i))
+        })
+        .collect()
 }
 
 /// How the route and tier were chosen, for the record (nothing for requests never routed).

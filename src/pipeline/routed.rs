@@ -46,7 +46,17 @@ pub(super) async fn read(
     if !s.router.wants_embedding(resolved, tier_hint) {
         return None;
     }
-    let prompt = Prompt::of(req)?;
+    let size: usize = req.messages.iter().map(|m| m.text_len()).sum();
+    let prompt = if size <= super::cached::OFFLOAD_PROMPT_BYTES {
+        Prompt::of(req)?
+    } else {
+        // A long prompt is parsed on the blocking pool, like the cache key's (linear, but
+        // milliseconds an async worker owes others).
+        let req = req.clone();
+        tokio::task::spawn_blocking(move || Prompt::of(&req))
+            .await
+            .ok()??
+    };
     let vector = match &s.embedder {
         Some(e) => {
             let start = Instant::now();

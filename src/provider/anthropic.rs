@@ -92,7 +92,7 @@ impl Anthropic {
 /// The adapter's stream decoder: the shared translation (`wire::ChunkDecoder`) in the event
 /// loop's terms.
 #[derive(Default)]
-struct StreamState(wire::ChunkDecoder);
+pub(crate) struct StreamState(wire::ChunkDecoder);
 
 impl Decode for StreamState {
     fn event(&mut self, ev: SseEvent) -> Step {

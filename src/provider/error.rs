@@ -90,6 +90,9 @@ impl ProviderError {
             } => {
                 let billing = is_billing(kind, code.as_deref(), message);
                 match *status {
+                    // Redirects are not followed (they would carry the provider key to another
+                    // host): a base URL that redirects is the config's fault, like a 404.
+                    300..=399 => ErrorClass::Provider(ProviderFault::NotFound),
                     429 if billing => ErrorClass::Provider(ProviderFault::Billing),
                     429 => ErrorClass::RateLimited(*retry_after),
                     401 | 403 => ErrorClass::Provider(ProviderFault::Auth),
@@ -121,21 +124,47 @@ impl ProviderError {
         if e.is_timeout() {
             return ProviderError::Timeout(TimeoutStage::FirstByte);
         }
-        if e.is_connect() {
-            return ProviderError::Connect(root_cause(e));
-        }
-        // A reset or closed connection before the response: the request may not have been
-        // processed; treat as a transient connection failure.
-        ProviderError::Connect(root_cause(e))
+        // A refused, reset or closed connection before the response: the request may not have
+        // been processed; a transient connection failure.
+        ProviderError::Connect(redacted(e))
     }
 }
 
-fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut cur = e;
+/// A reqwest error as text for clients, the audit and traces: its root cause, and never the
+/// full URL (a query string or user info can carry a key): any URL in it is cut to
+/// `scheme://host[:port]/path`.
+pub fn redacted(e: &reqwest::Error) -> String {
+    let mut cur: &(dyn std::error::Error + 'static) = e;
     while let Some(next) = cur.source() {
         cur = next;
     }
-    cur.to_string()
+    let mut text = cur.to_string();
+    if let Some(url) = e.url() {
+        text = text.replace(url.as_str(), &redact_url(url));
+    }
+    // reqwest's own message names the URL even when the root cause does not.
+    if text.contains("://") {
+        text = text
+            .split_whitespace()
+            .map(
+                |w| match reqwest::Url::parse(w.trim_matches(['(', ')', ','])) {
+                    Ok(u) => redact_url(&u),
+                    Err(_) => w.to_owned(),
+                },
+            )
+            .collect::<Vec<_>>()
+            .join(" ");
+    }
+    text
+}
+
+/// `scheme://host[:port]/path`: no user info, query or fragment.
+pub fn redact_url(url: &reqwest::Url) -> String {
+    let host = url.host_str().unwrap_or("");
+    match url.port() {
+        Some(p) => format!("{}://{host}:{p}{}", url.scheme(), url.path()),
+        None => format!("{}://{host}{}", url.scheme(), url.path()),
+    }
 }
 
 /// A refusal for money, not for the request: OpenAI's 429 `insufficient_quota`, Anthropic's
@@ -238,16 +267,20 @@ fn httpdate_to_unix(s: &str) -> Option<u64> {
     if parts.len() != 6 || parts[5] != "GMT" {
         return None;
     }
-    let day: u64 = parts[1].parse().ok()?;
+    // Bounded fields: the arithmetic below cannot overflow or underflow.
+    let day: u64 = parts[1].parse().ok().filter(|d| (1..=31).contains(d))?;
     let month = [
         "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
     ]
     .iter()
     .position(|m| *m == parts[2])? as u64
         + 1;
-    let year: u64 = parts[3].parse().ok()?;
+    let year: u64 = parts[3]
+        .parse()
+        .ok()
+        .filter(|y| (1970..=9999).contains(y))?;
     let hms: Vec<u64> = parts[4].split(':').filter_map(|x| x.parse().ok()).collect();
-    if hms.len() != 3 {
+    if hms.len() != 3 || hms[0] > 23 || hms[1] > 59 || hms[2] > 60 {
         return None;
     }
     // Days from civil (Howard Hinnant's algorithm).
@@ -356,5 +389,26 @@ mod tests {
             Some(Duration::ZERO)
         );
         assert_eq!(parse_retry_after("soon"), None);
+        // Out-of-range fields are refused, not overflowed (these panicked in debug builds).
+        for bad in [
+            "Sun, 00 Nov 1994 08:49:37 GMT",
+            "Sun, 06 Nov 0 08:49:37 GMT",
+            "Sun, 06 Nov 18446744073709551615 08:49:37 GMT",
+            "Sun, 18446744073709551615 Nov 1994 08:49:37 GMT",
+            "Sun, 06 Nov 1994 18446744073709551615:49:37 GMT",
+        ] {
+            assert_eq!(parse_retry_after(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn redirects_are_provider_faults_and_urls_are_redacted() {
+        assert_eq!(
+            status(302, "api_error", None, "moved").class(),
+            ErrorClass::Provider(ProviderFault::NotFound)
+        );
+        let u = reqwest::Url::parse("https://user:pw@api.example.com:8443/v1/chat?key=sk-123#x")
+            .unwrap();
+        assert_eq!(redact_url(&u), "https://api.example.com:8443/v1/chat");
     }
 }

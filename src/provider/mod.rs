@@ -19,7 +19,7 @@ use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use crate::chat::{ChatChunk, ChatRequest, ChatResponse};
 use crate::config::{ProviderConfig, ProviderKind, Secret, SIM_FAULT_HEADER};
 
-pub use error::{ErrorClass, ProviderError, TimeoutStage};
+pub use error::{redact_url, redacted, ErrorClass, ProviderError, TimeoutStage};
 pub use sse::Framing;
 
 /// Canonical chunks; the stream ends (`None`) only after the upstream's own end marker
@@ -48,6 +48,9 @@ impl Provider {
     pub fn new(cfg: &ProviderConfig, connect_timeout: Duration) -> Result<Provider, String> {
         let http = reqwest::Client::builder()
             .connect_timeout(connect_timeout)
+            // Never follow a redirect: it would carry the provider key (Anthropic's
+            // `x-api-key`, custom headers) to another host.
+            .redirect(reqwest::redirect::Policy::none())
             .pool_idle_timeout(Duration::from_secs(90))
             .pool_max_idle_per_host(256)
             .tcp_nodelay(true)
@@ -142,7 +145,7 @@ impl Upstream {
     /// The URL of an endpoint under the base URL, parsed once at startup (not per request).
     pub fn endpoint(&self, path: &str) -> Result<reqwest::Url, String> {
         let text = format!("{}{}", self.base_url, path);
-        reqwest::Url::parse(&text).map_err(|e| format!("{text}: {e}"))
+        reqwest::Url::parse(&text).map_err(|e| format!("{}{path}: {e}", self.base_url))
     }
 
     /// The request preamble of every call: serialize `body`, POST it to `url` and wait for the
@@ -191,7 +194,10 @@ impl Sent {
     pub async fn body(self) -> Result<bytes::Bytes, ProviderError> {
         match tokio::time::timeout_at(self.deadline, self.resp.bytes()).await {
             Err(_) => Err(ProviderError::Timeout(TimeoutStage::FirstByte)),
-            Ok(Err(e)) => Err(ProviderError::StreamCut(format!("reading body: {e}"))),
+            Ok(Err(e)) => Err(ProviderError::StreamCut(format!(
+                "reading body: {}",
+                redacted(&e)
+            ))),
             Ok(Ok(b)) => Ok(b),
         }
     }
@@ -241,6 +247,68 @@ fn with_stream_timeouts(
             }
         }
     })
+}
+
+/// The adapters' pure translations, as entry points for the property tests (`tests/it/fuzz.rs`):
+/// canonical request -> Anthropic request, Anthropic answer -> canonical answer, and upstream
+/// stream bytes (in any split) -> canonical chunks through the shared SSE parser.
+pub mod props {
+    use super::sse::{Decode, SseParser, Step};
+    use crate::chat::{ChatChunk, ChatRequest, ChatResponse};
+    use crate::wire::anthropic as wire;
+
+    pub fn to_anthropic(req: &ChatRequest, model: &str, stream: bool) -> wire::MessagesRequest {
+        wire::MessagesRequest::from_chat(req, model, stream)
+    }
+
+    pub fn from_anthropic(msg: wire::MessagesResponse) -> ChatResponse {
+        msg.into_chat()
+    }
+
+    /// What the stream loop makes of `pieces` (read one after another): each chunk, or the
+    /// text of the error that ends it; `Ok(None)` marks the end marker.
+    pub fn decode_stream(
+        anthropic: bool,
+        pieces: &[&[u8]],
+    ) -> Vec<Result<Option<ChatChunk>, String>> {
+        let mut decode: Box<dyn Decode> = if anthropic {
+            Box::new(super::anthropic::StreamState::default())
+        } else {
+            Box::new(super::openai::Decoder::default())
+        };
+        let mut parser = SseParser::default();
+        let mut out = Vec::new();
+        for p in pieces {
+            parser.push(p);
+            loop {
+                match parser.next_event() {
+                    Err(e) => {
+                        out.push(Err(e.to_string()));
+                        return out;
+                    }
+                    Ok(None) => break,
+                    Ok(Some(ev)) => match decode.event(ev) {
+                        Step::Chunk(c) => out.push(Ok(Some(c))),
+                        Step::Skip => {}
+                        Step::Malformed(why) => out.push(Err(why)),
+                        Step::End(last) => {
+                            out.extend(last.map(|c| Ok(Some(c))));
+                            out.push(Ok(None));
+                            return out;
+                        }
+                        Step::Fail(e) => {
+                            out.push(Err(e.to_string()));
+                            return out;
+                        }
+                    },
+                }
+            }
+        }
+        if let Some(Some(c)) = decode.complete() {
+            out.push(Ok(Some(c)));
+        }
+        out
+    }
 }
 
 /// True when a chunk carries something the client sees as output.

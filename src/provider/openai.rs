@@ -104,7 +104,7 @@ const MAX_CHOICES: usize = 128;
 /// Decodes `data:` payloads into chunks, and keeps what says the answer is complete: every
 /// choice's finish reason, and the usage chunk when the client asked for it.
 #[derive(Default)]
-struct Decoder {
+pub(crate) struct Decoder {
     need_usage: bool,
     usage_seen: bool,
     /// (choice index, finished)

@@ -98,7 +98,7 @@ pub(crate) fn chunk_stream(
             }
             let cut = match bytes.next().await {
                 Some(Ok(b)) => { parser.push(&b); continue; }
-                Some(Err(e)) => format!("connection broke: {e}"),
+                Some(Err(e)) => format!("connection broke: {}", super::redacted(&e)),
                 None => format!("stream ended without {end_marker}"),
             };
             match decode.complete() {
@@ -125,17 +125,20 @@ pub struct SseEvent {
 #[derive(Debug, Default)]
 pub struct SseParser {
     buf: BytesMut,
+    /// `buf[..scanned]` holds no newline: a long line arriving in many reads is scanned once,
+    /// not from its start at every read (which was quadratic).
+    scanned: usize,
     event: Option<String>,
     data: String,
     has_data: bool,
 }
 
-/// Upper bound on a single line: a stream that never sends a newline is malformed, not a
-/// reason to buffer without end.
+/// Upper bound on a single line, and on one event's data: a stream that never sends a newline
+/// (or a blank line) is malformed, not a reason to buffer without end.
 const MAX_LINE_BYTES: usize = 16 * 1024 * 1024;
 
 #[derive(Debug, thiserror::Error)]
-#[error("SSE line longer than {MAX_LINE_BYTES} bytes")]
+#[error("SSE line or event longer than {MAX_LINE_BYTES} bytes")]
 pub struct LineTooLong;
 
 impl SseParser {
@@ -146,12 +149,18 @@ impl SseParser {
     /// The next complete event, if the buffer holds one.
     pub fn next_event(&mut self) -> Result<Option<SseEvent>, LineTooLong> {
         loop {
-            let Some(nl) = self.buf.iter().position(|&b| b == b'\n') else {
+            let Some(nl) = self.buf[self.scanned..]
+                .iter()
+                .position(|&b| b == b'\n')
+                .map(|i| i + self.scanned)
+            else {
+                self.scanned = self.buf.len();
                 if self.buf.len() > MAX_LINE_BYTES {
                     return Err(LineTooLong);
                 }
                 return Ok(None);
             };
+            self.scanned = 0;
             let mut line = &self.buf[..nl];
             if line.last() == Some(&b'\r') {
                 line = &line[..line.len() - 1];
@@ -179,6 +188,9 @@ impl SseParser {
             match field {
                 "event" => self.event = Some(value.to_owned()),
                 "data" => {
+                    if self.data.len() + value.len() > MAX_LINE_BYTES {
+                        return Err(LineTooLong);
+                    }
                     if self.has_data {
                         self.data.push('\n');
                     }
@@ -222,5 +234,37 @@ mod tests {
         );
         assert_eq!(p.next_event().unwrap(), None);
         assert!(!p.has_partial());
+    }
+
+    /// A long line in small reads is scanned once (the parser used to rescan from its start
+    /// at every read), and an endless line or event is an error, not unbounded memory.
+    #[test]
+    fn long_lines_are_scanned_once_and_bounded() {
+        let mut p = SseParser::default();
+        for _ in 0..4096 {
+            p.push(&[b'x'; 1024]);
+            assert_eq!(p.next_event().unwrap(), None);
+            assert_eq!(p.scanned, p.buf.len());
+        }
+        p.push(b"\n\n");
+        assert_eq!(
+            p.next_event().unwrap(),
+            None,
+            "a line without a field name is ignored"
+        );
+        let mut p = SseParser::default();
+        let line = format!("data: {}\n", "y".repeat(1 << 20));
+        let mut failed = false;
+        for _ in 0..20 {
+            p.push(line.as_bytes());
+            if p.next_event().is_err() {
+                failed = true;
+                break;
+            }
+        }
+        assert!(failed, "an event of more than 16 MiB of data is refused");
+        let mut p = SseParser::default();
+        p.push(&vec![b'z'; MAX_LINE_BYTES + 1]);
+        assert!(p.next_event().is_err());
     }
 }

@@ -58,7 +58,12 @@ pub(super) async fn messages(
     };
     if req.stream {
         let play = Playback::new(&faults, shared.opts.token_pace_ms);
-        stream::sse(reply.frames(), play, shared.shutdown.clone())
+        stream::sse(
+            reply.frames(),
+            play,
+            shared.shutdown.clone(),
+            &shared.streams_open,
+        )
     } else if faults.cut_after.is_some() {
         let json = serde_json::to_vec(&reply.response()).expect("responses always serialize");
         stream::cut_json(StatusCode::OK, json)

@@ -9,7 +9,7 @@
 //! `answer` -> JSON, or an SSE stream played with pacing and mid-stream faults (`stream`).
 //!
 //! Endpoints: `POST /v1/chat/completions`, `POST /v1/messages`, `GET /v1/models`,
-//! `GET /mock/counters` (`{"counts":{"<model>":n}}`) and `POST /mock/reset`.
+//! `GET /mock/counters` (`{"counts":{"<model>":n}, "streams_open": n}`) and `POST /mock/reset`.
 
 mod answer;
 mod anthropic;
@@ -95,6 +95,13 @@ impl MockHandle {
         self.shared.counts()
     }
 
+    /// Streams being played now (a client that goes away ends its stream).
+    pub fn streams_open(&self) -> usize {
+        self.shared
+            .streams_open
+            .load(std::sync::atomic::Ordering::Acquire)
+    }
+
     /// Clears the counters (so `-once` faults fire again).
     pub fn reset(&self) {
         self.shared.counts.lock().clear();
@@ -123,6 +130,7 @@ pub async fn spawn(listen: SocketAddr, opts: MockOptions) -> std::io::Result<Moc
         opts,
         counts: Mutex::new(HashMap::new()),
         shutdown: CancellationToken::new(),
+        streams_open: Arc::default(),
     });
     let app = router(shared.clone()).into_make_service_with_connect_info::<KillSwitch>();
     let stop = shared.shutdown.clone().cancelled_owned();
@@ -144,6 +152,8 @@ struct Shared {
     opts: MockOptions,
     counts: Mutex<HashMap<String, Counter>>,
     shutdown: CancellationToken,
+    /// Streams being played.
+    streams_open: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 /// Requests for one model string: how many, and when the first arrived (`flap-<ms>ms`).
@@ -205,7 +215,10 @@ async fn models() -> Json<Value> {
 }
 
 async fn counters(State(shared): State<Arc<Shared>>) -> Json<Value> {
-    Json(json!({ "counts": shared.counts() }))
+    Json(json!({
+        "counts": shared.counts(),
+        "streams_open": shared.streams_open.load(std::sync::atomic::Ordering::Acquire),
+    }))
 }
 
 async fn reset(State(shared): State<Arc<Shared>>) -> Json<Value> {

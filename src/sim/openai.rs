@@ -53,7 +53,7 @@ pub(super) async fn chat_completions(
         let include_usage = req.stream_options.is_some_and(|o| o.include_usage);
         let frames = reply.frames(include_usage && !faults.no_usage);
         let play = Playback::new(&faults, shared.opts.token_pace_ms);
-        stream::sse(frames, play, shared.shutdown.clone())
+        stream::sse(frames, play, shared.shutdown.clone(), &shared.streams_open)
     } else if faults.cut_after.is_some() {
         let json = serde_json::to_vec(&reply.response()).expect("responses always serialize");
         stream::cut_json(StatusCode::OK, json)

@@ -59,6 +59,22 @@ impl Playback {
     }
 }
 
+/// One stream being played (`MockHandle::streams_open`).
+struct OpenStream(std::sync::Arc<std::sync::atomic::AtomicUsize>);
+
+impl OpenStream {
+    fn new(open: &std::sync::Arc<std::sync::atomic::AtomicUsize>) -> OpenStream {
+        open.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+        OpenStream(open.clone())
+    }
+}
+
+impl Drop for OpenStream {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
+    }
+}
+
 fn aborted(why: &'static str) -> io::Error {
     io::Error::other(why)
 }
@@ -68,11 +84,19 @@ fn aborted(why: &'static str) -> io::Error {
 /// An aborted body (cut, stall ended by shutdown) is an `Err` item, on which hyper closes the
 /// connection without the terminating chunk: the client sees an incomplete body, never a clean
 /// end. Before each abort the stream yields once, so hyper flushes what was sent so far.
-pub(super) fn sse(mut frames: Frames, play: Playback, shutdown: CancellationToken) -> Response {
+pub(super) fn sse(
+    mut frames: Frames,
+    play: Playback,
+    shutdown: CancellationToken,
+    open: &std::sync::Arc<std::sync::atomic::AtomicUsize>,
+) -> Response {
     if play.no_done {
         frames.tail.pop();
     }
+    let open = OpenStream::new(open);
     let body = async_stream::stream! {
+        // Counted while the body lives: a client (the gateway) that lets go ends it.
+        let _open = open;
         for frame in frames.head {
             yield Ok(frame);
         }

@@ -39,6 +39,9 @@ pub const INDEX_LOOKUP: &str = "sluice_index_lookup_duration_seconds";
 pub const BREAKER: &str = "sluice_breaker_state";
 pub const CACHE_ENTRIES: &str = "sluice_cache_entries";
 pub const AUDIT_DROPPED: &str = "sluice_audit_dropped_total";
+pub const STORE_HEALTHY: &str = "sluice_store_healthy";
+pub const STORE_FAULTS: &str = "sluice_store_faults_total";
+pub const IN_FLIGHT: &str = "sluice_requests_in_flight";
 
 /// Route label of pass-through requests (a plain model name; same as `router::PASSTHROUGH`).
 pub const PASSTHROUGH_LABEL: &str = "passthrough";
@@ -112,6 +115,10 @@ pub struct Gauges<'a> {
     pub cache_entries: Option<u64>,
     /// `AuditLog::dropped()`.
     pub audit_dropped: u64,
+    /// The store, when there is one: (healthy, storage faults since start).
+    pub store: Option<(bool, u64)>,
+    /// Requests in flight.
+    pub in_flight: u64,
 }
 
 pub struct Metrics {
@@ -330,6 +337,24 @@ impl Metrics {
             "Audit records dropped because the writer's queue was full or closed.",
         );
         let _ = writeln!(out, "{AUDIT_DROPPED} {}", g.audit_dropped);
+        if let Some((healthy, faults)) = g.store {
+            header(
+                &mut out,
+                STORE_HEALTHY,
+                "gauge",
+                "1 while the store (cache and audit) works; 0 while it is out of service after a storage fault.",
+            );
+            let _ = writeln!(out, "{STORE_HEALTHY} {}", u8::from(healthy));
+            header(
+                &mut out,
+                STORE_FAULTS,
+                "counter",
+                "Storage faults (a failed write or fsync) that took the store out of service.",
+            );
+            let _ = writeln!(out, "{STORE_FAULTS} {faults}");
+        }
+        header(&mut out, IN_FLIGHT, "gauge", "Requests in flight.");
+        let _ = writeln!(out, "{IN_FLIGHT} {}", g.in_flight);
         out
     }
 
@@ -737,6 +762,8 @@ mod tests {
             breaker_states: &["closed", "open"],
             cache_entries: Some(7),
             audit_dropped: 0,
+            store: Some((false, 1)),
+            in_flight: 3,
         });
         let s = parse(&text);
         let get = |k: &str| *s.get(k).unwrap_or_else(|| panic!("missing {k} in\n{text}"));
@@ -829,6 +856,9 @@ mod tests {
             0.0
         );
         assert_eq!(get("sluice_cache_entries"), 7.0);
+        assert_eq!(get("sluice_store_healthy"), 0.0);
+        assert_eq!(get("sluice_store_faults_total"), 1.0);
+        assert_eq!(get("sluice_requests_in_flight"), 3.0);
         assert_eq!(
             get(r#"sluice_stream_resumes_total{route="chat",outcome="prefill"}"#),
             1.0

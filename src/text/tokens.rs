@@ -33,7 +33,12 @@ pub(super) fn base_forms(w: &str) -> impl Iterator<Item = String> + '_ {
                     v.push(format!("{stem}e"));
                     // "getting" -> "get", "stopped" -> "stop"
                     let b = stem.as_bytes();
-                    if b.len() >= 4 && b[b.len() - 1] == b[b.len() - 2] {
+                    // ASCII only: equal trailing bytes of a multi-byte character are no
+                    // doubled consonant (and cutting one would split the character).
+                    if b.len() >= 4
+                        && b[b.len() - 1].is_ascii_alphabetic()
+                        && b[b.len() - 1] == b[b.len() - 2]
+                    {
                         v.push(stem[..stem.len() - 1].to_owned());
                     }
                 }
@@ -220,7 +225,13 @@ pub(super) fn stem(w: &str) -> String {
             s.truncate(s.len() - suffix.len());
             let b = s.as_bytes();
             let n = b.len();
-            if n >= 2 && b[n - 1] == b[n - 2] && !matches!(b[n - 1], b'l' | b's' | b'z') {
+            // ASCII only: two equal bytes ending a multi-byte character ("₂" is E2 82 82) are
+            // not a doubled consonant, and cutting one would split the character (a panic).
+            if n >= 2
+                && b[n - 1].is_ascii_alphabetic()
+                && b[n - 1] == b[n - 2]
+                && !matches!(b[n - 1], b'l' | b's' | b'z')
+            {
                 s.truncate(n - 1);
             }
             break;

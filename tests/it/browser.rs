@@ -166,7 +166,7 @@ async fn dashboard_draws_the_demo_run_in_chromium() {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
-    let config = format!("[server.api_keys]\nops = \"{KEY}\"\n{DEMO}");
+    let config = format!("[server.api_keys.ops]\nkey = \"{KEY}\"\nrole = \"admin\"\n{DEMO}");
     let g = Gateway::start_cached(&config, dir.path()).await;
     demo_run(&g).await;
     g.state.audit.flush().await.unwrap();

@@ -115,10 +115,14 @@ pub fn record(i: u64, time_ms: u64) -> AuditRecord {
 
 async fn write(store: &Store, records: &[AuditRecord]) {
     let log = AuditLog::open(store.clone(), &AccountingSettings::default()).unwrap();
-    for r in records {
-        log.record(r.clone());
+    // The writer's backlog is bounded (`QUEUE` records): flush before it fills.
+    for chunk in records.chunks(500) {
+        for r in chunk {
+            log.record(r.clone());
+        }
+        log.flush().await.unwrap();
     }
-    log.flush().await.unwrap();
+    assert_eq!(log.dropped(), 0);
     tokio::task::spawn_blocking(move || log.close())
         .await
         .unwrap();
@@ -236,7 +240,8 @@ async fn rollups_agree_with_a_full_scan_of_the_ledger() {
         (24 * 60 * MINUTE, "10m"),
         (7 * 1440 * MINUTE, "1h"),
     ] {
-        let view = dashboard::view(store.database(), Window::last(span, now), now).unwrap();
+        let view =
+            dashboard::view(&*store.database().unwrap(), Window::last(span, now), now).unwrap();
         assert_eq!(view.resolution, resolution);
         assert_agree(&view, &records, &records);
         let per_point: u64 = view.points.iter().map(|p| p.requests).sum();
@@ -247,7 +252,7 @@ async fn rollups_agree_with_a_full_scan_of_the_ledger() {
     // A window of the last hour counts the records of its minutes only.
     let since = end - 60 * MINUTE;
     let view = dashboard::view(
-        store.database(),
+        &*store.database().unwrap(),
         Window {
             since_ms: since,
             until_ms: now,
@@ -270,7 +275,7 @@ async fn rollups_agree_with_a_full_scan_of_the_ledger() {
         .sum();
     assert_eq!(route_hits, view.total.hits_exact + view.total.hits_semantic);
     // The latest failovers, newest first.
-    let recent = dashboard::recent_failovers(store.database(), 3).unwrap();
+    let recent = dashboard::recent_failovers(&*store.database().unwrap(), 3).unwrap();
     let moved = |r: &&AuditRecord| r.attempts.iter().any(|a| a.target != r.attempts[0].target);
     let last = records.iter().rev().find(moved).unwrap();
     assert_eq!(recent[0].1.request_id, last.request_id);
@@ -306,9 +311,9 @@ async fn rollups_are_rebuilt_for_a_store_written_without_them() {
         .collect();
     write(&store, &records).await;
     let window = Window::last(3 * 60 * MINUTE, now);
-    let before = dashboard::view(store.database(), window, now).unwrap();
+    let before = dashboard::view(&*store.database().unwrap(), window, now).unwrap();
     {
-        let w = store.database().begin_write().unwrap();
+        let w = store.database().unwrap().begin_write().unwrap();
         w.delete_table(sluice::store::AUDIT_ROLLUPS).unwrap();
         w.open_table(sluice::store::AUDIT_META)
             .unwrap()
@@ -316,10 +321,10 @@ async fn rollups_are_rebuilt_for_a_store_written_without_them() {
             .unwrap();
         w.commit().unwrap();
     }
-    let emptied = dashboard::view(store.database(), window, now).unwrap();
+    let emptied = dashboard::view(&*store.database().unwrap(), window, now).unwrap();
     assert_eq!(emptied.total.requests, 0);
     write(&store, &[]).await;
-    let after = dashboard::view(store.database(), window, now).unwrap();
+    let after = dashboard::view(&*store.database().unwrap(), window, now).unwrap();
     assert_eq!(after, before);
     assert_agree(&after, &records, &records);
 }
@@ -341,7 +346,9 @@ tiers.only = ["oa/broken", "an/claude-3-haiku"]
 #[tokio::test]
 async fn admin_stats_endpoints_are_protected_and_count_the_traffic() {
     let dir = tempfile::tempdir().unwrap();
-    let config = format!("[server.api_keys]\nops = \"sk-ops\"\n{ROUTES}");
+    let config = format!(
+        "[server.api_keys]\nteam = \"sk-team\"\n[server.api_keys.ops]\nkey = \"sk-ops\"\nrole = \"admin\"\n{ROUTES}"
+    );
     let g = Gateway::start_cached(&config, dir.path()).await;
     let post = |path: &str, body: Value| {
         g.http
@@ -375,8 +382,18 @@ async fn admin_stats_endpoints_are_protected_and_count_the_traffic() {
     let records = g.audit_records().await;
     assert_eq!(records.len(), 4);
 
-    // Without a key: 401 and a login prompt for browsers; a key (as Basic auth too) opens them.
-    for path in ["/dashboard", "/admin/stats/summary"] {
+    // Without a key: 401 and a login prompt for browsers; a client key: 403; an admin key (as
+    // Basic auth too) opens them.
+    let paths = [
+        "/dashboard",
+        "/dashboard/app.js",
+        "/admin/stats/summary",
+        "/admin/stats/timeseries",
+        "/admin/stats/breakdown",
+        "/admin/stats/targets",
+        "/admin/stats/cache",
+    ];
+    for path in paths {
         let r = g.http.get(g.url(path)).send().await.unwrap();
         assert_eq!(r.status(), 401, "{path}");
         assert!(
@@ -480,6 +497,24 @@ async fn admin_stats_endpoints_are_protected_and_count_the_traffic() {
     assert!(r.text().await.unwrap().contains("/dashboard/app.js"));
     let r = get("/dashboard/app.js").await.unwrap();
     assert!(header(r.headers(), "content-type").starts_with("text/javascript"));
+    // A client key is refused (403) everywhere there.
+    for path in paths {
+        for client in [
+            g.http.get(g.url(path)).bearer_auth("sk-team"),
+            g.http.get(g.url(path)).basic_auth("admin", Some("sk-team")),
+        ] {
+            let r = client.send().await.unwrap();
+            assert_eq!(r.status(), 403, "{path}: a client key");
+            let v: Value = r.json().await.unwrap();
+            assert_eq!(v["error"]["code"], "admin_required", "{path}");
+        }
+    }
+    // The client keys' refusals are recorded; a browser's login challenge (no key at all) is not.
+    let refusals = g.audit_records().await;
+    assert!(refusals.iter().all(|r| r["status"] != 401), "{refusals:?}");
+    let forbidden = refusals.iter().filter(|r| r["status"] == 403);
+    assert!(forbidden.clone().all(|r| r["caller"] == "team"));
+    assert_eq!(forbidden.count(), 14);
 }
 
 /// With prompt logging on, the most-hit entries show the start of their prompt.
@@ -497,4 +532,24 @@ async fn most_hit_entries_show_prompts_only_when_logged() {
     assert_eq!(c["prompts_logged"], true);
     assert_eq!(c["entries"][0]["hits"], 2);
     assert_eq!(c["entries"][0]["prompt"], "How do I export my data?");
+}
+
+/// `sluice bench dashboard` end to end on a small store: it fills the store, rebuilds the
+/// rollups, scans the ledger, then serves the store with the gateway (which must be able to
+/// open it: the benchmark lets go of every handle first) and reads every endpoint.
+#[test]
+fn bench_dashboard_runs_end_to_end() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_sluice"))
+        .args(["bench", "dashboard", "--records", "3000", "--days", "1"])
+        .args(["--iterations", "1", "--json"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["records"], 3000);
+    assert!(!v["endpoints"].as_array().unwrap().is_empty(), "{v}");
 }

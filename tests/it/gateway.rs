@@ -410,11 +410,12 @@ async fn client_keys_are_required_when_configured() {
     }
     // Refused before any upstream call.
     assert_eq!(g.mock.count("gpt-4o-mini"), 3);
-    // Other endpoints are closed too; health checks and metrics stay open.
+    // Other endpoints are closed too (metrics need an admin key); health checks stay open.
     let get = |path: &'static str| g.http.get(g.url(path)).send();
     assert_eq!(get("/v1/models").await.unwrap().status(), 401);
     assert_eq!(get("/admin/cache/stats").await.unwrap().status(), 401);
-    for open in ["/healthz", "/readyz", "/metrics"] {
+    assert_eq!(get("/metrics").await.unwrap().status(), 401);
+    for open in ["/healthz", "/readyz"] {
         assert_eq!(get(open).await.unwrap().status(), 200, "{open}");
     }
 }

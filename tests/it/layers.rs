@@ -17,7 +17,7 @@ const LAYERS: &[&[&str]] = &[
     &["guard"],
     &["pipeline"],
     &["state"],
-    &["cache", "router", "accounting"],
+    &["cache", "router", "accounting", "access"],
     &["provider", "sim", "text"],
     // -- the ground floor --
     &["telemetry"],

@@ -1,5 +1,6 @@
 //! Integration tests: one binary, one module per area, real HTTP on 127.0.0.1.
 
+mod access;
 mod audit;
 mod audit_http;
 mod bench_cache;
@@ -12,13 +13,17 @@ mod conformance;
 mod dashboard;
 mod deadlines;
 mod failover;
+mod fuzz;
 mod gateway;
+mod hardening;
 mod layers;
+mod limits;
 mod messages;
 mod mock;
 mod mock_faults;
 mod otlp;
 mod resume;
 mod routing;
+mod storage;
 mod support;
 mod usage_cost;

@@ -176,8 +176,12 @@ async fn count_tokens_estimates_for_a_known_model() {
     let (status, v) = count(json!({"model": "claude"})).await;
     assert_eq!(status, 400, "{v}");
     assert_eq!(v["error"]["message"], "messages: Field required");
-    // Nothing went upstream, nothing was recorded.
-    assert!(g.audit_records().await.is_empty());
+    // Nothing went upstream; a count is not recorded, its refusals are (as every refusal).
+    assert_eq!(g.mock.counts().values().sum::<u64>(), 0);
+    let recs = g.audit_records().await;
+    let statuses: Vec<_> = recs.iter().map(|r| r["status"].as_u64().unwrap()).collect();
+    assert_eq!(statuses, [404, 400], "{recs:?}");
+    assert!(recs.iter().all(|r| r["api"] == "anthropic"), "{recs:?}");
 }
 
 /// Every way a request can be refused before the pipeline has Anthropic's shape under
@@ -272,6 +276,13 @@ async fn client_keys_and_any_anthropic_version() {
         let r = post(Some("sk-team"), version).await.unwrap();
         assert_eq!(r.status(), 200, "{version:?}");
     }
+    // The answered ones are the key's; the two refusals are recorded too, with no caller.
     let recs = g.audit_records().await;
-    assert!(recs.iter().all(|r| r["caller"] == "team"));
+    let (answered, refused): (Vec<_>, Vec<_>) = recs.iter().partition(|r| r["status"] == 200);
+    assert_eq!(answered.len(), 4);
+    assert!(answered.iter().all(|r| r["caller"] == "team"));
+    assert_eq!(refused.len(), 2, "{refused:?}");
+    assert!(refused
+        .iter()
+        .all(|r| r["status"] == 401 && r["caller"].is_null()));
 }

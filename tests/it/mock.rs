@@ -464,7 +464,10 @@ async fn counters_count_every_request_and_reset() {
         .json()
         .await
         .unwrap();
-    assert_eq!(v, json!({"counts": {"a-model": 2, "b+status-500": 1}}));
+    assert_eq!(
+        v,
+        json!({"counts": {"a-model": 2, "b+status-500": 1}, "streams_open": 0})
+    );
 
     let reset = client()
         .post(format!("{}/mock/reset", m.base_url()))

@@ -84,6 +84,33 @@ impl Gateway {
 
     /// Start with the cache on, its database in `data_dir`, sharing one loaded model.
     pub async fn start_cached(config: &str, data_dir: &std::path::Path) -> Gateway {
+        Self::start_cached_server("", config, data_dir).await
+    }
+
+    /// [`Self::start_cached`] with more `[server]` settings (`server`: lines of that table).
+    pub async fn start_cached_server(
+        server: &str,
+        config: &str,
+        data_dir: &std::path::Path,
+    ) -> Gateway {
+        let mock = mock::spawn(loopback_any_port(), MockOptions::default())
+            .await
+            .expect("mock starts");
+        let text = format!(
+            "[server]\ndata_dir = \"{}\"\nmodels_dir = \"{}/models\"\n{server}\n{}\n{config}",
+            data_dir.display(),
+            env!("CARGO_MANIFEST_DIR"),
+            BASE_CONFIG.replace("[cache]\nenabled = false", "[cache]\nenabled = true"),
+        );
+        Self::start_with(&text, mock, Some(embedder())).await
+    }
+
+    /// [`Self::start_cached`] with the store under a disk quota (storage-fault tests).
+    pub async fn start_cached_with_quota(
+        config: &str,
+        data_dir: &std::path::Path,
+        quota: Arc<sluice::store::DiskQuota>,
+    ) -> Gateway {
         let mock = mock::spawn(loopback_any_port(), MockOptions::default())
             .await
             .expect("mock starts");
@@ -93,7 +120,11 @@ impl Gateway {
             env!("CARGO_MANIFEST_DIR"),
             BASE_CONFIG.replace("[cache]\nenabled = false", "[cache]\nenabled = true"),
         );
-        Self::start_with(&text, mock, Some(embedder())).await
+        let options = sluice::state::StateOptions {
+            embedder: Some(embedder()),
+            quota: Some(quota),
+        };
+        Self::start_opts(&text, mock, options).await
     }
 
     /// Start with exactly this config text (`{MOCK}` replaced, providers without their key
@@ -107,6 +138,18 @@ impl Gateway {
     }
 
     async fn start_with(config: &str, mock: MockHandle, embedder: Option<Embedder>) -> Gateway {
+        let options = sluice::state::StateOptions {
+            embedder,
+            ..Default::default()
+        };
+        Self::start_opts(config, mock, options).await
+    }
+
+    async fn start_opts(
+        config: &str,
+        mock: MockHandle,
+        options: sluice::state::StateOptions,
+    ) -> Gateway {
         let text = config.replace("{MOCK}", &mock.base_url());
         let mut cfg = Config::parse(&text, "test config").unwrap_or_else(|e| panic!("{e}"));
         // As `sluice serve` does: providers without their key are served by the simulator.
@@ -121,7 +164,7 @@ impl Gateway {
         if cfg.server.data_dir == std::path::Path::new("./data") {
             cfg.server.data_dir = data.path().to_owned();
         }
-        let state = AppState::with_embedder(cfg, embedder).await.expect("state");
+        let state = AppState::with_options(cfg, options).await.expect("state");
         let listener = tokio::net::TcpListener::bind(loopback_any_port())
             .await
             .unwrap();

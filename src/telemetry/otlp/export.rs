@@ -99,10 +99,22 @@ impl Exporter {
             .body(body)
             .send()
             .await;
+        // The collector's URL without user info, query or fragment (they can hold a key).
+        let shown = reqwest::Url::parse(&self.url).map_or_else(
+            |_| "the collector".to_owned(),
+            |u| {
+                format!(
+                    "{}://{}{}",
+                    u.scheme(),
+                    u.authority().rsplit('@').next().unwrap_or(""),
+                    u.path()
+                )
+            },
+        );
         let err = match sent {
             Ok(r) if r.status().is_success() => return Ok(()),
-            Ok(r) => format!("{} answered HTTP {}", self.url, r.status()),
-            Err(e) => format!("{}: {e}", self.url),
+            Ok(r) => format!("{shown} answered HTTP {}", r.status()),
+            Err(e) => format!("{shown}: {}", e.without_url()),
         };
         self.failed_spans += n;
         if self.may_warn() {

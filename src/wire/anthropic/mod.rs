@@ -95,8 +95,10 @@ pub fn estimate_input_tokens(
         .map(|t| serde_json::to_string(t).map_or(0, |s| s.len()))
         .sum();
     let n = messages.len() + usize::from(system.is_some());
-    estimate_tokens_from_chars(system_len + chars + tools)
-        .saturating_add((4 * n as u32).saturating_add(3))
+    let per_message = u32::try_from(n).unwrap_or(u32::MAX).saturating_mul(4);
+    estimate_tokens_from_chars(system_len.saturating_add(chars).saturating_add(tools))
+        .saturating_add(per_message)
+        .saturating_add(3)
 }
 
 /// `POST /v1/messages/count_tokens`: the parts of a request that make its prompt.

@@ -35,6 +35,10 @@ pub enum Decoded {
     Malformed(String),
 }
 
+/// Most tool calls one streamed message may carry (upstream data: the block list is searched
+/// for every delta, so it is bounded).
+const MAX_TOOL_BLOCKS: usize = 128;
+
 /// Streaming translation state: ids and usage arrive in `message_start`, tool-call indices are
 /// counted per `tool_use` block.
 #[derive(Default)]
@@ -118,6 +122,11 @@ impl ChunkDecoder {
                 content_block: ContentBlock::ToolUse { id, name, .. },
             } => {
                 let n = self.tool_blocks.len();
+                if n >= MAX_TOOL_BLOCKS {
+                    return Decoded::Malformed(format!(
+                        "more than {MAX_TOOL_BLOCKS} tool_use blocks in one message"
+                    ));
+                }
                 self.tool_blocks.push((index, n));
                 Decoded::Chunk(self.chunk(
                     Delta {
