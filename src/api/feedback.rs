@@ -34,13 +34,10 @@ pub async fn create(
     State(s): State<Arc<AppState>>,
     req: Request,
 ) -> Result<Json<Stored>, ApiError> {
-    if s.is_shutting_down() {
-        return Err(ApiError::ShuttingDown);
-    }
     let key = super::request::key_of(&req);
-    let bytes = axum::body::to_bytes(req.into_body(), MAX_BODY_BYTES)
-        .await
-        .map_err(|_| ApiError::PayloadTooLarge(MAX_BODY_BYTES))?;
+    // Within the body read timeout, like every API body.
+    let limit = MAX_BODY_BYTES.min(s.config.server.max_body_bytes);
+    let bytes = super::request::read_body_within(&s, req.into_body(), limit).await?;
     let body: Body = serde_json::from_slice(&bytes).map_err(|e| {
         let param = ["request_id", "score", "label"]
             .into_iter()

@@ -21,10 +21,18 @@ const MAX_SIM_FAULTS_BYTES: usize = 1024;
 /// `body_read_timeout_ms` (408: a client that trickles its body does not hold a worker), and
 /// while shutting down.
 pub(super) async fn read_body(s: &AppState, body: Body) -> Result<Bytes, ApiError> {
+    read_body_within(s, body, s.config.server.max_body_bytes).await
+}
+
+/// [`read_body`] with an endpoint's own (smaller) size limit.
+pub(super) async fn read_body_within(
+    s: &AppState,
+    body: Body,
+    limit: usize,
+) -> Result<Bytes, ApiError> {
     if s.is_shutting_down() {
         return Err(ApiError::ShuttingDown);
     }
-    let limit = s.config.server.max_body_bytes;
     let timeout = s.config.server.limits.body_read_timeout;
     match tokio::time::timeout(timeout, axum::body::to_bytes(body, limit)).await {
         Err(_) => Err(ApiError::RequestTimeout(timeout.as_millis() as u64)),

@@ -96,15 +96,17 @@ async fn slow_loris_and_idle_connections_are_closed() {
 #[tokio::test]
 async fn a_slow_body_gets_408() {
     let g = Gateway::start(&format!("[server]\nbody_read_timeout_ms = 300\n{MODELS}")).await;
-    let mut s = TcpStream::connect(addr(&g)).await.unwrap();
-    s.write_all(
-        b"POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"model\":",
-    )
-    .await
-    .unwrap();
-    let (_, text) = until_closed(&mut s).await;
-    assert!(text.starts_with("HTTP/1.1 408"), "{text}");
-    assert!(text.contains("request_timeout"), "{text}");
+    for path in ["/v1/chat/completions", "/v1/messages", "/v1/feedback"] {
+        let mut s = TcpStream::connect(addr(&g)).await.unwrap();
+        s.write_all(
+            format!("POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{{\"model\":").as_bytes(),
+        )
+        .await
+        .unwrap();
+        let (_, text) = until_closed(&mut s).await;
+        assert!(text.starts_with("HTTP/1.1 408"), "{path}: {text}");
+        assert!(text.contains("request_timeout"), "{path}: {text}");
+    }
     assert_eq!(g.mock.counts().values().sum::<u64>(), 0);
 }
 
