@@ -115,8 +115,10 @@ pub async fn keys_list(State(s): State<Arc<AppState>>) -> Result<Json<Value>, Ap
 /// of a `[server.api_keys.NAME]` table); answers the new key, shown this once.
 pub async fn keys_create(
     State(s): State<Arc<AppState>>,
-    body: axum::body::Bytes,
+    req: axum::extract::Request,
 ) -> Result<(axum::http::StatusCode, Json<Value>), ApiError> {
+    /// A key's policy is a few lines of JSON.
+    const MAX_BODY_BYTES: usize = 16 * 1024;
     #[derive(Deserialize)]
     struct NewKey {
         name: String,
@@ -128,6 +130,8 @@ pub async fn keys_create(
         param: None,
         code: Some("invalid_request"),
     };
+    let limit = MAX_BODY_BYTES.min(s.config.server.max_body_bytes);
+    let body = super::request::read_body_within(&s, req.into_body(), limit).await?;
     let new: NewKey = serde_json::from_slice(&body).map_err(|e| bad(format!("{e}")))?;
     if new.policy.key.is_some() || new.policy.key_sha256.is_some() {
         return Err(bad("the gateway makes the key: send no `key`".into()));
