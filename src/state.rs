@@ -13,7 +13,7 @@ use axum::response::Response;
 use crate::access::Access;
 use crate::accounting::{Accountant, AuditLog, PriceMap};
 use crate::cache::{CacheSettings, Embedder, SemanticCache};
-use crate::config::{Config, TargetId};
+use crate::config::Config;
 use crate::provider::Provider;
 use crate::router::{self, Models};
 use crate::store::{DiskQuota, Store};
@@ -127,13 +127,7 @@ impl AppState {
         let wants_cache = config.cache.enabled || config.routes.iter().any(|r| r.cache.enabled);
         let wants_routing = Models::need_embeddings(&config);
         let wants_store = wants_cache || config.accounting.enabled || wants_routing;
-        let prices: Vec<Option<(f64, f64)>> = (0..config.targets.len())
-            .map(|t| {
-                accountant
-                    .target_price(TargetId(t))
-                    .map(|p| (p.input_per_mtok / 1e6, p.output_per_mtok / 1e6))
-            })
-            .collect();
+        let prices = accountant.per_token_prices();
         let cfg = config.clone();
         let settings = CacheSettings {
             data_dir: config.server.data_dir.clone(),
@@ -184,20 +178,8 @@ impl AppState {
                     _ => None,
                 };
                 let models = match (&embedder, wants_routing) {
-                    (Some(e), true) => {
-                        let embed = |texts: Vec<String>| {
-                            e.embed_batch_blocking(texts).map_err(|e| e.to_string())
-                        };
-                        Models::build(
-                            &cfg,
-                            store.as_ref(),
-                            &embed,
-                            e.model_id(),
-                            e.dimensions(),
-                            prices,
-                        )
-                        .map_err(|e| format!("routing: {e}"))?
-                    }
+                    (Some(e), true) => routing_models(&cfg, store.as_ref(), e, prices)
+                        .map_err(|e| format!("routing: {e}"))?,
                     _ => Models::empty(&cfg),
                 };
                 Ok((cache, audit, embedder, models, access, store))
@@ -265,6 +247,29 @@ fn load_spend(store: &Store, access: &Access) -> Result<(), String> {
         (month == (y, m)).then_some((r.caller?, r.time_ms, r.cost_usd?))
     }));
     Ok(())
+}
+
+/// The routing models (examples embedded, difficulty model fitted or loaded from `store`) with
+/// `embedder`'s vectors and the targets' per-token prices. Blocking.
+pub fn routing_models(
+    config: &Config,
+    store: Option<&Store>,
+    embedder: &Embedder,
+    prices: Vec<Option<(f64, f64)>>,
+) -> Result<Models, String> {
+    let embed = |texts: Vec<String>| {
+        embedder
+            .embed_batch_blocking(texts)
+            .map_err(|e| e.to_string())
+    };
+    Models::build(
+        config,
+        store,
+        &embed,
+        embedder.model_id(),
+        embedder.dimensions(),
+        prices,
+    )
 }
 
 /// The learned policies learn again from the feedback in the store (their source of truth).

@@ -199,6 +199,14 @@ impl Accountant {
         self.targets.get(t.0).copied().flatten()
     }
 
+    /// (input, output) USD per token of every target, by `TargetId` (what routing weighs).
+    pub fn per_token_prices(&self) -> Vec<Option<(f64, f64)>> {
+        self.targets
+            .iter()
+            .map(|p| p.map(|p| (p.input_per_mtok / 1e6, p.output_per_mtok / 1e6)))
+            .collect()
+    }
+
     /// Where a target's price came from.
     pub fn target_origin(&self, t: TargetId) -> Option<&PriceOrigin> {
         self.origins.get(t.0)

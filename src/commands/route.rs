@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use crate::cache::{Embedder, EmbedderConfig};
 use crate::cli::RouteTrainArgs;
 use crate::config::Config;
-use crate::router::{Models, Prompt, Router, Signals};
+use crate::router::{Prompt, Router, Signals};
 use crate::store::Store;
 use crate::telemetry::metrics::Metrics;
 
@@ -42,19 +42,11 @@ pub fn train(args: &RouteTrainArgs) -> Result<String, String> {
         None,
     )
     .map_err(|p| p.join("; "))?;
-    let prices = super::bench_route::prices(&config, &accountant);
-    let embed = |texts: Vec<String>| {
-        embedder
-            .embed_batch_blocking(texts)
-            .map_err(|e| e.to_string())
-    };
-    let models = Models::build(
+    let models = crate::state::routing_models(
         &config,
         Some(&store),
-        &embed,
-        embedder.model_id(),
-        embedder.dimensions(),
-        prices,
+        &embedder,
+        accountant.per_token_prices(),
     )?;
     let config = std::sync::Arc::new(config);
     let metrics = Metrics::new(&config);

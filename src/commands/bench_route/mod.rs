@@ -23,9 +23,9 @@ use crate::accounting::{Accountant, ModelPrice, PriceMap};
 use crate::cache::{Embedder, EmbedderConfig};
 use crate::chat::{estimate_tokens_from_chars, ChatRequest, TokenUsage};
 use crate::cli::RouteBenchArgs;
-use crate::config::{Config, RouteConfig, TargetId};
+use crate::config::{Config, RouteConfig};
 use crate::router::models::{TrainedExample, TrainedSet};
-use crate::router::{Models, Prompt, Router, Signals};
+use crate::router::{Prompt, Router, Signals};
 use crate::store::Store;
 use crate::telemetry::metrics::Metrics;
 
@@ -167,7 +167,7 @@ impl Bench {
             map.as_ref(),
         )
         .map_err(|p| p.join("; "))?;
-        let prices = prices(&config, &accountant);
+        let prices = accountant.per_token_prices();
         let (dir, store) = match train {
             Some(file) => {
                 let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
@@ -178,19 +178,7 @@ impl Bench {
             }
             None => (None, None),
         };
-        let embed = |texts: Vec<String>| {
-            embedder
-                .embed_batch_blocking(texts)
-                .map_err(|e| e.to_string())
-        };
-        let models = Models::build(
-            &config,
-            store.as_ref(),
-            &embed,
-            embedder.model_id(),
-            embedder.dimensions(),
-            prices,
-        )?;
+        let models = crate::state::routing_models(&config, store.as_ref(), &embedder, prices)?;
         let config = Arc::new(config);
         let metrics = Metrics::new(&config);
         let router = Router::with_models(config.clone(), &metrics, models);
@@ -208,17 +196,6 @@ impl Bench {
         let (t, _) = route.tiers.get(tier)?.targets.first()?;
         self.accountant.target_price(*t)
     }
-}
-
-/// (input, output) USD per token of every target.
-pub fn prices(config: &Config, accountant: &Accountant) -> Vec<Option<(f64, f64)>> {
-    (0..config.targets.len())
-        .map(|t| {
-            accountant
-                .target_price(TargetId(t))
-                .map(|p| (p.input_per_mtok / 1e6, p.output_per_mtok / 1e6))
-        })
-        .collect()
 }
 
 /// The labelled lines embedded as `sluice route train` stores them. Blocking.
