@@ -38,6 +38,7 @@ fn entry(id: u64, rng: &mut StdRng) -> CacheEntry {
         expires_unix: u64::MAX,
         size_bytes: 4096,
         mentions: String::new(),
+        document: None,
     }
 }
 

@@ -53,9 +53,10 @@ pub fn existing(data_dir: &Path) -> Result<PathBuf, StoreError> {
 }
 /// Layout version of the whole file (tables and record encodings). Bump it on any change that an
 /// older or newer sluice could misread. Version 1 files (cache entries without owner and operand
-/// mentions) are upgraded at open by dropping their cache tables: cached answers are disposable,
-/// audit records are kept as they are.
-pub const FORMAT_VERSION: u32 = 2;
+/// mentions) and version 2 files (cache entries without their document's identity) are upgraded
+/// at open by dropping their cache tables: cached answers are disposable, audit records are kept
+/// as they are.
+pub const FORMAT_VERSION: u32 = 3;
 
 /// `format_version` (u32, little endian) and other small facts about the file.
 pub const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
@@ -178,6 +179,21 @@ pub struct CacheEntry {
     pub size_bytes: u64,
     /// Text of the prompt's short operands (quotes, data, code), for the focus guard.
     pub mentions: String,
+    /// The identity of the prompt's document beyond its exact text (format 3).
+    pub document: Option<StoredDoc>,
+}
+
+/// A cached prompt's document: keys (namespaced hashes) under which a re-spaced or differently
+/// wrapped copy of it finds the entry, and its edge lines (`text::DocShape`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredDoc {
+    pub words: [u8; 32],
+    pub core: Option<[u8; 32]>,
+    pub core_words: u32,
+    pub top: Vec<(u64, u32)>,
+    pub bottom: Vec<(u64, u32)>,
+    /// The prompt was the document alone, without an instruction.
+    pub bare: bool,
 }
 
 /// The totals of a cached answer's usage. Its own type, not `chat::Usage`, because that one keeps
@@ -489,18 +505,18 @@ impl Store {
         })
     }
 
-    /// A fresh file gets the current version; a version 1 file is upgraded (its cache dropped);
-    /// any other file must already carry the current version.
+    /// A fresh file gets the current version; a version 1 or 2 file is upgraded (its cache
+    /// dropped); any other file must already carry the current version.
     fn check_format(&self) -> Result<(), StoreError> {
         match self.snapshot()?.check_format() {
             Ok(true) => return Ok(()),
             Ok(false) => {}
-            Err(StoreError::Incompatible { found, .. }) if found == "1" => {
+            Err(StoreError::Incompatible { found, .. }) if found == "1" || found == "2" => {
                 let dropped = self.cache_purge(None)?.len();
                 tracing::warn!(
                     file = %self.inner.path.display(),
                     dropped,
-                    "store format 1 upgraded to {FORMAT_VERSION}: cached answers dropped (the audit is kept)"
+                    "store format {found} upgraded to {FORMAT_VERSION}: cached answers dropped (the audit is kept)"
                 );
             }
             Err(e) => return Err(e),
@@ -1087,6 +1103,7 @@ mod tests {
             expires_unix: 20,
             size_bytes: 100,
             mentions: String::new(),
+            document: None,
         }
     }
 

@@ -8,8 +8,8 @@ use std::sync::Arc;
 
 use super::decide::Veto;
 use super::index::Index;
-use crate::store::CacheEntry;
-use crate::text::Features;
+use crate::store::{CacheEntry, StoredDoc};
+use crate::text::{Edges, Features};
 
 pub struct Meta {
     pub fingerprint: [u8; 32],
@@ -26,6 +26,8 @@ pub struct Meta {
     /// Updated by lookups (under the read lock), persisted by the writer.
     pub hits: AtomicU64,
     pub last_used_unix: AtomicU64,
+    /// The prompt's document identity (namespaced keys), when it had one.
+    pub doc: Option<Box<StoredDoc>>,
 }
 
 impl Meta {
@@ -53,6 +55,41 @@ pub struct Catalog {
     routes: HashMap<Arc<str>, RouteUsage>,
     /// Per route and owner: what each scope holds (statistics are shown per scope).
     owners: HashMap<(Arc<str>, Option<Arc<str>>), RouteUsage>,
+    /// Document keys (namespaced words and core hashes) -> the entries holding that document.
+    docs: HashMap<[u8; 32], Vec<u64>>,
+}
+
+/// Entries looked at per document key: more copies of one document are not searched.
+const MAX_DOC_ENTRIES: usize = 64;
+/// Buckets searched for one document.
+pub const MAX_DOC_BUCKETS: usize = 4;
+
+/// What a document key found: the buckets holding the same document, and a stored entry that,
+/// like the query, is the document alone without an instruction.
+#[derive(Debug, Default)]
+pub struct DocMatches {
+    pub buckets: Vec<[u8; 32]>,
+    pub bare: Option<u64>,
+}
+
+fn edges(d: &StoredDoc) -> Edges<'_> {
+    Edges {
+        words: &d.words,
+        core: d.core.as_ref(),
+        core_words: d.core_words,
+        top: &d.top,
+        bottom: &d.bottom,
+    }
+}
+
+/// `text::same_document` of two stored documents (namespaced keys: another scope's never match).
+pub(crate) fn same_stored_document(a: &StoredDoc, b: &StoredDoc) -> bool {
+    crate::text::same_document(edges(a), edges(b))
+}
+
+/// The keys a document is found under: its words, and its core when it has one.
+pub(crate) fn doc_keys(d: &StoredDoc) -> impl Iterator<Item = &[u8; 32]> {
+    std::iter::once(&d.words).chain(d.core.as_ref())
 }
 
 impl Catalog {
@@ -77,6 +114,11 @@ impl Catalog {
                 .insert(e.bucket, id, Arc::from(e.vector.as_slice()));
         }
         self.exact.insert(e.fingerprint, id);
+        if let Some(d) = &e.document {
+            for &k in doc_keys(d) {
+                self.docs.entry(k).or_default().push(id);
+            }
+        }
         self.entries.insert(
             id,
             Meta {
@@ -91,6 +133,7 @@ impl Catalog {
                 size_bytes: e.size_bytes,
                 hits: AtomicU64::new(hits),
                 last_used_unix: AtomicU64::new(last_hit_unix.max(e.created_unix)),
+                doc: e.document.clone().map(Box::new),
             },
         );
     }
@@ -101,6 +144,16 @@ impl Catalog {
             self.exact.remove(&meta.fingerprint);
         }
         self.index.remove(&meta.bucket, id);
+        if let Some(d) = &meta.doc {
+            for k in doc_keys(d) {
+                if let Some(ids) = self.docs.get_mut(k) {
+                    ids.retain(|&x| x != id);
+                    if ids.is_empty() {
+                        self.docs.remove(k);
+                    }
+                }
+            }
+        }
         if let Some(u) = self.routes.get_mut(&meta.route) {
             u.entries = u.entries.saturating_sub(1);
             u.bytes = u.bytes.saturating_sub(meta.size_bytes);
@@ -130,6 +183,35 @@ impl Catalog {
             .get(&id)
             .filter(|m| m.live(now_unix))
             .map(|_| id)
+    }
+
+    /// Live entries holding the same document as `doc` (re-spaced, or wrapped in other
+    /// transport noise: `text::same_document`), by their buckets other than `own`: at most
+    /// [`MAX_DOC_BUCKETS`].
+    pub fn same_document(&self, doc: &StoredDoc, own: &[u8; 32], now_unix: u64) -> DocMatches {
+        let mut out = DocMatches::default();
+        let ids = doc_keys(doc)
+            .filter_map(|k| self.docs.get(k))
+            .flat_map(|ids| ids.iter().take(MAX_DOC_ENTRIES));
+        for &id in ids {
+            let Some(m) = self.entries.get(&id).filter(|m| m.live(now_unix)) else {
+                continue;
+            };
+            let Some(d) = m.doc.as_deref() else { continue };
+            if !same_stored_document(doc, d) {
+                continue;
+            }
+            if doc.bare && d.bare && out.bare.is_none() {
+                out.bare = Some(id);
+            }
+            if m.bucket != *own
+                && !out.buckets.contains(&m.bucket)
+                && out.buckets.len() < MAX_DOC_BUCKETS
+            {
+                out.buckets.push(m.bucket);
+            }
+        }
+        out
     }
 
     /// The entry currently holding `fingerprint` (live or not), to be replaced by a new insert.

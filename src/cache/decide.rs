@@ -42,6 +42,8 @@ pub enum HitBy {
     Similarity,
     /// A gray-zone candidate whose kind was verified often enough (see [`Learner`]).
     Learned,
+    /// The same document re-spaced or otherwise wrapped, with no instruction on either side.
+    Document,
 }
 
 /// Why a candidate is in the gray zone: the learner keeps separate statistics for each.
@@ -189,6 +191,21 @@ pub fn decide<'a>(
             guard,
         },
     }
+}
+
+/// The decision over several buckets (the query's own, or those holding its document, see
+/// `Catalog::same_document`), each decided by [`decide`] in turn: the first hit (later buckets
+/// are not decided), else the first gray candidate, else the first miss.
+pub fn first_of(decisions: impl IntoIterator<Item = Decision>) -> Option<Decision> {
+    let mut out: Option<Decision> = None;
+    for d in decisions {
+        match (&out, &d) {
+            (_, Decision::Hit { .. }) => return Some(d),
+            (None, _) | (Some(Decision::Miss { .. }), Decision::Verify { .. }) => out = Some(d),
+            _ => {}
+        }
+    }
+    out
 }
 
 /// Verified observations of one route's gray-zone candidates: per kind ([`Gray`]) and similarity

@@ -13,6 +13,10 @@
 //!   fingerprint, see [`crate::text::prompt`]). Equal fingerprints are served without embedding.
 //! * **bucket** = sha256(namespace + operand fingerprint): the scope of semantic search, so the
 //!   operands (code, data, quotations, documents) of a candidate are always the query's own.
+//! * **document keys** = sha256(namespace + a document's words, or its core between the edge
+//!   zones; see `text::edges`): when a prompt's only operand is a document that no entry holds
+//!   exactly, these find the entries holding the same document re-spaced or wrapped in other
+//!   transport noise, whose buckets are then searched as the query's own.
 //!
 //! Not cacheable (`None`): no messages, a last message that is not a user turn (a tool result
 //! continuation), a last user turn with non-text parts (images, audio: the text alone does not
@@ -24,6 +28,7 @@ use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
 use crate::chat::{ChatRequest, Content, Message, Role};
+use crate::store::StoredDoc;
 use crate::text::{self, Parsed};
 
 /// `extra` fields that do not change the answer.
@@ -64,6 +69,8 @@ pub struct CacheKey {
     pub(crate) temperature: Option<f64>,
     pub(crate) multi_turn: bool,
     pub(crate) vector: OnceLock<Vec<f32>>,
+    /// The document's identity with namespaced keys, when it is the only operand.
+    pub(crate) doc: Option<StoredDoc>,
 }
 
 impl CacheKey {
@@ -107,6 +114,15 @@ impl CacheKey {
         let multi_turn = earlier
             .iter()
             .any(|m| !matches!(m.role, Role::System | Role::Developer));
+        let doc = parsed.doc.as_ref().map(|d| StoredDoc {
+            words: hash(&[b"doc-words", &namespace, &d.words]),
+            core: d.core.map(|c| hash(&[b"doc-core", &namespace, &c])),
+            core_words: d.core_words,
+            top: d.top.clone(),
+            bottom: d.bottom.clone(),
+            bare: parsed.instruction.trim() == text::operands::PLACEHOLDER
+                || parsed.instruction.is_empty(),
+        });
         Some(CacheKey {
             namespace,
             fingerprint,
@@ -117,6 +133,7 @@ impl CacheKey {
             temperature: req.temperature,
             multi_turn,
             vector: OnceLock::new(),
+            doc,
         })
     }
 

@@ -47,7 +47,9 @@ pub use outcome::{
 };
 pub use writer::answer_text;
 
-use catalog::Catalog;
+pub(crate) use catalog::MAX_DOC_BUCKETS;
+pub(crate) use catalog::{doc_keys, same_stored_document};
+use catalog::{Catalog, DocMatches};
 use hot::Hot;
 use outcome::Counters;
 use writer::{Op, PendingHits, PendingInsert, Writer};
@@ -291,10 +293,21 @@ impl SemanticCache {
         policy: &CachePolicy,
     ) -> Result<LookupOutcome, CacheError> {
         let now = unix_now();
-        let (exact, bucket_len) = {
+        let (exact, bucket_len, docs) = {
             let cat = self.inner.catalog.read();
             let len = cat.index.bucket(&key.bucket).map_or(0, |b| b.len());
-            (cat.exact(&key.fingerprint, now), len)
+            // The same document re-spaced or otherwise wrapped, in other buckets: searched when
+            // the query's own bucket has no hit.
+            let docs = match &key.doc {
+                Some(d) => cat.same_document(d, &key.bucket, now),
+                None => DocMatches::default(),
+            };
+            (cat.exact(&key.fingerprint, now), len, docs)
+        };
+        let (exact, by) = match (exact, docs.bare) {
+            (Some(id), _) => (Some(id), None),
+            (None, Some(id)) => (Some(id), Some(HitBy::Document)),
+            (None, None) => (None, None),
         };
         if let Some(id) = exact {
             if let Some(response) = self.response(id).await? {
@@ -302,8 +315,12 @@ impl SemanticCache {
                     hit: Some(CacheHit {
                         response: ChatResponse::clone(&response),
                         similarity: 1.0,
-                        kind: HitKind::Exact,
-                        by: None,
+                        kind: if by.is_some() {
+                            HitKind::Semantic
+                        } else {
+                            HitKind::Exact
+                        },
+                        by,
                         entry_id: id,
                         embed_time: None,
                         search_time: None,
@@ -313,7 +330,10 @@ impl SemanticCache {
             }
         }
         let instruction = &key.parsed.instruction;
-        if bucket_len == 0 || instruction.is_empty() || policy.similarity_threshold >= 1.0 {
+        if (bucket_len == 0 && docs.buckets.is_empty())
+            || instruction.is_empty()
+            || policy.similarity_threshold >= 1.0
+        {
             return Ok(LookupOutcome::miss(MissReason::Empty));
         }
         let start = Instant::now();
@@ -336,7 +356,8 @@ impl SemanticCache {
         let query = Query {
             text: instruction.clone(),
             mentions: key.parsed.mentions.clone(),
-            bucket: key.bucket,
+            bucket: (bucket_len > 0).then_some(key.bucket),
+            also: docs.buckets,
             operands: key.has_operands(),
             thresholds: Thresholds::new(
                 policy.similarity_threshold,
@@ -418,6 +439,7 @@ impl SemanticCache {
             vector: key.vector.into_inner(),
             text: key.parsed.instruction,
             mentions: key.parsed.mentions,
+            document: key.doc,
             response_json,
             usage: response.usage.as_ref().map(StoredUsage::from),
             model: response.model.clone(),
@@ -647,7 +669,10 @@ impl Visibility {
 struct Query {
     text: String,
     mentions: String,
-    bucket: [u8; 32],
+    /// The query's own bucket, when it holds entries.
+    bucket: Option<[u8; 32]>,
+    /// Other buckets holding the same document re-spaced or otherwise wrapped.
+    also: Vec<[u8; 32]>,
     operands: bool,
     thresholds: Thresholds,
     learner: Option<Arc<Learner>>,
@@ -660,33 +685,39 @@ enum Found {
     Miss(MissReason, Option<Verification>),
 }
 
-/// Searches the bucket and decides ([`decide::decide`]) on the blocking pool: index search,
-/// text rules, and the answer from the hot tier or redb.
+/// Searches the query's bucket (or the buckets holding its document) and decides
+/// ([`decide::decide`]) on the blocking pool: index search, text rules, and the answer from the
+/// hot tier or redb. The first bucket with a hit wins; otherwise the first gray candidate is
+/// named for verification.
 fn search_bucket(inner: &Inner, q: &Query, vector: &[f32], now: u64) -> Result<Found, CacheError> {
     let features = Features::extract_with(&q.text, &q.mentions);
     let cat = inner.catalog.read();
-    let Some(b) = cat.index.bucket(&q.bucket) else {
+    let live = |id: u64| cat.get(id).is_some_and(|m| m.live(now));
+    let decisions = q.bucket.iter().chain(&q.also).filter_map(|bucket| {
+        let b = cat.index.bucket(bucket)?;
+        let found = b.search(vector, decide::CANDIDATES, live);
+        let candidates = found.iter().filter_map(|&(id, similarity)| {
+            let meta = cat.get(id)?;
+            Some(decide::Candidate {
+                id,
+                similarity,
+                features: &meta.features,
+                vetoed_at_or_below: meta.veto.get(),
+            })
+        });
+        Some(decide::decide(
+            &features,
+            q.operands,
+            candidates,
+            q.thresholds,
+            q.learner.as_deref(),
+        ))
+    });
+    let decision = decide::first_of(decisions);
+    drop(cat);
+    let Some(decision) = decision else {
         return Ok(Found::Miss(MissReason::Empty, None));
     };
-    let live = |id: u64| cat.get(id).is_some_and(|m| m.live(now));
-    let found = b.search(vector, decide::CANDIDATES, live);
-    let candidates = found.iter().filter_map(|&(id, similarity)| {
-        let meta = cat.get(id)?;
-        Some(decide::Candidate {
-            id,
-            similarity,
-            features: &meta.features,
-            vetoed_at_or_below: meta.veto.get(),
-        })
-    });
-    let decision = decide::decide(
-        &features,
-        q.operands,
-        candidates,
-        q.thresholds,
-        q.learner.as_deref(),
-    );
-    drop(cat);
     Ok(match decision {
         Decision::Hit { id, similarity, by } => {
             let answer = match inner.hot.get(id) {

@@ -26,7 +26,7 @@ use super::embed::Embedder;
 use super::index::build_graph;
 use super::{CacheError, Learners, Verification, Visibility};
 use crate::chat::{unix_now, ChatResponse};
-use crate::store::{encode, CacheEntry, CacheWriteBatch, Store, StoredUsage};
+use crate::store::{encode, CacheEntry, CacheWriteBatch, Store, StoredDoc, StoredUsage};
 
 /// Most operations folded into one transaction.
 const MAX_OPS: usize = 512;
@@ -64,6 +64,7 @@ pub(crate) struct PendingInsert {
     pub owner: Option<String>,
     pub text: String,
     pub mentions: String,
+    pub document: Option<StoredDoc>,
     /// None: embed before writing (empty `text` is never embedded).
     pub vector: Option<Vec<f32>>,
     pub response_json: Vec<u8>,
@@ -269,6 +270,7 @@ impl Writer {
                 expires_unix: now.saturating_add(p.ttl_secs),
                 size_bytes: 0,
                 mentions: p.mentions,
+                document: p.document,
             };
             entry.size_bytes = (encode(&entry).len() + p.response_json.len()) as u64;
             let row = (id, entry, p.response_json, p.max_entries, p.max_bytes);

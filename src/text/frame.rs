@@ -200,6 +200,21 @@ const FILLER: &[&str] = &[
     "review",
     "comment",
     "thread's",
+    "what's",
+    "whats",
+    "does",
+    "say",
+    "says",
+    "hey",
+    "hi",
+    "hello",
+    "thx",
+    "ty",
+    "cheers",
+    "plz",
+    "mainly",
+    "mostly",
+    "ish",
 ];
 
 /// Reads a frame from an instruction (operands as `§`); `None` when any word is left unread.
@@ -226,7 +241,21 @@ fn read(instruction: &str, lenient: bool) -> Option<Frame> {
             c.is_whitespace()
                 || matches!(
                     c,
-                    ',' | '.' | ':' | ';' | '!' | '?' | '(' | ')' | '"' | '§' | '-' | '/' | '*'
+                    ',' | '.'
+                        | ':'
+                        | ';'
+                        | '!'
+                        | '?'
+                        | '('
+                        | ')'
+                        | '"'
+                        | '§'
+                        | '-'
+                        | '/'
+                        | '*'
+                        | '~'
+                        | '¿'
+                        | '¡'
                 )
         })
         .map(|w| w.trim_matches('\'').to_owned())
@@ -242,6 +271,20 @@ fn read(instruction: &str, lenient: bool) -> Option<Frame> {
             Some(used) => i += used,
             None if lenient => i += 1,
             None => return None,
+        }
+    }
+    // "The one-sentence version", "a shorter version": a length with "version" asks for a
+    // summary ("the French version" has no length: a translation, never read as one).
+    if f.task.is_none() && f.length.is_some() && words.iter().any(|w| w == "version") {
+        f.task = Some(Task::Summarize);
+    }
+    // Key points, takeaways, highlights: a summary as bullets.
+    if f.task == Some(Task::KeyPoints) {
+        f.task = Some(Task::Summarize);
+        if f.format.is_none() || f.format == Some(Format::Bullets) {
+            f.format = Some(Format::Bullets);
+        } else {
+            return None;
         }
     }
     if lenient {
@@ -327,9 +370,11 @@ fn phrase(w: &[String], i: usize, f: &mut Frame) -> Option<usize> {
             }
         }
     };
+    // "Short" is what a summary is anyway: a stated length ("TL;DR in one sentence") refines it.
     let set_length = |f: &mut Frame, l: Length| -> Option<()> {
         match &f.length {
-            Some(old) if *old != l => None,
+            Some(old) if *old == l || l == Length::Short => Some(()),
+            Some(old) if *old != Length::Short => None,
             _ => {
                 f.length = Some(l);
                 Some(())
@@ -366,7 +411,10 @@ fn phrase(w: &[String], i: usize, f: &mut Frame) -> Option<usize> {
         return Some(k);
     }
     // "What is this article about?": what a short summary answers.
-    if w0 == "about" && w[..i].iter().any(|x| x == "what") {
+    // ... and "What does it say?"
+    if (w0 == "about" || (matches!(w0, "say" | "says") && i > 0 && w[i - 1] != "to"))
+        && w[..i].iter().any(|x| x == "what" || x == "what's")
+    {
         set_task(f, Task::Summarize)?;
         return Some(1);
     }
@@ -435,6 +483,11 @@ fn phrase(w: &[String], i: usize, f: &mut Frame) -> Option<usize> {
         "sentiment" => {
             set_task(f, Task::Sentiment)?;
             return Some(1);
+        }
+        // "Explain what this says" asks what a summary answers.
+        "explain" if at(1) == "what" && matches!(at(3), "says" | "say") => {
+            set_task(f, Task::Summarize)?;
+            return Some(4);
         }
         "explain" | "explanation" => {
             set_task(f, Task::Explain)?;
@@ -511,7 +564,8 @@ fn phrase(w: &[String], i: usize, f: &mut Frame) -> Option<usize> {
             f.tone = Some("simple");
             return Some(k);
         }
-        "focusing" | "focussing" | "focus" | "emphasizing" | "emphasising" | "concentrating" => {
+        "focusing" | "focussing" | "focus" | "focuses" | "focused" | "focussed" | "emphasizing"
+        | "emphasising" | "concentrating" | "concentrate" => {
             let k = if matches!(at(1), "on" | "upon") { 2 } else { 1 };
             return focus(w, i + k, f).map(|n| n + k);
         }
@@ -570,15 +624,15 @@ fn phrase(w: &[String], i: usize, f: &mut Frame) -> Option<usize> {
             Some(old) if old != *code => return None,
             _ => f.language = Some(code),
         }
-        return Some(1);
+        // "a Spanish-language summary"
+        return Some(if at(1) == "language" { 2 } else { 1 });
     }
     if w0 == "for" {
-        if matches!(at(1), "me" | "us" | "me," | "my" | "our")
-            && !matches!(
-                at(2),
-                "team" | "boss" | "manager" | "board" | "class" | "students" | "kids" | "children"
-            )
-        {
+        if let Some((a, used)) = age(w, i + 1) {
+            return set_audience(f, a).then_some(used + 1);
+        }
+        // "for me", "for us": who asks; "for my boss", "for our executives": who reads.
+        if matches!(at(1), "me" | "us" | "me,") {
             return Some(2);
         }
         return audience(w, i + 1, f).map(|n| n + 1);
@@ -605,11 +659,138 @@ fn phrase(w: &[String], i: usize, f: &mut Frame) -> Option<usize> {
         }
         return Some(k);
     }
-    if FILLER.contains(&w0) || w0 == "§" {
+    if let Some(n) = understood_by(w, i, f) {
+        return Some(n);
+    }
+    // "mainly interested in the pay": a focus.
+    if w0 == "interested" && at(1) == "in" {
+        return focus(w, i + 2, f).map(|n| n + 2);
+    }
+    if let Some((_, code)) = FOREIGN_LANGUAGES.iter().find(|(name, _)| *name == w0) {
+        match f.language {
+            Some(old) if old != *code => return None,
+            _ => f.language = Some(code),
+        }
+        return Some(1);
+    }
+    if FOREIGN_SUMMARIZE.contains(&w0) {
+        set_task(f, Task::Summarize)?;
+        return Some(1);
+    }
+    if FILLER.contains(&w0) || FOREIGN_FILLER.contains(&w0) || w0 == "§" {
         return Some(1);
     }
     None
 }
+
+/// The same requests in the languages a summarizing gateway often receives them in: the task,
+/// the output language ("auf Deutsch", "en español") and the words around them.
+const FOREIGN_SUMMARIZE: &[&str] = &[
+    "zusammen",
+    "zusammenfassen",
+    "zusammenfassung",
+    "résumé",
+    "résumer",
+    "résume",
+    "résumez",
+    "resumen",
+    "resumir",
+    "resúmeme",
+    "resumo",
+    "resuma",
+    "riassumi",
+    "riassunto",
+    "samenvatting",
+    "vat",
+];
+const FOREIGN_LANGUAGES: &[(&str, &str)] = &[
+    ("deutsch", "de"),
+    ("englisch", "en"),
+    ("französisch", "fr"),
+    ("spanisch", "es"),
+    ("español", "es"),
+    ("espanol", "es"),
+    ("inglés", "en"),
+    ("ingles", "en"),
+    ("francés", "fr"),
+    ("alemán", "de"),
+    ("français", "fr"),
+    ("francais", "fr"),
+    ("anglais", "en"),
+    ("allemand", "de"),
+    ("espagnol", "es"),
+    ("italiano", "it"),
+    ("italien", "it"),
+    ("nederlands", "nl"),
+    ("português", "pt"),
+    ("portugues", "pt"),
+];
+const FOREIGN_FILLER: &[&str] = &[
+    // German
+    "fasse",
+    "fass",
+    "den",
+    "die",
+    "das",
+    "folgenden",
+    "text",
+    "unten",
+    "bitte",
+    "auf",
+    "eine",
+    "einen",
+    "mir",
+    "diesen",
+    "kannst",
+    "du",
+    "hier",
+    "können",
+    "sie",
+    // Spanish, Portuguese, Italian
+    "en",
+    "el",
+    "del",
+    "de",
+    "la",
+    "por",
+    "favor",
+    "siguiente",
+    "texto",
+    "abajo",
+    "un",
+    "una",
+    "este",
+    "esto",
+    "em",
+    "do",
+    "il",
+    "testo",
+    "seguente",
+    "per",
+    "haz",
+    "hacer",
+    "puedes",
+    "hazme",
+    "dame",
+    // French
+    "le",
+    "du",
+    "ci",
+    "dessous",
+    "fais",
+    "moi",
+    "peux",
+    "tu",
+    "ceci",
+    "s'il",
+    "te",
+    "plaît",
+    "vous",
+    "plait",
+    "suivant",
+    "texte",
+    "pouvez",
+];
 
 /// A word that can only be part of a reference to the text: letters only, and nothing the
 /// frame grammar reads itself.
@@ -635,6 +816,14 @@ fn is_plain_noun(x: &str) -> bool {
         "focusing",
         "focussing",
         "focus",
+        "focuses",
+        "focused",
+        "focussed",
+        "concentrating",
+        "concentrate",
+        "interested",
+        "aimed",
+        "targeted",
         "emphasizing",
         "only",
         "summary",
@@ -730,18 +919,106 @@ fn is_plain_noun(x: &str) -> bool {
 }
 
 /// "focusing on the financial impact" -> focus "financial impact" (at most 5 words, up to the
-/// next frame word).
+/// next frame word); "the pay and benefits" is one focus.
 fn focus(w: &[String], from: usize, f: &mut Frame) -> Option<usize> {
-    let words = phrase_words(w, from, 5)?;
-    f.focus = Some(words.0);
-    Some(words.1)
+    let (mut text, mut used) = phrase_words(w, from, 5)?;
+    while w.get(from + used).is_some_and(|x| x == "and") {
+        let Some((more, n)) = phrase_words(w, from + used + 1, 5) else {
+            break;
+        };
+        text = format!("{text} and {more}");
+        used += n + 1;
+    }
+    if text.split(' ').count() > 6 {
+        return None;
+    }
+    f.focus = Some(text);
+    Some(used)
 }
 
 /// "for a busy executive", "for a 10-year-old", "for engineers" -> audience.
 fn audience(w: &[String], from: usize, f: &mut Frame) -> Option<usize> {
+    // "a 10-year-old", "a ten year old": an age (the number would end the phrase).
+    if let Some((age, used)) = age(w, from) {
+        return set_audience(f, age).then_some(used);
+    }
     let words = phrase_words(w, from, 4)?;
-    f.audience = Some(words.0);
-    Some(words.1)
+    set_audience(f, canonical_audience(&words.0)).then_some(words.1)
+}
+
+fn set_audience(f: &mut Frame, a: String) -> bool {
+    match &f.audience {
+        Some(old) if *old != a => false,
+        _ => {
+            f.audience = Some(a);
+            true
+        }
+    }
+}
+
+/// "(a) 10-year-old", "ten year olds", "an 8 yr old" at `from`: ("age 10", words used).
+fn age(w: &[String], from: usize) -> Option<(String, usize)> {
+    let skip = usize::from(matches!(
+        w.get(from).map(String::as_str),
+        Some("a" | "an" | "my" | "our")
+    ));
+    let at = |k: usize| w.get(from + skip + k).map_or("", String::as_str);
+    let n = number(at(0))?;
+    if !matches!(at(1), "year" | "years" | "yr" | "yrs") || !matches!(at(2), "old" | "olds") {
+        return None;
+    }
+    let noun = usize::from(matches!(
+        at(3),
+        "child" | "children" | "kid" | "kids" | "boy" | "girl" | "reader" | "readers"
+    ));
+    Some((format!("age {n}"), skip + 3 + noun))
+}
+
+/// One spelling of an audience: "an executive audience", "executives", "our executives",
+/// "executive readers" -> "executive"; "non-technical staff" keeps every word.
+fn canonical_audience(words: &str) -> String {
+    words
+        .split(' ')
+        .filter(|w| {
+            !matches!(
+                *w,
+                "audience" | "audiences" | "reader" | "readers" | "crowd" | "folks" | "people"
+            )
+        })
+        .map(|w| {
+            w.strip_suffix('s')
+                .filter(|stem| stem.len() >= 4 && !stem.ends_with('s'))
+                .unwrap_or(w)
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// "so a 10-year-old would understand (it)", "in a way a child could follow", "in words a
+/// teenager would get", "aimed at executives": the audience, and the words used from `i`.
+fn understood_by(w: &[String], i: usize, f: &mut Frame) -> Option<usize> {
+    let at = |k: usize| w.get(i + k).map_or("", String::as_str);
+    if matches!(at(0), "aimed" | "targeted" | "geared" | "pitched")
+        && matches!(at(1), "at" | "towards" | "toward")
+    {
+        return audience(w, i + 2, f).map(|n| n + 2);
+    }
+    if !matches!(at(0), "so" | "way" | "words" | "terms") {
+        return None;
+    }
+    let modal = (1..=8).find(|&k| matches!(at(k), "would" | "could" | "can" | "will" | "might"))?;
+    if !matches!(at(modal + 1), "understand" | "follow" | "get" | "grasp") {
+        return None;
+    }
+    let from = i + 1 + usize::from(at(1) == "that");
+    let mut sub = Frame::default();
+    let used = audience(&w[..i + modal], from, &mut sub)?;
+    if from + used != i + modal {
+        return None;
+    }
+    set_audience(f, sub.audience?).then_some(())?;
+    let tail = usize::from(at(modal + 2) == "it");
+    Some(modal + 2 + tail)
 }
 
 /// Up to `max` words from `from`, stopping at a word the frame grammar reads itself; articles
@@ -789,6 +1066,97 @@ mod tests {
 
     fn frame(s: &str) -> Frame {
         parse(s).unwrap_or_else(|| panic!("no frame: {s}"))
+    }
+
+    #[test]
+    fn wordings_of_lengths_audiences_key_points_and_languages_agree() {
+        let same = |a: &str, b: &str| {
+            let (fa, fb) = (frame(a), frame(b));
+            assert!(fa.equivalent(&fb), "{a} / {b}: {fa:?} / {fb:?}");
+        };
+        same(
+            "Summarize the following text in one sentence.",
+            "tl;dr in one sentence?",
+        );
+        same(
+            "Summarize the following text in one sentence.",
+            "What's the one-sentence version of this?",
+        );
+        same(
+            "Summarize the following text in one sentence.",
+            "I don't have time to read this. What does it say, in one sentence?",
+        );
+        same(
+            "Summarize this in about 50 words.",
+            "can you sum this up in ~50 words?",
+        );
+        same(
+            "Summarize the following in 3 bullet points.",
+            "Give me the key takeaways as three bullet points.",
+        );
+        same(
+            "Summarize the following for an executive audience.",
+            "Please condense this into a summary aimed at executives.",
+        );
+        same(
+            "Summarize the following for a 10-year-old.",
+            "Can you sum this up so a 10 year old would understand it?",
+        );
+        same(
+            "Summarize the following for a 10-year-old.",
+            "summarize this for my 10-year-old pls",
+        );
+        same(
+            "Summarize the following text in German.",
+            "Fasse den folgenden Text auf Deutsch zusammen.",
+        );
+        same(
+            "Summarize the following text in Spanish.",
+            "Resumen en español, por favor:",
+        );
+        same(
+            "Summarize the following for a 10-year-old.",
+            "Write a summary of the text below for a ten-year-old child.",
+        );
+        same(
+            "Summarize the following for an executive audience.",
+            "Can you sum this up for our executives?",
+        );
+        same(
+            "sum this up, mainly interested in the pay and benefits",
+            "Summarise the above, concentrating on the pay and benefits.",
+        );
+        same(
+            "Summarize the following text in Spanish.",
+            "Give me a Spanish-language summary of the above.",
+        );
+        same(
+            "Summarize this in about 50 words.",
+            "hey, 50-word-ish summary of this?",
+        );
+        let differ = |a: &str, b: &str| {
+            let (fa, fb) = (frame(a), frame(b));
+            assert!(!fa.equivalent(&fb), "{a} / {b}");
+        };
+        differ(
+            "Summarize this for a 10-year-old.",
+            "Summarize this for a 14-year-old.",
+        );
+        differ(
+            "Summarize this for executives.",
+            "Summarize this for engineers.",
+        );
+        differ(
+            "Summarize this, focusing on the pay and benefits.",
+            "Summarize this, focusing on the pay.",
+        );
+        differ(
+            "Key points of this, please.",
+            "Summarize this in one paragraph.",
+        );
+        differ("tl;dr in one sentence", "tl;dr in two sentences");
+        // "The French version" is a translation, not a summary.
+        assert_eq!(parse("Give me the French version of this"), None);
     }
 
     #[test]

@@ -62,7 +62,13 @@ pub fn synonym(w: &str) -> Option<&'static str> {
     Some(match w {
         "summarise" | "summary" | "summaries" | "summarization" | "summarisation"
         | "summarizing" | "summarising" | "summarized" | "summarised" | "tldr" | "recap"
-        | "gist" | "condense" | "synopsis" | "summarize" => "summarize",
+        | "gist" | "condense" | "synopsis" | "summarize"
+        // The same request in the languages a summarizing gateway commonly receives.
+        | "zusammen" | "zusammenfassen" | "zusammenfassung" | "résume" | "résumez" | "résumer"
+        | "résumé" | "resumen" | "resumir" | "resúmeme" | "resuma" | "resumo"
+        | "riassumi" | "riassunto" | "riassumere" | "samenvatting" | "samenvatten" | "vat" => {
+            "summarize"
+        }
         "translation" | "translating" | "translated" | "translate" => "translate",
         "enumerate" | "bullet" | "bullets" | "bulleted" | "list" | "listing" | "lists" => "list",
         "vs" | "versus" => "compare",

@@ -4,11 +4,13 @@
 //! instruction ([`Features`]) and to compare two of them ([`compare`]).
 //!
 //! - `prompt`: instruction + operand fingerprint (`operands`: code, data, quotes, blocks;
-//!   `transport`: the noise around documents);
+//!   `transport`: the noise around documents; `edges`: a document's identity through
+//!   re-spacing and unknown noise);
 //! - `guards`: numbers, names, negation, direction, question structure, content words;
 //! - `frame`: task frames of instructions over documents;
 //! - `tokens`, `lexicon`, `normalize`: the shared word-level machinery.
 
+mod edges;
 pub mod frame;
 pub mod guards;
 mod lexicon;
@@ -18,6 +20,7 @@ pub mod prompt;
 mod tokens;
 mod transport;
 
+pub use edges::{same_document, DocShape, EdgeLine, Edges};
 pub use guards::{Features, GuardMismatch};
 pub use prompt::{parse, Parsed};
 

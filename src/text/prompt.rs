@@ -24,6 +24,7 @@
 
 use sha2::{Digest, Sha256};
 
+use super::edges::{self, DocShape};
 use super::lexicon;
 use super::normalize::{collapse_ws, fold_chars, join_hyphen_breaks};
 use super::operands::{self, Kind, Operand};
@@ -52,6 +53,9 @@ pub struct Parsed {
     /// The text of short operands (quotes, data, code), capped: what the prompt mentions
     /// besides its instruction, for the focus guard.
     pub mentions: String,
+    /// The document's identity beyond its exact text, when it is the prompt's only operand:
+    /// the same document re-spaced or in other transport noise ([`super::edges`]).
+    pub doc: Option<DocShape>,
 }
 
 pub fn parse(text: &str) -> Parsed {
@@ -79,8 +83,16 @@ pub fn parse(text: &str) -> Parsed {
     let mut document = false;
     let mut h = Sha256::new();
     h.update(b"sluice-operands-v1\0");
+    let mut doc = None;
     for op in &ops {
-        let normal = normalize_operand(op);
+        let stripped = is_document_text(op).then(|| transport::strip(&op.text));
+        let normal = match &stripped {
+            Some(s) => collapse_ws(s),
+            None => normalize_operand(op),
+        };
+        if stripped.is_some() && ops.len() == 1 {
+            doc = Some(edges::shape(&op.text, &transport::clean(&op.text)));
+        }
         document |= op.kind == Kind::Document
             || (op.kind == Kind::Block
                 && normal.len() > MAX_INSTRUCTION_CHARS
@@ -103,6 +115,7 @@ pub fn parse(text: &str) -> Parsed {
         operands: (!ops.is_empty()).then(|| h.finalize().into()),
         document,
         mentions,
+        doc,
     }
 }
 
@@ -167,18 +180,36 @@ fn is_code_info(info: &str) -> bool {
                 | "message"
                 | "letter"
                 | "review"
+                // HTML containers of a mail body or page pasted as source.
+                | "div"
+                | "p"
+                | "body"
+                | "html"
+                | "section"
+                | "main"
+                | "blockquote"
+                | "span"
+                | "font"
+                | "td"
         )
 }
 
+/// A document or long prose block: compared without its transport noise.
+fn is_document_text(op: &Operand) -> bool {
+    match op.kind {
+        Kind::Document => true,
+        Kind::Block => op.text.len() > LONG_TEXT_CHARS && !is_code_info(&op.info),
+        _ => false,
+    }
+}
+
 /// An operand as it is compared: code keeps its relative indentation (it can carry meaning);
-/// prose, quotes and data have their whitespace collapsed; documents and long prose blocks also
-/// lose their transport noise.
+/// prose, quotes and data have their whitespace collapsed. Documents and long prose blocks
+/// ([`is_document_text`]) also lose their transport noise, in [`parse`].
 fn normalize_operand(op: &Operand) -> String {
     match op.kind {
         Kind::Code => normalize_code(&op.text),
         Kind::Block if is_code_info(&op.info) => normalize_code(&op.text),
-        Kind::Block if op.text.len() > LONG_TEXT_CHARS => collapse_ws(&transport::strip(&op.text)),
-        Kind::Document => collapse_ws(&transport::strip(&op.text)),
         Kind::Data => op
             .text
             .lines()
@@ -186,7 +217,7 @@ fn normalize_operand(op: &Operand) -> String {
             .filter(|l| !l.is_empty())
             .collect::<Vec<_>>()
             .join("\n"),
-        Kind::Block | Kind::Quote => collapse_ws(&op.text),
+        Kind::Block | Kind::Quote | Kind::Document => collapse_ws(&op.text),
     }
 }
 
@@ -216,12 +247,10 @@ fn split_long(text: &str) -> (String, Option<String>) {
     // An instruction stays within the first (or last) paragraph: a blank line ends it.
     let trimmed = text.trim();
     let lead = text.len() - text.trim_start().len();
-    let first_break = trimmed
-        .find("\n\n")
-        .map(|at| flat_offset(&flat, non_ws(&text[..lead + at])));
-    let last_break = trimmed
-        .rfind("\n\n")
-        .map(|at| flat_offset(&flat, non_ws(&text[..lead + at])));
+    let first_break =
+        blank_line(trimmed, false).map(|at| flat_offset(&flat, non_ws(&text[..lead + at])));
+    let last_break =
+        blank_line(trimmed, true).map(|at| flat_offset(&flat, non_ws(&text[..lead + at])));
     // Only sentences near either end can be the instruction: the ends are found there alone.
     let window = MAX_INSTRUCTION_CHARS + 1;
     let head_to = first_break
@@ -279,11 +308,15 @@ fn split_long(text: &str) -> (String, Option<String>) {
         .collect();
     for &start in starts.iter().rev().take(MAX_INSTRUCTION_SENTENCES) {
         let sentence = &flat[start..tail];
-        if start == 0
-            || start < tail_from
-            || flat.len() - start > MAX_INSTRUCTION_CHARS
-            || !is_tail_instruction(sentence)
-        {
+        // The last sentence may ask by pointing at the text ("Condense this."); one before it
+        // must ask outright: "... ends with this release." is the document's.
+        let asks = if tail == flat.len() {
+            is_tail_instruction(sentence)
+        } else {
+            let w = words(sentence);
+            has_task(&w) || has_request_framing(&w) || refers_by_phrase(sentence)
+        };
+        if start == 0 || start < tail_from || flat.len() - start > MAX_INSTRUCTION_CHARS || !asks {
             break;
         }
         tail = start;
@@ -318,6 +351,28 @@ fn paragraph_asks(flat: &str, from: usize, ends: &[usize], asks: impl Fn(&str) -
         }
     }
     asked
+}
+
+/// Where the first (or last) blank line starts: a line break, then only spaces or tabs, then
+/// another line break (trailing spaces do not hide a paragraph break). Linear.
+fn blank_line(text: &str, last: bool) -> Option<usize> {
+    let b = text.as_bytes();
+    let breaks = b
+        .iter()
+        .enumerate()
+        .filter(|&(_, &c)| c == b'\n')
+        .map(|(i, _)| i);
+    let is_blank = |at: usize| {
+        b[at + 1..]
+            .iter()
+            .position(|&c| c != b' ' && c != b'\t')
+            .is_some_and(|k| b[at + 1 + k] == b'\n')
+    };
+    if last {
+        breaks.rev().find(|&at| is_blank(at))
+    } else {
+        breaks.into_iter().find(|&at| is_blank(at))
+    }
 }
 
 /// Non-whitespace characters in `s`.
@@ -403,23 +458,27 @@ fn has_task(words: &[String]) -> bool {
 
 /// A reference to the text the request is about ("the following", "this article", "read this.").
 fn has_reference(sentence: &str, words: &[String]) -> bool {
+    // "this memo", "these notes": a demonstrative and the text it names ("that" is as often a
+    // conjunction: "assertion that the media ...").
+    let deictic = words.windows(2).any(|w| {
+        matches!(w[0].as_str(), "this" | "these") && w[1].chars().all(char::is_alphabetic)
+    });
+    refers_by_phrase(sentence) || deictic || words.last().is_some_and(|w| w == "this" || w == "it")
+}
+
+/// "the following", "the above", "below" ...: a reference that only a request makes.
+fn refers_by_phrase(sentence: &str) -> bool {
     let lower = sentence.to_lowercase();
-    let phrases = [
+    [
         "the following",
         "the above",
         "the below",
         "the attached",
         "below",
         "above",
-    ];
-    // "this memo", "these notes": a demonstrative and the text it names ("that" is as often a
-    // conjunction: "assertion that the media ...").
-    let deictic = words.windows(2).any(|w| {
-        matches!(w[0].as_str(), "this" | "these") && w[1].chars().all(char::is_alphabetic)
-    });
-    phrases.iter().any(|p| lower.contains(p))
-        || deictic
-        || words.last().is_some_and(|w| w == "this" || w == "it")
+    ]
+    .iter()
+    .any(|p| lower.contains(p))
 }
 
 /// Words that address the assistant ("could you ...", "... for me").
@@ -444,22 +503,105 @@ fn is_instruction(sentence: &str, first: bool) -> bool {
     if s.is_empty() {
         return false;
     }
+    // "On Mon, ... Ann <ann@example.com> wrote:" heads a quoted message ("wrote" is a task
+    // word's form): a colon-ended line naming an address asks for nothing.
+    if transport::is_wrote_line(s)
+        || (s.ends_with(':') && edges::names_an_address(s))
+        || is_address_only(s)
+        || transport::is_banner_line(s)
+        || transport::is_footer_line(s)
+        || is_document_label(s)
+    {
+        return false;
+    }
     let w = words(s);
     if first {
-        return has_task(&w) || has_reference(s, &w) || has_request_framing(&w);
+        // A task word far into a sentence ("Quillstone raises $22 million to expand ...") is
+        // the document's headline, not a request.
+        let early = has_task(&w[..w.len().min(5)]);
+        return early
+            || (has_task(&w)
+                && (s.ends_with(['?', ':']) || (s.ends_with(['.', '!']) && w.len() <= 12)))
+            || has_reference(s, &w)
+            || has_request_framing(&w);
     }
     // A later sentence continues the request only if it points at the text, asks ("Could you
     // sum it up for me?"), or is a short task: request framing ("Please be advised that ...")
     // and task words ("... would make her a celebrity") open many a document's first sentence.
-    has_reference(s, &w)
+    (has_reference(s, &w) && w.len() <= 16)
         || (has_request_framing(&w) && s.ends_with('?'))
         || (has_task(&w) && w.len() <= 12)
 }
 
-/// A trailing instruction must name a task or point back at the text.
+/// A trailing instruction points back at the text, addresses the assistant, asks a question
+/// with a task word, or opens with one ("Condense ...", "Now summarize ..."): a statement that
+/// only mentions a task ("... has promised a parking review") is the document's last sentence.
 fn is_tail_instruction(sentence: &str) -> bool {
-    let w = words(sentence);
-    has_task(&w) || has_reference(sentence, &w)
+    let s = sentence.trim();
+    if is_address_only(s) {
+        return false;
+    }
+    let w = words(s);
+    let opens_with_task = w.len() <= 3 && has_task(&w) || w.len() > 3 && has_task(&w[..3]);
+    has_reference(s, &w)
+        || has_request_framing(&w)
+        || (has_task(&w) && s.ends_with('?'))
+        || opens_with_task
+}
+
+/// "Email:", "Title: The coffee rule", "Course announcement: ...": a document's own label (a
+/// noun naming a kind of text, before a colon), not a request, though "email" and "title" are
+/// task words elsewhere ("Write an email", "Suggest a title").
+fn is_document_label(s: &str) -> bool {
+    const LABELS: &[&str] = &[
+        "email",
+        "e-mail",
+        "mail",
+        "title",
+        "post",
+        "article",
+        "report",
+        "memo",
+        "notice",
+        "text",
+        "document",
+        "message",
+        "letter",
+        "update",
+        "abstract",
+        "transcript",
+        "story",
+        "announcement",
+        "minutes",
+        "policy",
+        "ticket",
+        "notes",
+        "note",
+        "release",
+        "subject",
+        "headline",
+        "excerpt",
+        "thread",
+        "page",
+        "posting",
+        "advert",
+        "ad",
+    ];
+    let Some((label, _)) = s.split_once(':') else {
+        return false;
+    };
+    let label = label.trim().to_lowercase();
+    let n = label.split_whitespace().count();
+    (1..=2).contains(&n)
+        && label
+            .split_whitespace()
+            .last()
+            .is_some_and(|w| LABELS.contains(&w))
+}
+
+/// A line that is an address or a link and little else ("press@example.com"): no request.
+fn is_address_only(s: &str) -> bool {
+    edges::names_an_address(s) && s.split_whitespace().count() <= 3
 }
 
 /// The number of operands in an instruction, for tests.

@@ -23,7 +23,28 @@
 
 /// The document's lines without transport noise, joined by `\n`. Never empty when `doc` is not.
 pub fn strip(doc: &str) -> String {
+    let doc = html_text(doc);
+    let doc = unnumber_lines(&doc);
     let lines: Vec<&str> = doc.lines().collect();
+    let (start, end) = zones(&lines);
+    if start >= end {
+        return doc.into_owned();
+    }
+    clean_lines(&lines[start..end], doc.len())
+}
+
+/// The document without the noise that may stand anywhere in it (markup, line numbers, reply
+/// markers, "Advertisement" lines, page furniture), its top and bottom kept: what
+/// `super::edges` reads the edges from.
+pub fn clean(doc: &str) -> String {
+    let doc = html_text(doc);
+    let doc = unnumber_lines(&doc);
+    let lines: Vec<&str> = doc.lines().collect();
+    clean_lines(&lines, doc.len())
+}
+
+/// Where the content starts and ends: the lines between the top and bottom noise zones.
+fn zones(lines: &[&str]) -> (usize, usize) {
     let mut start = 0;
     let mut end = lines.len();
     // Top zone.
@@ -110,14 +131,30 @@ pub fn strip(doc: &str) -> String {
         }
         end -= 1;
     }
-    if start >= end {
-        return doc.to_owned();
-    }
-    let mut out = String::with_capacity(doc.len());
-    for line in &lines[start..end] {
+    (start, end)
+}
+
+/// `lines` joined by `\n`, without reply markers, "Advertisement" lines and page furniture.
+fn clean_lines(lines: &[&str], capacity: usize) -> String {
+    let mut out = String::with_capacity(capacity);
+    // Page furniture: "Page 2 of 5" lines, and the running header right after one (a line in
+    // capitals) when more text follows.
+    let mut after_page_break = false;
+    for (i, line) in lines.iter().enumerate() {
         let line = strip_reply_marker(line);
-        if line.trim().eq_ignore_ascii_case("advertisement") {
+        let t = line.trim();
+        if t.eq_ignore_ascii_case("advertisement") {
             continue;
+        }
+        if is_page_marker(t) {
+            after_page_break = i + 1 < lines.len();
+            continue;
+        }
+        if after_page_break && !t.is_empty() {
+            after_page_break = false;
+            if is_running_header(t) {
+                continue;
+            }
         }
         if !out.is_empty() {
             out.push('\n');
@@ -125,6 +162,200 @@ pub fn strip(doc: &str) -> String {
         out.push_str(line);
     }
     out
+}
+
+/// Tags that break a line when HTML is read as text.
+const BLOCK_TAGS: &[&str] = &[
+    "p",
+    "br",
+    "div",
+    "li",
+    "ul",
+    "ol",
+    "tr",
+    "table",
+    "blockquote",
+    "section",
+    "article",
+    "header",
+    "footer",
+    "h1",
+    "h2",
+    "h3",
+    "h4",
+    "h5",
+    "h6",
+    "hr",
+];
+/// Markup a mail body or a web page pasted as source: the text without its tags, `<p>`, `<br>`
+/// and other block tags as line breaks, and the common entities decoded. Only a text with at
+/// least two block tags is read as HTML ("if a < b and c > d" is not). Linear.
+fn html_text(doc: &str) -> std::borrow::Cow<'_, str> {
+    let block_tags = doc
+        .match_indices('<')
+        .filter(|&(i, _)| tag_name(&doc[i..]).is_some_and(|(name, _)| BLOCK_TAGS.contains(&name)))
+        .take(2)
+        .count();
+    if block_tags < 2 {
+        return std::borrow::Cow::Borrowed(doc);
+    }
+    let mut out = String::with_capacity(doc.len());
+    let mut rest = doc;
+    while let Some(at) = rest.find(['<', '&']) {
+        out.push_str(&rest[..at]);
+        rest = &rest[at..];
+        if rest.starts_with('<') {
+            if let Some((name, len)) = tag_name(rest) {
+                if BLOCK_TAGS.contains(&name) {
+                    out.push('\n');
+                }
+                rest = &rest[len..];
+                continue;
+            }
+        } else if let Some((c, len)) = entity(rest) {
+            out.push(c);
+            rest = &rest[len..];
+            continue;
+        }
+        out.push_str(&rest[..1]);
+        rest = &rest[1..];
+    }
+    out.push_str(rest);
+    std::borrow::Cow::Owned(out)
+}
+
+/// `<p>`, `</div>`, `<br/>`, `<a href="...">` at the start of `s`: the lowercase ASCII name (as
+/// a slice of `s` when it is lowercase already, else `None` for other names) and the tag's
+/// length. A tag is at most 200 bytes and has no line break.
+fn tag_name(s: &str) -> Option<(&str, usize)> {
+    // The scan stops at the next '<' too: every byte is looked at once however many '<' a
+    // hostile text holds.
+    let end = s.as_bytes()[1..]
+        .iter()
+        .take(200)
+        .position(|&b| b == b'>' || b == b'<' || b == b'\n')?
+        + 1;
+    if s.as_bytes()[end] != b'>' {
+        return None;
+    }
+    let inner = &s[1..end];
+    let name = inner.trim_start_matches('/');
+    let len = name
+        .bytes()
+        .take_while(|b| b.is_ascii_alphanumeric())
+        .count();
+    let name = &name[..len];
+    (len > 0 && name.as_bytes()[0].is_ascii_alphabetic()).then_some((name, end + 1))
+}
+
+/// `&nbsp;`, `&amp;`, `&#39;`, `&#x2019;` at the start of `s`: the character and the length.
+fn entity(s: &str) -> Option<(char, usize)> {
+    let end = s.as_bytes().iter().take(12).position(|&b| b == b';')?;
+    let name = &s[1..end];
+    let c = match name {
+        "nbsp" => ' ',
+        "amp" => '&',
+        "lt" => '<',
+        "gt" => '>',
+        "quot" => '"',
+        "apos" => '\'',
+        _ => {
+            let code = match name.strip_prefix('#')? {
+                hex if hex.starts_with(['x', 'X']) => u32::from_str_radix(&hex[1..], 16).ok()?,
+                dec => dec.parse().ok()?,
+            };
+            match char::from_u32(code)? {
+                '\u{a0}' => ' ',
+                c => c,
+            }
+        }
+    };
+    Some((c, end + 1))
+}
+
+/// A text pasted with its line numbers (a PDF or an editor: "1  Title", "2", "3  First ..."):
+/// the numbers dropped when every non-blank line from the first numbered one on starts with one
+/// and they count up by one to the last (at least five lines; at most three lines before them,
+/// such as a "Report:" label, stay as they are). Anything else is returned as it is.
+fn unnumber_lines(doc: &str) -> std::borrow::Cow<'_, str> {
+    let number = |l: &str| -> Option<u64> {
+        let t = l.trim_start();
+        let digits = t.bytes().take_while(u8::is_ascii_digit).count();
+        let after = t.as_bytes().get(digits);
+        if digits == 0 || digits > 6 || after.is_some_and(|b| !b.is_ascii_whitespace()) {
+            return None;
+        }
+        t[..digits].parse().ok()
+    };
+    let mut expected = None;
+    let mut count = 0;
+    let mut before = 0;
+    for l in doc.lines().filter(|l| !l.trim().is_empty()) {
+        let Some(n) = number(l) else {
+            if expected.is_none() && before < 3 {
+                before += 1;
+                continue;
+            }
+            return std::borrow::Cow::Borrowed(doc);
+        };
+        if expected.is_some_and(|e| e != n) {
+            return std::borrow::Cow::Borrowed(doc);
+        }
+        expected = Some(n + 1);
+        count += 1;
+    }
+    if count < 5 {
+        return std::borrow::Cow::Borrowed(doc);
+    }
+    let mut out = String::with_capacity(doc.len());
+    for l in doc.lines() {
+        let t = l.trim_start();
+        let digits = if number(l).is_some() {
+            t.bytes().take_while(u8::is_ascii_digit).count()
+        } else {
+            0
+        };
+        out.push_str(t[digits..].trim_start());
+        out.push('\n');
+    }
+    std::borrow::Cow::Owned(out)
+}
+
+/// "Page 2 of 5", "Seite 2 von 5", "p. 3", "3/5", "- 3 -": a page number on a line of its own
+/// (at most one word around one or two numbers).
+fn is_page_marker(l: &str) -> bool {
+    let t = l.trim_matches(|c: char| c == '-' || c == '|' || c.is_whitespace());
+    let tokens: Vec<&str> = t.split([' ', '/']).filter(|w| !w.is_empty()).collect();
+    let is_number = |w: &str| w.len() <= 4 && w.bytes().all(|b| b.is_ascii_digit());
+    let values: Vec<u32> = tokens
+        .iter()
+        .filter(|w| is_number(w))
+        .filter_map(|w| w.parse().ok())
+        .collect();
+    let words = tokens.len() - values.len();
+    // "Page 2 of 5" / "2 of 5" / "2/5": the page before the count, a word at most before the
+    // first number and between the two; "p. 3" / "3": one number, a word at most before it.
+    let first_number = tokens.iter().position(|w| is_number(w));
+    let ends_in_number = tokens.last().is_some_and(|w| is_number(w));
+    let shape = match values.as_slice() {
+        [_] => words <= 1 && ends_in_number,
+        [page, count] => words <= 2 && page <= count && ends_in_number,
+        _ => false,
+    };
+    !t.is_empty()
+        && shape
+        && first_number.is_some_and(|p| p <= 1)
+        && tokens.iter().all(|w| {
+            is_number(w)
+                || (w.len() <= 6 && w.trim_end_matches('.').chars().all(char::is_alphabetic))
+        })
+}
+
+/// A running header: a short line in capitals ("FOURTH QUARTER RESULTS").
+fn is_running_header(l: &str) -> bool {
+    l.split_whitespace().count() <= 8
+        && l.chars().any(char::is_alphabetic)
+        && !l.chars().any(char::is_lowercase)
 }
 
 /// A menu laid out with runs of spaces ("Menu  Search  Sign in", "Latest  Politics  Money"):
@@ -177,7 +408,7 @@ fn forward_follows(rest: &[&str]) -> bool {
 }
 
 /// `> text`, `>> text`, `> > text` -> `text`.
-fn strip_reply_marker(line: &str) -> &str {
+pub(super) fn strip_reply_marker(line: &str) -> &str {
     let t = line.trim_start();
     if !t.starts_with('>') {
         return line;
@@ -185,7 +416,7 @@ fn strip_reply_marker(line: &str) -> &str {
     t.trim_start_matches(['>', ' '])
 }
 
-fn is_forward_separator(l: &str) -> bool {
+pub(super) fn is_forward_separator(l: &str) -> bool {
     let core = l.trim_matches(|c: char| c == '-' || c == '_' || c == '=' || c.is_whitespace());
     let lower = core.to_ascii_lowercase();
     matches!(
@@ -217,12 +448,12 @@ fn is_header_continuation(raw: &str) -> bool {
 }
 
 /// "On Mon, 3 Jun 2024 at 10:12, Ann Lee <ann@example.com> wrote:"
-fn is_wrote_line(l: &str) -> bool {
+pub(super) fn is_wrote_line(l: &str) -> bool {
     l.len() <= 300 && l.starts_with("On ") && l.ends_with("wrote:")
 }
 
 /// Web-page chrome: navigation, cookie banners and short chrome phrases.
-fn is_chrome_line(l: &str) -> bool {
+pub(super) fn is_chrome_line(l: &str) -> bool {
     if l.len() > 400 {
         return false;
     }
@@ -311,7 +542,7 @@ fn signature_block(lines: &[&str]) -> Option<usize> {
 }
 
 /// A banner mail systems put above a message: external-sender warnings, "view in browser".
-fn is_banner_line(l: &str) -> bool {
+pub(super) fn is_banner_line(l: &str) -> bool {
     let lower = l.to_lowercase();
     const STARTS: &[&str] = &[
         "view this email in",
@@ -363,7 +594,7 @@ fn related_block(lines: &[&str]) -> Option<usize> {
 }
 
 /// A separator rule: `--`, `-----`, `_____`, `=====`, `***`.
-fn is_separator(l: &str) -> bool {
+pub(super) fn is_separator(l: &str) -> bool {
     (l == "--" || l.len() >= 3) && l.chars().all(|c| matches!(c, '-' | '_' | '=' | '*' | '~'))
 }
 
@@ -561,6 +792,51 @@ mod tests {
         let outlook =
             format!("From: Ann Lee <ann@example.com>\nSent: Monday\nTo: Bob\nSubject: x\n\n{BODY}");
         assert_eq!(strip(&outlook), BODY);
+    }
+
+    #[test]
+    fn page_furniture_is_dropped() {
+        let paged = "The council met on Tuesday.\n\nPage 1 of 2\n\nCOUNCIL NEWS\n\nIt approved 4.2 million for roads.\n\nPage 2 of 2";
+        assert_eq!(
+            strip(paged),
+            "The council met on Tuesday.\n\n\n\nIt approved 4.2 million for roads.\n"
+        );
+        for marker in ["Page 2 of 5", "Seite 2 von 5", "p. 3", "- 3 -", "3/5"] {
+            assert!(is_page_marker(marker), "{marker}");
+        }
+        for content in [
+            "Revenue 2024 up",
+            "Table 3 shows the totals",
+            "Room 12 at 3",
+            "1 apple",
+        ] {
+            assert!(!is_page_marker(content), "{content}");
+        }
+    }
+
+    #[test]
+    fn html_and_line_numbers_are_read_as_text() {
+        let html = format!(
+            "<div class=\"body\">\n<p>{}</p>\n</div>",
+            BODY.replace('\n', "</p><p>").replace("Anna", "Anna&nbsp;")
+        );
+        assert_eq!(collapse(&strip(&html)), collapse(BODY));
+        let numbered: String = BODY
+            .lines()
+            .flat_map(|l| [l, ""])
+            .enumerate()
+            .map(|(i, l)| format!("{}  {l}\n", i + 1))
+            .collect();
+        assert_eq!(collapse(&strip(&numbered)), collapse(BODY));
+        // A comparison is no markup, and numbers that do not count up are content.
+        let text = "If a < b and c > d then <b>x</b> holds.";
+        assert_eq!(strip(text), text);
+        let list = "1 apple\n3 pears\n2 plums\n4 figs\n5 kiwis";
+        assert_eq!(strip(list), list);
+    }
+
+    fn collapse(s: &str) -> String {
+        s.split_whitespace().collect::<Vec<_>>().join(" ")
     }
 
     #[test]

@@ -373,6 +373,85 @@ async fn task_frames_and_transport_noise_decide_over_documents() {
     assert_eq!(c, "miss");
 }
 
+/// The memo as a mail body: a title, paragraphs, a sign-off.
+fn memo_mail() -> String {
+    let sentences: Vec<&str> = MEMO.split_inclusive(". ").collect();
+    format!(
+        "Travel policy update\n\n{}\n\n{}\n\nBest regards,\nMarta Silva",
+        sentences[..3].concat().trim(),
+        sentences[3..].concat().trim()
+    )
+}
+
+#[tokio::test]
+async fn documents_in_unfamiliar_wrappers_hit_and_edited_ones_miss() {
+    let dir = tempfile::tempdir().unwrap();
+    let g = gateway(&dir).await;
+    let k = "sk-alice";
+    let doc = memo_mail();
+    send(
+        &g,
+        k,
+        &summarize("Summarize this memo in one sentence.", &doc),
+        &[],
+    )
+    .await;
+    settle(&g).await;
+    // Forward headers in German, a signature block and a legal line no rule names: the same
+    // document, found by its core between the edge zones.
+    let german = format!(
+        "Von: Rui Costa <rui@firma.example>\nGesendet: Dienstag, 6. Februar 2024 09:14\nAn: Team\nBetreff: WG: Reiserichtlinie\n\n{doc}\n\nRui Costa\nTeamleitung Einkauf | Firma GmbH\nTel. +49 30 1234 5678"
+    );
+    let wrapped = |d: &str| summarize("Summarize this memo in one sentence.", d);
+    let (_, c, _) = send(&g, k, &wrapped(&german), &[]).await;
+    assert!(c.starts_with("hit"), "german forward: {c}");
+    // The mail pasted as HTML source, re-spaced.
+    let html = format!(
+        "<div class=\"body\"><p>{}</p></div>",
+        doc.replace("\n\n", "</p>\n<p>").replace('\n', "<br>")
+    );
+    let (_, c, _) = send(&g, k, &wrapped(&html), &[]).await;
+    assert!(c.starts_with("hit"), "html: {c}");
+    // Quoted in a French reply, the request after it in other words.
+    let quoted: String = doc.lines().map(|l| format!("> {l}\n")).collect();
+    let reply = format!(
+        "Le mar. 6 févr. 2024 à 09:14, Rui Costa <rui@firma.example> a écrit :\n{quoted}\nCan you sum this up in one sentence?"
+    );
+    let (_, c, _) = send(&g, k, &ask("summarize", &reply), &[]).await;
+    assert!(c.starts_with("hit"), "french reply: {c}");
+    // The same wrapper around an edited document: truncated, extended, a figure changed, or
+    // another signer.
+    let cut = doc.rfind("\n\nBest").unwrap();
+    let truncated = german.replace(&doc, &doc[..cut * 6 / 10]);
+    let extended = german.replace(
+        &doc,
+        &format!("{doc}\n\nThe old mailbox closes on 31 March and will no longer be read."),
+    );
+    let changed = german.replace(&doc, &doc.replace("140 euros", "160 euros"));
+    let signer = format!("{}\n\nBest regards,\nMarta Sousa", &doc[..cut]);
+    for (what, d) in [
+        ("truncated", truncated),
+        ("extended", extended),
+        ("number", changed),
+        ("signer", signer),
+    ] {
+        let (_, c, _) = send(&g, k, &wrapped(&d), &[]).await;
+        assert_eq!(c, "miss", "{what}");
+    }
+    // Another caller never finds it, wrapped or not.
+    let (_, c, _) = send(&g, "sk-bob", &wrapped(&german), &[]).await;
+    assert_eq!(c, "miss");
+    // The document's identity is stored with the entry: it still matches after a restart.
+    settle(&g).await;
+    g.shutdown().await;
+    let g = gateway(&dir).await;
+    let outlook = format!(
+        "-----Ursprüngliche Nachricht-----\nVon: Ana Reis <ana@firma.example>\nBetreff: Reiserichtlinie\n\n{doc}"
+    );
+    let (_, c, _) = send(&g, k, &wrapped(&outlook), &[]).await;
+    assert!(c.starts_with("hit"), "after restart: {c}");
+}
+
 /// Sends pairs of prompts whose instructions are close but below the route's threshold (gray
 /// zone); returns what the cache said to each second prompt.
 async fn gray_pairs(g: &Gateway, route: &str, n: usize) -> Vec<String> {
@@ -380,7 +459,8 @@ async fn gray_pairs(g: &Gateway, route: &str, n: usize) -> Vec<String> {
     for i in 0..n {
         let review = format!("Order {i}: the blender arrived quickly and works great");
         let a = format!("What is the sentiment of \"{review}\"?");
-        let b = format!("What's the sentiment of \"{review}\"?");
+        // ("What's the sentiment ..." reads as the same task frame: a hit, not a gray pair.)
+        let b = format!("So what is the sentiment of \"{review}\"?");
         send(g, "sk-alice", &ask(route, &a), &[]).await;
         settle(g).await;
         let (status, c, v) = send(g, "sk-alice", &ask(route, &b), &[]).await;

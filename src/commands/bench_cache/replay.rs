@@ -180,6 +180,7 @@ fn decision(n: usize, threshold: f32, outcome: &LookupOutcome) -> Result<Decisio
             (HitKind::Exact, _) => "exact",
             (HitKind::Semantic, Some(HitBy::Frame)) => "frame",
             (HitKind::Semantic, Some(HitBy::Learned)) => "learned",
+            (HitKind::Semantic, Some(HitBy::Document)) => "document",
             (HitKind::Semantic, _) => "semantic",
         };
     } else {

@@ -10,7 +10,8 @@ use rand::SeedableRng;
 use super::{answer, judge, Decision, Options, Verifier, WorkloadLine};
 use crate::cache::decide::{self, Candidate, Decision as Decided, HitBy, Learner, Thresholds};
 use crate::cache::embed::cosine;
-use crate::cache::{answer_text, Embedder};
+use crate::cache::{answer_text, doc_keys, same_stored_document, Embedder, MAX_DOC_BUCKETS};
+use crate::store::StoredDoc;
 use crate::text::Features;
 
 /// What the decision function needs of one line, computed once.
@@ -25,6 +26,8 @@ pub(super) struct Prepared {
     features: Features,
     /// The simulated upstream's answer, as the cache compares answers.
     answer: Option<String>,
+    /// The document's identity, as the cache keeps it.
+    doc: Option<StoredDoc>,
 }
 
 /// Embeds each line's instruction on its own, as a lookup does (batching could change the last
@@ -51,6 +54,7 @@ pub(super) async fn prepare(
             features: Features::extract_with(text, key.mentions()),
             vector,
             answer: answer_text(&answer(i, line)?),
+            doc: key.doc.clone(),
         });
     }
     Ok(out)
@@ -68,6 +72,7 @@ pub(super) fn simulate(
     let mut buckets: HashMap<[u8; 32], Vec<usize>> = HashMap::new();
     let mut learners: HashMap<&str, Learner> = HashMap::new();
     let mut vetoes: HashMap<usize, f32> = HashMap::new();
+    let mut docs: HashMap<[u8; 32], Vec<usize>> = HashMap::new();
     let mut rng = rand::rngs::StdRng::seed_from_u64(match opts.verifier {
         Verifier::Judge { seed, .. } => seed,
         Verifier::Off | Verifier::Agreement => 0,
@@ -87,27 +92,46 @@ pub(super) fn simulate(
             outcome: "empty",
             guard: None,
         };
-        let stored = buckets.get(&p.bucket).map_or(&[][..], Vec::as_slice);
+        // The query's own bucket, then the buckets holding its document re-spaced or re-wrapped,
+        // as `Catalog::same_document` finds them.
+        let (search, bare) = match &p.doc {
+            Some(doc) => same_document(doc, &p.bucket, &docs, prepared),
+            None => (vec![p.bucket], None),
+        };
         if let Some(&j) = exact.get(&p.fingerprint) {
             (d.hit, d.matched_index, d.similarity, d.outcome) = (true, Some(j), Some(1.0), "exact");
-        } else if let Some(v) = p.vector.as_deref().filter(|_| !stored.is_empty()) {
+        } else if let Some(j) = bare {
+            (d.hit, d.matched_index, d.similarity, d.outcome) =
+                (true, Some(j), Some(1.0), "document");
+        } else if let Some(v) = p.vector.as_deref() {
             if threshold < 1.0 {
-                let mut scored: Vec<(usize, f32)> = stored
-                    .iter()
-                    .map(|&j| (j, cosine(v, prepared[j].vector.as_deref().unwrap_or(&[]))))
-                    .collect();
-                scored.sort_by(|a, b| b.1.total_cmp(&a.1));
-                scored.truncate(decide::CANDIDATES);
-                let candidates = scored.iter().map(|&(j, similarity)| Candidate {
-                    id: j as u64,
-                    similarity,
-                    features: &prepared[j].features,
-                    vetoed_at_or_below: vetoes.get(&j).copied().unwrap_or(0.0),
-                });
                 let th = Thresholds::new(threshold, p.document, max_error);
                 let learner = learners.get(p.route.as_str());
-                match decide::decide(&p.features, p.operands, candidates, th, learner) {
-                    Decided::Hit { id, similarity, by } => {
+                let decisions = search.iter().filter_map(|b| {
+                    let stored = buckets.get(b).filter(|s| !s.is_empty())?;
+                    let mut scored: Vec<(usize, f32)> = stored
+                        .iter()
+                        .map(|&j| (j, cosine(v, prepared[j].vector.as_deref().unwrap_or(&[]))))
+                        .collect();
+                    scored.sort_by(|a, b| b.1.total_cmp(&a.1));
+                    scored.truncate(decide::CANDIDATES);
+                    let candidates = scored.iter().map(|&(j, similarity)| Candidate {
+                        id: j as u64,
+                        similarity,
+                        features: &prepared[j].features,
+                        vetoed_at_or_below: vetoes.get(&j).copied().unwrap_or(0.0),
+                    });
+                    Some(decide::decide(
+                        &p.features,
+                        p.operands,
+                        candidates,
+                        th,
+                        learner,
+                    ))
+                });
+                match decide::first_of(decisions) {
+                    None => {}
+                    Some(Decided::Hit { id, similarity, by }) => {
                         d.hit = true;
                         d.matched_index = Some(id as usize);
                         d.similarity = Some(similarity);
@@ -115,14 +139,15 @@ pub(super) fn simulate(
                             HitBy::Frame => "frame",
                             HitBy::Learned => "learned",
                             HitBy::Similarity => "semantic",
+                            HitBy::Document => "document",
                         };
                     }
-                    Decided::Verify {
+                    Some(Decided::Verify {
                         id,
                         similarity,
                         gray,
                         guard,
-                    } => {
+                    }) => {
                         (d.similarity, d.outcome) = (Some(similarity), "gray");
                         d.guard = guard.map(|g| g.metric_label());
                         let j = id as usize;
@@ -148,7 +173,7 @@ pub(super) fn simulate(
                             }
                         }
                     }
-                    Decided::Miss { best, guard } => {
+                    Some(Decided::Miss { best, guard }) => {
                         d.similarity = guard.is_none().then_some(best);
                         d.outcome = if guard.is_some() {
                             "guard"
@@ -161,13 +186,59 @@ pub(super) fn simulate(
             }
         }
         if !d.hit {
-            exact.insert(p.fingerprint, i);
+            if let Some(old) = exact.insert(p.fingerprint, i) {
+                forget_document(old, prepared, &mut docs);
+            }
             if p.vector.is_some() {
                 buckets.entry(p.bucket).or_default().push(i);
+            }
+            if let Some(doc) = &p.doc {
+                for &k in doc_keys(doc) {
+                    docs.entry(k).or_default().push(i);
+                }
             }
         }
         decisions.push(d);
     }
     let largest = buckets.values().map(Vec::len).max().unwrap_or(0);
     (decisions, largest)
+}
+
+/// The buckets of stored lines holding the same document as `doc` (at most as many as the cache
+/// searches), and a stored line that is, like the query, the document alone.
+fn same_document(
+    doc: &StoredDoc,
+    own: &[u8; 32],
+    docs: &HashMap<[u8; 32], Vec<usize>>,
+    prepared: &[Prepared],
+) -> (Vec<[u8; 32]>, Option<usize>) {
+    let mut buckets = vec![*own];
+    let mut bare = None;
+    for &j in doc_keys(doc).filter_map(|k| docs.get(k)).flatten() {
+        let Some(d) = prepared[j]
+            .doc
+            .as_ref()
+            .filter(|d| same_stored_document(doc, d))
+        else {
+            continue;
+        };
+        if doc.bare && d.bare && bare.is_none() {
+            bare = Some(j);
+        }
+        if !buckets.contains(&prepared[j].bucket) && buckets.len() <= MAX_DOC_BUCKETS {
+            buckets.push(prepared[j].bucket);
+        }
+    }
+    (buckets, bare)
+}
+
+/// A line replaced by a later insert of the same fingerprint no longer holds its document.
+fn forget_document(old: usize, prepared: &[Prepared], docs: &mut HashMap<[u8; 32], Vec<usize>>) {
+    if let Some(doc) = &prepared[old].doc {
+        for k in doc_keys(doc) {
+            if let Some(v) = docs.get_mut(k) {
+                v.retain(|&x| x != old);
+            }
+        }
+    }
 }
