@@ -36,6 +36,9 @@ $bin bench cache --workload benches/workloads/dev-cache.jsonl --threshold 0.80 -
 echo "== bench cache: held-out (report only: never tuned on)" >&2
 $bin bench cache --workload benches/workloads/heldout.jsonl --threshold 0.80 --json >"$out/cache-heldout.json"
 $bin bench cache --workload benches/workloads/heldout2.jsonl --threshold 0.80 --json >"$out/cache-heldout2.json"
+$bin bench cache --workload benches/workloads/heldout3.jsonl --threshold 0.80 --json >"$out/cache-heldout3.json"
+$bin bench cache --workload benches/workloads/dev-docs.jsonl --threshold 0.80 --json >"$out/cache-dev-docs.json"
+$bin bench cache --workload benches/workloads/dev-instr.jsonl --threshold 0.80 --json >"$out/cache-dev-instr.json"
 
 echo "== bench cache: traffic" >&2
 $bin bench cache --workload benches/workloads/paraphrase.jsonl --traffic 6000 --json >"$out/traffic-agreement.json"

@@ -23,7 +23,6 @@
 
 use sha2::{Digest, Sha256};
 
-use super::normalize::collapse_ws;
 use super::transport;
 
 /// Edge lines kept per side; a longer zone is cut there (both sides cut it the same way).
@@ -56,6 +55,7 @@ pub struct DocShape {
 /// The shape of `raw` (the document as sent) given `cleaned` (it without the noise that may
 /// stand anywhere: `transport::clean`).
 pub fn shape(raw: &str, cleaned: &str) -> DocShape {
+    let (raw, cleaned) = (unquote(raw), unquote(cleaned));
     let mut h = Sha256::new();
     h.update(b"sluice-doc-words-v1\0");
     for w in raw.split_whitespace() {
@@ -98,6 +98,7 @@ pub fn shape(raw: &str, cleaned: &str) -> DocShape {
             match kind(start) {
                 EdgeKind::Content => break,
                 EdgeKind::Short if wrapped(next) || opens_paragraph => break,
+                _ if says_nothing(l) => {}
                 _ => top.push(edge_line(l)),
             }
         }
@@ -114,6 +115,7 @@ pub fn shape(raw: &str, cleaned: &str) -> DocShape {
             match kind(end - 1) {
                 EdgeKind::Content => break,
                 EdgeKind::Short if continues => break,
+                _ if says_nothing(l) => {}
                 _ => bottom.push(edge_line(l)),
             }
         }
@@ -202,8 +204,38 @@ fn within(small: &[EdgeLine], big: &[EdgeLine]) -> bool {
     small.iter().all(|l| rest.any(|b| b.0 == l.0))
 }
 
+/// An edge line that tells nothing about the document, left out of the zone so that either
+/// side may have it: a rule ("---"), a label ("Text:", "News item:"), a lowercase greeting
+/// ("hey"). A capitalised word ("Marguerite") may be a signature, and counts.
+fn says_nothing(l: &str) -> bool {
+    let words = l.split_whitespace().count();
+    !l.chars().any(char::is_alphanumeric)
+        || (l.ends_with(':') && words <= 3 && !l.chars().any(|c| c.is_ascii_digit()))
+        || (words == 1
+            && l.chars()
+                .filter(|c| c.is_alphanumeric())
+                .all(char::is_lowercase))
+}
+
+/// A document pasted between quotation marks: the text inside them (one mark off each end; a
+/// text that opens and closes with quoted speech loses the same two marks on every side).
+fn unquote(doc: &str) -> &str {
+    let t = doc.trim();
+    ['"', '\'']
+        .iter()
+        .find_map(|&q| t.strip_prefix(q).and_then(|r| r.strip_suffix(q)))
+        .unwrap_or(doc)
+}
+
+/// An edge line is compared by its letters and figures (case, spacing and punctuation aside:
+/// `"Subject: Renewal` and `Subject: Renewal` are one line).
 fn edge_line(l: &str) -> EdgeLine {
-    let collapsed = collapse_ws(l);
+    let collapsed: String = l
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .map(str::to_lowercase)
+        .collect::<Vec<_>>()
+        .join(" ");
     let digest = Sha256::digest(collapsed.as_bytes());
     let mut first = [0u8; 8];
     first.copy_from_slice(&digest[..8]);
@@ -368,6 +400,13 @@ The mayor, Anna Berg, said the repairs would start in spring and last until the 
         assert!(same(
             &format!("{BODY}\nSent from my phone"),
             &format!("Fwd: Budget\n\n{BODY}")
+        ));
+        // A label on one side, a greeting on the other.
+        assert!(same(&format!("Text:\n{BODY}"), &format!("hey\n\n{BODY}")));
+        // Pasted between quotation marks.
+        assert!(same(
+            &format!("Fwd: Budget\n{BODY}"),
+            &format!("\"{BODY}\"")
         ));
         // Noise inserted among the edge lines the other side has.
         assert!(same(

@@ -215,6 +215,13 @@ const FILLER: &[&str] = &[
     "mainly",
     "mostly",
     "ish",
+    "keep",
+    "keeping",
+    "stay",
+    "stays",
+    "staying",
+    "should",
+    "be",
 ];
 
 /// Reads a frame from an instruction (operands as `§`); `None` when any word is left unread.
@@ -351,8 +358,17 @@ fn number(w: &str) -> Option<u32> {
         "eight" => 8,
         "nine" => 9,
         "ten" => 10,
+        "eleven" => 11,
+        "twelve" => 12,
+        "fifteen" => 15,
         "twenty" => 20,
+        "thirty" => 30,
+        "forty" => 40,
         "fifty" => 50,
+        "sixty" => 60,
+        "seventy" => 70,
+        "eighty" => 80,
+        "ninety" => 90,
         "hundred" => 100,
         _ => return None,
     })
@@ -555,7 +571,7 @@ fn phrase(w: &[String], i: usize, f: &mut Frame) -> Option<usize> {
             });
             return Some(1);
         }
-        "plain" | "simple" | "simply" | "layman's" | "laymans" => {
+        "plain" | "simple" | "simply" | "layman's" | "laymans" | "everyday" => {
             let k = if matches!(at(1), "english" | "language" | "terms" | "words") {
                 2
             } else {
@@ -592,7 +608,8 @@ fn phrase(w: &[String], i: usize, f: &mut Frame) -> Option<usize> {
             _ => return None,
         };
         set_length(f, l)?;
-        return Some(2);
+        // "three sentences long", "about 80 words long"
+        return Some(if at(2) == "long" { 3 } else { 2 });
     }
     if matches!(
         w0,
@@ -616,7 +633,10 @@ fn phrase(w: &[String], i: usize, f: &mut Frame) -> Option<usize> {
     ) {
         // Bounds around a number ("in under 50 words", "no more than 3 sentences").
         return (number(at(1)).is_some()
-            || matches!(at(1), "most" | "more" | "than" | "to" | "less" | "fewer"))
+            || matches!(
+                at(1),
+                "most" | "more" | "than" | "to" | "less" | "fewer" | "of"
+            ))
         .then_some(1);
     }
     if let Some((_, code)) = LANGUAGES.iter().find(|(name, _)| *name == w0) {
@@ -675,6 +695,28 @@ fn phrase(w: &[String], i: usize, f: &mut Frame) -> Option<usize> {
     }
     if FOREIGN_SUMMARIZE.contains(&w0) {
         set_task(f, Task::Summarize)?;
+        return Some(1);
+    }
+    // "the HR memo above", "the minutes below", "the survey report here": the text referred to
+    // by a noun before the pointing word (at most 3 plain words).
+    if matches!(w0, "the" | "of") {
+        let pointing = |x: &str| matches!(x, "above" | "below" | "here" | "attached");
+        let nouns = (1..=3)
+            .take_while(|&k| {
+                w.get(i + k)
+                    .is_some_and(|x| !pointing(x) && is_plain_noun(x))
+            })
+            .count();
+        if nouns > 0 && pointing(at(nouns + 1)) {
+            return Some(nouns + 2);
+        }
+    }
+    // "in a way suited to new hires", "tailored for executives": an audience.
+    if matches!(w0, "suited" | "suitable" | "tailored" | "adapted") && matches!(at(1), "to" | "for")
+    {
+        return audience(w, i + 2, f).map(|n| n + 2);
+    }
+    if w0 == "way" && matches!(at(1), "suited" | "suitable" | "tailored" | "adapted") {
         return Some(1);
     }
     if FILLER.contains(&w0) || FOREIGN_FILLER.contains(&w0) || w0 == "§" {
@@ -1133,6 +1175,26 @@ mod tests {
         same(
             "Summarize this in about 50 words.",
             "hey, 50-word-ish summary of this?",
+        );
+        same(
+            "Summarize the minutes above in 5 bullet points.",
+            "Give me the key points of these minutes as five bullets. Cheers.",
+        );
+        same(
+            "Summarize the above in three sentences.",
+            "Write a summary of the text above that is three sentences long.",
+        );
+        same(
+            "Summarize the following text in at most fifty words.",
+            "Can you condense those release notes to a maximum of 50 words?",
+        );
+        same(
+            "Summarize this memo for new hires.",
+            "Please recap this in a way suited to new hires.",
+        );
+        same(
+            "Summarize the text below in under 60 words.",
+            "Please summarise this sales report, keeping it below sixty words.",
         );
         let differ = |a: &str, b: &str| {
             let (fa, fb) = (frame(a), frame(b));

@@ -515,6 +515,9 @@ fn is_instruction(sentence: &str, first: bool) -> bool {
         return false;
     }
     let w = words(s);
+    if presents_the_text(s, &w) {
+        return false;
+    }
     if first {
         // A task word far into a sentence ("Quillstone raises $22 million to expand ...") is
         // the document's headline, not a request.
@@ -547,6 +550,28 @@ fn is_tail_instruction(sentence: &str) -> bool {
         || has_request_framing(&w)
         || (has_task(&w) && s.ends_with('?'))
         || opens_with_task
+}
+
+/// "Here is a hotel review:", "Below is the memo": a sentence that hands the text over and asks
+/// nothing (no request framing; a colon at its end or at most eight words). The request, if
+/// any, is elsewhere (often after the text).
+fn presents_the_text(s: &str, w: &[String]) -> bool {
+    let greeting = w
+        .iter()
+        .take_while(|x| matches!(x.as_str(), "hey" | "hi" | "hello" | "ok" | "okay" | "so"))
+        .count();
+    let opens = match &w[greeting..] {
+        [a, b, ..] => matches!(
+            (a.as_str(), b.as_str()),
+            ("here", "is" | "are" | "comes")
+                | ("here's" | "heres", _)
+                | ("below" | "attached" | "enclosed", "is" | "are")
+                | ("this" | "that", "is")
+                | ("following", "is")
+        ),
+        _ => false,
+    };
+    opens && !has_request_framing(w) && (s.ends_with(':') || w.len() <= 8)
 }
 
 /// "Email:", "Title: The coffee rule", "Course announcement: ...": a document's own label (a
@@ -590,7 +615,10 @@ fn is_document_label(s: &str) -> bool {
     let Some((label, _)) = s.split_once(':') else {
         return false;
     };
-    let label = label.trim().to_lowercase();
+    let label = label
+        .trim()
+        .trim_start_matches(['"', '\'', '[', '(', '*'])
+        .to_lowercase();
     let n = label.split_whitespace().count();
     (1..=2).contains(&n)
         && label

@@ -795,6 +795,26 @@ mod tests {
     }
 
     #[test]
+    fn hostile_markup_and_numbering_stay_linear() {
+        // Each scan stops at the next '<', ';' or line break: these finish at once (a quadratic
+        // scan of a MiB would take seconds) and never panic on char boundaries.
+        for unit in [
+            "<",
+            "<p",
+            "<p>é&",
+            "&#x1F600",
+            "&#99999999;",
+            "1 x\n",
+            "Page 1 of 2\n",
+        ] {
+            let text = unit.repeat((1 << 20) / unit.len());
+            let out = strip(&text);
+            assert!(out.len() <= text.len() + text.matches('<').count());
+            let _ = clean(&text);
+        }
+    }
+
+    #[test]
     fn page_furniture_is_dropped() {
         let paged = "The council met on Tuesday.\n\nPage 1 of 2\n\nCOUNCIL NEWS\n\nIt approved 4.2 million for roads.\n\nPage 2 of 2";
         assert_eq!(
