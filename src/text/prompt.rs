@@ -85,14 +85,17 @@ pub fn parse(text: &str) -> Parsed {
     h.update(b"sluice-operands-v1\0");
     let mut doc = None;
     for op in &ops {
-        let stripped = is_document_text(op).then(|| transport::strip(&op.text));
-        let normal = match &stripped {
-            Some(s) => collapse_ws(s),
-            None => normalize_operand(op),
+        // A document's fingerprint drops its transport noise; its identity (when it is the only
+        // operand) reads the edges of the text with only the noise that may stand anywhere gone.
+        let normal = if !is_document_text(op) {
+            normalize_operand(op)
+        } else if ops.len() == 1 {
+            let (stripped, cleaned) = transport::strip_and_clean(&op.text);
+            doc = Some(edges::shape(&op.text, &cleaned));
+            collapse_ws(&stripped)
+        } else {
+            collapse_ws(&transport::strip(&op.text))
         };
-        if stripped.is_some() && ops.len() == 1 {
-            doc = Some(edges::shape(&op.text, &transport::clean(&op.text)));
-        }
         document |= op.kind == Kind::Document
             || (op.kind == Kind::Block
                 && normal.len() > MAX_INSTRUCTION_CHARS

@@ -36,11 +36,26 @@ pub fn strip(doc: &str) -> String {
 /// The document without the noise that may stand anywhere in it (markup, line numbers, reply
 /// markers, "Advertisement" lines, page furniture), its top and bottom kept: what
 /// `super::edges` reads the edges from.
+#[cfg(test)]
 pub fn clean(doc: &str) -> String {
+    strip_and_clean(doc).1
+}
+
+/// [`strip`] and [`clean`] of one document, its markup and numbering read once.
+pub fn strip_and_clean(doc: &str) -> (String, String) {
     let doc = html_text(doc);
     let doc = unnumber_lines(&doc);
     let lines: Vec<&str> = doc.lines().collect();
-    clean_lines(&lines, doc.len())
+    let cleaned = clean_lines(&lines, doc.len());
+    let (start, end) = zones(&lines);
+    let stripped = if start >= end {
+        doc.into_owned()
+    } else if (start, end) == (0, lines.len()) {
+        cleaned.clone()
+    } else {
+        clean_lines(&lines[start..end], doc.len())
+    };
+    (stripped, cleaned)
 }
 
 /// Where the content starts and ends: the lines between the top and bottom noise zones.
