@@ -1140,6 +1140,35 @@ mod tests {
     }
 
     #[test]
+    fn a_format_2_file_is_upgraded_with_its_cache_dropped() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        // Bytes no format-3 reader decodes, as a format-2 entry would be.
+        store
+            .cache_write(&CacheWriteBatch {
+                inserts: vec![(1, entry("a"), b"{}".to_vec())],
+                ..Default::default()
+            })
+            .unwrap();
+        {
+            let w = store.db().unwrap().begin_write().unwrap();
+            w.open_table(CACHE_ENTRIES)
+                .unwrap()
+                .insert(2, &[0xff_u8; 7][..])
+                .unwrap();
+            w.commit().unwrap();
+        }
+        store.meta_set(FORMAT_KEY, &2u32.to_le_bytes()).unwrap();
+        drop(store);
+        let store = Store::open(dir.path()).unwrap();
+        assert!(store.cache_entries().unwrap().is_empty());
+        assert_eq!(
+            store.meta_get(FORMAT_KEY).unwrap().unwrap(),
+            FORMAT_VERSION.to_le_bytes()
+        );
+    }
+
+    #[test]
     fn damaged_pages_are_a_clear_error_not_a_panic() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path()).unwrap();
