@@ -67,9 +67,41 @@ pub const MAX_DOC_BUCKETS: usize = 4;
 /// What a document key found: the buckets holding the same document, and a stored entry that,
 /// like the query, is the document alone without an instruction.
 #[derive(Debug, Default)]
-pub struct DocMatches {
+pub struct DocMatches<Id = u64> {
     pub buckets: Vec<[u8; 32]>,
-    pub bare: Option<u64>,
+    pub bare: Option<Id>,
+}
+
+/// The stored documents under `doc`'s keys (`ids_under`: a key's holders; `holder`: a holder's
+/// document and bucket, `None` when it is gone or expired) that hold the same document: their
+/// buckets other than `own` (at most [`MAX_DOC_BUCKETS`], [`MAX_DOC_ENTRIES`] looked at per
+/// key), and the first that is, like the query, the document alone. The cache and `bench cache`
+/// both call it.
+pub(crate) fn document_matches<'a, Id: Copy + 'a>(
+    doc: &StoredDoc,
+    own: &[u8; 32],
+    ids_under: impl Fn(&[u8; 32]) -> Option<&'a [Id]>,
+    holder: impl Fn(Id) -> Option<(&'a StoredDoc, &'a [u8; 32])>,
+) -> DocMatches<Id> {
+    let mut out = DocMatches {
+        buckets: Vec::new(),
+        bare: None,
+    };
+    let ids = doc_keys(doc)
+        .filter_map(ids_under)
+        .flat_map(|ids| ids.iter().take(MAX_DOC_ENTRIES));
+    for &id in ids {
+        let Some((d, bucket)) = holder(id).filter(|(d, _)| same_stored_document(doc, d)) else {
+            continue;
+        };
+        if doc.bare && d.bare && out.bare.is_none() {
+            out.bare = Some(id);
+        }
+        if bucket != own && !out.buckets.contains(bucket) && out.buckets.len() < MAX_DOC_BUCKETS {
+            out.buckets.push(*bucket);
+        }
+    }
+    out
 }
 
 fn edges(d: &StoredDoc) -> Edges<'_> {
@@ -83,7 +115,7 @@ fn edges(d: &StoredDoc) -> Edges<'_> {
 }
 
 /// `text::same_document` of two stored documents (namespaced keys: another scope's never match).
-pub(crate) fn same_stored_document(a: &StoredDoc, b: &StoredDoc) -> bool {
+fn same_stored_document(a: &StoredDoc, b: &StoredDoc) -> bool {
     crate::text::same_document(edges(a), edges(b))
 }
 
@@ -189,29 +221,15 @@ impl Catalog {
     /// transport noise: `text::same_document`), by their buckets other than `own`: at most
     /// [`MAX_DOC_BUCKETS`].
     pub fn same_document(&self, doc: &StoredDoc, own: &[u8; 32], now_unix: u64) -> DocMatches {
-        let mut out = DocMatches::default();
-        let ids = doc_keys(doc)
-            .filter_map(|k| self.docs.get(k))
-            .flat_map(|ids| ids.iter().take(MAX_DOC_ENTRIES));
-        for &id in ids {
-            let Some(m) = self.entries.get(&id).filter(|m| m.live(now_unix)) else {
-                continue;
-            };
-            let Some(d) = m.doc.as_deref() else { continue };
-            if !same_stored_document(doc, d) {
-                continue;
-            }
-            if doc.bare && d.bare && out.bare.is_none() {
-                out.bare = Some(id);
-            }
-            if m.bucket != *own
-                && !out.buckets.contains(&m.bucket)
-                && out.buckets.len() < MAX_DOC_BUCKETS
-            {
-                out.buckets.push(m.bucket);
-            }
-        }
-        out
+        document_matches(
+            doc,
+            own,
+            |k| self.docs.get(k).map(Vec::as_slice),
+            |id| {
+                let m = self.entries.get(&id).filter(|m| m.live(now_unix))?;
+                Some((m.doc.as_deref()?, &m.bucket))
+            },
+        )
     }
 
     /// The entry currently holding `fingerprint` (live or not), to be replaced by a new insert.

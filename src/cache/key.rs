@@ -92,7 +92,7 @@ impl CacheKey {
         if last.role != Role::User || has_non_text_parts(last) {
             return None;
         }
-        let parsed = match parsed {
+        let mut parsed = match parsed {
             Some(p) => p,
             None => {
                 let text = last.text();
@@ -114,14 +114,16 @@ impl CacheKey {
         let multi_turn = earlier
             .iter()
             .any(|m| !matches!(m.role, Role::System | Role::Developer));
-        let doc = parsed.doc.as_ref().map(|d| StoredDoc {
+        let bare = parsed.instruction.trim() == text::operands::PLACEHOLDER
+            || parsed.instruction.is_empty();
+        // Moved, not copied: the key keeps the document's identity under namespaced keys.
+        let doc = parsed.doc.take().map(|d| StoredDoc {
             words: hash(&[b"doc-words", &namespace, &d.words]),
             core: d.core.map(|c| hash(&[b"doc-core", &namespace, &c])),
             core_words: d.core_words,
-            top: d.top.clone(),
-            bottom: d.bottom.clone(),
-            bare: parsed.instruction.trim() == text::operands::PLACEHOLDER
-                || parsed.instruction.is_empty(),
+            top: d.top,
+            bottom: d.bottom,
+            bare,
         });
         Some(CacheKey {
             namespace,

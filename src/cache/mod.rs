@@ -47,8 +47,7 @@ pub use outcome::{
 };
 pub use writer::answer_text;
 
-pub(crate) use catalog::MAX_DOC_BUCKETS;
-pub(crate) use catalog::{doc_keys, same_stored_document};
+pub(crate) use catalog::{doc_keys, document_matches};
 use catalog::{Catalog, DocMatches};
 use hot::Hot;
 use outcome::Counters;
@@ -296,13 +295,14 @@ impl SemanticCache {
         let (exact, bucket_len, docs) = {
             let cat = self.inner.catalog.read();
             let len = cat.index.bucket(&key.bucket).map_or(0, |b| b.len());
+            let exact = cat.exact(&key.fingerprint, now);
             // The same document re-spaced or otherwise wrapped, in other buckets: searched when
-            // the query's own bucket has no hit.
+            // the query's own bucket has no hit (looked up only without an exact hit).
             let docs = match &key.doc {
-                Some(d) => cat.same_document(d, &key.bucket, now),
-                None => DocMatches::default(),
+                Some(d) if exact.is_none() => cat.same_document(d, &key.bucket, now),
+                _ => DocMatches::default(),
             };
-            (cat.exact(&key.fingerprint, now), len, docs)
+            (exact, len, docs)
         };
         let (exact, by) = match (exact, docs.bare) {
             (Some(id), _) => (Some(id), None),

@@ -10,7 +10,7 @@ use rand::SeedableRng;
 use super::{answer, judge, Decision, Options, Verifier, WorkloadLine};
 use crate::cache::decide::{self, Candidate, Decision as Decided, HitBy, Learner, Thresholds};
 use crate::cache::embed::cosine;
-use crate::cache::{answer_text, doc_keys, same_stored_document, Embedder, MAX_DOC_BUCKETS};
+use crate::cache::{answer_text, doc_keys, document_matches, Embedder};
 use crate::store::StoredDoc;
 use crate::text::Features;
 
@@ -204,32 +204,25 @@ pub(super) fn simulate(
     (decisions, largest)
 }
 
-/// The buckets of stored lines holding the same document as `doc` (at most as many as the cache
-/// searches), and a stored line that is, like the query, the document alone.
+/// The query's own bucket, then those of stored lines holding the same document as `doc`, and
+/// a stored line that is, like the query, the document alone: what `Catalog::same_document`
+/// gives the cache, by the same function.
 fn same_document(
     doc: &StoredDoc,
     own: &[u8; 32],
     docs: &HashMap<[u8; 32], Vec<usize>>,
     prepared: &[Prepared],
 ) -> (Vec<[u8; 32]>, Option<usize>) {
-    let mut buckets = vec![*own];
-    let mut bare = None;
-    for &j in doc_keys(doc).filter_map(|k| docs.get(k)).flatten() {
-        let Some(d) = prepared[j]
-            .doc
-            .as_ref()
-            .filter(|d| same_stored_document(doc, d))
-        else {
-            continue;
-        };
-        if doc.bare && d.bare && bare.is_none() {
-            bare = Some(j);
-        }
-        if !buckets.contains(&prepared[j].bucket) && buckets.len() <= MAX_DOC_BUCKETS {
-            buckets.push(prepared[j].bucket);
-        }
-    }
-    (buckets, bare)
+    let found = document_matches(
+        doc,
+        own,
+        |k| docs.get(k).map(Vec::as_slice),
+        |j| Some((prepared[j].doc.as_ref()?, &prepared[j].bucket)),
+    );
+    let mut buckets = Vec::with_capacity(found.buckets.len() + 1);
+    buckets.push(*own);
+    buckets.extend(found.buckets);
+    (buckets, found.bare)
 }
 
 /// A line replaced by a later insert of the same fingerprint no longer holds its document.
