@@ -768,5 +768,5 @@ if targets:
     p("  of phrasings (tasks, lengths, formats, audiences, languages, foci, in English and a little German,")
     p("  French and Spanish). An audience named in other words ('new starters' / 'new employees'), a phrasing the")
     p("  grammar lacks, or an instruction the prompt split misplaces falls back to guarded similarity, where")
-    p("  most rewordings miss: the development sets (written blind, tuned on) reach 68-94%, the held-out sets")
+    p("  most rewordings miss: the development sets (written blind, tuned on) reach 68-92%, the held-out sets")
     p("  19-76%.")

@@ -726,12 +726,12 @@ fn phrase(w: &[String], i: usize, f: &mut Frame) -> Option<usize> {
 }
 
 /// The same requests in the languages a summarizing gateway often receives them in: the task,
-/// the output language ("auf Deutsch", "en español") and the words around them.
+/// the output language ("auf Deutsch", "en español") and the words around them. Words that are
+/// also English ("résumé", a CV; "vat", a tax) are left out.
 const FOREIGN_SUMMARIZE: &[&str] = &[
     "zusammen",
     "zusammenfassen",
     "zusammenfassung",
-    "résumé",
     "résumer",
     "résume",
     "résumez",
@@ -743,7 +743,6 @@ const FOREIGN_SUMMARIZE: &[&str] = &[
     "riassumi",
     "riassunto",
     "samenvatting",
-    "vat",
 ];
 const FOREIGN_LANGUAGES: &[(&str, &str)] = &[
     ("deutsch", "de"),

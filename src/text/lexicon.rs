@@ -65,8 +65,9 @@ pub fn synonym(w: &str) -> Option<&'static str> {
         | "gist" | "condense" | "synopsis" | "summarize"
         // The same request in the languages a summarizing gateway commonly receives.
         | "zusammen" | "zusammenfassen" | "zusammenfassung" | "résume" | "résumez" | "résumer"
-        | "résumé" | "resumen" | "resumir" | "resúmeme" | "resuma" | "resumo"
-        | "riassumi" | "riassunto" | "riassumere" | "samenvatting" | "samenvatten" | "vat" => {
+        // Not "résumé" (a CV in English) nor Dutch "vat" (VAT, a tax, in English).
+        | "resumen" | "resumir" | "resúmeme" | "resuma" | "resumo"
+        | "riassumi" | "riassunto" | "riassumere" | "samenvatting" | "samenvatten" => {
             "summarize"
         }
         "translation" | "translating" | "translated" | "translate" => "translate",

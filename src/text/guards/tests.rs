@@ -781,3 +781,14 @@ fn relaxations_let_paraphrases_through() {
         ),
     ]);
 }
+
+#[test]
+fn foreign_task_words_that_are_english_words_stay_apart() {
+    // "résumé" (a CV) and "VAT" (a tax) are no summaries, whatever French or Dutch say.
+    assert!(agree("How do I write a résumé?", "How do I write a summary?").is_err());
+    assert!(agree(
+        "What is the VAT on this invoice?",
+        "What is the summary of this invoice?"
+    )
+    .is_err());
+}
