@@ -639,8 +639,9 @@ if route_r:
         p()
     p("Cost model (`sluice bench route --help`): input = characters / 4, output by gold route (classification 10,")
     p("summarize 200, chat 300, complex 800 tokens), at the price of the first target of the chosen tier; the oracle")
-    p("sends every prompt to its gold route and gold tier. The bench does not split the cost above the oracle into")
-    p("over-served prompts and mis-routed ones.")
+    p("sends every prompt to its gold route and gold tier. The `routed - oracle` line splits the difference into")
+    p("prompts on their gold route at a higher tier (over-served), at a lower one (under-served, a saving bought with")
+    p("quality) and prompts sent to another route.")
     p()
     sims = [(seed, load(f"route-sim-{seed}.json")) for seed in (7, 1, 2)]
     sims = [(seed, r["simulation"]) for seed, r in sims if r and r.get("simulation")]

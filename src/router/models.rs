@@ -27,6 +27,7 @@ use crate::store::{decode, encode, Store};
 
 const TRAINED_KEY: &str = "trained";
 const DIFFICULTY_KEY: &str = "difficulty";
+const EXAMPLE_VECTORS_KEY: &str = "example_vectors";
 /// Texts per call of the embedding function.
 const EMBED_BATCH: usize = 64;
 
@@ -100,13 +101,7 @@ impl Models {
             .iter()
             .map(|(_, _, p)| p.embed_text().to_owned())
             .collect();
-        let mut vectors = Vec::with_capacity(texts.len());
-        for chunk in texts.chunks(EMBED_BATCH) {
-            vectors.extend(embed(chunk.to_vec())?);
-        }
-        if vectors.len() != texts.len() || vectors.iter().any(|v| v.len() != dims) {
-            return Err("the embedding model returned vectors of the wrong size".into());
-        }
+        let vectors = example_vectors(&texts, store, embed, embedder_id, dims)?;
         let trained = match store {
             Some(s) => load_trained(s, config, embedder_id, dims)?,
             None => Vec::new(),
@@ -190,6 +185,67 @@ impl Models {
             summary,
         })
     }
+}
+
+/// The config's examples embedded: from the store when it holds the vectors of exactly these
+/// texts by this model (a restart with an unchanged config embeds nothing), else embedded now
+/// and stored.
+fn example_vectors(
+    texts: &[String],
+    store: Option<&Store>,
+    embed: EmbedFn,
+    embedder_id: &str,
+    dims: usize,
+) -> Result<Vec<Vec<f32>>, String> {
+    let mut h = Sha256::new();
+    h.update(b"sluice-example-vectors-v1\0");
+    h.update(embedder_id.as_bytes());
+    h.update((dims as u64).to_le_bytes());
+    for t in texts {
+        h.update((t.len() as u64).to_le_bytes());
+        h.update(t.as_bytes());
+    }
+    let fingerprint: [u8; 32] = h.finalize().into();
+    if let Some(s) = store {
+        match s.router_get(EXAMPLE_VECTORS_KEY) {
+            Ok(Some(bytes)) => match decode::<StoredVectors>(&bytes) {
+                Ok(v) if v.fingerprint == fingerprint && v.vectors.len() == texts.len() => {
+                    return Ok(v.vectors)
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::warn!(error = %e, "stored example vectors unreadable; embedding them again")
+                }
+            },
+            Ok(None) => {}
+            Err(e) => {
+                tracing::warn!(error = %e, "stored example vectors unreadable; embedding them again")
+            }
+        }
+    }
+    let mut vectors = Vec::with_capacity(texts.len());
+    for chunk in texts.chunks(EMBED_BATCH) {
+        vectors.extend(embed(chunk.to_vec())?);
+    }
+    if vectors.len() != texts.len() || vectors.iter().any(|v| v.len() != dims) {
+        return Err("the embedding model returned vectors of the wrong size".into());
+    }
+    if let Some(s) = store {
+        let stored = StoredVectors {
+            fingerprint,
+            vectors,
+        };
+        s.router_put(&[(EXAMPLE_VECTORS_KEY, Some(&encode(&stored)))])
+            .map_err(|e| e.to_string())?;
+        return Ok(stored.vectors);
+    }
+    Ok(vectors)
+}
+
+#[derive(Serialize, Deserialize)]
+struct StoredVectors {
+    fingerprint: [u8; 32],
+    vectors: Vec<Vec<f32>>,
 }
 
 /// A labelled example of `sluice route train`, embedded.

@@ -273,6 +273,11 @@ pub struct Costs {
     pub vs_premium: Option<f64>,
     /// Choices whose target has no price (left out of the sums).
     pub unpriced: usize,
+    /// Where routed - oracle comes from, over the prompts with a gold tier: the gold route at a
+    /// higher tier (> 0), at a lower one (< 0), another route (either sign).
+    pub over_served_usd: f64,
+    pub under_served_usd: f64,
+    pub misrouted_usd: f64,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -441,20 +446,33 @@ pub fn evaluate(args: &RouteBenchArgs) -> Result<Report, String> {
             Some(p) => *into += p.cost(tokens),
             None => cost.unpriced += 1,
         };
-        add(bench.tier_price(chosen_route, tier), &mut cost.routed_usd);
+        let routed = bench.tier_price(chosen_route, tier);
+        add(routed, &mut cost.routed_usd);
         add(
             bench.tier_price(gold_route, gold_route.tiers.len() - 1),
             &mut cost.premium_usd,
         );
         if let Some(gt) = line.tier.as_deref().and_then(|t| tier_index(gold_route, t)) {
             tiered += 1;
-            add(bench.tier_price(gold_route, gt), &mut cost.oracle_usd);
+            let oracle = bench.tier_price(gold_route, gt);
+            add(oracle, &mut cost.oracle_usd);
+            let delta = match (routed, oracle) {
+                (Some(r), Some(o)) => r.cost(tokens) - o.cost(tokens),
+                _ => 0.0,
+            };
             let (want, got) = (level(gold_route, gt), level(chosen_route, tier));
             let row = &mut rows[gold.0];
             match got.cmp(&want) {
                 std::cmp::Ordering::Equal => row.tier_exact += 1,
                 std::cmp::Ordering::Less => row.under_served += 1,
                 std::cmp::Ordering::Greater => row.over_served += 1,
+            }
+            if !right {
+                cost.misrouted_usd += delta;
+            } else if got > want {
+                cost.over_served_usd += delta;
+            } else if got < want {
+                cost.under_served_usd += delta;
             }
         }
         decisions.push(Decided {

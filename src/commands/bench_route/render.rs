@@ -94,6 +94,14 @@ pub fn render(r: &Report) -> String {
             String::new()
         }
     );
+    let _ = writeln!(
+        out,
+        "routed - oracle ${:+.4}: over-served ${:+.4}, under-served ${:+.4}, other route ${:+.4}",
+        c.routed_usd - c.oracle_usd,
+        c.over_served_usd,
+        c.under_served_usd,
+        c.misrouted_usd
+    );
     let _ = writeln!(out, "\nconfidence calibration (auto decisions)");
     for b in &r.calibration {
         let _ = writeln!(
