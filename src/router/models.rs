@@ -451,3 +451,60 @@ fn fingerprint(
     }
     h.finalize().into()
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use super::*;
+
+    const CONFIG: &str = r#"
+[providers.p]
+kind = "openai"
+base_url = "http://127.0.0.1:9/v1"
+models = { "m" = {} }
+
+[routes.a]
+tiers.cheap = ["p/m"]
+tiers.premium = ["p/m"]
+examples = [{ prompt = "short one", tier = "cheap" }, { prompt = "a much longer and harder one", tier = "premium" }]
+
+[routes.b]
+tiers.cheap = ["p/m"]
+examples = ["hello there"]
+"#;
+
+    #[test]
+    fn a_restart_with_the_same_examples_embeds_nothing() {
+        let config = Config::parse(CONFIG, "test").expect("config");
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(dir.path()).expect("store");
+        let calls = AtomicUsize::new(0);
+        let embed = |texts: Vec<String>| -> Result<Vec<Vec<f32>>, String> {
+            calls.fetch_add(texts.len(), Ordering::Relaxed);
+            Ok(texts
+                .iter()
+                .map(|t| vec![t.len() as f32, 1.0, 0.5])
+                .collect())
+        };
+        let prices = vec![None; config.targets.len()];
+        let build = || Models::build(&config, Some(&store), &embed, "fake@1", 3, prices.clone());
+        let first = build().expect("first build");
+        assert_eq!(calls.load(Ordering::Relaxed), 3);
+        let second = build().expect("second build");
+        assert_eq!(
+            calls.load(Ordering::Relaxed),
+            3,
+            "the stored vectors were used"
+        );
+        assert_eq!(first.summary.difficulty, "fitted");
+        assert_eq!(second.summary.difficulty, "stored");
+        assert_eq!(
+            first.summary.labelled_examples,
+            second.summary.labelled_examples
+        );
+        // Another embedding model: embedded again.
+        Models::build(&config, Some(&store), &embed, "fake@2", 3, prices.clone()).expect("build");
+        assert_eq!(calls.load(Ordering::Relaxed), 6);
+    }
+}
