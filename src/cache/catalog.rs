@@ -62,7 +62,7 @@ pub struct Catalog {
 /// Entries looked at per document key: more copies of one document are not searched.
 const MAX_DOC_ENTRIES: usize = 64;
 /// Buckets searched for one document.
-pub const MAX_DOC_BUCKETS: usize = 4;
+pub const MAX_DOC_BUCKETS: usize = 16;
 
 /// What a document key found: the buckets holding the same document, and a stored entry that,
 /// like the query, is the document alone without an instruction.

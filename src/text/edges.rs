@@ -10,7 +10,8 @@
 //!   at the top (or bottom) that are shaped like transport noise ([`is_edge_line`]): blank
 //!   lines, separators, `Label: value` header lines, "... wrote:"-style lines ending in a colon,
 //!   lines naming an address or a link, short lines without a sentence end (menus, sign-offs,
-//!   names, titles, "Share this"), and the known footer, banner and chrome lines. A line of
+//!   names, titles, "Share this"), a short first line standing alone (a greeting: "Hi!"), and
+//!   the known footer, banner and chrome lines. A line of
 //!   prose, a list item or a table row ends the zone.
 //! * **shape**: the edge lines themselves (a hash and word count each).
 //!
@@ -31,6 +32,9 @@ const MAX_EDGE_LINES: usize = 40;
 const MIN_CORE_WORDS: u32 = 30;
 /// Short lines: at most this many words and no sentence end.
 const SHORT_LINE_WORDS: usize = 12;
+/// A first line standing alone (a paragraph of its own) with at most this many words is an
+/// edge line, even with a sentence end: a greeting or a preface ("Hi!", "Good morning,").
+const PREFACE_WORDS: usize = 5;
 /// Header and colon-ended lines: at most this many words.
 const HEADER_LINE_WORDS: usize = 30;
 /// A banner opened by a shouted tag: at most this many words.
@@ -95,7 +99,14 @@ pub fn shape(raw: &str, cleaned: &str) -> DocShape {
                     EdgeKind::Short => wrapped(Some(&lines[j])),
                     EdgeKind::Noise => false,
                 });
+            // The document's first line standing alone and short ("Hi!", "Hey, quick favour.")
+            // is a preface, whatever its end.
+            let preface = top.is_empty()
+                && lines[..start].iter().all(|p| p.is_empty())
+                && lines.get(start + 1).is_none_or(|n| n.is_empty())
+                && l.split_whitespace().count() <= PREFACE_WORDS;
             match kind(start) {
+                _ if preface => top.push(edge_line(l)),
                 EdgeKind::Content => break,
                 EdgeKind::Short if wrapped(next) || opens_paragraph => break,
                 _ if says_nothing(l) => {}

@@ -224,6 +224,26 @@ const FILLER: &[&str] = &[
     "be",
 ];
 
+/// The word that marks a sentence end: phrases ("for new starters", "focusing on costs") stop
+/// there, so "... for new starters. Thanks!" reads the audience "new starter", not "new starter
+/// thank".
+const SENTENCE_END: &str = "¶";
+
+/// `text` with every sentence end ('.', '!' or '?' before a space or the end) turned into
+/// [`SENTENCE_END`] as a word of its own. Linear.
+fn sentence_marks(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 8);
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        if matches!(c, '.' | '!' | '?') && chars.peek().is_none_or(|n| n.is_whitespace()) {
+            out.push_str(" ¶ ");
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
 /// Reads a frame from an instruction (operands as `§`); `None` when any word is left unread.
 pub fn parse(instruction: &str) -> Option<Frame> {
     read(instruction, false)
@@ -237,12 +257,12 @@ pub fn parse_lenient(instruction: &str) -> Frame {
 }
 
 fn read(instruction: &str, lenient: bool) -> Option<Frame> {
-    let text = collapse_ws(
+    let text = sentence_marks(&collapse_ws(
         &instruction
             .to_lowercase()
             .replace("tl;dr", "tldr")
             .replace("tl,dr", "tldr"),
-    );
+    ));
     let words: Vec<String> = text
         .split(|c: char| {
             c.is_whitespace()
@@ -377,6 +397,9 @@ fn number(w: &str) -> Option<u32> {
 /// Reads one phrase at `i`; returns how many words it used, `None` when the word is unknown.
 fn phrase(w: &[String], i: usize, f: &mut Frame) -> Option<usize> {
     let at = |k: usize| w.get(i + k).map(String::as_str).unwrap_or("");
+    if at(0) == SENTENCE_END {
+        return Some(1);
+    }
     let set_task = |f: &mut Frame, t: Task| -> Option<()> {
         match &f.task {
             Some(old) if *old != t => None,
@@ -1089,7 +1112,7 @@ fn phrase_words(w: &[String], from: usize, max: usize) -> Option<(String, usize)
     };
     let mut out = Vec::new();
     let mut k = from;
-    while k < w.len() && !stop(&w[k]) {
+    while k < w.len() && !stop(&w[k]) && w[k] != SENTENCE_END {
         if !matches!(w[k].as_str(), "a" | "an" | "the" | "our" | "my" | "your") {
             out.push(w[k].as_str());
         }
@@ -1138,6 +1161,15 @@ mod tests {
         same(
             "Summarize the following for an executive audience.",
             "Please condense this into a summary aimed at executives.",
+        );
+        // A sign-off after the audience or focus is not part of it.
+        same(
+            "Summarize the HR memo above for new starters.",
+            "I need a summary of that HR memo written for new starters. Thanks!",
+        );
+        same(
+            "Summarize these minutes, focusing on the budget decision. Cheers.",
+            "Summarise this with the focus on the budget decision, please.",
         );
         same(
             "Summarize the following for a 10-year-old.",

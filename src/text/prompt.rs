@@ -262,38 +262,53 @@ fn split_long(text: &str) -> (String, Option<String>) {
     let head_ends = sentence_ends(&flat, 0, head_to);
     // Head: a short first paragraph that asks for something ("What changed? Keep it short."),
     // else the leading sentences that read as a request.
-    if let Some(end) = first_break.filter(|&b| {
+    let head_paragraph = first_break.filter(|&b| {
         b <= MAX_INSTRUCTION_CHARS
             && paragraph_asks(&flat, 0, &head_ends, |s| is_instruction(s, true))
-    }) {
-        let at = original_offset(text, &flat, end);
-        return (
-            flat[..end].trim_end().to_owned(),
-            Some(text[at..].to_owned()),
-        );
-    }
-    let head = head_ends
-        .iter()
-        .take(MAX_INSTRUCTION_SENTENCES)
-        .take_while(|&&e| e <= MAX_INSTRUCTION_CHARS)
-        .scan(0, |start, &end| {
-            let sentence = &flat[*start..end];
-            let first = *start == 0;
-            *start = end;
-            is_instruction(sentence, first).then_some(end)
-        })
-        .last();
+    });
+    let head = head_paragraph.or_else(|| {
+        head_ends
+            .iter()
+            .take(MAX_INSTRUCTION_SENTENCES)
+            .take_while(|&&e| e <= MAX_INSTRUCTION_CHARS)
+            .scan(0, |start, &end| {
+                let sentence = &flat[*start..end];
+                let first = *start == 0;
+                *start = end;
+                is_instruction(sentence, first).then_some(end)
+            })
+            .last()
+    });
+    // A head that only looks like a request (a label with a task word, "Book review:"; a
+    // headline with "this spring" in it) gives way to a last paragraph that asks outright and
+    // points back at the text ("Please write an overview of that book review.").
+    let tail_paragraph = last_break.filter(|&b| b > 0 && flat.len() - b <= MAX_INSTRUCTION_CHARS);
     if let Some(end) = head {
-        let at = original_offset(text, &flat, end);
-        return (flat[..end].to_owned(), Some(text[at..].to_owned()));
+        let yields = !asks_outright(&flat[..end])
+            && tail_paragraph.is_some_and(|start| {
+                let ends = sentence_ends(&flat, start, flat.len());
+                start >= end
+                    && paragraph_asks(&flat, start, &ends, is_tail_instruction)
+                    && points_back(&flat[start..])
+            });
+        if !yields {
+            let at = original_offset(text, &flat, end);
+            let instruction = if head_paragraph.is_some() {
+                flat[..end].trim_end()
+            } else {
+                &flat[..end]
+            };
+            return (instruction.to_owned(), Some(text[at..].to_owned()));
+        }
     }
     // Tail: a short last paragraph that asks for something about the text above ("Can you boil
     // this memo down to 3 bullets?"), else the trailing sentences that do.
-    if let Some(start) = last_break.filter(|&b| b > 0 && flat.len() - b <= MAX_INSTRUCTION_CHARS) {
+    if let Some(start) = tail_paragraph {
         let ends = sentence_ends(&flat, start, flat.len());
         if paragraph_asks(&flat, start, &ends, is_tail_instruction) {
             let at = original_offset(text, &flat, start);
-            return (flat[start..].trim().to_owned(), Some(text[..at].to_owned()));
+            let document = without_presentation(&text[..at]);
+            return (flat[start..].trim().to_owned(), Some(document.to_owned()));
         }
     }
     let mut tail = flat.len();
@@ -326,9 +341,47 @@ fn split_long(text: &str) -> (String, Option<String>) {
     }
     if tail < flat.len() {
         let at = original_offset(text, &flat, tail);
-        return (flat[tail..].to_owned(), Some(text[..at].to_owned()));
+        let document = without_presentation(&text[..at]);
+        return (flat[tail..].to_owned(), Some(document.to_owned()));
     }
     (String::new(), Some(text.to_owned()))
+}
+
+/// A document whose request comes after it, without a first paragraph that only hands it over
+/// ("Hi! Here are some meeting minutes:", "Hello there, here is an email:"): that paragraph is
+/// the sender's, not the document's, and differs between two sendings of the same text.
+fn without_presentation(document: &str) -> &str {
+    const GREETING_WORDS: usize = 3;
+    // "Hello there, here are some meeting minutes:"; a longer one may say something.
+    const PRESENTATION_WORDS: usize = 8;
+    let trimmed = document.trim_start();
+    let Some(at) = blank_line(trimmed, false) else {
+        return document;
+    };
+    if at > MAX_INSTRUCTION_CHARS {
+        return document;
+    }
+    let flat = collapse_ws(&trimmed[..at]);
+    let mut start = 0;
+    let mut presents = false;
+    for end in sentence_ends(&flat, 0, flat.len()) {
+        let sentence = flat[start..end].trim();
+        start = end;
+        if sentence.is_empty() {
+            continue;
+        }
+        let w = words(sentence);
+        if w.len() <= PRESENTATION_WORDS && presents_the_text(sentence, &w) {
+            presents = true;
+        } else if w.len() > GREETING_WORDS {
+            return document;
+        }
+    }
+    if presents {
+        &trimmed[at..]
+    } else {
+        document
+    }
 }
 
 /// Whether the paragraph `flat[from..]` cut at `ends` (its last end closes it) is a request:
@@ -539,6 +592,30 @@ fn is_instruction(sentence: &str, first: bool) -> bool {
         || (has_task(&w) && w.len() <= 12)
 }
 
+/// A leading request that asks outright: it opens with a task ("Summarize ...", "Please
+/// condense ..."), addresses the assistant, points forward ("the following", "below") or asks
+/// a question.
+fn asks_outright(head: &str) -> bool {
+    let s = head.trim();
+    let w = words(s);
+    let opens_with_task = match w.first().map(String::as_str) {
+        Some("please" | "pls") => has_task(&w[1..w.len().min(2)]),
+        Some(_) => has_task(&w[..1]),
+        None => false,
+    };
+    opens_with_task || has_request_framing(&w) || refers_by_phrase(s) || s.ends_with('?')
+}
+
+/// A trailing request that names the text it is about: "the above", "this memo", "that book
+/// review", "those minutes".
+fn points_back(tail: &str) -> bool {
+    let w = words(tail);
+    has_reference(tail, &w)
+        || w.windows(2).any(|p| {
+            matches!(p[0].as_str(), "that" | "those") && p[1].chars().all(char::is_alphabetic)
+        })
+}
+
 /// A trailing instruction points back at the text, addresses the assistant, asks a question
 /// with a task word, or opens with one ("Condense ...", "Now summarize ..."): a statement that
 /// only mentions a task ("... has promised a parking review") is the document's last sentence.
@@ -561,7 +638,12 @@ fn is_tail_instruction(sentence: &str) -> bool {
 fn presents_the_text(s: &str, w: &[String]) -> bool {
     let greeting = w
         .iter()
-        .take_while(|x| matches!(x.as_str(), "hey" | "hi" | "hello" | "ok" | "okay" | "so"))
+        .take_while(|x| {
+            matches!(
+                x.as_str(),
+                "hey" | "hi" | "hello" | "there" | "ok" | "okay" | "so"
+            )
+        })
         .count();
     let opens = match &w[greeting..] {
         [a, b, ..] => matches!(
@@ -670,6 +752,78 @@ mod tests {
         ));
         assert_eq!(forwarded.operands, a.operands);
         assert_eq!(forwarded.instruction, "Summarize this:");
+    }
+
+    /// The same document, whatever the two senders put around it.
+    fn same_doc(a: &Parsed, b: &Parsed) -> bool {
+        match (&a.doc, &b.doc) {
+            (Some(x), Some(y)) => super::super::same_document(x.edges(), y.edges()),
+            _ => false,
+        }
+    }
+
+    #[test]
+    fn a_label_or_headline_gives_way_to_a_request_after_the_text() {
+        let review = format!("Book review: The Lantern Keeper by Imogen Sallis\n\n{BODY}");
+        let p = parse(&format!(
+            "{review}\n\nPlease write a one-paragraph overview of that book review."
+        ));
+        assert_eq!(
+            p.instruction,
+            "Please write a one-paragraph overview of that book review."
+        );
+        // A headline that mentions "this spring" is the document's, not a request.
+        let news = format!(
+            "\"Skylark Airlines will add four routes this spring, the company said on Monday.\n\n{BODY}\""
+        );
+        let p = parse(&format!(
+            "{news}\n\nsum up the news article above in Italian please"
+        ));
+        assert_eq!(
+            p.instruction,
+            "sum up the news article above in Italian please"
+        );
+        // A request that asks outright keeps its place before the text.
+        let p = parse(&format!(
+            "Summarize this:\n\n{BODY}\n\nCould you send the above to the team by Friday?"
+        ));
+        assert_eq!(p.instruction, "Summarize this:");
+    }
+
+    #[test]
+    fn greetings_and_presentations_around_a_document_are_the_senders() {
+        let a = parse(&format!(
+            "Hi! Here are some meeting minutes:\n\n{BODY}\n\nSummarize the minutes above in 5 bullet points."
+        ));
+        let b = parse(&format!(
+            "Hello there, here are some meeting minutes:\n\n{BODY}\n\nGive me the key points of these minutes as five bullets."
+        ));
+        let c = parse(&format!(
+            "Hey, quick favour.\n\n{BODY}\n\nPlease give me five bullet points summarizing the text above."
+        ));
+        let bare = parse(&format!("Summarize this:\n\n{BODY}"));
+        assert_eq!(
+            a.operands, b.operands,
+            "the presentation is not the document"
+        );
+        assert!(
+            same_doc(&a, &c),
+            "a greeting alone on the first line is an edge"
+        );
+        assert!(same_doc(&bare, &c));
+        // Two different first lines are two documents.
+        let d = parse(&format!(
+            "Sales fell.\n\n{BODY}\n\nPlease give me five bullet points summarizing the text above."
+        ));
+        let e = parse(&format!(
+            "Sales rose.\n\n{BODY}\n\nPlease give me five bullet points summarizing the text above."
+        ));
+        assert!(!same_doc(&d, &e));
+        // A first paragraph that says more than hello stays in the document.
+        let f = parse(&format!(
+            "Here are the minutes, and note that the vote was postponed to June:\n\n{BODY}\n\nSummarize the above."
+        ));
+        assert_ne!(f.operands, bare.operands);
     }
 
     #[test]
