@@ -207,17 +207,15 @@ fn example_vectors(
     }
     let fingerprint: [u8; 32] = h.finalize().into();
     if let Some(s) = store {
-        match s.router_get(EXAMPLE_VECTORS_KEY) {
-            Ok(Some(bytes)) => match decode::<StoredVectors>(&bytes) {
-                Ok(v) if v.fingerprint == fingerprint && v.vectors.len() == texts.len() => {
-                    return Ok(v.vectors)
-                }
-                Ok(_) => {}
-                Err(e) => {
-                    tracing::warn!(error = %e, "stored example vectors unreadable; embedding them again")
-                }
-            },
-            Ok(None) => {}
+        let stored = s
+            .router_get(EXAMPLE_VECTORS_KEY)
+            .map_err(|e| e.to_string())
+            .and_then(|b| b.map(|b| decode::<StoredVectors>(&b)).transpose());
+        match stored {
+            Ok(Some(v)) if v.fingerprint == fingerprint && v.vectors.len() == texts.len() => {
+                return Ok(v.vectors)
+            }
+            Ok(_) => {}
             Err(e) => {
                 tracing::warn!(error = %e, "stored example vectors unreadable; embedding them again")
             }

@@ -86,6 +86,8 @@ pub fn shape(raw: &str, cleaned: &str) -> DocShape {
     };
     let mut start = 0;
     let mut top = Vec::new();
+    // No line with text before this one: the document's first line.
+    let mut first = true;
     while start < lines.len() && top.len() < MAX_EDGE_LINES {
         let l = lines[start];
         if !l.is_empty() {
@@ -101,8 +103,7 @@ pub fn shape(raw: &str, cleaned: &str) -> DocShape {
                 });
             // The document's first line standing alone and short ("Hi!", "Hey, quick favour.")
             // is a preface, whatever its end.
-            let preface = top.is_empty()
-                && lines[..start].iter().all(|p| p.is_empty())
+            let preface = std::mem::take(&mut first)
                 && lines.get(start + 1).is_none_or(|n| n.is_empty())
                 && l.split_whitespace().count() <= PREFACE_WORDS;
             match kind(start) {
@@ -479,6 +480,24 @@ The mayor, Anna Berg, said the repairs would start in spring and last until the 
         ] {
             assert!(!is_edge_line(content), "{content}");
         }
+    }
+
+    #[test]
+    fn hostile_line_shapes_stay_linear() {
+        // Blank lines, then lines that say nothing, then blank lines again: each zone scan
+        // looks at every line a bounded number of times (a rescan per line would take minutes).
+        let half = (1 << 20) / 5;
+        let text = format!(
+            "{}{}{}",
+            "\n".repeat(half),
+            "---\n".repeat(half / 4),
+            "\n".repeat(half)
+        );
+        let s = shape(&text, &text);
+        assert!(s.top.is_empty() && s.bottom.is_empty());
+        let text = "Hi!\n\n".repeat(half / 5);
+        let s = shape(&text, &text);
+        assert!(s.top.len() <= MAX_EDGE_LINES);
     }
 
     #[test]

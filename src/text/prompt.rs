@@ -279,38 +279,43 @@ fn split_long(text: &str) -> (String, Option<String>) {
             })
             .last()
     });
-    // A head that only looks like a request (a label with a task word, "Book review:"; a
-    // headline with "this spring" in it) gives way to a last paragraph that asks outright and
-    // points back at the text ("Please write an overview of that book review.").
-    let tail_paragraph = last_break.filter(|&b| b > 0 && flat.len() - b <= MAX_INSTRUCTION_CHARS);
-    if let Some(end) = head {
-        let yields = !asks_outright(&flat[..end])
-            && tail_paragraph.is_some_and(|start| {
-                let ends = sentence_ends(&flat, start, flat.len());
-                start >= end
-                    && paragraph_asks(&flat, start, &ends, is_tail_instruction)
-                    && points_back(&flat[start..])
-            });
-        if !yields {
-            let at = original_offset(text, &flat, end);
-            let instruction = if head_paragraph.is_some() {
-                flat[..end].trim_end()
-            } else {
-                &flat[..end]
-            };
-            return (instruction.to_owned(), Some(text[at..].to_owned()));
-        }
-    }
     // Tail: a short last paragraph that asks for something about the text above ("Can you boil
-    // this memo down to 3 bullets?"), else the trailing sentences that do.
-    if let Some(start) = tail_paragraph {
+    // this memo down to 3 bullets?").
+    let tail_paragraph = last_break.filter(|&b| b > 0 && flat.len() - b <= MAX_INSTRUCTION_CHARS);
+    let tail_asks = |start: usize| {
         let ends = sentence_ends(&flat, start, flat.len());
-        if paragraph_asks(&flat, start, &ends, is_tail_instruction) {
-            let at = original_offset(text, &flat, start);
-            let document = without_presentation(&text[..at]);
-            return (flat[start..].trim().to_owned(), Some(document.to_owned()));
+        paragraph_asks(&flat, start, &ends, is_tail_instruction)
+    };
+    let tail_split = |start: usize| {
+        let at = original_offset(text, &flat, start);
+        let document = without_presentation(&text[..at]);
+        (flat[start..].trim().to_owned(), Some(document.to_owned()))
+    };
+    if let Some(end) = head {
+        // A head that only looks like a request (a label with a task word, "Book review:"; a
+        // headline with "this spring" in it) gives way to a last paragraph that asks outright
+        // and points back at the text ("Please write an overview of that book review.").
+        let back = tail_paragraph.filter(|&start| {
+            start >= end
+                && !asks_outright(&flat[..end])
+                && tail_asks(start)
+                && points_back(&flat[start..])
+        });
+        if let Some(start) = back {
+            return tail_split(start);
         }
+        let at = original_offset(text, &flat, end);
+        let instruction = if head_paragraph.is_some() {
+            flat[..end].trim_end()
+        } else {
+            &flat[..end]
+        };
+        return (instruction.to_owned(), Some(text[at..].to_owned()));
     }
+    if let Some(start) = tail_paragraph.filter(|&start| tail_asks(start)) {
+        return tail_split(start);
+    }
+    // Else the trailing sentences that ask.
     let mut tail = flat.len();
     let mut from = flat.len().saturating_sub(window);
     while !flat.is_char_boundary(from) {
