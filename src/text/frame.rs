@@ -975,7 +975,9 @@ fn is_plain_noun(x: &str) -> bool {
     ];
     // Nor a word that makes a phrase of its own ("concisely", "bulleted", "formal").
     let alone = [x.to_owned()];
-    x.chars().all(|c| c.is_alphabetic())
+    // An adverb ("sarcastically") or a word in another script ("日本語で") says how to answer.
+    x.chars().all(|c| c.is_ascii_lowercase())
+        && (!x.ends_with("ly") || x.len() <= 4)
         && !GRAMMAR.contains(&x)
         && !LANGUAGES.iter().any(|(n, _)| *n == x)
         && number(x).is_none()
@@ -1130,6 +1132,14 @@ mod tests {
 
     fn frame(s: &str) -> Frame {
         parse(s).unwrap_or_else(|| panic!("no frame: {s}"))
+    }
+
+    #[test]
+    fn words_after_a_reference_that_say_how_to_answer_are_not_read_as_its_noun() {
+        // "this match report" names the text; "this, 日本語で" and "this sarcastically" do not.
+        assert!(parse("Summarize this match report.").is_some());
+        assert_eq!(parse("Summarize this, 日本語で please."), None);
+        assert_eq!(parse("Summarize this sarcastically."), None);
     }
 
     #[test]

@@ -36,6 +36,10 @@ pub const LONG_TEXT_CHARS: usize = 600;
 const MAX_INSTRUCTION_CHARS: usize = 300;
 /// ... and at most this many sentences.
 const MAX_INSTRUCTION_SENTENCES: usize = 4;
+/// A request that shares a line with at most this many words of the text takes them (they would
+/// otherwise be an edge line of the document: see [`from_asking_line`]); a longer rest is the
+/// document's own prose.
+const LINE_REST_WORDS: usize = 12;
 /// Operand text kept for the focus guard (quotes, data and code only; documents are matched by
 /// frames and fingerprints, not by what they mention).
 const MAX_OPERAND_WORDS_BYTES: usize = 4096;
@@ -287,6 +291,7 @@ fn split_long(text: &str) -> (String, Option<String>) {
         paragraph_asks(&flat, start, &ends, is_tail_instruction)
     };
     let tail_split = |start: usize| {
+        let start = from_asking_line(text, &flat, start);
         let at = original_offset(text, &flat, start);
         let document = without_presentation(&text[..at]);
         (flat[start..].trim().to_owned(), Some(document.to_owned()))
@@ -304,7 +309,7 @@ fn split_long(text: &str) -> (String, Option<String>) {
         if let Some(start) = back {
             return tail_split(start);
         }
-        let at = original_offset(text, &flat, end);
+        let (end, at) = to_line_end(text, &flat, end);
         let instruction = if head_paragraph.is_some() {
             flat[..end].trim_end()
         } else {
@@ -345,11 +350,93 @@ fn split_long(text: &str) -> (String, Option<String>) {
         tail = start;
     }
     if tail < flat.len() {
+        let tail = from_asking_line(text, &flat, tail);
         let at = original_offset(text, &flat, tail);
         let document = without_presentation(&text[..at]);
         return (flat[tail..].to_owned(), Some(document.to_owned()));
     }
     (String::new(), Some(text.to_owned()))
+}
+
+/// A request after the text starts on a line of its own: lines at the top of the tail that do
+/// not ask themselves (the document's last lines, "Questions can be sent to hr@example.com.")
+/// go back to the document, whatever sentences the scan took with the request. `start` is an
+/// offset in `flat`; so is the result. A copy pasted on one line keeps the scan's split (its
+/// document then differs from the wrapped one's: a miss, never a wrong hit). Linear in the tail
+/// (at most a few hundred characters).
+fn from_asking_line(text: &str, flat: &str, start: usize) -> usize {
+    let mut at = original_offset(text, flat, start);
+    at += text[at..].len() - text[at..].trim_start().len();
+    let mut start = start;
+    // A request that starts inside a line takes the whole line: "Format: three bullets.
+    // Language: Italian. Content: a summary of the text above." is one request, and what the
+    // scan left of it must not end the document as a "Label: value" line.
+    if let Some(nl) = text[..at].rfind('\n') {
+        let before = &text[nl + 1..at];
+        if !before.trim().is_empty() && before.split_whitespace().count() <= LINE_REST_WORDS {
+            at = nl + 1;
+            start = flat_offset(flat, non_ws(&text[..at]));
+        }
+    }
+    let mut offset = at;
+    let mut first = true;
+    for line in text[at..].split_inclusive('\n') {
+        let here = offset;
+        offset += line.len();
+        if line.trim().is_empty() {
+            continue;
+        }
+        if line_asks(line) {
+            if first {
+                return start;
+            }
+            return flat_offset(flat, non_ws(&text[..here]));
+        }
+        first = false;
+    }
+    start
+}
+
+/// A request before the text that ends inside a line takes the rest of the line ("Summarize
+/// this in 3 bullets. Language: Italian."): what the scan left of it must not open the document
+/// as a "Label: value" line. `end` is an offset in `flat`; returns it and its offset in `text`.
+fn to_line_end(text: &str, flat: &str, end: usize) -> (usize, usize) {
+    let at = original_offset(text, flat, end);
+    match text[at..].find('\n') {
+        Some(nl)
+            if !text[at..at + nl].trim().is_empty()
+                && text[at..at + nl].split_whitespace().count() <= LINE_REST_WORDS =>
+        {
+            let at = at + nl;
+            (flat_offset(flat, non_ws(&text[..at])), at)
+        }
+        _ => (end, at),
+    }
+}
+
+/// A line holding a sentence that asks on its own: it points at the text, addresses the
+/// assistant, opens with a task verb ("Condense ...", not "Questions can be sent ...") or asks a
+/// question with a task word.
+fn line_asks(line: &str) -> bool {
+    let flat = collapse_ws(line);
+    let mut from = 0;
+    sentence_ends(&flat, 0, flat.len()).into_iter().any(|end| {
+        let s = flat[from..end].trim();
+        from = end;
+        let w = words(s);
+        let verb = |x: &String| !x.ends_with('s') || x.ends_with("ss");
+        let opens_with_task = match w.first().map(String::as_str) {
+            Some("please" | "pls" | "now" | "just" | "kindly") => {
+                w.get(1).is_some_and(verb) && has_task(&w[1..2])
+            }
+            Some(_) => verb(&w[0]) && has_task(&w[..1]),
+            None => false,
+        };
+        has_reference(s, &w)
+            || has_request_framing(&w)
+            || opens_with_task
+            || (has_task(&w) && s.ends_with('?'))
+    })
 }
 
 /// A document whose request comes after it, without a first paragraph that only hands it over
@@ -361,10 +448,10 @@ fn without_presentation(document: &str) -> &str {
     const PRESENTATION_WORDS: usize = 8;
     let trimmed = document.trim_start();
     let Some(at) = blank_line(trimmed, false) else {
-        return document;
+        return trimmed;
     };
     if at > MAX_INSTRUCTION_CHARS {
-        return document;
+        return trimmed;
     }
     let flat = collapse_ws(&trimmed[..at]);
     let mut start = 0;
@@ -379,13 +466,13 @@ fn without_presentation(document: &str) -> &str {
         if w.len() <= PRESENTATION_WORDS && presents_the_text(sentence, &w) {
             presents = true;
         } else if w.len() > GREETING_WORDS {
-            return document;
+            return trimmed;
         }
     }
     if presents {
         &trimmed[at..]
     } else {
-        document
+        trimmed
     }
 }
 
@@ -765,6 +852,32 @@ mod tests {
             (Some(x), Some(y)) => super::super::same_document(x.edges(), y.edges()),
             _ => false,
         }
+    }
+
+    #[test]
+    fn a_request_after_the_text_is_split_at_its_own_line() {
+        let plain = parse(&format!("{BODY}\n\nSummarize the above."));
+        // Glued to the document's last line: the document keeps that line.
+        let glued = parse(&format!(
+            "{BODY}\nQuestions can be sent to hr@example.com.\nWhat's the above about?"
+        ));
+        assert_eq!(glued.instruction, "What's the above about?");
+        let own = parse(&format!(
+            "{BODY}\nQuestions can be sent to hr@example.com.\n\nGive me the gist of the above."
+        ));
+        assert!(same_doc(&glued, &own));
+        // A request that starts inside a line takes the whole line: its "Label: value" parts are
+        // the request's, never an ignorable last line of the document.
+        let labelled = parse(&format!(
+            "{BODY}\nFormat: three bullets. Language: Italian. Content: a summary of the text above."
+        ));
+        assert!(labelled.instruction.starts_with("Format: three bullets."));
+        // ... and so does one before the text that leaves a few words on its line.
+        let head = parse(&format!(
+            "Summarize this in 3 bullets. Language: Italian.\n{BODY}"
+        ));
+        assert!(head.instruction.ends_with("Language: Italian."));
+        assert!(same_doc(&head, &plain));
     }
 
     #[test]
