@@ -305,6 +305,24 @@ impl Features {
         if let Some(next) = self.relation_word(tokens, i, &word, slots) {
             return next;
         }
+        // "the even integers", "an even number" are not "the integers", "a number"; "even if",
+        // "is it even possible" use it as a function word. Read as an adjective before a plural
+        // or after an article.
+        let plural = |t: &Token| {
+            let n = normalize(t.raw);
+            n.len() > 3
+                && n.chars().all(char::is_alphabetic)
+                && n.ends_with('s')
+                && !n.ends_with("ss")
+                && !lexicon::is_stopword(&n)
+        };
+        let after_article =
+            i > 0 && matches!(normalize(tokens[i - 1].raw).as_str(), "a" | "an" | "the");
+        if word == "even" && (after_article || tokens.get(i + 1).is_some_and(plural)) {
+            self.content.insert(word.clone());
+            slots.push(Slot::Key(word));
+            return i + 1;
+        }
         self.word(tokens, i, &word, slots)
     }
 

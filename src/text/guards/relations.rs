@@ -94,15 +94,18 @@ pub(super) fn roles(slots: &[Slot]) -> BTreeMap<String, u8> {
                 let right = right_phrase(&slots[m + 1..]);
                 for (k, s) in right.iter().enumerate() {
                     if let Slot::Unit { quantity, .. } = s {
-                        let measured = *quantity || (k > 0 && right[k - 1] == Slot::Article);
+                        // "in a pound", "in a US gallon": one of them, measured.
+                        let measured = *quantity || right[..k].contains(&Slot::Article);
                         give(Some(s), if measured { SOURCE } else { TARGET });
                     }
                 }
             }
             Slot::HowMany => {
-                if let Some(unit @ Slot::Unit { .. }) = slots.get(m + 1) {
-                    give(Some(unit), TARGET);
-                }
+                // "how many ounces", "how many US gallons": the unit counted, past modifiers.
+                let counted = right_phrase(&slots[m + 1..])
+                    .iter()
+                    .find(|s| matches!(s, Slot::Unit { .. }));
+                give(counted, TARGET);
             }
             Slot::Unit { quantity: true, .. } => give(Some(slot), SOURCE),
             _ => {}

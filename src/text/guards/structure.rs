@@ -45,6 +45,9 @@ pub enum Asked {
 pub struct Structure {
     symbols: Vec<String>,
     focus: BTreeSet<String>,
+    /// The names and labels in the focus sentence's question clause (see [`question_clause`]):
+    /// which of the participants the question is about.
+    clause: BTreeSet<String>,
     /// Every content word of the prompt, its operands' included.
     mentions: BTreeSet<String>,
     asked: Option<Asked>,
@@ -200,6 +203,52 @@ fn asked_in(sentence: &str) -> Option<Asked> {
     None
 }
 
+/// The clause of the sentence `focus` that asks: split at commas, semicolons, colons and
+/// dashes between words (not inside "5,000" or "10:30"), the last clause with a question word,
+/// else the last clause ("If 2 engineers move from Team A to Team B, *how many are in Team A?*";
+/// "Jack $5,000, Jill $3,000 invested - *Jack's share?*"). Linear in the sentence.
+fn question_clause(text: &str, focus: (usize, usize)) -> (usize, usize) {
+    let s = &text[focus.0..focus.1];
+    let b = s.as_bytes();
+    let mut clauses = Vec::new();
+    let mut start = 0;
+    for (i, c) in s.char_indices() {
+        // "5,000", "10:30", "3, 8, 1, 9": numbers, not clauses.
+        let next_digit = b[i + c.len_utf8()..]
+            .iter()
+            .find(|&&x| x != b' ')
+            .is_some_and(u8::is_ascii_digit);
+        let spaced = i > 0 && b[i - 1] == b' ' && b.get(i + 1) == Some(&b' ');
+        let cut = match c {
+            ',' | ':' => !next_digit,
+            ';' | '—' | '–' => true,
+            '-' => spaced,
+            _ => false,
+        };
+        if cut {
+            clauses.push((start, i));
+            start = i + c.len_utf8();
+        }
+    }
+    clauses.push((start, s.len()));
+    let asks = |&&(x, y): &&(usize, usize)| {
+        words(&s[x..y]).iter().any(|(w, _)| {
+            matches!(
+                w.to_lowercase().as_str(),
+                "what" | "which" | "who" | "whom" | "whose" | "how" | "when" | "where" | "why"
+            )
+        })
+    };
+    let (x, y) = clauses
+        .iter()
+        .rev()
+        .find(asks)
+        .or(clauses.last())
+        .copied()
+        .unwrap_or((0, s.len()));
+    (focus.0 + x, focus.0 + y)
+}
+
 impl Structure {
     /// `text` is the instruction (operands as `§`), `mentions` the text of its short operands.
     pub fn extract(text: &str, mentions: &str) -> Structure {
@@ -216,6 +265,7 @@ impl Structure {
             .copied()
             .unwrap_or((0, 0));
         s.asked = asked_in(&text[focus.0..focus.1]);
+        let clause = question_clause(text, focus);
         let all = words(text);
         // Since the last keyed word: only coordinators and articles, and at least one coordinator.
         let (mut only_coordinators, mut saw_coordinator) = (false, false);
@@ -242,6 +292,11 @@ impl Structure {
                 s.mentions.insert(k.clone());
                 if at >= focus.0 && at < focus.1 {
                     s.focus.insert(k.clone());
+                }
+                let named = k.starts_with("label:")
+                    || (!*start && raw.chars().next().is_some_and(char::is_uppercase));
+                if named && at >= clause.0 && at < clause.1 {
+                    s.clause.insert(k.clone());
                 }
             }
             match lower.as_str() {
@@ -272,10 +327,14 @@ impl Structure {
         {
             return Err(Disagreement::Quantifier);
         }
-        let shifted = |a: &Structure, b: &Structure| {
-            a.focus.difference(&b.focus).any(|w| b.mentions.contains(w))
+        let shifted =
+            |a: &BTreeSet<String>, b: &BTreeSet<String>, b_mentions: &BTreeSet<String>| {
+                a.difference(b).any(|w| b_mentions.contains(w))
+            };
+        let apart = |a: &BTreeSet<String>, b: &BTreeSet<String>| {
+            shifted(a, b, &other.mentions) && shifted(b, a, &self.mentions)
         };
-        if shifted(self, other) && shifted(other, self) {
+        if apart(&self.focus, &other.focus) || apart(&self.clause, &other.clause) {
             return Err(Disagreement::Focus);
         }
         // "how many pounds per dollar" / "the price per pound": another quantity.
@@ -414,6 +473,29 @@ mod tests {
             review,
         );
         assert!(a.agree(&b).is_err());
+        // A question sentence that names both participants: its asking clause picks one.
+        assert_eq!(
+            agree(
+                "Team A has 8 engineers and Team B has 5. If 2 engineers move from Team A to Team B, how many engineers are in Team A?",
+                "Team A has 8 engineers and Team B has 5. If 2 engineers move from Team A to Team B, how many engineers are in Team B?"
+            ),
+            Err(Disagreement::Focus)
+        );
+        assert_eq!(
+            agree(
+                "Jack $5,000, Jill $3,000 invested; $2,400 profit split proportionally - Jack's share?",
+                "Jack $5,000, Jill $3,000 invested; $2,400 profit split proportionally - Jill's share?"
+            ),
+            Err(Disagreement::Focus)
+        );
+        // A list of numbers is not a list of clauses.
+        assert_eq!(
+            agree(
+                "median of 3, 8, 1, 9, 4",
+                "What is the median of 3, 8, 1, 9, 4?"
+            ),
+            Ok(())
+        );
         // Restating the question keeps its focus.
         assert_eq!(
             agree(

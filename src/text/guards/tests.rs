@@ -197,6 +197,19 @@ fn swapped_participants_disagree() {
 }
 
 #[test]
+fn even_before_a_noun_is_a_word_of_the_question() {
+    assert_refused(&[(
+        "What is the sum of the first 50 positive even integers?",
+        "What is the sum of the first 50 positive integers?",
+        Content,
+    )]);
+    assert_agree(&[(
+        "Is it even possible to recover a deleted file?",
+        "Is it possible to recover a deleted file?",
+    )]);
+}
+
+#[test]
 fn unit_conversions_keep_their_direction() {
     assert_refused(&[
         (
@@ -207,6 +220,12 @@ fn unit_conversions_keep_their_direction() {
         (
             "How many liters are in a gallon?",
             "How many gallons are in a liter?",
+            Relation,
+        ),
+        // A modifier before the unit does not hide it.
+        (
+            "How many US gallons are in a cup?",
+            "How many cups are in a US gallon?",
             Relation,
         ),
     ]);
