@@ -39,6 +39,9 @@ $bin bench cache --workload benches/workloads/heldout2.jsonl --threshold 0.80 --
 $bin bench cache --workload benches/workloads/heldout3.jsonl --threshold 0.80 --json >"$out/cache-heldout3.json"
 $bin bench cache --workload benches/workloads/dev-docs.jsonl --threshold 0.80 --json >"$out/cache-dev-docs.json"
 $bin bench cache --workload benches/workloads/dev-instr.jsonl --threshold 0.80 --json >"$out/cache-dev-instr.json"
+$bin bench cache --workload benches/workloads/dev-struct.jsonl --threshold 0.80 --json >"$out/cache-dev-struct.json"
+$bin bench cache --workload benches/workloads/dev-instr2.jsonl --threshold 0.80 --json >"$out/cache-dev-instr2.json"
+$bin bench cache --workload benches/workloads/dev-docs2.jsonl --threshold 0.80 --json >"$out/cache-dev-docs2.json"
 
 echo "== bench cache: traffic" >&2
 $bin bench cache --workload benches/workloads/paraphrase.jsonl --traffic 6000 --json >"$out/traffic-agreement.json"
