@@ -28,6 +28,9 @@ use super::transport;
 
 /// Edge lines kept per side; a longer zone is cut there (both sides cut it the same way).
 const MAX_EDGE_LINES: usize = 40;
+/// Noise-shaped lines inside the core and at the bottom, at most: a document with more is matched
+/// only by its exact words.
+const MAX_INNER_LINES: usize = 200;
 /// A core shorter than this is not matched through its edges (too little left to be sure).
 const MIN_CORE_WORDS: u32 = 30;
 /// Short lines: at most this many words and no sentence end.
@@ -135,22 +138,45 @@ pub fn shape(raw: &str, cleaned: &str) -> DocShape {
     }
     bottom.reverse();
 
+    // The core: the prose between the zones. A line inside it shaped like noise (a chat
+    // timestamp, a running page header, "Continue reading below", a `Label: value` line) is
+    // kept out of the hash and joins the bottom lines, in order, so that the same containment
+    // rule forgives noise added between paragraphs and refuses a changed line.
     let mut h = Sha256::new();
-    h.update(b"sluice-doc-core-v1\0");
+    h.update(b"sluice-doc-core-v2\0");
     let mut core_words = 0u32;
-    for line in &lines[start..end] {
+    let mut inner = Vec::new();
+    for i in start..end {
+        let line = lines[i];
+        if line.is_empty() {
+            continue;
+        }
+        let next = lines[i + 1..end].iter().find(|n| !n.is_empty());
+        let prose = match kind(i) {
+            EdgeKind::Content => true,
+            EdgeKind::Short => continued(line, next),
+            EdgeKind::Noise => false,
+        };
+        if !prose {
+            if !says_nothing(line) {
+                inner.push(edge_line(line));
+            }
+            continue;
+        }
         for w in line.split_whitespace() {
             hash_word(&mut h, w);
             core_words = core_words.saturating_add(1);
         }
     }
     let core: [u8; 32] = h.finalize().into();
+    let fits = inner.len() + bottom.len() <= MAX_INNER_LINES;
+    inner.append(&mut bottom);
     DocShape {
         words,
-        core: (core_words >= MIN_CORE_WORDS).then_some(core),
+        core: (core_words >= MIN_CORE_WORDS && fits).then_some(core),
         core_words,
         top,
-        bottom,
+        bottom: inner,
     }
 }
 
@@ -275,6 +301,34 @@ fn is_edge_line(l: &str) -> bool {
     edge_kind(l, false) != EdgeKind::Content
 }
 
+/// A short line inside the text that a wrapped sentence continues: several words, and a next
+/// line opening with a lower-case word of letters ("spring, I did not expect ..."), not a user
+/// name ("sanne-groot commented ...", "tom_p") or a one-word label ("Labels" / "documentation").
+fn continued(line: &str, next: Option<&&str>) -> bool {
+    const MIN_WORDS: usize = 3;
+    let word_of_letters = next
+        .and_then(|n| n.split_whitespace().next())
+        .is_some_and(|w| {
+            w.chars().next().is_some_and(char::is_lowercase)
+                && w.trim_end_matches([',', ';', '.'])
+                    .chars()
+                    .all(char::is_alphabetic)
+        });
+    word_of_letters && line.split_whitespace().count() >= MIN_WORDS && !is_stamp(line)
+}
+
+/// A short line with a clock time ("tom - Today at 9:47 AM", "[10:42] Dana"): a chat or mail
+/// stamp, never a sentence that wrapping cut.
+fn is_stamp(l: &str) -> bool {
+    const STAMP_WORDS: usize = 8;
+    l.split_whitespace().count() <= STAMP_WORDS
+        && l.split(|c: char| !c.is_ascii_digit() && c != ':')
+            .any(|t| match t.split_once(':') {
+                Some((h, m)) => (1..=2).contains(&h.len()) && m.len() == 2 && !m.contains(':'),
+                None => false,
+            })
+}
+
 /// `table`: the line has a neighbour with cells too (a table has rows).
 fn edge_kind(l: &str, table: bool) -> EdgeKind {
     if l.len() > MAX_EDGE_LINE_BYTES
@@ -384,6 +438,33 @@ The mayor, Anna Berg, said the repairs would start in spring and last until the 
         let sa = shape(a, &transport::clean(a));
         let sb = shape(b, &transport::clean(b));
         same_document(sa.edges(), sb.edges()) && same_document(sb.edges(), sa.edges())
+    }
+
+    #[test]
+    fn noise_between_paragraphs_is_forgiven_and_a_changed_line_is_not() {
+        let paragraphs: Vec<&str> = BODY.lines().collect();
+        let doc = format!("Budget 2026\n\n{}", paragraphs.join("\n\n"));
+        // Chat stamps and a running page header between the paragraphs.
+        let chat = format!(
+            "Budget 2026\nana_b - Today at 9:47 AM\n{}\nana_b - Today at 9:48 AM\n{}\n\n{}\n[reply] tom - 9:50 AM\nty",
+            paragraphs[0], paragraphs[1], paragraphs[2]
+        );
+        assert!(same(&doc, &chat));
+        let pdf = format!(
+            "Budget 2026\n\n{}\n\nCouncil minutes    |    Page 1 of 2\n\n{}\n\n{}",
+            paragraphs[0], paragraphs[1], paragraphs[2]
+        );
+        assert!(same(&doc, &pdf));
+        // A line inside the text changed, or prose changed: another document.
+        let labelled = |v: &str| {
+            format!(
+                "Budget 2026\n\n{}\nStatus: {v}\n\n{}\n\n{}",
+                paragraphs[0], paragraphs[1], paragraphs[2]
+            )
+        };
+        assert!(same(&labelled("approved"), &labelled("approved")));
+        assert!(!same(&labelled("approved"), &labelled("rejected")));
+        assert!(!same(&doc, &chat.replace("4.2 million", "4.3 million")));
     }
 
     #[test]
