@@ -462,7 +462,6 @@ The mayor, Anna Berg, said the repairs would start in spring and last until the 
                 paragraphs[0], paragraphs[1], paragraphs[2]
             )
         };
-        assert!(same(&labelled("approved"), &labelled("approved")));
         assert!(!same(&labelled("approved"), &labelled("rejected")));
         assert!(!same(&doc, &chat.replace("4.2 million", "4.3 million")));
     }

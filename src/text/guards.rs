@@ -317,8 +317,8 @@ impl Features {
                 && !lexicon::is_stopword(&n)
         };
         let after_article =
-            i > 0 && matches!(normalize(tokens[i - 1].raw).as_str(), "a" | "an" | "the");
-        if word == "even" && (after_article || tokens.get(i + 1).is_some_and(plural)) {
+            || i > 0 && matches!(normalize(tokens[i - 1].raw).as_str(), "a" | "an" | "the");
+        if word == "even" && (after_article() || tokens.get(i + 1).is_some_and(plural)) {
             self.content.insert(word.clone());
             slots.push(Slot::Key(word));
             return i + 1;

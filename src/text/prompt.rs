@@ -372,8 +372,7 @@ fn from_asking_line(text: &str, flat: &str, start: usize) -> usize {
     // Language: Italian. Content: a summary of the text above." is one request, and what the
     // scan left of it must not end the document as a "Label: value" line.
     if let Some(nl) = text[..at].rfind('\n') {
-        let before = &text[nl + 1..at];
-        if !before.trim().is_empty() && before.split_whitespace().count() <= LINE_REST_WORDS {
+        if is_line_rest(&text[nl + 1..at]) {
             at = nl + 1;
             start = flat_offset(flat, non_ws(&text[..at]));
         }
@@ -403,15 +402,18 @@ fn from_asking_line(text: &str, flat: &str, start: usize) -> usize {
 fn to_line_end(text: &str, flat: &str, end: usize) -> (usize, usize) {
     let at = original_offset(text, flat, end);
     match text[at..].find('\n') {
-        Some(nl)
-            if !text[at..at + nl].trim().is_empty()
-                && text[at..at + nl].split_whitespace().count() <= LINE_REST_WORDS =>
-        {
+        Some(nl) if is_line_rest(&text[at..at + nl]) => {
             let at = at + nl;
             (flat_offset(flat, non_ws(&text[..at])), at)
         }
         _ => (end, at),
     }
+}
+
+/// What a request leaves of its line that it takes along: a few words, not blank.
+fn is_line_rest(rest: &str) -> bool {
+    let n = rest.split_whitespace().count();
+    n > 0 && n <= LINE_REST_WORDS
 }
 
 /// A line holding a sentence that asks on its own: it points at the text, addresses the
@@ -432,11 +434,14 @@ fn line_asks(line: &str) -> bool {
             Some(_) => verb(&w[0]) && has_task(&w[..1]),
             None => false,
         };
-        has_reference(s, &w)
-            || has_request_framing(&w)
-            || opens_with_task
-            || (has_task(&w) && s.ends_with('?'))
+        opens_with_task || asks_about_the_text(s, &w)
     })
+}
+
+/// A sentence that points at the text, addresses the assistant or asks a question with a task
+/// word: what every test of a request after the text accepts, whatever it asks of the opening.
+fn asks_about_the_text(s: &str, w: &[String]) -> bool {
+    has_reference(s, w) || has_request_framing(w) || (has_task(w) && s.ends_with('?'))
 }
 
 /// A document whose request comes after it, without a first paragraph that only hands it over
@@ -718,10 +723,7 @@ fn is_tail_instruction(sentence: &str) -> bool {
     }
     let w = words(s);
     let opens_with_task = w.len() <= 3 && has_task(&w) || w.len() > 3 && has_task(&w[..3]);
-    has_reference(s, &w)
-        || has_request_framing(&w)
-        || (has_task(&w) && s.ends_with('?'))
-        || opens_with_task
+    asks_about_the_text(s, &w) || opens_with_task
 }
 
 /// "Here is a hotel review:", "Below is the memo": a sentence that hands the text over and asks

@@ -231,13 +231,13 @@ fn question_clause(text: &str, focus: (usize, usize)) -> (usize, usize) {
         }
     }
     clauses.push((start, s.len()));
+    const QUESTION_WORDS: &[&str] = &[
+        "what", "which", "who", "whom", "whose", "how", "when", "where", "why",
+    ];
     let asks = |&&(x, y): &&(usize, usize)| {
-        words(&s[x..y]).iter().any(|(w, _)| {
-            matches!(
-                w.to_lowercase().as_str(),
-                "what" | "which" | "who" | "whom" | "whose" | "how" | "when" | "where" | "why"
-            )
-        })
+        words(&s[x..y])
+            .iter()
+            .any(|(w, _)| QUESTION_WORDS.iter().any(|q| w.eq_ignore_ascii_case(q)))
     };
     let (x, y) = clauses
         .iter()
