@@ -143,7 +143,7 @@ pub fn shape(raw: &str, cleaned: &str) -> DocShape {
     // kept out of the hash and joins the bottom lines, in order, so that the same containment
     // rule forgives noise added between paragraphs and refuses a changed line.
     let mut h = Sha256::new();
-    h.update(b"sluice-doc-core-v2\0");
+    h.update(b"sluice-doc-core-v3\0");
     let mut core_words = 0u32;
     let mut inner = Vec::new();
     for i in start..end {
@@ -163,8 +163,17 @@ pub fn shape(raw: &str, cleaned: &str) -> DocShape {
             }
             continue;
         }
+        // Quotation marks aside: the text pasted between quotes is the same text.
         for w in line.split_whitespace() {
-            hash_word(&mut h, w);
+            if w.contains('"') {
+                let bare = w.replace('"', "");
+                if bare.is_empty() {
+                    continue;
+                }
+                hash_word(&mut h, &bare);
+            } else {
+                hash_word(&mut h, w);
+            }
             core_words = core_words.saturating_add(1);
         }
     }

@@ -460,7 +460,7 @@ fn phrase(w: &[String], i: usize, f: &mut Frame) -> Option<usize> {
     match w0 {
         "summarize" | "summarise" | "summary" | "summarization" | "summarisation" | "synopsis"
         | "summarizing" | "summarising" | "summarized" | "summarised" | "recap" | "condense"
-        | "précis" | "precis" | "rundown" | "digest" | "overview" => {
+        | "précis" | "precis" | "rundown" | "digest" | "overview" | "distill" | "distil" => {
             set_task(f, Task::Summarize)?;
             return Some(1);
         }
@@ -476,9 +476,29 @@ fn phrase(w: &[String], i: usize, f: &mut Frame) -> Option<usize> {
         }
         "sum" | "boil" => {
             // "sum it up", "sum this up", "boil this down"
+            // ... and with the text named: "boil the HR notice down", "sum up what I pasted".
             let particle = if w0 == "sum" { "up" } else { "down" };
-            let k = (1..=3).find(|&k| at(k) == particle)?;
-            if (1..k).any(|j| !matches!(at(j), "it" | "this" | "that" | "all" | "everything")) {
+            let k = (1..=5).find(|&k| at(k) == particle)?;
+            let names_the_text = |x: &str| {
+                matches!(
+                    x,
+                    "it" | "this"
+                        | "that"
+                        | "all"
+                        | "everything"
+                        | "the"
+                        | "these"
+                        | "those"
+                        | "my"
+                        | "our"
+                        | "what"
+                        | "i"
+                        | "pasted"
+                        | "sent"
+                        | "shared"
+                ) || is_plain_noun(x)
+            };
+            if (1..k).any(|j| !names_the_text(at(j))) {
                 return None;
             }
             set_task(f, Task::Summarize)?;

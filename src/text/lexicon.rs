@@ -62,7 +62,8 @@ pub fn synonym(w: &str) -> Option<&'static str> {
     Some(match w {
         "summarise" | "summary" | "summaries" | "summarization" | "summarisation"
         | "summarizing" | "summarising" | "summarized" | "summarised" | "tldr" | "recap"
-        | "gist" | "condense" | "synopsis" | "summarize"
+        | "gist" | "condense" | "synopsis" | "summarize" | "distill" | "distil" | "précis"
+        | "precis"
         // The same request in the languages a summarizing gateway commonly receives.
         | "zusammen" | "zusammenfassen" | "zusammenfassung" | "résume" | "résumez" | "résumer"
         // Not "résumé" (a CV in English) nor Dutch "vat" (VAT, a tax, in English).

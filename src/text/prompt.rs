@@ -132,9 +132,18 @@ pub fn parse(text: &str) -> Parsed {
 /// lines are taken, and nothing is dropped.
 fn short_text_operand(text: &str, ops: &mut Vec<Operand>) -> String {
     let trimmed = text.trim();
-    let lines: Vec<&str> = trimmed.lines().collect();
+    let mut lines: Vec<&str> = trimmed.lines().collect();
+    // Lines that only hand the text over ("My colleague sent me this:") belong to neither the
+    // request nor the text.
+    let handover = lines
+        .iter()
+        .take_while(|l| l.trim().is_empty() || is_handover_line(l))
+        .count();
+    if handover > 0 && lines[handover..].iter().any(|l| !l.trim().is_empty()) {
+        lines.drain(..handover);
+    }
     if lines.len() < 2 {
-        return text.to_owned();
+        return lines.join("\n");
     }
     let first = lines[0].trim();
     let body_of = |from: usize, to: usize| lines[from..to].join("\n");
@@ -146,13 +155,13 @@ fn short_text_operand(text: &str, ops: &mut Vec<Operand>) -> String {
     } else {
         let last = lines[lines.len() - 1].trim();
         if last.len() > MAX_INSTRUCTION_CHARS || !is_tail_instruction(last) {
-            return text.to_owned();
+            return lines.join("\n");
         }
         (last.to_owned(), body_of(0, lines.len() - 1))
     };
     // A body that is only placeholders (operands found already) or blank adds nothing.
     if body.trim().is_empty() || body.split_whitespace().all(|w| w == operands::PLACEHOLDER) {
-        return text.to_owned();
+        return lines.join("\n");
     }
     ops.push(Operand {
         kind: Kind::Quote,
@@ -254,10 +263,10 @@ fn split_long(text: &str) -> (String, Option<String>) {
     // An instruction stays within the first (or last) paragraph: a blank line ends it.
     let trimmed = text.trim();
     let lead = text.len() - text.trim_start().len();
-    let first_break =
-        blank_line(trimmed, false).map(|at| flat_offset(&flat, non_ws(&text[..lead + at])));
-    let last_break =
-        blank_line(trimmed, true).map(|at| flat_offset(&flat, non_ws(&text[..lead + at])));
+    let first_break = paragraph_break(trimmed, false)
+        .map(|(at, _)| flat_offset(&flat, non_ws(&text[..lead + at])));
+    let last_break = paragraph_break(trimmed, true)
+        .map(|(_, at)| flat_offset(&flat, non_ws(&text[..lead + at])));
     // Only sentences near either end can be the instruction: the ends are found there alone.
     let window = MAX_INSTRUCTION_CHARS + 1;
     let head_to = first_break
@@ -309,13 +318,17 @@ fn split_long(text: &str) -> (String, Option<String>) {
         if let Some(start) = back {
             return tail_split(start);
         }
+        let end = to_asking_line_end(text, &flat, end);
         let (end, at) = to_line_end(text, &flat, end);
         let instruction = if head_paragraph.is_some() {
             flat[..end].trim_end()
         } else {
             &flat[..end]
         };
-        return (instruction.to_owned(), Some(text[at..].to_owned()));
+        return (
+            instruction.to_owned(),
+            Some(without_presentation(&text[at..]).to_owned()),
+        );
     }
     if let Some(start) = tail_paragraph.filter(|&start| tail_asks(start)) {
         return tail_split(start);
@@ -396,6 +409,39 @@ fn from_asking_line(text: &str, flat: &str, start: usize) -> usize {
     start
 }
 
+/// A request before the text ends with the last of its lines that asks when the next line is
+/// shaped like a title (no sentence end: "Notice to all users of Laboratory 3"): "just
+/// summarize the part about X\nNotice to ...\nFrom: ..." is a one-line request over a document
+/// whose first lines the scan took along (no blank line between them). A line that a wrapped
+/// request continues opens in lower case and stays. `end` is an offset in `flat`; so is the
+/// result. Linear in the head (at most a few hundred characters).
+fn to_asking_line_end(text: &str, flat: &str, end: usize) -> usize {
+    let at = original_offset(text, flat, end);
+    let head = &text[..at];
+    let mut offset = 0;
+    let mut asked: Option<usize> = None;
+    let mut first = true;
+    for line in head.split_inclusive('\n') {
+        let line_end = offset + line.trim_end().len();
+        offset += line.len();
+        let l = line.trim();
+        if l.is_empty() {
+            continue;
+        }
+        if line_asks(l) || (first && is_instruction(l, true)) {
+            asked = Some(line_end);
+        } else if let Some(cut) = asked {
+            let title = !l.ends_with(['.', '!', '?', ':', ','])
+                && l.chars().next().is_some_and(|c| !c.is_lowercase());
+            if title && !is_handover_line(l) {
+                return flat_offset(flat, non_ws(&text[..cut]));
+            }
+        }
+        first = false;
+    }
+    end
+}
+
 /// A request before the text that ends inside a line takes the rest of the line ("Summarize
 /// this in 3 bullets. Language: Italian."): what the scan left of it must not open the document
 /// as a "Label: value" line. `end` is an offset in `flat`; returns it and its offset in `text`.
@@ -429,9 +475,9 @@ fn line_asks(line: &str) -> bool {
         let verb = |x: &String| !x.ends_with('s') || x.ends_with("ss");
         let opens_with_task = match w.first().map(String::as_str) {
             Some("please" | "pls" | "now" | "just" | "kindly") => {
-                w.get(1).is_some_and(verb) && has_task(&w[1..2])
+                w.get(1).is_some_and(verb) && is_task_at(&w, 1)
             }
-            Some(_) => verb(&w[0]) && has_task(&w[..1]),
+            Some(_) => verb(&w[0]) && is_task_at(&w, 0),
             None => false,
         };
         opens_with_task || asks_about_the_text(s, &w)
@@ -451,8 +497,32 @@ fn without_presentation(document: &str) -> &str {
     const GREETING_WORDS: usize = 3;
     // "Hello there, here are some meeting minutes:"; a longer one may say something.
     const PRESENTATION_WORDS: usize = 8;
-    let trimmed = document.trim_start();
-    let Some(at) = blank_line(trimmed, false) else {
+    // "Got this in my inbox:\nHere it is:": sentences that hand the text over (after a
+    // greeting, "Hi there!"), read one at a time whether each has a line of its own or the text
+    // was pasted on one line. A label ("Text:", "Post:") stays: the document's edges read it as
+    // a line of its own; so does a greeting that hands nothing over ("Hi all," opens a mail).
+    const HANDOVER_SENTENCES: usize = 4;
+    let mut rest = document.trim_start();
+    let mut trimmed = rest;
+    for _ in 0..HANDOVER_SENTENCES {
+        let Some(end) = first_sentence_end(rest) else {
+            break;
+        };
+        let (sentence, after) = rest.split_at(end);
+        if after.trim().is_empty() {
+            break;
+        }
+        let w = words(sentence);
+        if !w.is_empty() && w.iter().all(|x| is_greeting_word(x)) {
+            rest = after.trim_start();
+        } else if is_handover_line(sentence) {
+            rest = after.trim_start();
+            trimmed = rest;
+        } else {
+            break;
+        }
+    }
+    let Some((at, _)) = paragraph_break(trimmed, false) else {
         return trimmed;
     };
     if at > MAX_INSTRUCTION_CHARS {
@@ -481,6 +551,24 @@ fn without_presentation(document: &str) -> &str {
     }
 }
 
+/// Where the first sentence of `text` ends: at its first line break, or after `.`, `!`, `?` or
+/// `:` and a space. `None` past [`MAX_INSTRUCTION_CHARS`]: a handover is short, and the scan
+/// stays bounded.
+fn first_sentence_end(text: &str) -> Option<usize> {
+    let b = text.as_bytes();
+    for (i, &c) in b.iter().enumerate().take(MAX_INSTRUCTION_CHARS) {
+        if c == b'\n' {
+            return Some(i);
+        }
+        if matches!(c, b'.' | b'!' | b'?' | b':')
+            && b.get(i + 1).is_some_and(u8::is_ascii_whitespace)
+        {
+            return Some(i + 1);
+        }
+    }
+    None
+}
+
 /// Whether the paragraph `flat[from..]` cut at `ends` (its last end closes it) is a request:
 /// at most [`MAX_INSTRUCTION_SENTENCES`] sentences, one of which `asks`, the others short
 /// ("Keep it short.", "Can you do that?").
@@ -506,26 +594,40 @@ fn paragraph_asks(flat: &str, from: usize, ends: &[usize], asks: impl Fn(&str) -
     asked
 }
 
-/// Where the first (or last) blank line starts: a line break, then only spaces or tabs, then
-/// another line break (trailing spaces do not hide a paragraph break). Linear.
-fn blank_line(text: &str, last: bool) -> Option<usize> {
+/// The first (or last) paragraph break: a blank line (a line break, then only spaces or tabs,
+/// then another line break: trailing spaces do not hide a break) or a rule line of its own
+/// ("---", "***", "==="). Returns where the paragraph before it ends and where the one after it
+/// begins (equal for a blank line; a rule lies between them). A rule with no text after it
+/// ends nothing for `last`. Linear.
+fn paragraph_break(text: &str, last: bool) -> Option<(usize, usize)> {
     let b = text.as_bytes();
-    let breaks = b
-        .iter()
-        .enumerate()
-        .filter(|&(_, &c)| c == b'\n')
-        .map(|(i, _)| i);
-    let is_blank = |at: usize| {
-        b[at + 1..]
-            .iter()
-            .position(|&c| c != b' ' && c != b'\t')
-            .is_some_and(|k| b[at + 1 + k] == b'\n')
-    };
-    if last {
-        breaks.rev().find(|&at| is_blank(at))
-    } else {
-        breaks.into_iter().find(|&at| is_blank(at))
+    let mut found = None;
+    let mut offset = 0;
+    for line in text.split_inclusive('\n') {
+        let here = offset;
+        offset += line.len();
+        let body = line.trim_end_matches(['\n', '\r']);
+        let blank =
+            here > 0 && line.ends_with('\n') && body.bytes().all(|c| c == b' ' || c == b'\t');
+        let rule = {
+            let t = body.trim();
+            t.len() >= 3 && transport::is_separator(t)
+        };
+        let at = if blank {
+            Some((here - 1, here - 1))
+        } else if rule && !(last && b[offset..].iter().all(u8::is_ascii_whitespace)) {
+            Some((here.saturating_sub(1), offset))
+        } else {
+            None
+        };
+        if at.is_some() {
+            found = at;
+            if !last {
+                break;
+            }
+        }
     }
+    found
 }
 
 /// Non-whitespace characters in `s`.
@@ -602,11 +704,27 @@ fn words(sentence: &str) -> Vec<String> {
 /// create, calculate) count only as those very words: their synonyms are everyday words in a
 /// document's title ("Building B", "Update to our policy").
 fn has_task(words: &[String]) -> bool {
-    words.iter().any(|w| {
-        let canon = lexicon::synonym(w).unwrap_or(w);
-        let soft = lexicon::is_soft_task(canon);
-        (lexicon::is_task(canon) && (!soft || canon == w)) || w == "tl;dr" || w == "tldr"
-    })
+    tasks_within(words, words.len())
+}
+
+/// A task word among the first `n` of `words` (the phrasal "boil ... down" may end past them).
+fn tasks_within(words: &[String], n: usize) -> bool {
+    (0..n.min(words.len())).any(|i| is_task_at(words, i))
+}
+
+fn is_task_at(words: &[String], i: usize) -> bool {
+    // "boil the text down", "boil what I pasted down": the phrasal verb (not "boil the eggs").
+    const PARTICLE_WITHIN: usize = 5;
+    let w = &words[i];
+    if w == "boil" {
+        return words[i + 1..]
+            .iter()
+            .take(PARTICLE_WITHIN)
+            .any(|x| x == "down");
+    }
+    let canon = lexicon::synonym(w).unwrap_or(w);
+    let soft = lexicon::is_soft_task(canon);
+    (lexicon::is_task(canon) && (!soft || canon == w)) || w == "tl;dr" || w == "tldr"
 }
 
 /// A reference to the text the request is about ("the following", "this article", "read this.").
@@ -616,7 +734,24 @@ fn has_reference(sentence: &str, words: &[String]) -> bool {
     let deictic = words.windows(2).any(|w| {
         matches!(w[0].as_str(), "this" | "these") && w[1].chars().all(char::is_alphabetic)
     });
-    refers_by_phrase(sentence) || deictic || words.last().is_some_and(|w| w == "this" || w == "it")
+    refers_by_phrase(sentence)
+        || deictic
+        || pointed_at_by_its_sender(words)
+        || words.last().is_some_and(|w| w == "this" || w == "it")
+}
+
+/// The sender pointing at what they pasted: "what I pasted", "the text I've pasted", "what I
+/// sent". Pasting is the chat's own act; "sent" or "shared" only after "what" ("I sent the
+/// invoice on Monday" opens many a letter).
+fn pointed_at_by_its_sender(words: &[String]) -> bool {
+    let sender = |w: &str| matches!(w, "i" | "i've" | "we" | "we've");
+    words.windows(2).any(|p| sender(&p[0]) && p[1] == "pasted")
+        || words.windows(3).any(|p| {
+            sender(&p[0]) && p[1] == "just" && p[2] == "pasted"
+                || (p[0] == "what"
+                    && sender(&p[1])
+                    && matches!(p[2].as_str(), "sent" | "shared" | "forwarded" | "copied"))
+        })
 }
 
 /// "the following", "the above", "below" ...: a reference that only a request makes.
@@ -674,7 +809,7 @@ fn is_instruction(sentence: &str, first: bool) -> bool {
     if first {
         // A task word far into a sentence ("Quillstone raises $22 million to expand ...") is
         // the document's headline, not a request.
-        let early = has_task(&w[..w.len().min(5)]);
+        let early = tasks_within(&w, 5);
         return early
             || (has_task(&w)
                 && (s.ends_with(['?', ':']) || (s.ends_with(['.', '!']) && w.len() <= 12)))
@@ -690,17 +825,21 @@ fn is_instruction(sentence: &str, first: bool) -> bool {
 }
 
 /// A leading request that asks outright: it opens with a task ("Summarize ...", "Please
-/// condense ..."), addresses the assistant, points forward ("the following", "below") or asks
-/// a question.
+/// condense ..."), addresses the assistant, points forward with a task ("Summarize the
+/// following") or asks a question. A pointer alone ("See below.") hands the text over: the
+/// request may follow it.
 fn asks_outright(head: &str) -> bool {
     let s = head.trim();
     let w = words(s);
     let opens_with_task = match w.first().map(String::as_str) {
-        Some("please" | "pls") => has_task(&w[1..w.len().min(2)]),
-        Some(_) => has_task(&w[..1]),
+        Some("please" | "pls") => w.len() > 1 && is_task_at(&w, 1),
+        Some(_) => is_task_at(&w, 0),
         None => false,
     };
-    opens_with_task || has_request_framing(&w) || refers_by_phrase(s) || s.ends_with('?')
+    opens_with_task
+        || has_request_framing(&w)
+        || (refers_by_phrase(s) && has_task(&w))
+        || s.ends_with('?')
 }
 
 /// A trailing request that names the text it is about: "the above", "this memo", "that book
@@ -722,24 +861,20 @@ fn is_tail_instruction(sentence: &str) -> bool {
         return false;
     }
     let w = words(s);
-    let opens_with_task = w.len() <= 3 && has_task(&w) || w.len() > 3 && has_task(&w[..3]);
+    let opens_with_task = tasks_within(&w, 3);
     asks_about_the_text(s, &w) || opens_with_task
 }
 
-/// "Here is a hotel review:", "Below is the memo": a sentence that hands the text over and asks
-/// nothing (no request framing; a colon at its end or at most eight words). The request, if
-/// any, is elsewhere (often after the text).
+/// "Here is a hotel review:", "Below is the memo", "My colleague sent me this:", "See below.":
+/// a sentence that hands the text over and asks nothing (no task word, no request framing, no
+/// question, no figure; a colon at its end or at most eight words). The request, if any, is
+/// elsewhere (often after the text). Besides the "here is" openings, it needs a verb of handing
+/// over ("sent", "got", "pasting", "see" ...) and a word for what is handed over ("this",
+/// "below", "a document" ...): "Fix this:" names no handing over and stays a request.
 fn presents_the_text(s: &str, w: &[String]) -> bool {
-    let greeting = w
-        .iter()
-        .take_while(|x| {
-            matches!(
-                x.as_str(),
-                "hey" | "hi" | "hello" | "there" | "ok" | "okay" | "so"
-            )
-        })
-        .count();
-    let opens = match &w[greeting..] {
+    const MAX_WORDS: usize = 8;
+    let rest = &w[w.iter().take_while(|x| is_greeting_word(x)).count()..];
+    let opens = match rest {
         [a, b, ..] => matches!(
             (a.as_str(), b.as_str()),
             ("here", "is" | "are" | "comes")
@@ -750,7 +885,125 @@ fn presents_the_text(s: &str, w: &[String]) -> bool {
         ),
         _ => false,
     };
-    opens && !has_request_framing(w) && (s.ends_with(':') || w.len() <= 8)
+    // "I have this document:" ("I don't have time to read this." hands nothing over).
+    let has_this = || {
+        rest.windows(2)
+            .any(|p| p[0] == "have" && matches!(p[1].as_str(), "this" | "these"))
+    };
+    let hands_over = || {
+        has_this()
+            || rest.iter().any(|x| {
+                matches!(
+                    x.as_str(),
+                    "sent"
+                        | "got"
+                        | "received"
+                        | "forwarded"
+                        | "found"
+                        | "pasting"
+                        | "sharing"
+                        | "forwarding"
+                        | "attaching"
+                        | "see"
+                )
+            }) && rest.iter().any(|x| {
+                matches!(
+                    x.as_str(),
+                    "this"
+                        | "these"
+                        | "below"
+                        | "here"
+                        | "following"
+                        | "attached"
+                        | "something"
+                        | "document"
+                        | "text"
+                )
+            })
+    };
+    let short = s.ends_with(':') || w.len() <= MAX_WORDS;
+    short
+        && !has_request_framing(w)
+        && (opens
+            || (w.len() <= 2 * MAX_WORDS
+                && !s.ends_with('?')
+                && !has_task(w)
+                && !s.contains(|c: char| c.is_ascii_digit())
+                && hands_over()))
+}
+
+/// "hi", "hello", "ok", "so" ...: words that open a message and say nothing.
+fn is_greeting_word(w: &str) -> bool {
+    matches!(
+        w,
+        "hey" | "hi" | "hello" | "there" | "ok" | "okay" | "so" | "all" | "team"
+    )
+}
+
+/// A line of a short prompt that only hands the text over ("My colleague sent me this:", "Got
+/// this in my inbox:") or greets ("Hi there!"): the sender's, neither the request nor the text.
+/// Every word must be one of handing over (who sent what, where it came from): "Got this error
+/// on Windows:" says where the error happens, and stays in the request.
+fn is_handover_line(line: &str) -> bool {
+    // "Here are the minutes:"; a longer line may say something ("..., and note that ...").
+    const PRESENTATION_WORDS: usize = 8;
+    let s = line.trim();
+    let w = words(s);
+    let handover_word = |x: &String| {
+        is_greeting_word(x)
+            || matches!(
+                x.as_str(),
+                "i" | "i'm"
+                    | "i've"
+                    | "me"
+                    | "my"
+                    | "we"
+                    | "we've"
+                    | "us"
+                    | "our"
+                    | "someone"
+                    | "a"
+                    | "an"
+                    | "the"
+                    | "this"
+                    | "these"
+                    | "it"
+                    | "here"
+                    | "here's"
+                    | "heres"
+                    | "below"
+                    | "following"
+                    | "attached"
+                    | "is"
+                    | "are"
+                    | "just"
+                    | "today"
+                    | "sent"
+                    | "got"
+                    | "received"
+                    | "forwarded"
+                    | "pasting"
+                    | "sharing"
+                    | "see"
+                    | "have"
+                    | "colleague"
+                    | "coworker"
+                    | "boss"
+                    | "friend"
+                    | "from"
+                    | "in"
+                    | "inbox"
+                    | "over"
+                    | "something"
+                    | "document"
+                    | "text"
+                    | "work"
+            )
+    };
+    !w.is_empty()
+        && w.iter().all(handover_word)
+        && (w.iter().all(|x| is_greeting_word(x))
+            || (w.len() <= PRESENTATION_WORDS && presents_the_text(s, &w)))
 }
 
 /// "Email:", "Title: The coffee rule", "Course announcement: ...": a document's own label (a
@@ -944,6 +1197,111 @@ mod tests {
             "Here are the minutes, and note that the vote was postponed to June:\n\n{BODY}\n\nSummarize the above."
         ));
         assert_ne!(f.operands, bare.operands);
+    }
+
+    #[test]
+    fn a_pointer_or_a_handover_gives_way_to_the_request_after_the_text() {
+        let head = parse(&format!(
+            "Summarize the attached in a formal tone.\n\nHere it is:\n{BODY}"
+        ));
+        // "See below." only points; the rules around the text are paragraph breaks.
+        let ruled = parse(&format!(
+            "See below.\n---\n{BODY}\n---\nProvide a summary of what I pasted above in a formal tone."
+        ));
+        assert_eq!(
+            ruled.instruction,
+            "Provide a summary of what I pasted above in a formal tone."
+        );
+        assert!(same_doc(&head, &ruled));
+        // Handed over, then quoted, the request after it.
+        let quoted = parse(&format!(
+            "My colleague sent me this:\n\n\"{BODY}\"\n\nCould you sum this up in a formal tone?"
+        ));
+        assert_eq!(
+            quoted.instruction,
+            "Could you sum this up in a formal tone?"
+        );
+        assert!(same_doc(&head, &quoted));
+        // In a fence: the handover is neither the request nor an operand of its own.
+        let long = format!("{BODY}\n\n{}", BODY.replace("Tuesday", "Friday"));
+        let head = parse(&format!(
+            "Summarize the attached in a formal tone.\n\nHere it is:\n{long}"
+        ));
+        let fenced = parse(&format!(
+            "Got this in my inbox:\n\n```\n{long}\n```\n\nCould you sum this up in a formal tone?"
+        ));
+        assert_eq!(
+            fenced.instruction,
+            format!(
+                "{} Could you sum this up in a formal tone?",
+                operands::PLACEHOLDER
+            )
+        );
+        assert!(same_doc(&head, &fenced));
+        // Where the error happened is part of the request.
+        let on = |os: &str| {
+            parse(&format!(
+                "Got this error on {os}:\n```\nError: cannot open file\n```"
+            ))
+        };
+        assert_ne!(on("Windows").instruction, on("Linux").instruction);
+        let long_on = |os: &str| {
+            parse(&format!(
+                "Got this error on {os}:\n{long}\n\nWhat does this mean?"
+            ))
+        };
+        assert!(!same_doc(&long_on("Windows"), &long_on("Linux")));
+        // A request names no handing over, and stays.
+        let fix = parse("Fix this:\n```\nlet x = 1\n```");
+        assert!(
+            fix.instruction.starts_with("Fix this:"),
+            "{:?}",
+            fix.instruction
+        );
+        // "I don't have time to read this." hands nothing over.
+        let busy = parse(&format!(
+            "I don't have time to read this. Could you sum it up for me? {BODY}"
+        ));
+        assert_eq!(
+            busy.instruction,
+            "I don't have time to read this. Could you sum it up for me?"
+        );
+    }
+
+    #[test]
+    fn a_one_line_request_ends_before_a_title_line_of_the_text() {
+        let head = parse(&format!(
+            "Summarize this.\n\nNotice to all residents of Elm Road\n{BODY}"
+        ));
+        let glued = parse(&format!(
+            "just summarize the part about the vote\nNotice to all residents of Elm Road\n{BODY}"
+        ));
+        assert_eq!(glued.instruction, "just summarize the part about the vote");
+        assert!(same_doc(&head, &glued));
+        // A request wrapped over two lines continues in lower case and stays whole.
+        let wrapped = parse(&format!(
+            "Summarize the following article\nin three bullet points.\n\n{BODY}"
+        ));
+        assert_eq!(
+            wrapped.instruction,
+            "Summarize the following article in three bullet points."
+        );
+    }
+
+    #[test]
+    fn boiling_a_text_down_is_a_request_boiling_eggs_is_not() {
+        let boil = parse(&format!(
+            "{BODY}\n\nBoil the council notice down to 30 words."
+        ));
+        assert_eq!(
+            boil.instruction,
+            "Boil the council notice down to 30 words."
+        );
+        let w = |s: &str| words(s);
+        assert!(has_task(&w("Boil what I pasted down to 50 words.")));
+        assert!(!has_task(&w(
+            "Boil the eggs for five minutes, then cool them down."
+        )));
     }
 
     #[test]
