@@ -56,6 +56,9 @@ pub struct Frame {
     pub audience: Option<String>,
     pub tone: Option<&'static str>,
     pub focus: Option<String>,
+    /// Only what is asked, nothing around it ("the title only", "nothing else", "no
+    /// commentary"): an answer with a preamble or several options does not serve it.
+    pub bare: bool,
 }
 
 const LANGUAGES: &[(&str, &str)] = &[
@@ -360,6 +363,7 @@ impl Frame {
             && self.audience == other.audience
             && self.tone == other.tone
             && self.focus == other.focus
+            && self.bare == other.bare
     }
 }
 
@@ -430,6 +434,60 @@ fn phrase(w: &[String], i: usize, f: &mut Frame) -> Option<usize> {
         }
     };
     let w0 = at(0);
+    // A task's own noun, for "the title only", "only the title", "just the title".
+    let output_noun = |x: &str| matches!(x, "title" | "headline" | "summary");
+    let noun_after = |k: usize| output_noun(at(k)) || (at(k) == "the" && output_noun(at(k + 1)));
+    match w0 {
+        // "nothing else", "and nothing more"
+        "nothing" if matches!(at(1), "else" | "more") => {
+            f.bare = true;
+            return Some(2);
+        }
+        // "no other text", "no commentary", "no explanation needed"
+        "no" => {
+            let k = usize::from(at(1) == "other" || at(1) == "extra");
+            if matches!(
+                at(1 + k),
+                "text" | "words" | "commentary" | "explanation" | "explanations" | "preamble"
+            ) {
+                f.bare = true;
+                return Some(2 + k + usize::from(at(2 + k) == "needed"));
+            }
+            return None;
+        }
+        "only" | "alone" if i > 0 && output_noun(&w[i - 1]) => {
+            f.bare = true;
+            return Some(1);
+        }
+        "only" | "just" if noun_after(1) => {
+            f.bare = true;
+            return Some(1);
+        }
+        // "reply with the title", "respond with only that": how to answer, said again.
+        "respond" | "reply" | "answer" | "return" | "output" if at(1) == "with" => {
+            if at(2) == "only" && matches!(at(3), "that" | "it" | "this") {
+                f.bare = true;
+                return Some(4);
+            }
+            return Some(2);
+        }
+        // "Return the title alone.", "Output only the summary.": a sentence opened by how
+        // to answer.
+        "return" | "output" if i == 0 || w[i - 1] == SENTENCE_END => return Some(1),
+        // "suggest a title", "come up with one title", "a good title", "one title"
+        "suggest" | "propose" => return Some(1),
+        "come" if at(1) == "up" && at(2) == "with" => return Some(3),
+        "good" | "fitting" | "suitable" | "appropriate"
+            if matches!(at(1), "title" | "headline") =>
+        {
+            return Some(1)
+        }
+        "one" | "single" if matches!(at(1), "title" | "headline") => {
+            set_task(f, Task::Headline)?;
+            return Some(2);
+        }
+        _ => {}
+    }
     // "I don't have time to read (all) this/it"
     if w0 == "don't" || w0 == "dont" || (w0 == "do" && at(1) == "not") {
         let k = if w0 == "do" { 2 } else { 1 };
@@ -697,6 +755,45 @@ fn phrase(w: &[String], i: usize, f: &mut Frame) -> Option<usize> {
         // "for me", "for us": who asks; "for my boss", "for our executives": who reads.
         if matches!(at(1), "me" | "us" | "me,") {
             return Some(2);
+        }
+        // "a title for this text", "a summary for the article below", "for what I pasted": the
+        // text itself, read by the phrases after "for" (a reference is never an audience).
+        let text_noun = |x: &str| {
+            matches!(
+                x,
+                "text"
+                    | "article"
+                    | "document"
+                    | "doc"
+                    | "passage"
+                    | "email"
+                    | "message"
+                    | "memo"
+                    | "report"
+                    | "post"
+                    | "page"
+                    | "notes"
+                    | "note"
+                    | "letter"
+                    | "transcript"
+                    | "thread"
+                    | "story"
+                    | "piece"
+                    | "content"
+                    | "update"
+                    | "announcement"
+                    | "paper"
+                    | "item"
+            )
+        };
+        let pointing = |x: &str| matches!(x, "above" | "below" | "attached" | "following");
+        let reference = at(1) == "it"
+            || (matches!(at(1), "this" | "these" | "that" | "those")
+                && (text_noun(at(2)) || matches!(at(2), "" | SENTENCE_END)))
+            || (at(1) == "what" && at(2) == "i")
+            || (at(1) == "the" && (text_noun(at(2)) || (2..=4).any(|k| pointing(at(k)))));
+        if reference {
+            return Some(1);
         }
         return audience(w, i + 1, f).map(|n| n + 1);
     }
@@ -1025,7 +1122,7 @@ fn focus(w: &[String], from: usize, f: &mut Frame) -> Option<usize> {
 /// "for a busy executive", "for a 10-year-old", "for engineers" -> audience.
 fn audience(w: &[String], from: usize, f: &mut Frame) -> Option<usize> {
     // "a 10-year-old", "a ten year old": an age (the number would end the phrase).
-    if let Some((age, used)) = age(w, from) {
+    if let Some((age, used)) = age(w, from).or_else(|| aged(w, from)) {
         return set_audience(f, age).then_some(used);
     }
     let words = phrase_words(w, from, 4)?;
@@ -1060,9 +1157,62 @@ fn age(w: &[String], from: usize) -> Option<(String, usize)> {
     Some((format!("age {n}"), skip + 3 + noun))
 }
 
+/// "a kid around ten years old", "a child aged roughly ten", "a child of about 10": the noun
+/// first, then the age ("age 10", words used).
+fn aged(w: &[String], from: usize) -> Option<(String, usize)> {
+    let mut k = from + usize::from(matches!(w.get(from).map(String::as_str), Some("a" | "an")));
+    if !matches!(
+        w.get(k).map(String::as_str),
+        Some("child" | "kid" | "reader" | "student" | "boy" | "girl")
+    ) {
+        return None;
+    }
+    k += 1;
+    while k < w.len()
+        && matches!(
+            w[k].as_str(),
+            "aged" | "of" | "around" | "about" | "roughly" | "approximately" | "age"
+        )
+    {
+        k += 1;
+    }
+    let n = number(w.get(k)?)?;
+    k += 1;
+    if matches!(w.get(k).map(String::as_str), Some("year" | "years"))
+        && w.get(k + 1).is_some_and(|x| x == "old")
+    {
+        k += 2;
+    }
+    Some((format!("age {n}"), k - from))
+}
+
 /// One spelling of an audience: "an executive audience", "executives", "our executives",
 /// "executive readers" -> "executive"; "non-technical staff" keeps every word.
 fn canonical_audience(words: &str) -> String {
+    // Readers without the subject's background, however named.
+    if matches!(
+        words,
+        "layperson"
+            | "laypeople"
+            | "layman"
+            | "laymen"
+            | "lay reader"
+            | "lay readers"
+            | "lay audience"
+            | "non expert"
+            | "non experts"
+            | "non expert reader"
+            | "non expert readers"
+            | "non specialist"
+            | "non specialists"
+            | "non specialist audience"
+            | "general reader"
+            | "general readers"
+            | "general audience"
+            | "general public"
+    ) {
+        return "layperson".to_owned();
+    }
     words
         .split(' ')
         .filter(|w| {
@@ -1303,6 +1453,42 @@ mod tests {
             frame("Summarize this in 3 bullet points."),
             frame("Give me a three-bullet summary")
         );
+    }
+
+    #[test]
+    fn a_bare_answer_ages_and_lay_readers_are_read_whatever_the_wording() {
+        let bare_title = frame("Suggest one title for the text below and nothing else.");
+        for s in [
+            "Propose a title for the text above. Return the title alone.",
+            "Come up with one title for what I pasted; respond with the title alone.",
+            "Can I get a title for this text? Just the title.",
+            "Write a fitting title for this text. No explanation needed.",
+        ] {
+            assert!(frame(s).equivalent(&bare_title), "{s}");
+        }
+        // "for this text" names the text; "for these executives" names readers.
+        assert_eq!(
+            frame("Write a summary for the article below.").audience,
+            None
+        );
+        assert!(frame("Write a summary for these executives.")
+            .audience
+            .is_some_and(|a| a.contains("executive")));
+        // Asking for the title alone is not asking for a title (options, a preamble).
+        assert!(!frame("Suggest a title for the text below.").equivalent(&bare_title));
+        let ten = frame("Summarize this for a 10-year-old.");
+        for s in [
+            "Summarize this for a kid around ten years old.",
+            "Summarize this for a child aged roughly ten.",
+            "Summarize the text for a child of about 10.",
+        ] {
+            assert!(frame(s).equivalent(&ten), "{s}");
+        }
+        assert!(!frame("Summarize this for a child of about 12.").equivalent(&ten));
+        assert!(frame("Summarize this for a non-expert reader.")
+            .equivalent(&frame("Summarize this for a layperson.")));
+        assert!(!frame("Summarize this for a non-expert reader.")
+            .equivalent(&frame("Summarize this for an expert reader.")));
     }
 
     #[test]
