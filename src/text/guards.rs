@@ -52,7 +52,8 @@ use relations::{Participants, Slot};
 use structure::{Disagreement, Structure};
 use words::{
     content_word, direction_of, entity_of, is_document_reference, is_name, is_shouting,
-    is_stopword_acronym, marker_name, normalize, push_name, DETERMINERS, PHRASE_WORDS,
+    is_stopword_acronym, is_text_pointer, marker_name, normalize, push_name, DETERMINERS,
+    PHRASE_WORDS,
 };
 
 /// Why two texts are not interchangeable.
@@ -286,8 +287,11 @@ impl Features {
                 self.negations += 1;
                 return i + 1;
             }
-            // "short-term", "long-term", "high-protein": a modifier, whatever its parts are.
-            if !lexicon::is_stopword(&word) && !lexicon::is_generic(&word) {
+            // "short-term", "long-term", "high-protein": a modifier, whatever its parts are
+            // ("above-average" too, though "above" alone is a stopword).
+            if (!lexicon::is_stopword(&word) && !lexicon::is_generic(&word))
+                || lexicon::direction(&word).is_some()
+            {
                 let canon = lexicon::synonym(&word).map_or_else(|| stem(&word), str::to_owned);
                 self.content.insert(canon.clone());
                 slots.push(Slot::Key(canon));
@@ -395,6 +399,9 @@ impl Features {
             && !(word == "to" && relations::is_infinitive(tokens, i, after_thing, thing));
         if marker {
             slots.push(Slot::Marker(marker_name(word)));
+        }
+        if is_text_pointer(tokens, i, word) {
+            return Some(i + 1);
         }
         if let Some((axis, side)) = direction_of(word) {
             let e = self.directions.entry(axis).or_default();

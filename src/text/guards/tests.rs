@@ -811,3 +811,32 @@ fn foreign_task_words_that_are_english_words_stay_apart() {
     )
     .is_err());
 }
+
+#[test]
+fn above_and_below_that_point_at_the_text_are_no_direction() {
+    assert_agree(&[
+        (
+            "Summarize the passage below in French.",
+            "Summarize the text above in French.",
+        ),
+        ("See below. Summarize it.", "See above. Summarize it."),
+        ("What's below?", "What's above?"),
+    ]);
+    // A threshold or a comparison keeps its side (refused by the bound or the direction).
+    for (a, b) in [
+        (
+            "How many days were below zero?",
+            "How many days were above zero?",
+        ),
+        (
+            "Which students scored below the average?",
+            "Which students scored above the average?",
+        ),
+        (
+            "List the below-average students.",
+            "List the above-average students.",
+        ),
+    ] {
+        assert!(agree(a, b).is_err(), "{a} / {b}");
+    }
+}

@@ -54,6 +54,50 @@ pub(super) fn is_document_reference(tokens: &[Token], i: usize, word: &str) -> b
     NOUNS.contains(&word) && ((i >= 1 && near(i - 1)) || (i >= 2 && near(i - 2)) || near(i + 1))
 }
 
+/// "the passage below", "the text above", "see below", "what's below?": a pointer at the text
+/// the request is about, not a side of a threshold ("temperatures below zero"). Over the same
+/// text, "the passage below" and "what I pasted above" ask the same.
+pub(super) fn is_text_pointer(tokens: &[Token], i: usize, word: &str) -> bool {
+    const BEFORE: &[&str] = &[
+        "the",
+        "pasted",
+        "see",
+        "shown",
+        "quoted",
+        "given",
+        "provided",
+        "text",
+        "passage",
+        "article",
+        "document",
+        "doc",
+        "content",
+        "notes",
+        "piece",
+        "section",
+        "paragraph",
+        "summary",
+        "review",
+        "notice",
+        "proposal",
+        "writeup",
+        "minutes",
+        "listing",
+    ];
+    // "the below-average students" compares.
+    if !matches!(word, "above" | "below") || i == 0 || tokens[i].compound {
+        return false;
+    }
+    let prev = normalize(tokens[i - 1].raw);
+    // The sentence ends here, or a placeholder of the text follows.
+    let ends = tokens
+        .get(i + 1)
+        .is_none_or(|t| t.sentence_start || t.raw == super::super::operands::PLACEHOLDER);
+    BEFORE.contains(&prev.as_str())
+        || is_document_reference(tokens, i - 1, &prev)
+        || (ends && matches!(prev.as_str(), "what" | "whats" | "is" | "here"))
+}
+
 /// Determiners start a noun phrase ("the", "my", "this"; "a" / "an" are read apart).
 pub(super) const DETERMINERS: &[&str] = &[
     "the", "my", "your", "our", "his", "her", "their", "its", "this", "that", "these", "those",
