@@ -94,18 +94,8 @@ const LANGUAGES: &[(&str, &str)] = &[
     ("catalan", "ca"),
 ];
 
-/// Words that refer to the text being worked on, or address the assistant: read, no meaning.
-const FILLER: &[&str] = &[
-    "this",
-    "that",
-    "these",
-    "those",
-    "it",
-    "the",
-    "following",
-    "above",
-    "below",
-    "here",
+/// Nouns that name the text being worked on ("this article", "for the text below").
+const TEXT_NOUNS: &[&str] = &[
     "text",
     "article",
     "articles",
@@ -134,6 +124,21 @@ const FILLER: &[&str] = &[
     "news",
     "paper",
     "item",
+];
+
+/// Words that refer to the text being worked on (besides [`TEXT_NOUNS`]), or address the
+/// assistant: read, no meaning.
+const FILLER: &[&str] = &[
+    "this",
+    "that",
+    "these",
+    "those",
+    "it",
+    "the",
+    "following",
+    "above",
+    "below",
+    "here",
     "please",
     "pls",
     "kindly",
@@ -758,34 +763,7 @@ fn phrase(w: &[String], i: usize, f: &mut Frame) -> Option<usize> {
         }
         // "a title for this text", "a summary for the article below", "for what I pasted": the
         // text itself, read by the phrases after "for" (a reference is never an audience).
-        let text_noun = |x: &str| {
-            matches!(
-                x,
-                "text"
-                    | "article"
-                    | "document"
-                    | "doc"
-                    | "passage"
-                    | "email"
-                    | "message"
-                    | "memo"
-                    | "report"
-                    | "post"
-                    | "page"
-                    | "notes"
-                    | "note"
-                    | "letter"
-                    | "transcript"
-                    | "thread"
-                    | "story"
-                    | "piece"
-                    | "content"
-                    | "update"
-                    | "announcement"
-                    | "paper"
-                    | "item"
-            )
-        };
+        let text_noun = |x: &str| TEXT_NOUNS.contains(&x);
         let pointing = |x: &str| matches!(x, "above" | "below" | "attached" | "following");
         let reference = at(1) == "it"
             || (matches!(at(1), "this" | "these" | "that" | "those")
@@ -859,10 +837,14 @@ fn phrase(w: &[String], i: usize, f: &mut Frame) -> Option<usize> {
     if w0 == "way" && matches!(at(1), "suited" | "suitable" | "tailored" | "adapted") {
         return Some(1);
     }
-    if FILLER.contains(&w0) || FOREIGN_FILLER.contains(&w0) || w0 == "§" {
+    if is_filler(w0) || FOREIGN_FILLER.contains(&w0) || w0 == "§" {
         return Some(1);
     }
     None
+}
+
+fn is_filler(x: &str) -> bool {
+    FILLER.contains(&x) || TEXT_NOUNS.contains(&x)
 }
 
 /// The same requests in the languages a summarizing gateway often receives them in: the task,
@@ -1098,7 +1080,7 @@ fn is_plain_noun(x: &str) -> bool {
         && !GRAMMAR.contains(&x)
         && !LANGUAGES.iter().any(|(n, _)| *n == x)
         && number(x).is_none()
-        && (FILLER.contains(&x) || phrase(&alone, 0, &mut Frame::default()).is_none())
+        && (is_filler(x) || phrase(&alone, 0, &mut Frame::default()).is_none())
 }
 
 /// "focusing on the financial impact" -> focus "financial impact" (at most 5 words, up to the

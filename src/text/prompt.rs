@@ -512,10 +512,11 @@ fn without_presentation(document: &str) -> &str {
         if after.trim().is_empty() {
             break;
         }
-        let w = words(sentence);
+        let s = sentence.trim();
+        let w = words(s);
         if !w.is_empty() && w.iter().all(|x| is_greeting_word(x)) {
             rest = after.trim_start();
-        } else if is_handover_line(sentence) {
+        } else if is_handover(s, &w) {
             rest = after.trim_start();
             trimmed = rest;
         } else {
@@ -906,20 +907,7 @@ fn presents_the_text(s: &str, w: &[String]) -> bool {
                         | "attaching"
                         | "see"
                 )
-            }) && rest.iter().any(|x| {
-                matches!(
-                    x.as_str(),
-                    "this"
-                        | "these"
-                        | "below"
-                        | "here"
-                        | "following"
-                        | "attached"
-                        | "something"
-                        | "document"
-                        | "text"
-                )
-            })
+            }) && rest.iter().any(|x| HANDED_OVER.contains(&x.as_str()))
     };
     let short = s.ends_with(':') || w.len() <= MAX_WORDS;
     short
@@ -931,6 +919,19 @@ fn presents_the_text(s: &str, w: &[String]) -> bool {
                 && !s.contains(|c: char| c.is_ascii_digit())
                 && hands_over()))
 }
+
+/// What a handover names as handed over: "sent me *this*", "see *below*", "pasting a *document*".
+const HANDED_OVER: &[&str] = &[
+    "this",
+    "these",
+    "below",
+    "here",
+    "following",
+    "attached",
+    "something",
+    "document",
+    "text",
+];
 
 /// "hi", "hello", "ok", "so" ...: words that open a message and say nothing.
 fn is_greeting_word(w: &str) -> bool {
@@ -945,12 +946,17 @@ fn is_greeting_word(w: &str) -> bool {
 /// Every word must be one of handing over (who sent what, where it came from): "Got this error
 /// on Windows:" says where the error happens, and stays in the request.
 fn is_handover_line(line: &str) -> bool {
+    let s = line.trim();
+    is_handover(s, &words(s))
+}
+
+/// [`is_handover_line`] of a trimmed line `s` and its words `w`.
+fn is_handover(s: &str, w: &[String]) -> bool {
     // "Here are the minutes:"; a longer line may say something ("..., and note that ...").
     const PRESENTATION_WORDS: usize = 8;
-    let s = line.trim();
-    let w = words(s);
     let handover_word = |x: &String| {
         is_greeting_word(x)
+            || HANDED_OVER.contains(&x.as_str())
             || matches!(
                 x.as_str(),
                 "i" | "i'm"
@@ -965,15 +971,9 @@ fn is_handover_line(line: &str) -> bool {
                     | "a"
                     | "an"
                     | "the"
-                    | "this"
-                    | "these"
                     | "it"
-                    | "here"
                     | "here's"
                     | "heres"
-                    | "below"
-                    | "following"
-                    | "attached"
                     | "is"
                     | "are"
                     | "just"
@@ -994,16 +994,13 @@ fn is_handover_line(line: &str) -> bool {
                     | "in"
                     | "inbox"
                     | "over"
-                    | "something"
-                    | "document"
-                    | "text"
                     | "work"
             )
     };
     !w.is_empty()
         && w.iter().all(handover_word)
         && (w.iter().all(|x| is_greeting_word(x))
-            || (w.len() <= PRESENTATION_WORDS && presents_the_text(s, &w)))
+            || (w.len() <= PRESENTATION_WORDS && presents_the_text(s, w)))
 }
 
 /// "Email:", "Title: The coffee rule", "Course announcement: ...": a document's own label (a
@@ -1201,9 +1198,12 @@ mod tests {
 
     #[test]
     fn a_pointer_or_a_handover_gives_way_to_the_request_after_the_text() {
-        let head = parse(&format!(
-            "Summarize the attached in a formal tone.\n\nHere it is:\n{BODY}"
-        ));
+        let asked_first = |doc: &str| {
+            parse(&format!(
+                "Summarize the attached in a formal tone.\n\nHere it is:\n{doc}"
+            ))
+        };
+        let head = asked_first(BODY);
         // "See below." only points; the rules around the text are paragraph breaks.
         let ruled = parse(&format!(
             "See below.\n---\n{BODY}\n---\nProvide a summary of what I pasted above in a formal tone."
@@ -1224,9 +1224,7 @@ mod tests {
         assert!(same_doc(&head, &quoted));
         // In a fence: the handover is neither the request nor an operand of its own.
         let long = format!("{BODY}\n\n{}", BODY.replace("Tuesday", "Friday"));
-        let head = parse(&format!(
-            "Summarize the attached in a formal tone.\n\nHere it is:\n{long}"
-        ));
+        let head = asked_first(&long);
         let fenced = parse(&format!(
             "Got this in my inbox:\n\n```\n{long}\n```\n\nCould you sum this up in a formal tone?"
         ));

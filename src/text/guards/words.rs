@@ -14,29 +14,31 @@ pub(super) fn direction_of(word: &str) -> Option<(Axis, i8)> {
     })
 }
 
+/// Nouns that name the text a request is about ("this news story", "the email below").
+const DOCUMENT_NOUNS: &[&str] = &[
+    "news",
+    "story",
+    "stories",
+    "post",
+    "email",
+    "e-mail",
+    "message",
+    "report",
+    "letter",
+    "transcript",
+    "page",
+    "thread",
+    "note",
+    "memo",
+    "essay",
+    "excerpt",
+    "extract",
+];
+
 /// "this news story", "the following email", "the article below": a noun that points at the
 /// text the request is about says nothing the text does not ("Summarize this news article"
 /// asks what "Summarize the following:" asks).
 pub(super) fn is_document_reference(tokens: &[Token], i: usize, word: &str) -> bool {
-    const NOUNS: &[&str] = &[
-        "news",
-        "story",
-        "stories",
-        "post",
-        "email",
-        "e-mail",
-        "message",
-        "report",
-        "letter",
-        "transcript",
-        "page",
-        "thread",
-        "note",
-        "memo",
-        "essay",
-        "excerpt",
-        "extract",
-    ];
     const POINTERS: &[&str] = &[
         "this",
         "these",
@@ -51,7 +53,8 @@ pub(super) fn is_document_reference(tokens: &[Token], i: usize, word: &str) -> b
             .get(k)
             .is_some_and(|t| POINTERS.contains(&normalize(t.raw).as_str()))
     };
-    NOUNS.contains(&word) && ((i >= 1 && near(i - 1)) || (i >= 2 && near(i - 2)) || near(i + 1))
+    DOCUMENT_NOUNS.contains(&word)
+        && ((i >= 1 && near(i - 1)) || (i >= 2 && near(i - 2)) || near(i + 1))
 }
 
 /// "the passage below", "the text above", "see below", "what's below?": a pointer at the text
@@ -94,7 +97,7 @@ pub(super) fn is_text_pointer(tokens: &[Token], i: usize, word: &str) -> bool {
         .get(i + 1)
         .is_none_or(|t| t.sentence_start || t.raw == super::super::operands::PLACEHOLDER);
     BEFORE.contains(&prev.as_str())
-        || is_document_reference(tokens, i - 1, &prev)
+        || DOCUMENT_NOUNS.contains(&prev.as_str())
         || (ends && matches!(prev.as_str(), "what" | "whats" | "is" | "here"))
 }
 
