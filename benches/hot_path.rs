@@ -10,6 +10,9 @@
 //!   [`ARTICLE_WORDS`]-word article (split into instruction + document fingerprint).
 //!   `adversarial_1mib`: a 1 MiB last turn of tags, brackets, quotes, code symbols and digits
 //!   (every pass over prompt text is linear; this is the worst shape for the operand scanner).
+//!   `tiny_lines_1mib` / `header_lines_1mib`: a request over 1 MiB of rule and one-letter lines
+//!   (the most lines a megabyte holds: the worst shape for the transport and edge rules) and of
+//!   forwarded mail headers.
 //! * `guards`: `Features::extract` of a short query (once per semantic lookup) and
 //!   `Features::agree` (once per candidate above the threshold).
 //! * `router_plan`: `Router::plan` on a route shaped like `examples/routing-and-failover.toml`
@@ -174,6 +177,22 @@ fn bench_cache_key(c: &mut Criterion) {
         "messages": [{"role": "user", "content": hostile}]
     }));
 
+    // The same megabyte as 350,000 tiny lines after a request (rules and one-letter lines: the
+    // most lines a document can have, each read by the transport and edge rules), and as mail
+    // header lines under a forward.
+    let lines = |head: &str, piece: &str| {
+        let mut text = String::from(head);
+        while text.len() < ADVERSARIAL_BYTES {
+            text.push_str(piece);
+        }
+        request(serde_json::json!({
+            "model": "support",
+            "messages": [{"role": "user", "content": text}]
+        }))
+    };
+    let tiny_lines = lines("Summarize this:\n", "---\nx\n");
+    let header_lines = lines("Summarize:\n", "From: a@b.example\nSent: Monday\n> quoted\n");
+
     let mut group = c.benchmark_group("cache_key");
     group.bench_function("short_chat", |b| {
         b.iter(|| CacheKey::new(&short, &scope).expect("cacheable"))
@@ -184,6 +203,12 @@ fn bench_cache_key(c: &mut Criterion) {
     group.sample_size(10);
     group.bench_function("adversarial_1mib", |b| {
         b.iter(|| CacheKey::new(&adversarial, &scope))
+    });
+    group.bench_function("tiny_lines_1mib", |b| {
+        b.iter(|| CacheKey::new(&tiny_lines, &scope))
+    });
+    group.bench_function("header_lines_1mib", |b| {
+        b.iter(|| CacheKey::new(&header_lines, &scope))
     });
     group.finish();
 }

@@ -22,6 +22,8 @@
 //! changed in a header or signature line leaves both sides with an edge line the other lacks,
 //! and is a different document. The rules are about the *shape* of lines, not their words.
 
+use std::cell::Cell;
+
 use sha2::{Digest, Sha256};
 
 use super::transport;
@@ -63,12 +65,11 @@ pub struct DocShape {
 /// stand anywhere: `transport::clean`).
 pub fn shape(raw: &str, cleaned: &str) -> DocShape {
     let (raw, cleaned) = (unquote(raw), unquote(cleaned));
-    let mut h = Sha256::new();
-    h.update(b"sluice-doc-words-v1\0");
+    let mut h = WordHasher::new(b"sluice-doc-words-v1\0");
     for w in raw.split_whitespace() {
-        hash_word(&mut h, w);
+        h.word(w);
     }
-    let words: [u8; 32] = h.finalize().into();
+    let words = h.finish();
 
     let lines: Vec<&str> = cleaned
         .lines()
@@ -80,12 +81,19 @@ pub fn shape(raw: &str, cleaned: &str) -> DocShape {
         next.and_then(|n| n.chars().next())
             .is_some_and(char::is_lowercase)
     };
+    // How each line reads, worked out at most once per line (the zones below look ahead).
+    let kinds: Vec<Cell<Option<EdgeKind>>> = vec![Cell::new(None); lines.len()];
     let kind = |i: usize| {
+        if let Some(k) = kinds[i].get() {
+            return k;
+        }
         let table = [i.checked_sub(1), Some(i + 1)]
             .into_iter()
             .flatten()
             .any(|j| lines.get(j).is_some_and(|n| has_cells(n)));
-        edge_kind(lines[i], table)
+        let k = edge_kind(lines[i], table);
+        kinds[i].set(Some(k));
+        k
     };
     let mut start = 0;
     let mut top = Vec::new();
@@ -142,10 +150,10 @@ pub fn shape(raw: &str, cleaned: &str) -> DocShape {
     // timestamp, a running page header, "Continue reading below", a `Label: value` line) is
     // kept out of the hash and joins the bottom lines, in order, so that the same containment
     // rule forgives noise added between paragraphs and refuses a changed line.
-    let mut h = Sha256::new();
-    h.update(b"sluice-doc-core-v3\0");
+    let mut h = WordHasher::new(b"sluice-doc-core-v3\0");
     let mut core_words = 0u32;
     let mut inner = Vec::new();
+    let mut overflow = false;
     for i in start..end {
         let line = lines[i];
         if line.is_empty() {
@@ -159,6 +167,11 @@ pub fn shape(raw: &str, cleaned: &str) -> DocShape {
         };
         if !prose {
             if !says_nothing(line) {
+                // More noise lines than fit: the core is not matched (below), nothing more to read.
+                if inner.len() + bottom.len() >= MAX_INNER_LINES {
+                    overflow = true;
+                    break;
+                }
                 inner.push(edge_line(line));
             }
             continue;
@@ -170,19 +183,25 @@ pub fn shape(raw: &str, cleaned: &str) -> DocShape {
                 if bare.is_empty() {
                     continue;
                 }
-                hash_word(&mut h, &bare);
+                h.word(&bare);
             } else {
-                hash_word(&mut h, w);
+                h.word(w);
             }
             core_words = core_words.saturating_add(1);
         }
     }
-    let core: [u8; 32] = h.finalize().into();
-    let fits = inner.len() + bottom.len() <= MAX_INNER_LINES;
+    let core = h.finish();
+    let matched = core_words >= MIN_CORE_WORDS && !overflow;
+    if !matched {
+        // Only the exact words can match this document: its edges are never read.
+        top.clear();
+        bottom.clear();
+        inner.clear();
+    }
     inner.append(&mut bottom);
     DocShape {
         words,
-        core: (core_words >= MIN_CORE_WORDS && fits).then_some(core),
+        core: matched.then_some(core),
         core_words,
         top,
         bottom: inner,
@@ -228,21 +247,61 @@ pub fn same_document(a: Edges<'_>, b: Edges<'_>) -> bool {
     top && bottom && extra <= u64::from(a.core_words)
 }
 
-/// Feeds one word to `h`, without the hyphens between two letters: a word that wrapping broke
-/// after a hyphen ("access-\nories", rejoined as "access-ories") and the word itself are one.
-/// A hyphen next to a figure ("-5", "2020-21") stays.
-fn hash_word(h: &mut Sha256, w: &str) {
-    let b = w.as_bytes();
-    let mut from = 0;
-    for (i, _) in w.match_indices('-') {
-        let letter = |c: Option<char>| c.is_some_and(char::is_alphabetic);
-        if letter(w[..i].chars().next_back()) && letter(w[i + 1..].chars().next()) {
-            h.update(&b[from..i]);
-            from = i + 1;
+/// A SHA-256 of words fed one at a time, buffered (a word is a few bytes; the hasher is fed in
+/// blocks).
+struct WordHasher {
+    h: Sha256,
+    buf: Vec<u8>,
+}
+
+impl WordHasher {
+    const BUF: usize = 4096;
+
+    fn new(domain: &[u8]) -> WordHasher {
+        let mut buf = Vec::with_capacity(Self::BUF);
+        buf.extend_from_slice(domain);
+        WordHasher {
+            h: Sha256::new(),
+            buf,
         }
     }
-    h.update(&b[from..]);
-    h.update(b" ");
+
+    fn push(&mut self, bytes: &[u8]) {
+        if self.buf.len() + bytes.len() > Self::BUF {
+            self.h.update(&self.buf);
+            self.buf.clear();
+        }
+        if bytes.len() > Self::BUF {
+            self.h.update(bytes);
+        } else {
+            self.buf.extend_from_slice(bytes);
+        }
+    }
+
+    /// Feeds one word, without the hyphens between two letters: a word that wrapping broke
+    /// after a hyphen ("access-\nories", rejoined as "access-ories") and the word itself are
+    /// one. A hyphen next to a figure ("-5", "2020-21") stays.
+    fn word(&mut self, w: &str) {
+        let b = w.as_bytes();
+        let mut from = 0;
+        // Only a word with a hyphen and a letter can have a hyphen between two letters.
+        if b.contains(&b'-') && w.contains(char::is_alphabetic) {
+            for (i, _) in w.match_indices('-') {
+                let letter = |c: Option<char>| c.is_some_and(char::is_alphabetic);
+                if letter(w[..i].chars().next_back()) && letter(w[i + 1..].chars().next()) {
+                    self.push(&b[from..i]);
+                    from = i + 1;
+                }
+            }
+        }
+        self.push(&b[from..]);
+        self.push(b" ");
+    }
+
+    fn finish(mut self) -> [u8; 32] {
+        self.h.update(&self.buf);
+        self.h.finalize().into()
+    }
 }
 
 /// True when every line of `small` is in `big`, in the same order (a subsequence). Linear.
@@ -255,10 +314,10 @@ fn within(small: &[EdgeLine], big: &[EdgeLine]) -> bool {
 /// side may have it: a rule ("---"), a label ("Text:", "News item:"), a lowercase greeting
 /// ("hey"). A capitalised word ("Marguerite") may be a signature, and counts.
 fn says_nothing(l: &str) -> bool {
-    let words = l.split_whitespace().count();
+    let words = || l.split_whitespace().count();
     !l.chars().any(char::is_alphanumeric)
-        || (l.ends_with(':') && words <= 3 && !l.chars().any(|c| c.is_ascii_digit()))
-        || (words == 1
+        || (l.ends_with(':') && words() <= 3 && !l.chars().any(|c| c.is_ascii_digit()))
+        || (words() == 1
             && l.chars()
                 .filter(|c| c.is_alphanumeric())
                 .all(char::is_lowercase))
@@ -406,6 +465,10 @@ fn is_tagged_banner(l: &str) -> bool {
 
 /// An e-mail address or a link.
 pub(super) fn names_an_address(l: &str) -> bool {
+    // Every address has a dot, a slash or an at sign.
+    if !l.bytes().any(|b| matches!(b, b'.' | b'/' | b'@')) {
+        return false;
+    }
     l.contains("http://")
         || l.contains("https://")
         || l.contains("www.")
@@ -422,7 +485,10 @@ fn is_list_item(l: &str) -> bool {
     {
         return true;
     }
-    let head: String = l.chars().take_while(char::is_ascii_alphanumeric).collect();
+    let head = &l[..l
+        .bytes()
+        .position(|b| !b.is_ascii_alphanumeric())
+        .unwrap_or(l.len())];
     let rest = &l[head.len()..];
     !head.is_empty()
         && head.len() <= 3
@@ -432,7 +498,7 @@ fn is_list_item(l: &str) -> bool {
 
 /// Cells between pipes or tabs (a table row when a neighbour has cells too and it has a figure).
 fn has_cells(l: &str) -> bool {
-    l.matches('|').count() >= 2 || l.contains('\t')
+    l.bytes().filter(|&b| b == b'|').nth(1).is_some() || l.as_bytes().contains(&b'\t')
 }
 
 #[cfg(test)]

@@ -33,28 +33,32 @@ pub fn fold_chars(text: &str) -> Cow<'_, str> {
 /// Rejoins words that hard-wrapping broke after a hyphen ("co-\nfounder" -> "co-founder"): a
 /// hyphen between a letter or digit and a line break, then a letter or digit.
 pub fn join_hyphen_breaks(text: &str) -> Cow<'_, str> {
-    if !text.contains("-\n") {
-        return Cow::Borrowed(text);
-    }
-    let mut out = String::with_capacity(text.len());
-    let mut rest = text;
-    while let Some(at) = rest.find("-\n") {
-        let before = rest[..at].chars().next_back();
-        let after_break = rest[at + 2..].trim_start_matches([' ', '\t']);
+    let mut out = String::new();
+    let mut from = 0;
+    for (at, _) in text.match_indices("-\n") {
+        let before = text[..at].chars().next_back();
+        let after_break = text[at + 2..].trim_start_matches([' ', '\t']);
         let after = after_break.chars().next();
-        out.push_str(&rest[..=at]);
         if before.is_some_and(char::is_alphanumeric) && after.is_some_and(char::is_alphanumeric) {
-            rest = after_break;
-        } else {
-            rest = &rest[at + 1..];
+            if out.is_empty() {
+                out.reserve(text.len());
+            }
+            out.push_str(&text[from..=at]);
+            from = text.len() - after_break.len();
         }
     }
-    out.push_str(rest);
+    if from == 0 {
+        return Cow::Borrowed(text);
+    }
+    out.push_str(&text[from..]);
     Cow::Owned(out)
 }
 
 /// Every run of whitespace made one space, ends trimmed.
 pub fn collapse_ws(s: &str) -> String {
+    if s.is_ascii() {
+        return collapse_ascii_ws(s);
+    }
     let mut out = String::with_capacity(s.len());
     for w in s.split_whitespace() {
         if !out.is_empty() {
@@ -63,6 +67,25 @@ pub fn collapse_ws(s: &str) -> String {
         out.push_str(w);
     }
     out
+}
+
+/// [`collapse_ws`] of ASCII text, byte by byte (the whitespace of `char::is_whitespace` in
+/// ASCII: space, tab, line feed, vertical tab, form feed, carriage return).
+fn collapse_ascii_ws(s: &str) -> String {
+    let mut out = Vec::with_capacity(s.len());
+    let mut gap = false;
+    for &b in s.as_bytes() {
+        if matches!(b, b' ' | b'\t' | b'\n' | 0x0b | 0x0c | b'\r') {
+            gap = !out.is_empty();
+        } else {
+            if gap {
+                out.push(b' ');
+                gap = false;
+            }
+            out.push(b);
+        }
+    }
+    String::from_utf8(out).expect("ASCII in, ASCII out")
 }
 
 #[cfg(test)]
@@ -80,5 +103,8 @@ mod tests {
             "co-founder, not -\nthis"
         );
         assert_eq!(collapse_ws("  a \n\t b  "), "a b");
+        assert_eq!(collapse_ws("a\x0bb\x0c\r\nc  "), "a b c");
+        assert_eq!(collapse_ws(" \u{a0}a \u{2003}b "), "a b");
+        assert_eq!(collapse_ws(" \t "), "");
     }
 }

@@ -348,6 +348,9 @@ fn split_long(text: &str) -> (String, Option<String>) {
         )
         .collect();
     for &start in starts.iter().rev().take(MAX_INSTRUCTION_SENTENCES) {
+        if start == 0 || start < tail_from || flat.len() - start > MAX_INSTRUCTION_CHARS {
+            break;
+        }
         let sentence = &flat[start..tail];
         // The last sentence may ask by pointing at the text ("Condense this."); one before it
         // must ask outright: "... ends with this release." is the document's.
@@ -357,7 +360,7 @@ fn split_long(text: &str) -> (String, Option<String>) {
             let w = words(sentence);
             has_task(&w) || has_request_framing(&w) || refers_by_phrase(sentence)
         };
-        if start == 0 || start < tail_from || flat.len() - start > MAX_INSTRUCTION_CHARS || !asks {
+        if !asks {
             break;
         }
         tail = start;
@@ -602,11 +605,9 @@ fn paragraph_asks(flat: &str, from: usize, ends: &[usize], asks: impl Fn(&str) -
 /// ends nothing for `last`. Linear.
 fn paragraph_break(text: &str, last: bool) -> Option<(usize, usize)> {
     let b = text.as_bytes();
-    let mut found = None;
-    let mut offset = 0;
-    for line in text.split_inclusive('\n') {
-        let here = offset;
-        offset += line.len();
+    // The break at the line starting at `here`, if it is one.
+    let at = |here: usize, line: &str| {
+        let offset = here + line.len();
         let body = line.trim_end_matches(['\n', '\r']);
         let blank =
             here > 0 && line.ends_with('\n') && body.bytes().all(|c| c == b' ' || c == b'\t');
@@ -614,21 +615,29 @@ fn paragraph_break(text: &str, last: bool) -> Option<(usize, usize)> {
             let t = body.trim();
             t.len() >= 3 && transport::is_separator(t)
         };
-        let at = if blank {
+        if blank {
             Some((here - 1, here - 1))
         } else if rule && !(last && b[offset..].iter().all(u8::is_ascii_whitespace)) {
             Some((here.saturating_sub(1), offset))
         } else {
             None
-        };
-        if at.is_some() {
-            found = at;
-            if !last {
-                break;
-            }
         }
+    };
+    let mut lines = text.split_inclusive('\n');
+    if last {
+        let mut end = text.len();
+        lines.rev().find_map(|line| {
+            end -= line.len();
+            at(end, line)
+        })
+    } else {
+        let mut offset = 0;
+        lines.find_map(|line| {
+            let here = offset;
+            offset += line.len();
+            at(here, line)
+        })
     }
-    found
 }
 
 /// Non-whitespace characters in `s`.

@@ -21,6 +21,10 @@
 //! ordinary prose ("scanned for viruses", "intended only for", a `Subject:` header), not just a
 //! topic word. Linear in the document: every line is looked at a bounded number of times.
 
+use std::sync::LazyLock;
+
+use aho_corasick::AhoCorasick;
+
 /// The document's lines without transport noise, joined by `\n`. Never empty when `doc` is not.
 pub fn strip(doc: &str) -> String {
     let doc = html_text(doc);
@@ -133,15 +137,25 @@ fn zones(lines: &[&str]) -> (usize, usize) {
         end = start + r;
     }
     let noise = |l: &str| l.is_empty() || is_footer_line(l) || is_separator(l) || is_chrome_line(l);
+    // Each line is read as noise once: as the previous line of one step, it is the next step's.
+    let mut known: Option<bool> = None;
     while end > start {
         let l = lines[end - 1].trim();
+        let is_noise = known.take().unwrap_or_else(|| noise(l));
+        if !is_noise {
+            break;
+        }
         // A line of its own, not the tail of a re-wrapped sentence: what comes before it is a
         // blank line, the end of a sentence, or noise itself.
-        let own_line = end - 1 == start || {
+        let own_line = end - 1 == start || l.is_empty() || {
             let prev = lines[end - 2].trim();
-            prev.is_empty() || prev.ends_with(['.', '!', '?', ':', '"', '\'', ')']) || noise(prev)
+            prev.is_empty() || prev.ends_with(['.', '!', '?', ':', '"', '\'', ')']) || {
+                let n = noise(prev);
+                known = Some(n);
+                n
+            }
         };
-        if !(noise(l) && (l.is_empty() || own_line)) {
+        if !own_line {
             break;
         }
         end -= 1;
@@ -339,6 +353,10 @@ fn unnumber_lines(doc: &str) -> std::borrow::Cow<'_, str> {
 /// "Page 2 of 5", "Seite 2 von 5", "p. 3", "3/5", "- 3 -": a page number on a line of its own
 /// (at most one word around one or two numbers).
 fn is_page_marker(l: &str) -> bool {
+    // Every marker has a page number.
+    if !l.bytes().any(|b| b.is_ascii_digit()) {
+        return false;
+    }
     let t = l.trim_matches(|c: char| c == '-' || c == '|' || c.is_whitespace());
     let tokens: Vec<&str> = t.split([' ', '/']).filter(|w| !w.is_empty()).collect();
     let is_number = |w: &str| w.len() <= 4 && w.bytes().all(|b| b.is_ascii_digit());
@@ -468,64 +486,77 @@ pub(super) fn is_wrote_line(l: &str) -> bool {
 }
 
 /// Web-page chrome: navigation, cookie banners and short chrome phrases.
+const CHROME_PHRASES: &[&str] = &[
+    "skip to content",
+    "skip to main content",
+    "menu",
+    "main menu",
+    "search",
+    "sign in",
+    "log in",
+    "login",
+    "subscribe",
+    "sign up",
+    "share",
+    "share this",
+    "share this article",
+    "share this story",
+    "share on facebook",
+    "share on twitter",
+    "advertisement",
+    "sponsored",
+    "listen to this article",
+    "print",
+    "email",
+    "comments",
+    "show comments",
+    "follow us",
+    "back to top",
+    "accept all cookies",
+    "accept cookies",
+    "manage cookies",
+    "cookie settings",
+    "read more",
+];
+/// Every phrase a chrome line other than navigation holds (see [`may_hold`]).
+static CHROME_WORDS: LazyLock<AhoCorasick> =
+    LazyLock::new(|| any_of(&[CHROME_PHRASES, &["follow us on ", "cookie"]]));
+
 pub(super) fn is_chrome_line(l: &str) -> bool {
     if l.len() > 400 {
         return false;
     }
+    // Navigation: short segments between spaced separators ("Home | World | Business",
+    // "Home > News > Europe"); "02/24/2017" is no navigation.
+    let segments = |sep: &str| -> bool {
+        let mut parts = 0;
+        l.contains(sep)
+            && l.split(sep).map(str::trim).all(|p| {
+                parts += 1;
+                !p.is_empty() && p.split_whitespace().count() <= 3 && !p.ends_with(['.', '!', '?'])
+            })
+            && parts >= 3
+    };
+    let separated = l
+        .bytes()
+        .any(|b| matches!(b, b'|' | b'>' | b'/') || !b.is_ascii());
+    if separated
+        && [" | ", " > ", " » ", " › ", " / "]
+            .iter()
+            .any(|sep| segments(sep))
+    {
+        return true;
+    }
+    if !may_hold(&CHROME_WORDS, l) {
+        return false;
+    }
     let lower = l.to_lowercase();
     let trimmed = lower.trim_end_matches(['.', '!', ':', ' ']);
-    const PHRASES: &[&str] = &[
-        "skip to content",
-        "skip to main content",
-        "menu",
-        "main menu",
-        "search",
-        "sign in",
-        "log in",
-        "login",
-        "subscribe",
-        "sign up",
-        "share",
-        "share this",
-        "share this article",
-        "share this story",
-        "share on facebook",
-        "share on twitter",
-        "advertisement",
-        "sponsored",
-        "listen to this article",
-        "print",
-        "email",
-        "comments",
-        "show comments",
-        "follow us",
-        "back to top",
-        "accept all cookies",
-        "accept cookies",
-        "manage cookies",
-        "cookie settings",
-        "read more",
-    ];
-    if PHRASES.contains(&trimmed) {
+    if CHROME_PHRASES.contains(&trimmed) {
         return true;
     }
     // "Follow us on Twitter", "Share on WhatsApp"
     if lower.starts_with("follow us on ") && lower.split_whitespace().count() <= 8 {
-        return true;
-    }
-    // Navigation: short segments between spaced separators ("Home | World | Business",
-    // "Home > News > Europe"); "02/24/2017" is no navigation.
-    let segments = |sep: &str| -> bool {
-        let parts: Vec<&str> = l.split(sep).map(str::trim).collect();
-        parts.len() >= 3
-            && parts.iter().all(|p| {
-                !p.is_empty() && p.split_whitespace().count() <= 3 && !p.ends_with(['.', '!', '?'])
-            })
-    };
-    if [" | ", " > ", " » ", " › ", " / "]
-        .iter()
-        .any(|sep| segments(sep))
-    {
         return true;
     }
     // A cookie banner names cookies and asks for consent.
@@ -558,7 +589,7 @@ fn signature_block(lines: &[&str]) -> Option<usize> {
 
 /// A banner mail systems put above a message: external-sender warnings, "view in browser".
 pub(super) fn is_banner_line(l: &str) -> bool {
-    let lower = l.to_lowercase();
+    let opens = |p: &str| l.get(..p.len()).is_some_and(|h| h.eq_ignore_ascii_case(p));
     const STARTS: &[&str] = &[
         "view this email in",
         "view in browser",
@@ -569,9 +600,11 @@ pub(super) fn is_banner_line(l: &str) -> bool {
         "external email",
         "external sender",
     ];
-    STARTS.iter().any(|p| lower.starts_with(p))
-        || ((lower.starts_with("caution") || lower.starts_with("warning"))
-            && (lower.contains("outside") || lower.contains("external")))
+    STARTS.iter().any(|p| opens(p))
+        || ((opens("caution") || opens("warning")) && {
+            let lower = l.to_lowercase();
+            lower.contains("outside") || lower.contains("external")
+        })
 }
 
 /// Where a trailing "Related stories" block starts (a heading, then only short lines).
@@ -614,58 +647,65 @@ pub(super) fn is_separator(l: &str) -> bool {
 }
 
 /// A line that mail clients, newsletters, mailing lists and corporate mail add at the end.
+const FOOTER_STARTS: &[&str] = &[
+    "sent from my ",
+    "sent from outlook",
+    "sent from yahoo",
+    "sent from mail for",
+    "sent with proton",
+    "get outlook for",
+    "©",
+    "view this email in",
+    "view in browser",
+    "view it in your browser",
+    "click here to unsubscribe",
+    "to unsubscribe",
+    "unsubscribe",
+    "manage your preferences",
+    "manage preferences",
+    "update your preferences",
+    "you are receiving this",
+    "you're receiving this",
+    "you received this",
+    "this email was sent to",
+    "this e-mail was sent to",
+];
+const FOOTER_PHRASES: &[&str] = &[
+    "all rights reserved",
+    "unsubscribe",
+    "scanned for viruses",
+    "checked for viruses",
+    "virus-free",
+    "intended only for",
+    "intended solely for",
+    "intended recipient",
+    "named recipient",
+    "received this in error",
+    "received it in error",
+    "received this message in error",
+    "received this e-mail in error",
+    "received this email in error",
+    "please consider the environment before printing",
+    "our mailing address is",
+    "forward to a friend",
+    "update your preferences",
+    "add us to your address book",
+];
+/// What else a footer test reads: the copyright and confidentiality openings, mailing lists.
+const FOOTER_OTHERS: &[&str] = &["copyright", "(c) ", "confidential", "mailing list"];
+/// Every phrase a footer line holds (see [`may_hold`]).
+static FOOTER_WORDS: LazyLock<AhoCorasick> =
+    LazyLock::new(|| any_of(&[FOOTER_STARTS, FOOTER_PHRASES, SIGN_OFFS, FOOTER_OTHERS]));
+
 pub(crate) fn is_footer_line(line: &str) -> bool {
-    let l = line.trim().to_lowercase();
-    if l.is_empty() || l.len() > 400 {
+    let t = line.trim();
+    if t.is_empty() || t.len() > 400 || !may_hold(&FOOTER_WORDS, t) {
         return false;
     }
+    let l = t.to_lowercase();
     if is_sign_off(&l) {
         return true;
     }
-    const STARTS: &[&str] = &[
-        "sent from my ",
-        "sent from outlook",
-        "sent from yahoo",
-        "sent from mail for",
-        "sent with proton",
-        "get outlook for",
-        "©",
-        "view this email in",
-        "view in browser",
-        "view it in your browser",
-        "click here to unsubscribe",
-        "to unsubscribe",
-        "unsubscribe",
-        "manage your preferences",
-        "manage preferences",
-        "update your preferences",
-        "you are receiving this",
-        "you're receiving this",
-        "you received this",
-        "this email was sent to",
-        "this e-mail was sent to",
-    ];
-    const PHRASES: &[&str] = &[
-        "all rights reserved",
-        "unsubscribe",
-        "scanned for viruses",
-        "checked for viruses",
-        "virus-free",
-        "intended only for",
-        "intended solely for",
-        "intended recipient",
-        "named recipient",
-        "received this in error",
-        "received it in error",
-        "received this message in error",
-        "received this e-mail in error",
-        "received this email in error",
-        "please consider the environment before printing",
-        "our mailing address is",
-        "forward to a friend",
-        "update your preferences",
-        "add us to your address book",
-    ];
     let confidential = l.strip_prefix("confidential").is_some_and(|rest| {
         rest.is_empty() || rest.starts_with(':') || rest.starts_with(" notice")
     });
@@ -676,43 +716,57 @@ pub(crate) fn is_footer_line(line: &str) -> bool {
             rest.len() >= 4 && rest.as_bytes()[..4].iter().all(u8::is_ascii_digit)
         })
     });
-    STARTS.iter().any(|s| l.starts_with(s))
+    FOOTER_STARTS.iter().any(|s| l.starts_with(s))
         || copyright
-        || PHRASES.iter().any(|p| l.contains(p))
+        || FOOTER_PHRASES.iter().any(|p| l.contains(p))
         || (l.len() <= 80 && l.contains("mailing list"))
         || confidential
 }
 
-/// "Thanks!", "Best regards,", "Cheers" ...
-fn is_sign_off(line: &str) -> bool {
-    let l = line
-        .trim()
-        .trim_end_matches(['!', ',', '.', ' '])
-        .to_lowercase();
-    matches!(
-        l.as_str(),
-        "thanks"
-            | "thank you"
-            | "thanks a lot"
-            | "thanks so much"
-            | "thank you so much"
-            | "many thanks"
-            | "thanks in advance"
-            | "thx"
-            | "cheers"
-            | "regards"
-            | "best regards"
-            | "kind regards"
-            | "warm regards"
-            | "warmest regards"
-            | "best"
-            | "all the best"
-            | "best wishes"
-            | "sincerely"
-            | "yours sincerely"
-            | "yours truly"
-            | "yours"
-    )
+/// Sign-off lines, lower case, without their closing punctuation.
+const SIGN_OFFS: &[&str] = &[
+    "thanks",
+    "thank you",
+    "thanks a lot",
+    "thanks so much",
+    "thank you so much",
+    "many thanks",
+    "thanks in advance",
+    "thx",
+    "cheers",
+    "regards",
+    "best regards",
+    "kind regards",
+    "warm regards",
+    "warmest regards",
+    "best",
+    "all the best",
+    "best wishes",
+    "sincerely",
+    "yours sincerely",
+    "yours truly",
+    "yours",
+];
+
+/// "Thanks!", "Best regards,", "Cheers" ... (`l`: trimmed and lower-cased).
+fn is_sign_off(l: &str) -> bool {
+    SIGN_OFFS.contains(&l.trim_end_matches(['!', ',', '.', ' ']))
+}
+
+/// An automaton that finds (ASCII case aside) any of `literals`: a one-pass test that a line
+/// may be furniture before the phrase lists are read one by one.
+fn any_of(literals: &[&[&str]]) -> AhoCorasick {
+    AhoCorasick::builder()
+        .ascii_case_insensitive(true)
+        .build(literals.iter().flat_map(|l| l.iter()))
+        .expect("literal phrases")
+}
+
+/// False only when no phrase of `filter` can be in `l` (case aside): a line outside ASCII is
+/// always read in full (its lower case is not ASCII case folding), one without an ASCII letter
+/// holds no phrase.
+fn may_hold(filter: &LazyLock<AhoCorasick>, l: &str) -> bool {
+    !l.is_ascii() || (l.bytes().any(|b| b.is_ascii_alphabetic()) && filter.is_match(l))
 }
 
 #[cfg(test)]
