@@ -51,9 +51,9 @@ use quantities::{bound_at, degrees_agree, numbers_agree, ordinal, Degree, Number
 use relations::{Participants, Slot};
 use structure::{Disagreement, Structure};
 use words::{
-    content_word, direction_of, entity_of, is_document_reference, is_name, is_shouting,
-    is_stopword_acronym, is_text_pointer, marker_name, normalize, push_name, DETERMINERS,
-    PHRASE_WORDS,
+    content_word, direction_of, entity_of, is_document_reference, is_idiom_part, is_name,
+    is_shouting, is_stopword_acronym, is_text_pointer, marker_name, normalize, push_name,
+    DETERMINERS, PHRASE_WORDS,
 };
 
 /// Why two texts are not interchangeable.
@@ -404,14 +404,23 @@ impl Features {
             return Some(i + 1);
         }
         if let Some((axis, side)) = direction_of(word) {
+            if !marker {
+                slots.push(Slot::Break);
+            }
+            // A direction word in an idiom ("sum up", "pull out the figures") or in "more or
+            // less" (about) names no direction.
+            let next_is = |k: usize, w: &str| tokens.get(k).is_some_and(|t| normalize(t.raw) == w);
+            if word == "more" && next_is(i + 1, "or") && next_is(i + 2, "less") {
+                return Some(i + 3);
+            }
+            if is_idiom_part(tokens, i, word) {
+                return Some(i + 1);
+            }
             let e = self.directions.entry(axis).or_default();
             if side > 0 {
                 e.0 = true;
             } else {
                 e.1 = true;
-            }
-            if !marker {
-                slots.push(Slot::Break);
             }
             return Some(i + 1);
         }

@@ -840,3 +840,45 @@ fn above_and_below_that_point_at_the_text_are_no_direction() {
         assert!(agree(a, b).is_err(), "{a} / {b}");
     }
 }
+
+#[test]
+fn idioms_and_look_alike_inflections_name_no_direction() {
+    // No direction objects (the words may: another guard's objection).
+    for (a, b) in [
+        // "pasted" is no form of "past", "posts" none of "post".
+        (
+            "Summarize what I pasted in French.",
+            "Summarize the following in French.",
+        ),
+        ("Summarize these blog posts.", "Summarize these blog entries."),
+        // A phrasal verb's particle, next to its verb or after its object.
+        ("Sum up the report in French.", "Summarize the report in French."),
+        (
+            "Break the passage below down into key takeaways.",
+            "Split the passage below into key takeaways.",
+        ),
+        (
+            "Pull out the key figures from the report.",
+            "Extract the key figures from the report.",
+        ),
+        (
+            "Summarize this in more or less 50 words.",
+            "Summarize this in about 50 words.",
+        ),
+    ] {
+        assert_ne!(agree(a, b), Err(Direction), "{a} / {b}");
+    }
+    // Particles of verbs that move something keep their direction, and so do tenses.
+    for (a, b) in [
+        ("Round the totals up.", "Round the totals down."),
+        ("Turn the volume up.", "Turn the volume down."),
+        ("Scale the cluster up.", "Scale the cluster down."),
+        (
+            "What changed in the past year?",
+            "What changes in the next year?",
+        ),
+        ("Use more than 50 words.", "Use less than 50 words."),
+    ] {
+        assert!(agree(a, b).is_err(), "{a} / {b}");
+    }
+}

@@ -10,7 +10,74 @@ pub(super) fn direction_of(word: &str) -> Option<(Axis, i8)> {
         if lexicon::synonym(word).is_some() {
             return None;
         }
-        base_forms(word).find_map(|b| lexicon::direction(&b))
+        base_forms(word)
+            .filter(|b| !UNINFLECTED.contains(&b.as_str()))
+            .find_map(|b| lexicon::direction(&b))
+    })
+}
+
+/// Direction words that take no verb or plural ending: a word that looks like one of them
+/// inflected is another word ("pasted", "pasting" / "past"; "posted", "posts" / "post";
+/// "lasted" / "last"; "outing" / "out").
+const UNINFLECTED: &[&str] = &[
+    "past", "post", "pre", "prior", "up", "down", "out", "over", "under", "above", "below", "new",
+    "old", "first", "last", "next", "left", "right", "inner", "outer", "upper", "before", "after",
+    "since", "until", "till",
+];
+
+/// Phrasal verbs whose particle names no direction ("sum up", "break the text down", "pull out
+/// the key points"): the request is the same with another verb ("summarize", "analyse",
+/// "extract"). Those with a direction ("round up" / "round down", "scale up", "turn down")
+/// are not here.
+const IDIOMS: &[(&str, &str)] = &[
+    ("sum", "up"),
+    ("write", "up"),
+    ("wrap", "up"),
+    ("look", "up"),
+    ("break", "down"),
+    ("boil", "down"),
+    ("narrow", "down"),
+    ("pull", "out"),
+    ("point", "out"),
+    ("lay", "out"),
+    ("spell", "out"),
+    ("set", "out"),
+    ("write", "out"),
+    ("list", "out"),
+    ("pick", "out"),
+    ("figure", "out"),
+    ("find", "out"),
+    ("work", "out"),
+    ("carry", "out"),
+];
+/// Words between an idiom's verb and its particle, at most ("break the passage below down").
+const IDIOM_GAP: usize = 4;
+
+/// True when `word` (token `i`) is the particle of an idiom of [`IDIOMS`] whose verb stands at
+/// most [`IDIOM_GAP`] words before it in the same sentence, or the verb of one whose particle
+/// follows so.
+pub(super) fn is_idiom_part(tokens: &[Token], i: usize, word: &str) -> bool {
+    let verb_is = |k: usize, verb: &str| {
+        let w = normalize(tokens[k].raw);
+        w == verb || base_forms(&w).any(|b| b == verb)
+    };
+    if matches!(word, "up" | "down" | "out") {
+        let mut k = i;
+        while k > 0 && i - k < IDIOM_GAP + 1 && !tokens[k].sentence_start {
+            k -= 1;
+            if IDIOMS.iter().any(|&(v, p)| p == word && verb_is(k, v)) {
+                return true;
+            }
+        }
+        return false;
+    }
+    IDIOMS.iter().any(|&(verb, particle)| {
+        verb_is(i, verb)
+            && tokens[i + 1..]
+                .iter()
+                .take(IDIOM_GAP + 1)
+                .take_while(|t| !t.sentence_start)
+                .any(|t| normalize(t.raw) == particle)
     })
 }
 
