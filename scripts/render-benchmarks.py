@@ -728,14 +728,20 @@ if os.path.exists(crit):
             ok = int(n) >= 1_000_000 and float(p99) <= 1000 and float(rec) >= 0.99
             targets.append((f"HNSW search at 1M: p99 <= 1 ms, recall@10 >= 0.99",
                             "1M vectors", f"{int(n):,} vectors: p99 {float(p99):,.0f} µs, recall@10 {float(rec):.4f}", ok))
+    # The cache key of a 1 MiB hostile prompt: every shape the bench has, the worst counts.
+    shapes = {}
     for i, line in enumerate(lines):
         m = re.search(r"time:\s+\[[0-9.]+ \S+ ([0-9.]+) (ms|µs|us|ns|s) ", line)
-        name = line if line.startswith("cache_key/adversarial_1mib") else (lines[i - 1] if i else "")
-        if m and name.strip().startswith("cache_key/adversarial_1mib"):
+        name = (line if line.startswith("cache_key/") else (lines[i - 1] if i else "")).split()
+        if m and name and name[0].startswith("cache_key/") and name[0].endswith("_1mib"):
             scale = {"s": 1000.0, "ms": 1.0, "µs": 1e-3, "us": 1e-3, "ns": 1e-6}[m.group(2)]
-            ms = float(m.group(1)) * scale
-            targets.append(("cache key of a 1 MiB adversarial prompt (tags, brackets, quotes, digits)", "< 50 ms", f"{ms:.1f} ms", ms < 50))
-            break
+            shapes[name[0].removeprefix("cache_key/")] = float(m.group(1)) * scale
+    if shapes:
+        worst = max(shapes, key=shapes.get)
+        ms = shapes[worst]
+        each = ", ".join(f"{k} {v:.1f} ms" for k, v in shapes.items())
+        targets.append((f"cache key of a 1 MiB adversarial prompt, worst of {len(shapes)} shapes ({each})",
+                        "< 50 ms", f"{ms:.1f} ms ({worst})", ms < 50))
     p("```")
     for i, line in enumerate(lines):
         if "%" in line and ("time:" in line or "thrpt:" in line):

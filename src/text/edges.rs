@@ -30,6 +30,9 @@ use super::transport;
 
 /// Edge lines kept per side; a longer zone is cut there (both sides cut it the same way).
 const MAX_EDGE_LINES: usize = 40;
+/// Lines with text looked at per zone, at most (a zone may skip lines that say nothing: a
+/// megabyte of "---" lines is not read as one zone, the core takes the rest).
+const MAX_ZONE_LINES: usize = 4 * MAX_EDGE_LINES;
 /// Noise-shaped lines inside the core and at the bottom, at most: a document with more is matched
 /// only by its exact words.
 const MAX_INNER_LINES: usize = 200;
@@ -99,9 +102,11 @@ pub fn shape(raw: &str, cleaned: &str) -> DocShape {
     let mut top = Vec::new();
     // No line with text before this one: the document's first line.
     let mut first = true;
-    while start < lines.len() && top.len() < MAX_EDGE_LINES {
+    let mut looked = 0;
+    while start < lines.len() && top.len() < MAX_EDGE_LINES && looked < MAX_ZONE_LINES {
         let l = lines[start];
         if !l.is_empty() {
+            looked += 1;
             let next = lines[start + 1..].iter().find(|n| !n.is_empty());
             // A short line in one block (no blank line between) with prose or a wrapped line
             // among the next three opens a paragraph that wrapping cut.
@@ -129,9 +134,11 @@ pub fn shape(raw: &str, cleaned: &str) -> DocShape {
     }
     let mut end = lines.len();
     let mut bottom = Vec::new();
-    while end > start && bottom.len() < MAX_EDGE_LINES {
+    let mut looked = 0;
+    while end > start && bottom.len() < MAX_EDGE_LINES && looked < MAX_ZONE_LINES {
         let l = lines[end - 1];
         if !l.is_empty() {
+            looked += 1;
             let prev = lines[start..end - 1].iter().rev().find(|n| !n.is_empty());
             let continues =
                 prev.is_some_and(|p| !p.ends_with(['.', '!', '?', ':', ','])) && wrapped(Some(&l));
