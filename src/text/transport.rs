@@ -485,7 +485,7 @@ pub(super) fn is_wrote_line(l: &str) -> bool {
     l.len() <= 300 && l.starts_with("On ") && l.ends_with("wrote:")
 }
 
-/// Web-page chrome: navigation, cookie banners and short chrome phrases.
+/// Chrome lines, lower case, without their closing punctuation.
 const CHROME_PHRASES: &[&str] = &[
     "skip to content",
     "skip to main content",
@@ -522,6 +522,7 @@ const CHROME_PHRASES: &[&str] = &[
 static CHROME_WORDS: LazyLock<AhoCorasick> =
     LazyLock::new(|| any_of(&[CHROME_PHRASES, &["follow us on ", "cookie"]]));
 
+/// Web-page chrome: navigation, cookie banners and short chrome phrases.
 pub(super) fn is_chrome_line(l: &str) -> bool {
     if l.len() > 400 {
         return false;
@@ -646,7 +647,7 @@ pub(super) fn is_separator(l: &str) -> bool {
     (l == "--" || l.len() >= 3) && l.chars().all(|c| matches!(c, '-' | '_' | '=' | '*' | '~'))
 }
 
-/// A line that mail clients, newsletters, mailing lists and corporate mail add at the end.
+/// How footer lines start (lower case).
 const FOOTER_STARTS: &[&str] = &[
     "sent from my ",
     "sent from outlook",
@@ -670,6 +671,7 @@ const FOOTER_STARTS: &[&str] = &[
     "this email was sent to",
     "this e-mail was sent to",
 ];
+/// Phrases footer lines hold anywhere (lower case).
 const FOOTER_PHRASES: &[&str] = &[
     "all rights reserved",
     "unsubscribe",
@@ -697,6 +699,7 @@ const FOOTER_OTHERS: &[&str] = &["copyright", "(c) ", "confidential", "mailing l
 static FOOTER_WORDS: LazyLock<AhoCorasick> =
     LazyLock::new(|| any_of(&[FOOTER_STARTS, FOOTER_PHRASES, SIGN_OFFS, FOOTER_OTHERS]));
 
+/// A line that mail clients, newsletters, mailing lists and corporate mail add at the end.
 pub(crate) fn is_footer_line(line: &str) -> bool {
     let t = line.trim();
     if t.is_empty() || t.len() > 400 || !may_hold(&FOOTER_WORDS, t) {
