@@ -191,7 +191,10 @@ fn bench_cache_key(c: &mut Criterion) {
         }))
     };
     let tiny_lines = lines("Summarize this:\n", "---\nx\n");
-    let header_lines = lines("Summarize:\n", "From: a@b.example\nSent: Monday\n> quoted\n");
+    let header_lines = lines(
+        "Summarize:\n",
+        "From: a@b.example\nSent: Monday\n> quoted\n",
+    );
 
     let mut group = c.benchmark_group("cache_key");
     group.bench_function("short_chat", |b| {

@@ -850,9 +850,15 @@ fn idioms_and_look_alike_inflections_name_no_direction() {
             "Summarize what I pasted in French.",
             "Summarize the following in French.",
         ),
-        ("Summarize these blog posts.", "Summarize these blog entries."),
+        (
+            "Summarize these blog posts.",
+            "Summarize these blog entries.",
+        ),
         // A phrasal verb's particle, next to its verb or after its object.
-        ("Sum up the report in French.", "Summarize the report in French."),
+        (
+            "Sum up the report in French.",
+            "Summarize the report in French.",
+        ),
         (
             "Break the passage below down into key takeaways.",
             "Split the passage below into key takeaways.",
