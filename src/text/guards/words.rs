@@ -57,28 +57,41 @@ const IDIOM_GAP: usize = 4;
 /// most [`IDIOM_GAP`] words before it in the same sentence, or the verb of one whose particle
 /// follows so.
 pub(super) fn is_idiom_part(tokens: &[Token], i: usize, word: &str) -> bool {
-    let verb_is = |k: usize, verb: &str| {
+    // Token `k` as written and its base forms, read once per token.
+    let forms = |k: usize| {
         let w = normalize(tokens[k].raw);
-        w == verb || base_forms(&w).any(|b| b == verb)
+        let mut f: Vec<String> = base_forms(&w).collect();
+        f.push(w);
+        f
     };
     if matches!(word, "up" | "down" | "out") {
-        let mut k = i;
-        while k > 0 && i - k < IDIOM_GAP + 1 && !tokens[k].sentence_start {
-            k -= 1;
-            if IDIOMS.iter().any(|&(v, p)| p == word && verb_is(k, v)) {
+        if tokens[i].sentence_start {
+            return false;
+        }
+        for k in (i.saturating_sub(IDIOM_GAP + 1)..i).rev() {
+            let f = forms(k);
+            if IDIOMS
+                .iter()
+                .any(|&(v, p)| p == word && f.iter().any(|x| x == v))
+            {
                 return true;
+            }
+            if tokens[k].sentence_start {
+                break;
             }
         }
         return false;
     }
-    IDIOMS.iter().any(|&(verb, particle)| {
-        verb_is(i, verb)
-            && tokens[i + 1..]
-                .iter()
-                .take(IDIOM_GAP + 1)
-                .take_while(|t| !t.sentence_start)
-                .any(|t| normalize(t.raw) == particle)
-    })
+    let f = forms(i);
+    let after: Vec<String> = tokens[i + 1..]
+        .iter()
+        .take(IDIOM_GAP + 1)
+        .take_while(|t| !t.sentence_start)
+        .map(|t| normalize(t.raw))
+        .collect();
+    IDIOMS
+        .iter()
+        .any(|&(v, p)| f.iter().any(|x| x == v) && after.iter().any(|x| x == p))
 }
 
 /// Nouns that name the text a request is about ("this news story", "the email below").
